@@ -1,6 +1,8 @@
 module github.com/podboot/podboot
 
-go 1.25.0
+go 1.26.0
+
+require go.etcd.io/bbolt v1.5.0
 
 require (
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
@@ -9,7 +11,6 @@ require (
 	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/spf13/cobra v1.10.2 // indirect
 	github.com/spf13/pflag v1.0.10 // indirect
-	go.etcd.io/bbolt v1.5.0 // indirect
 	go.mozilla.org/pkcs7 v0.10.0 // indirect
 	golang.org/x/net v0.59.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect

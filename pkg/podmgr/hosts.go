@@ -1,0 +1,259 @@
+package podmgr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// ErrDiscoverLimit says a pod already holds as many discovered hosts as it may.
+var ErrDiscoverLimit = errors.New("discovered-host limit reached")
+
+// AddHosts registers hosts, all or none: one bad row refuses the whole batch, naming it.
+// A MAC may be registered once across all pods; a reservation once within its pod.
+func (m *Manager) AddHosts(ctx context.Context, a Actor, hs []Host) ([]Host, error) {
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	if len(hs) == 0 {
+		return nil, fmt.Errorf("%w: no hosts given", ErrInvalid)
+	}
+	now := m.now().UTC()
+	seenMAC := map[string]int{}
+	seenIP := map[string]string{}
+	out := make([]Host, len(hs))
+	for i, h := range hs {
+		row := func(err error) error {
+			if len(hs) == 1 {
+				return err
+			}
+			return fmt.Errorf("host %d of %d: %w", i+1, len(hs), err)
+		}
+		pc, ok := m.reg.Pod(h.Pod)
+		if !ok {
+			if h.Pod == "" {
+				return nil, row(fmt.Errorf("%w: host %s: name its pod", ErrInvalid, h.MAC))
+			}
+			return nil, row(fmt.Errorf("%w: host %s: pod %q does not exist", ErrInvalid, h.MAC, h.Pod))
+		}
+		if err := validateHost(&h, pc); err != nil {
+			return nil, row(err)
+		}
+		if h.Profile != "" {
+			if _, ok := m.reg.Profile(h.Profile); !ok {
+				return nil, row(fmt.Errorf("%w: host %s: profile %q does not exist", ErrInvalid, h.MAC, h.Profile))
+			}
+		}
+		if old, ok := m.reg.Host(h.MAC); ok {
+			return nil, row(fmt.Errorf("%w: MAC %s is already registered in pod %s", ErrConflict, h.MAC, old.Pod))
+		}
+		if j, dup := seenMAC[h.MAC]; dup {
+			return nil, row(fmt.Errorf("%w: MAC %s appears twice (rows %d and %d)", ErrConflict, h.MAC, j+1, i+1))
+		}
+		seenMAC[h.MAC] = i
+		if h.ProvisioningIP != "" {
+			ipKey := h.Pod + "/" + h.ProvisioningIP
+			if owner, ok := m.reg.ReservedBy(h.Pod, mustAddr(h.ProvisioningIP)); ok {
+				return nil, row(fmt.Errorf("%w: host %s: address %s in pod %s is already reserved for %s", ErrConflict, h.MAC, h.ProvisioningIP, h.Pod, owner))
+			}
+			if owner, dup := seenIP[ipKey]; dup {
+				return nil, row(fmt.Errorf("%w: host %s: address %s in pod %s is also given to %s", ErrConflict, h.MAC, h.ProvisioningIP, h.Pod, owner))
+			}
+			seenIP[ipKey] = h.MAC
+		}
+		h.State, h.StateReason, h.Netboot = StateRegistered, "", true
+		h.TokenHash, h.TokenExpires = "", time.Time{}
+		h.Discovered, h.CreatedAt, h.UpdatedAt = false, now, now
+		out[i] = h
+	}
+	err := m.store.Update(ctx, func(tx Tx) error {
+		for _, h := range out {
+			if err := tx.PutHost(h); err != nil {
+				return err
+			}
+			if _, err := tx.AppendEvent(Event{Time: now, Kind: KindHost, Pod: h.Pod, MAC: h.MAC, Actor: a.Name, Source: a.Source, Action: "registered", State: StateRegistered}); err != nil {
+				return err
+			}
+		}
+		detail := out[0].MAC
+		if len(out) > 1 {
+			detail = fmt.Sprintf("%d hosts", len(out))
+		}
+		return m.audit(tx, a, "host.add", out[0].Pod, "", detail)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("save %d hosts: %w", len(out), err)
+	}
+	m.reg.putHosts(out)
+	m.log.Info("hosts added", "count", len(out), "pod", out[0].Pod, "actor", a.Name)
+	return out, nil
+}
+
+func mustAddr(s string) netip.Addr {
+	a, _ := netip.ParseAddr(s)
+	return a
+}
+
+// DeleteHost removes a host and its history stays in the event log.
+func (m *Manager) DeleteHost(ctx context.Context, a Actor, mac string) error {
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	mac, err := NormalizeMAC(mac)
+	if err != nil {
+		return err
+	}
+	h, ok := m.reg.Host(mac)
+	if !ok {
+		return fmt.Errorf("%w: host %s", ErrNotFound, mac)
+	}
+	err = m.store.Update(ctx, func(tx Tx) error {
+		if err := tx.DeleteHost(mac); err != nil {
+			return err
+		}
+		return m.audit(tx, a, "host.delete", h.Pod, mac, "")
+	})
+	if err != nil {
+		return fmt.Errorf("delete host %s: %w", mac, err)
+	}
+	m.reg.deleteHost(mac)
+	m.log.Info("host deleted", "pod", h.Pod, "host", mac, "actor", a.Name)
+	return nil
+}
+
+// HostUpdate changes a host's provisioning state; nil fields stay as they are.
+type HostUpdate struct {
+	State        HostState // "" keeps the state
+	Reason       string
+	Netboot      *bool
+	TokenHash    *string
+	TokenExpires *time.Time
+}
+
+// RecordHostEvent appends a host event and, when u.State is set, moves the host to it.
+// It is what the DHCP, boot and agent paths call; writes from many hosts share commits.
+func (m *Manager) RecordHostEvent(ctx context.Context, mac, source, action, detail string, u HostUpdate) (Host, error) {
+	now := m.now().UTC()
+	var saved Host
+	var found bool
+	err := m.store.Batch(ctx, func(tx Tx) error {
+		h, ok, err := tx.Host(mac)
+		if err != nil {
+			return err
+		}
+		found = ok
+		ev := Event{Time: now, Kind: KindHost, MAC: mac, Source: source, Action: action, Detail: detail, State: u.State}
+		if ok {
+			applyUpdate(&h, u, now)
+			if err := tx.PutHost(h); err != nil {
+				return err
+			}
+			ev.Pod = h.Pod
+			saved = h
+		}
+		_, err = tx.AppendEvent(ev)
+		return err
+	})
+	if err != nil {
+		return Host{}, fmt.Errorf("record %s for host %s: %w", action, mac, err)
+	}
+	if !found {
+		return Host{}, fmt.Errorf("%w: host %s", ErrNotFound, mac)
+	}
+	m.reg.putHostIfPresent(saved)
+	m.subs.publish(Event{Time: now, Kind: KindHost, Pod: saved.Pod, MAC: mac, Source: source, Action: action, Detail: detail, State: saved.State})
+	m.log.Info("host event", "pod", saved.Pod, "host", mac, "action", action, "state", saved.State, "source", source, "detail", detail)
+	return saved, nil
+}
+
+func applyUpdate(h *Host, u HostUpdate, now time.Time) {
+	if u.State != "" {
+		h.State, h.StateReason = u.State, u.Reason
+	}
+	if u.Netboot != nil {
+		h.Netboot = *u.Netboot
+	}
+	if u.TokenHash != nil {
+		h.TokenHash = *u.TokenHash
+	}
+	if u.TokenExpires != nil {
+		h.TokenExpires = *u.TokenExpires
+	}
+	h.UpdatedAt = now
+}
+
+// DiscoverInfo is what an unknown host's firmware said about itself.
+type DiscoverInfo struct {
+	Arch        string
+	VendorClass string
+	GUID        string
+	Source      string
+}
+
+// Discover records an unknown MAC seen in a pod whose policy is discover, so an operator
+// can accept it. The number of discovered hosts per pod is capped.
+func (m *Manager) Discover(ctx context.Context, pod, mac string, info DiscoverInfo) (Host, error) {
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	if h, ok := m.reg.Host(mac); ok {
+		return h, nil
+	}
+	pc, ok := m.reg.Pod(pod)
+	if !ok {
+		return Host{}, fmt.Errorf("%w: pod %s", ErrNotFound, pod)
+	}
+	if n := m.reg.discoveredCount(pod); n >= pc.DiscoverLimit() {
+		return Host{}, fmt.Errorf("discover host %s in pod %s: %w (%d)", mac, pod, ErrDiscoverLimit, n)
+	}
+	now := m.now().UTC()
+	h := Host{MAC: mac, Pod: pod, State: StateDiscovered, Netboot: true, Discovered: true,
+		Arch: info.Arch, VendorClass: info.VendorClass, GUID: info.GUID, CreatedAt: now, UpdatedAt: now}
+	err := m.store.Batch(ctx, func(tx Tx) error {
+		if err := tx.PutHost(h); err != nil {
+			return err
+		}
+		_, err := tx.AppendEvent(Event{Time: now, Kind: KindHost, Pod: pod, MAC: mac, Source: info.Source, Action: "discovered", State: StateDiscovered,
+			Detail: fmt.Sprintf("arch=%s vendor-class=%q guid=%s", info.Arch, info.VendorClass, info.GUID)})
+		return err
+	})
+	if err != nil {
+		return Host{}, fmt.Errorf("discover host %s in pod %s: %w", mac, pod, err)
+	}
+	m.reg.putHosts([]Host{h})
+	m.log.Info("host discovered", "pod", pod, "host", mac, "arch", info.Arch)
+	return h, nil
+}
+
+// HostEvents returns a host's events, oldest first.
+func (m *Manager) HostEvents(ctx context.Context, mac string) ([]Event, error) {
+	mac, err := NormalizeMAC(mac)
+	if err != nil {
+		return nil, err
+	}
+	var evs []Event
+	err = m.store.View(ctx, func(tx ReadTx) error {
+		var err error
+		evs, err = tx.Events(EventFilter{Kind: KindHost, MAC: mac})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("events of host %s: %w", mac, err)
+	}
+	if len(evs) == 0 {
+		if _, ok := m.reg.Host(mac); !ok {
+			return nil, fmt.Errorf("%w: host %s", ErrNotFound, mac)
+		}
+	}
+	return evs, nil
+}
+
+// Events returns events matching f.
+func (m *Manager) Events(ctx context.Context, f EventFilter) ([]Event, error) {
+	var evs []Event
+	err := m.store.View(ctx, func(tx ReadTx) error {
+		var err error
+		evs, err = tx.Events(f)
+		return err
+	})
+	return evs, err
+}

@@ -1,0 +1,233 @@
+package podmgr
+
+import (
+	"time"
+)
+
+// UnknownHostPolicy says what a pod does with a MAC it does not know.
+type UnknownHostPolicy string
+
+const (
+	// PolicyIgnore drops requests from unknown MACs (the default).
+	PolicyIgnore UnknownHostPolicy = "ignore"
+	// PolicyLease gives unknown MACs a plain address from the dynamic range, no boot program.
+	PolicyLease UnknownHostPolicy = "lease"
+	// PolicyDiscover gives unknown MACs an address and the discovery boot, and records them.
+	PolicyDiscover UnknownHostPolicy = "discover"
+)
+
+// Pod is one site: how its relayed traffic is recognised, its networks and its profile.
+type Pod struct {
+	Name string `json:"name" yaml:"name"`
+	// Match lists the rules that tell this pod's relayed DHCP apart from every other pod's.
+	Match []MatchRule `json:"match" yaml:"match"`
+	// Subnets are the provisioning subnets behind the pod's relays.
+	Subnets []Subnet `json:"subnets" yaml:"subnets"`
+	// ServerAddress is the address this pod's relays and hosts reach podboot at:
+	// option 54, next-server and the host of every boot URL.
+	ServerAddress string `json:"serverAddress" yaml:"serverAddress"`
+	// Management is the network the installed hosts live on (the network split).
+	Management ManagementNet `json:"management" yaml:"management"`
+	Profile    string        `json:"profile" yaml:"profile"`
+	// UnknownHosts is the unknown-host policy; empty means ignore.
+	UnknownHosts UnknownHostPolicy `json:"unknownHosts,omitempty" yaml:"unknownHosts,omitempty"`
+	// DiscoverLimit caps how many discovered hosts the pod records (0: DefaultDiscoverLimit).
+	DiscoverLimit int `json:"discoverLimit,omitempty" yaml:"discoverLimit,omitempty"`
+	// NAT is true when hosts reach podboot through NAT, so their source address
+	// cannot be checked against their lease.
+	NAT bool `json:"nat,omitempty" yaml:"nat,omitempty"`
+	// Artifacts are extra artifacts (name@version) the pod may serve besides its profile's.
+	Artifacts []string `json:"artifacts,omitempty" yaml:"artifacts,omitempty"`
+	// Kickstart holds pod-wide values for the kickstart template.
+	Kickstart KickstartValues `json:"kickstart,omitempty" yaml:"kickstart,omitempty"`
+
+	CreatedAt time.Time `json:"createdAt" yaml:"-"`
+	UpdatedAt time.Time `json:"updatedAt" yaml:"-"`
+}
+
+// DefaultDiscoverLimit bounds the discovered hosts of a pod when the pod sets no limit.
+const DefaultDiscoverLimit = 1024
+
+// MatchRule is a conjunction: a relayed packet matches when every non-empty field matches.
+// Among a pod's rules any one may match. Between pods the most specific matching rule wins
+// (link selection, then circuit-id, then remote-id, then relay source, then giaddr).
+type MatchRule struct {
+	// Giaddr is the relay agent address the ToR switch puts in the packet.
+	Giaddr string `json:"giaddr,omitempty" yaml:"giaddr,omitempty"`
+	// RelaySource is the source address of the relayed UDP packet.
+	RelaySource string `json:"relaySource,omitempty" yaml:"relaySource,omitempty"`
+	// CircuitID and RemoteID are option 82 sub-options 1 and 2, compared as raw bytes;
+	// write "hex:0a0b.." for values that are not printable text.
+	CircuitID string `json:"circuitId,omitempty" yaml:"circuitId,omitempty"`
+	RemoteID  string `json:"remoteId,omitempty" yaml:"remoteId,omitempty"`
+	// LinkSelection is option 82 sub-option 5 or option 118: an address in the link's subnet.
+	LinkSelection string `json:"linkSelection,omitempty" yaml:"linkSelection,omitempty"`
+}
+
+// Subnet is a provisioning subnet of a pod.
+type Subnet struct {
+	CIDR    string   `json:"cidr" yaml:"cidr"`
+	Gateway string   `json:"gateway,omitempty" yaml:"gateway,omitempty"`
+	DNS     []string `json:"dns,omitempty" yaml:"dns,omitempty"`
+	Domain  string   `json:"domain,omitempty" yaml:"domain,omitempty"`
+	// LeaseSeconds is the lease time (0: DefaultLeaseSeconds).
+	LeaseSeconds int `json:"leaseSeconds,omitempty" yaml:"leaseSeconds,omitempty"`
+	// RangeStart and RangeEnd bound the dynamic range; both empty means no dynamic range.
+	RangeStart string `json:"rangeStart,omitempty" yaml:"rangeStart,omitempty"`
+	RangeEnd   string `json:"rangeEnd,omitempty" yaml:"rangeEnd,omitempty"`
+}
+
+// DefaultLeaseSeconds is the lease time of a subnet that sets none.
+const DefaultLeaseSeconds = 3600
+
+// ManagementNet is the network an installed host is configured for.
+type ManagementNet struct {
+	CIDR    string   `json:"cidr,omitempty" yaml:"cidr,omitempty"`
+	Gateway string   `json:"gateway,omitempty" yaml:"gateway,omitempty"`
+	VLAN    int      `json:"vlan,omitempty" yaml:"vlan,omitempty"`
+	DNS     []string `json:"dns,omitempty" yaml:"dns,omitempty"`
+	Domain  string   `json:"domain,omitempty" yaml:"domain,omitempty"`
+}
+
+// KickstartValues are pod-wide inputs of the kickstart template.
+type KickstartValues struct {
+	SSHKeys          []string `json:"sshKeys,omitempty" yaml:"sshKeys,omitempty"`
+	RootPasswordHash string   `json:"rootPasswordHash,omitempty" yaml:"rootPasswordHash,omitempty"`
+	TargetDisk       string   `json:"targetDisk,omitempty" yaml:"targetDisk,omitempty"`
+}
+
+// Bootloaders maps firmware kinds to boot file names (artifact names).
+type Bootloaders struct {
+	BIOS     string `json:"bios,omitempty" yaml:"bios,omitempty"`
+	EFIx64   string `json:"efiX64,omitempty" yaml:"efiX64,omitempty"`
+	EFIARM64 string `json:"efiArm64,omitempty" yaml:"efiArm64,omitempty"`
+}
+
+// Profile is how a host boots and installs; shared by pods, overridable per host.
+type Profile struct {
+	Name        string      `json:"name" yaml:"name"`
+	Bootloaders Bootloaders `json:"bootloaders" yaml:"bootloaders"`
+	// Kernel and Initrd are stage1 artifact references (name or name@version).
+	Kernel     string `json:"kernel,omitempty" yaml:"kernel,omitempty"`
+	Initrd     string `json:"initrd,omitempty" yaml:"initrd,omitempty"`
+	KernelArgs string `json:"kernelArgs,omitempty" yaml:"kernelArgs,omitempty"`
+	// Stage2 is the signed OS image (name@version).
+	Stage2 string `json:"stage2,omitempty" yaml:"stage2,omitempty"`
+	// Kickstart is the kickstart template text; empty means the shipped default.
+	Kickstart string `json:"kickstart,omitempty" yaml:"kickstart,omitempty"`
+	// IPXEScript is the iPXE script template text; empty means the shipped default.
+	IPXEScript string `json:"ipxeScript,omitempty" yaml:"ipxeScript,omitempty"`
+	// BashPackage is an artifact reference of post-install scripts.
+	BashPackage string `json:"bashPackage,omitempty" yaml:"bashPackage,omitempty"`
+
+	CreatedAt time.Time `json:"createdAt" yaml:"-"`
+	UpdatedAt time.Time `json:"updatedAt" yaml:"-"`
+}
+
+// DefaultBootloaders are the boot files of a profile that names none.
+var defaultBootloaders = Bootloaders{BIOS: "undionly.kpxe", EFIx64: "ipxe.efi", EFIARM64: "snp-arm64.efi"}
+
+// DefaultBootloaders returns the boot files used when a profile names none.
+func DefaultBootloaders() Bootloaders { return defaultBootloaders }
+
+// HostState is where a host is in its provisioning.
+type HostState string
+
+// The host states of SPEC section 4.
+const (
+	StateRegistered  HostState = "registered"
+	StateDiscovered  HostState = "discovered"
+	StateOffered     HostState = "offered"
+	StateBooting     HostState = "booting"
+	StateVerified    HostState = "verified"
+	StateInstalling  HostState = "installing"
+	StateProvisioned HostState = "provisioned"
+	StateFailed      HostState = "failed"
+)
+
+// Host is one server, known by its MAC across all pods.
+type Host struct {
+	// MAC is the normalised hardware address (lower case, colon separated).
+	MAC      string `json:"mac" yaml:"mac"`
+	Pod      string `json:"pod" yaml:"pod"`
+	Hostname string `json:"hostname,omitempty" yaml:"hostname,omitempty"`
+	// ProvisioningIP is the reserved provisioning address (optional).
+	ProvisioningIP string `json:"provisioningIp,omitempty" yaml:"provisioningIp,omitempty"`
+	// ManagementIP is the installed host's address on the management network.
+	ManagementIP string `json:"managementIp,omitempty" yaml:"managementIp,omitempty"`
+	// Profile overrides the pod's profile when set.
+	Profile string `json:"profile,omitempty" yaml:"profile,omitempty"`
+	// Bootloaders overrides the profile's boot files, field by field.
+	Bootloaders Bootloaders `json:"bootloaders,omitempty" yaml:"bootloaders,omitempty"`
+
+	State       HostState `json:"state"`
+	StateReason string    `json:"stateReason,omitempty"`
+	// Netboot is true while the host may be (re)installed over the network.
+	Netboot bool `json:"netboot"`
+	// TokenHash is the SHA-256 of the host's provisioning token, hex; TokenExpires its end.
+	TokenHash    string    `json:"tokenHash,omitempty"`
+	TokenExpires time.Time `json:"tokenExpires,omitempty"`
+
+	// Discovered hosts carry what their firmware said about them.
+	Discovered  bool   `json:"discovered,omitempty"`
+	Arch        string `json:"arch,omitempty"`
+	VendorClass string `json:"vendorClass,omitempty"`
+	GUID        string `json:"guid,omitempty"`
+
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// Role limits what a management token may do.
+type Role string
+
+// The token roles of SPEC section 4.
+const (
+	RoleAdmin    Role = "admin"
+	RoleOperator Role = "operator"
+	RoleCI       Role = "ci"
+	RoleViewer   Role = "viewer"
+)
+
+// Token is a management API token; only the hash of its secret is kept.
+type Token struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Role      Role      `json:"role"`
+	Hash      string    `json:"hash,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// EventKind separates operator audit records from host provisioning events.
+type EventKind string
+
+const (
+	// KindAudit records a change made through the management API.
+	KindAudit EventKind = "audit"
+	// KindHost records a step of a host's provisioning.
+	KindHost EventKind = "host"
+)
+
+// Event is one audit record or host event.
+type Event struct {
+	Seq    uint64    `json:"seq"`
+	Time   time.Time `json:"time"`
+	Kind   EventKind `json:"kind"`
+	Pod    string    `json:"pod,omitempty"`
+	MAC    string    `json:"mac,omitempty"`
+	Actor  string    `json:"actor,omitempty"`
+	Source string    `json:"source,omitempty"`
+	Action string    `json:"action"`
+	State  HostState `json:"state,omitempty"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// Lease is a DHCP address binding, durable in the store.
+type Lease struct {
+	Pod     string    `json:"pod"`
+	IP      string    `json:"ip"`
+	MAC     string    `json:"mac"`
+	Expires time.Time `json:"expires"`
+	// Declined marks an address a client reported in use: quarantined until Expires.
+	Declined bool `json:"declined,omitempty"`
+}

@@ -1,0 +1,71 @@
+package podmgr
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Store keeps pods, profiles, hosts, tokens, leases and events durably.
+// bbolt is the one implementation today; etcd is the planned second one, which is why
+// this is an interface. Callers get copies: nothing returned aliases the store's memory.
+type Store interface {
+	// View runs fn in a read-only transaction.
+	View(ctx context.Context, fn func(ReadTx) error) error
+	// Update runs fn in a read-write transaction; fn's writes commit together or not at all.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// Batch is Update for many small concurrent writers (leases, events): writes from
+	// several goroutines may share one commit. fn may run more than once.
+	Batch(ctx context.Context, fn func(Tx) error) error
+	Close() error
+}
+
+// ReadTx reads a consistent snapshot.
+type ReadTx interface {
+	Pod(name string) (Pod, bool, error)
+	Pods() ([]Pod, error)
+	Profile(name string) (Profile, bool, error)
+	Profiles() ([]Profile, error)
+	Host(mac string) (Host, bool, error)
+	// EachHost calls fn for every host, in MAC order.
+	EachHost(fn func(Host) error) error
+	// HostsOfPod returns the MACs of a pod's hosts, through the pod index.
+	HostsOfPod(pod string) ([]string, error)
+	Tokens() ([]Token, error)
+	Leases() ([]Lease, error)
+	// Events returns events matching f, oldest first.
+	Events(f EventFilter) ([]Event, error)
+}
+
+// Tx reads and writes.
+type Tx interface {
+	ReadTx
+	PutPod(p Pod) error
+	DeletePod(name string) error
+	PutProfile(p Profile) error
+	DeleteProfile(name string) error
+	PutHost(h Host) error
+	DeleteHost(mac string) error
+	PutToken(t Token) error
+	DeleteToken(id string) error
+	PutLease(l Lease) error
+	DeleteLease(pod, ip string) error
+	// AppendEvent stores e with the next sequence number and returns it.
+	AppendEvent(e Event) (uint64, error)
+}
+
+// EventFilter selects events; zero fields match everything.
+type EventFilter struct {
+	Kind  EventKind
+	Pod   string
+	MAC   string
+	After uint64 // only events with Seq > After
+	Since time.Time
+	Limit int // 0: no limit; otherwise the newest Limit events
+}
+
+// ErrStoreCorrupt says the database file exists but cannot be read as a podboot store.
+var ErrStoreCorrupt = errors.New("store is corrupt or not a podboot database")
+
+// ErrStoreLocked says another process holds the database.
+var ErrStoreLocked = errors.New("store is locked by another process")
