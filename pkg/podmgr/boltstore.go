@@ -24,11 +24,11 @@ var (
 	bucketMeta       = []byte("meta")
 	bucketPods       = []byte("pods")
 	bucketProfiles   = []byte("profiles")
-	bucketHosts      = []byte("hosts")       // mac -> host
+	bucketHosts      = []byte("hosts")        // mac -> host
 	bucketHostsByPod = []byte("hosts-by-pod") // pod \x00 mac -> nil
 	bucketMatch      = []byte("pod-by-match") // canonical rule -> pod
 	bucketTokens     = []byte("tokens")
-	bucketLeases     = []byte("leases")      // pod \x00 ip -> lease
+	bucketLeases     = []byte("leases")       // pod \x00 ip -> lease
 	bucketAudit      = []byte("audit-events") // seq -> event
 	bucketHostEvents = []byte("host-events")  // mac \x00 seq -> event
 	allBuckets       = [][]byte{bucketMeta, bucketPods, bucketProfiles, bucketHosts, bucketHostsByPod, bucketMatch, bucketTokens, bucketLeases, bucketAudit, bucketHostEvents}
@@ -196,7 +196,7 @@ func (t boltTx) Pods() ([]Pod, error)               { return getAll[Pod](t.tx, b
 func (t boltTx) Profile(name string) (Profile, bool, error) {
 	return getOne[Profile](t.tx, bucketProfiles, name)
 }
-func (t boltTx) Profiles() ([]Profile, error)       { return getAll[Profile](t.tx, bucketProfiles) }
+func (t boltTx) Profiles() ([]Profile, error)        { return getAll[Profile](t.tx, bucketProfiles) }
 func (t boltTx) Host(mac string) (Host, bool, error) { return getOne[Host](t.tx, bucketHosts, mac) }
 func (t boltTx) Tokens() ([]Token, error)            { return getAll[Token](t.tx, bucketTokens) }
 func (t boltTx) Leases() ([]Lease, error)            { return getAll[Lease](t.tx, bucketLeases) }

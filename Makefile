@@ -1,0 +1,22 @@
+# podboot: `make run` starts podboot on its embedded defaults; `make test` runs the whole
+# suite on a fresh machine (installs what it needs; run as root for the real-client tests).
+GO ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: build run test fuzz bench-scale demo clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/podboot ./cmd/podboot
+
+run: build
+	./bin/podboot serve --data-dir $${PODBOOT_DATA_DIR:-./.work/data}
+
+test:
+	scripts/test.sh
+
+fuzz:
+	scripts/fuzz.sh 60s
+
+clean:
+	rm -rf bin .work

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite and the benchmarks drive (real clients and
+# peers). Idempotent: installs only what is missing. Needs root; without root it says what
+# is missing and exits non-zero.
+set -euo pipefail
+
+# One package a line; the command it provides follows as a comment.
+packages=(
+  iproute2          # ip netns, veth, bridges
+  isc-dhcp-relay    # dhcrelay: the ToR switch's DHCP relay
+  isc-dhcp-client   # dhclient
+  udhcpc            # busybox DHCP client that sends options 60/77/93
+  atftp             # TFTP client with blksize/tsize
+  curl              # TFTP and HTTP client
+  openssl           # CMS interop
+  qemu-system-x86   # boots under TCG
+  ipxe-qemu         # real iPXE ROMs for QEMU
+  ipxe              # undionly.kpxe, ipxe.efi
+  e2fsprogs         # mkfs.ext4 -d, debugfs
+  cpio
+  time              # /usr/bin/time -v for RSS
+  procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps: missing Debian packages: ${missing[*]} (run as root, or: sudo apt-get install -y ${missing[*]})" >&2
+  exit 1
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
