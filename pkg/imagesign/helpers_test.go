@@ -74,6 +74,8 @@ func mkCert(t testing.TB, s certSpec) *testCert {
 		s.notAfter = testNow.Add(life)
 	}
 	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	ski := make([]byte, 20) // leaves get none from x509 by default; openssl -keyid needs one
+	_, _ = rand.Read(ski)
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: s.cn},
@@ -83,6 +85,7 @@ func mkCert(t testing.TB, s certSpec) *testCert {
 		ExtKeyUsage:           s.eku,
 		BasicConstraintsValid: true,
 		IsCA:                  s.ca,
+		SubjectKeyId:          ski,
 	}
 	parent, parentKey := tmpl, key
 	if s.parent != nil {
