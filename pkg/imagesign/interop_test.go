@@ -232,3 +232,42 @@ func TestDecodeSignaturePEM(t *testing.T) {
 		t.Fatal("DecodeSignature changed DER input")
 	}
 }
+
+// The certificates `podboot ca` issues work end to end with OpenSSL.
+func TestInteropIssuedCertificate(t *testing.T) {
+	dir := t.TempDir()
+	p, err := InitCA(dir, "issued root", KeyECDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, err := p.IssueCodeSigning("ci", dir, KeyECDSA, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := LoadCertificates(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := LoadPrivateKey(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := Sign(context.Background(), bytes.NewReader(testContent), certs[0], key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content, sigFile := filepath.Join(dir, "image"), filepath.Join(dir, "image.p7s")
+	if err := os.WriteFile(content, testContent, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sigFile, sig, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runOpenSSL(t, "cms", "-verify", "-binary", "-inform", "DER", "-in", sigFile,
+		"-content", content, "-CAfile", p.CACertFile(), "-purpose", "any", "-out", os.DevNull); err != nil {
+		t.Fatalf("openssl refused: %v\n%s", err, out)
+	}
+	if _, err := Verify(context.Background(), sig, bytes.NewReader(testContent), p.CertPool(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+}
