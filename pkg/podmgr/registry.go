@@ -385,3 +385,14 @@ func (r *Registry) deleteToken(hash string) {
 	defer r.mu.Unlock()
 	delete(r.tokens, hash)
 }
+
+// StateCounts counts a pod's hosts by state.
+func (r *Registry) StateCounts(pod string) map[HostState]int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := map[HostState]int{}
+	for mac := range r.podHosts[pod] {
+		out[r.hosts[mac].State]++
+	}
+	return out
+}

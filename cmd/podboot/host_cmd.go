@@ -1,0 +1,257 @@
+package main
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/podboot/podboot/pkg/api"
+	"github.com/podboot/podboot/pkg/podmgr"
+)
+
+func newHostCmd(cf *clientFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "host", Short: "Register and manage hosts"}
+	cmd.AddCommand(newHostAddCmd(cf), newHostImportCmd(cf), newHostListCmd(cf), newHostShowCmd(cf), newHostEventsCmd(cf), newHostDeleteCmd(cf))
+	return cmd
+}
+
+func newHostAddCmd(cf *clientFlags) *cobra.Command {
+	var h podmgr.Host
+	cmd := &cobra.Command{
+		Use:   "add MAC --pod POD [--hostname NAME] [--ip ADDR] [--mgmt-ip ADDR] [--profile NAME]",
+		Short: "Register one host",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			h.MAC = args[0]
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			var out []podmgr.Host
+			if err := c.Do(cmd.Context(), "POST", "/api/v1/hosts", api.HostsRequest{Hosts: []podmgr.Host{h}}, &out); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "host %s registered in pod %s\n", out[0].MAC, out[0].Pod)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&h.Pod, "pod", "", "pod the host is in")
+	f.StringVar(&h.Hostname, "hostname", "", "host name")
+	f.StringVar(&h.ProvisioningIP, "ip", "", "reserved provisioning address")
+	f.StringVar(&h.ManagementIP, "mgmt-ip", "", "management network address")
+	f.StringVar(&h.Profile, "profile", "", "profile override")
+	_ = cmd.MarkFlagRequired("pod")
+	return cmd
+}
+
+// csvColumns are the columns host import understands; mac is required.
+var csvColumns = []string{"mac", "pod", "hostname", "ip", "mgmt_ip", "profile"}
+
+// readHostsCSV parses a host CSV with a header row; defaultPod fills an empty pod column.
+func readHostsCSV(r io.Reader, defaultPod string) ([]podmgr.Host, error) {
+	cr := csv.NewReader(r)
+	cr.TrimLeadingSpace = true
+	cr.Comment = '#'
+	header, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, errors.New("the CSV is empty: the first line must be a header such as mac,pod,hostname,ip,mgmt_ip,profile")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read CSV header: %w", err)
+	}
+	col := map[string]int{}
+	for i, name := range header {
+		name = strings.ToLower(strings.TrimSpace(name))
+		known := false
+		for _, c := range csvColumns {
+			known = known || c == name
+		}
+		if !known {
+			return nil, fmt.Errorf("CSV header column %q is unknown: use %s", name, strings.Join(csvColumns, ","))
+		}
+		col[name] = i
+	}
+	if _, ok := col["mac"]; !ok {
+		return nil, errors.New("CSV header has no mac column")
+	}
+	get := func(rec []string, name string) string {
+		if i, ok := col[name]; ok && i < len(rec) {
+			return strings.TrimSpace(rec[i])
+		}
+		return ""
+	}
+	var hosts []podmgr.Host
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read CSV: %w", err)
+		}
+		line, _ := cr.FieldPos(0)
+		h := podmgr.Host{MAC: get(rec, "mac"), Pod: firstNonEmpty(get(rec, "pod"), defaultPod), Hostname: get(rec, "hostname"),
+			ProvisioningIP: get(rec, "ip"), ManagementIP: get(rec, "mgmt_ip"), Profile: get(rec, "profile")}
+		if h.Pod == "" {
+			return nil, fmt.Errorf("CSV line %d: no pod: add a pod column or pass --pod", line)
+		}
+		hosts = append(hosts, h)
+	}
+	if len(hosts) == 0 {
+		return nil, errors.New("the CSV has a header but no hosts")
+	}
+	return hosts, nil
+}
+
+func newHostImportCmd(cf *clientFlags) *cobra.Command {
+	var file, pod string
+	cmd := &cobra.Command{
+		Use:   "import -f HOSTS.csv [--pod POD]",
+		Short: "Register many hosts from CSV, all or none",
+		Long: `Register hosts in bulk from CSV. The first line is a header naming the columns
+(mac, pod, hostname, ip, mgmt_ip, profile; only mac is required; --pod fills an empty pod).
+The import is one transaction: if any row is wrong, nothing is registered and the error
+names the row.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return errors.New("-f FILE is required (use - for standard input)")
+			}
+			var r io.Reader = os.Stdin
+			if file != "-" {
+				f, err := os.Open(file)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				r = f
+			}
+			hosts, err := readHostsCSV(r, pod)
+			if err != nil {
+				return fmt.Errorf("%s: %w", file, err)
+			}
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			var out []podmgr.Host
+			if err := c.Do(cmd.Context(), "POST", "/api/v1/hosts", api.HostsRequest{Hosts: hosts}, &out); err != nil {
+				return fmt.Errorf("%s: %w (nothing was registered)", file, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%d hosts registered in %s\n", len(out), time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "CSV file (- for stdin)")
+	cmd.Flags().StringVar(&pod, "pod", "", "pod for rows that name none")
+	return cmd
+}
+
+func newHostListCmd(cf *clientFlags) *cobra.Command {
+	var pod string
+	cmd := &cobra.Command{Use: "list [--pod POD]", Short: "List hosts", Args: cobra.NoArgs}
+	out := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		c, err := cf.client()
+		if err != nil {
+			return err
+		}
+		path := "/api/v1/hosts"
+		if pod != "" {
+			path += "?pod=" + url.QueryEscape(pod)
+		}
+		var hs []podmgr.Host
+		if err := c.Do(cmd.Context(), "GET", path, nil, &hs); err != nil {
+			return err
+		}
+		return printOut(cmd.OutOrStdout(), *out, hs, []string{"MAC", "POD", "HOSTNAME", "IP", "STATE", "NETBOOT"}, func() [][]string {
+			var rows [][]string
+			for _, h := range hs {
+				nb := "off"
+				if h.Netboot {
+					nb = "on"
+				}
+				rows = append(rows, []string{h.MAC, h.Pod, orDash(h.Hostname), orDash(h.ProvisioningIP), string(h.State), nb})
+			}
+			return rows
+		})
+	}
+	cmd.Flags().StringVar(&pod, "pod", "", "only this pod's hosts")
+	return cmd
+}
+
+func newHostShowCmd(cf *clientFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "show MAC", Short: "Show a host", Args: cobra.ExactArgs(1)}
+	out := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := cf.client()
+		if err != nil {
+			return err
+		}
+		var h podmgr.Host
+		if err := c.Do(cmd.Context(), "GET", "/api/v1/hosts/"+url.PathEscape(args[0]), nil, &h); err != nil {
+			return err
+		}
+		return printOut(cmd.OutOrStdout(), *out, h, []string{"FIELD", "VALUE"}, func() [][]string {
+			nb := "off"
+			if h.Netboot {
+				nb = "on"
+			}
+			return [][]string{{"mac", h.MAC}, {"pod", h.Pod}, {"hostname", orDash(h.Hostname)},
+				{"provisioning ip", orDash(h.ProvisioningIP)}, {"management ip", orDash(h.ManagementIP)},
+				{"profile", orDash(h.Profile)}, {"state", string(h.State)}, {"reason", orDash(h.StateReason)}, {"netboot", nb}}
+		})
+	}
+	return cmd
+}
+
+func newHostEventsCmd(cf *clientFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "events MAC", Short: "Show a host's provisioning events", Args: cobra.ExactArgs(1)}
+	out := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := cf.client()
+		if err != nil {
+			return err
+		}
+		var evs []podmgr.Event
+		if err := c.Do(cmd.Context(), "GET", "/api/v1/hosts/"+url.PathEscape(args[0])+"/events", nil, &evs); err != nil {
+			return err
+		}
+		return printOut(cmd.OutOrStdout(), *out, evs, []string{"TIME", "ACTION", "STATE", "SOURCE", "DETAIL"}, func() [][]string {
+			var rows [][]string
+			for _, e := range evs {
+				rows = append(rows, []string{e.Time.Format(time.RFC3339), e.Action, orDash(string(e.State)), orDash(firstNonEmpty(e.Source, e.Actor)), orDash(e.Detail)})
+			}
+			return rows
+		})
+	}
+	return cmd
+}
+
+func newHostDeleteCmd(cf *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete MAC",
+		Short: "Delete a host",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			if err := c.Do(cmd.Context(), "DELETE", "/api/v1/hosts/"+url.PathEscape(args[0]), nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "host %s deleted\n", args[0])
+			return nil
+		},
+	}
+}

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"github.com/podboot/podboot/pkg/api"
+	"github.com/podboot/podboot/pkg/podmgr"
+)
+
+func newPodCmd(cf *clientFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "pod", Short: "Register and manage pods (sites)"}
+	cmd.AddCommand(newPodRegisterCmd(cf), newPodApplyCmd(cf), newPodListCmd(cf), newPodShowCmd(cf), newPodDeleteCmd(cf))
+	return cmd
+}
+
+func newPodRegisterCmd(cf *clientFlags) *cobra.Command {
+	var (
+		p                 podmgr.Pod
+		rule              podmgr.MatchRule
+		sub               podmgr.Subnet
+		dynRange, unknown string
+		mgmtCIDR, mgmtGW  string
+		mgmtVLAN          int
+		dns               []string
+	)
+	cmd := &cobra.Command{
+		Use:   "register NAME --giaddr ADDR --subnet CIDR --server-address ADDR --profile PROFILE",
+		Short: "Register a new pod with one match rule and one provisioning subnet",
+		Long: `Register a new pod. The flags give one match rule (all of its set fields must match)
+and one provisioning subnet; use 'pod apply -f' for pods with several of either.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p.Name = args[0]
+			if rule != (podmgr.MatchRule{}) {
+				p.Match = []podmgr.MatchRule{rule}
+			}
+			sub.DNS = dns
+			if dynRange != "" {
+				start, end, ok := strings.Cut(dynRange, "-")
+				if !ok {
+					return fmt.Errorf("--range %q: write START-END, e.g. 192.0.2.100-192.0.2.200", dynRange)
+				}
+				sub.RangeStart, sub.RangeEnd = strings.TrimSpace(start), strings.TrimSpace(end)
+			}
+			if sub.CIDR != "" {
+				p.Subnets = []podmgr.Subnet{sub}
+			}
+			p.UnknownHosts = podmgr.UnknownHostPolicy(unknown)
+			p.Management = podmgr.ManagementNet{CIDR: mgmtCIDR, Gateway: mgmtGW, VLAN: mgmtVLAN}
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			var out podmgr.Pod
+			if err := c.Do(cmd.Context(), "POST", "/api/v1/pods", p, &out); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "pod %s registered\n", out.Name)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&rule.Giaddr, "giaddr", "", "relay agent address (giaddr) of the pod's ToR relay")
+	f.StringVar(&rule.RelaySource, "relay-source", "", "source address of the relayed packets")
+	f.StringVar(&rule.CircuitID, "circuit-id", "", "option 82 circuit-id (text, or hex:...)")
+	f.StringVar(&rule.RemoteID, "remote-id", "", "option 82 remote-id (text, or hex:...)")
+	f.StringVar(&rule.LinkSelection, "link-selection", "", "option 82 link-selection / option 118 address")
+	f.StringVar(&sub.CIDR, "subnet", "", "provisioning subnet CIDR")
+	f.StringVar(&sub.Gateway, "gateway", "", "provisioning gateway (router option)")
+	f.StringSliceVar(&dns, "dns", nil, "DNS servers handed out")
+	f.StringVar(&sub.Domain, "domain", "", "domain name handed out")
+	f.IntVar(&sub.LeaseSeconds, "lease-time", 0, "lease time in seconds (default 3600)")
+	f.StringVar(&dynRange, "range", "", "dynamic range START-END (for the lease and discover policies)")
+	f.StringVar(&p.ServerAddress, "server-address", "", "address the pod's relays and hosts reach podboot at (option 54, next-server, URLs)")
+	f.StringVar(&p.Profile, "profile", "", "profile the pod's hosts boot with")
+	f.StringVar(&unknown, "unknown-hosts", "ignore", "what to do with unknown MACs: ignore, lease or discover")
+	f.BoolVar(&p.NAT, "nat", false, "hosts reach podboot through NAT (turns off the leased-address check on boot files)")
+	f.StringVar(&mgmtCIDR, "mgmt-cidr", "", "management network CIDR")
+	f.StringVar(&mgmtGW, "mgmt-gateway", "", "management network gateway")
+	f.IntVar(&mgmtVLAN, "mgmt-vlan", 0, "management network VLAN (0: untagged)")
+	return cmd
+}
+
+// readDocs decodes every YAML document of a file (or stdin for "-") into T.
+func readDocs[T any](path string) ([]T, error) {
+	var r io.Reader
+	if path == "-" {
+		r = os.Stdin
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var out []T
+	for i := 1; ; i++ {
+		var v T
+		err := dec.Decode(&v)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: document %d: %w", path, i, err)
+		}
+		out = append(out, v)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s holds no YAML document", path)
+	}
+	return out, nil
+}
+
+func newPodApplyCmd(cf *clientFlags) *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "apply -f POD.yaml",
+		Short: "Create or update pods from their intent file (idempotent)",
+		Long: `Apply a pod intent file: one YAML document per pod. A pod that does not exist is
+created; one that differs is updated; one that already says exactly this is left alone
+and reported unchanged.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return errors.New("-f FILE is required (use - for standard input)")
+			}
+			pods, err := readDocs[podmgr.Pod](file)
+			if err != nil {
+				return err
+			}
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			for _, p := range pods {
+				if p.Name == "" {
+					return fmt.Errorf("%s: a pod without a name: add 'name:'", file)
+				}
+				var res api.ApplyResult[podmgr.Pod]
+				if err := c.Do(cmd.Context(), "PUT", "/api/v1/pods/"+url.PathEscape(p.Name), p, &res); err != nil {
+					return fmt.Errorf("pod %s: %w", p.Name, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "pod %s %s\n", p.Name, applyVerb(res.Created, res.Changed))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "pod intent file (YAML; - for stdin)")
+	return cmd
+}
+
+func newPodListCmd(cf *clientFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "list", Short: "List pods", Args: cobra.NoArgs}
+	out := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		c, err := cf.client()
+		if err != nil {
+			return err
+		}
+		var pods []podmgr.Pod
+		if err := c.Do(cmd.Context(), "GET", "/api/v1/pods", nil, &pods); err != nil {
+			return err
+		}
+		return printOut(cmd.OutOrStdout(), *out, pods, []string{"NAME", "MATCH", "SUBNETS", "SERVER", "PROFILE", "UNKNOWN-HOSTS"}, func() [][]string {
+			var rows [][]string
+			for _, p := range pods {
+				var subs []string
+				for _, s := range p.Subnets {
+					subs = append(subs, s.CIDR)
+				}
+				rows = append(rows, []string{p.Name, matchSummary(p.Match), strings.Join(subs, ","), p.ServerAddress, p.Profile, string(p.UnknownHosts)})
+			}
+			return rows
+		})
+	}
+	return cmd
+}
+
+func matchSummary(rules []podmgr.MatchRule) string {
+	var parts []string
+	for _, r := range rules {
+		var f []string
+		for _, kv := range [][2]string{{"giaddr", r.Giaddr}, {"src", r.RelaySource}, {"circuit", r.CircuitID}, {"remote", r.RemoteID}, {"link", r.LinkSelection}} {
+			if kv[1] != "" {
+				f = append(f, kv[0]+"="+kv[1])
+			}
+		}
+		parts = append(parts, strings.Join(f, "+"))
+	}
+	return strings.Join(parts, " | ")
+}
+
+func newPodShowCmd(cf *clientFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "show NAME", Short: "Show a pod", Args: cobra.ExactArgs(1)}
+	out := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := cf.client()
+		if err != nil {
+			return err
+		}
+		var p podmgr.Pod
+		if err := c.Do(cmd.Context(), "GET", "/api/v1/pods/"+url.PathEscape(args[0]), nil, &p); err != nil {
+			return err
+		}
+		if *out == "json" {
+			return printOut(cmd.OutOrStdout(), "json", p, nil, nil)
+		}
+		if *out != "table" {
+			return fmt.Errorf("--output %q: use table or json", *out)
+		}
+		b, err := yaml.Marshal(p)
+		if err != nil {
+			return err
+		}
+		_, err = cmd.OutOrStdout().Write(b)
+		return err
+	}
+	return cmd
+}
+
+func newPodDeleteCmd(cf *clientFlags) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a pod (refused while it has hosts, unless --force)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			path := "/api/v1/pods/" + url.PathEscape(args[0]) + "?force=" + strconv.FormatBool(force)
+			if err := c.Do(cmd.Context(), "DELETE", path, nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "pod %s deleted\n", args[0])
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "delete the pod together with its hosts and leases")
+	return cmd
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/podboot/podboot/pkg/server"
+)
+
+func newServeCmd() *cobra.Command {
+	var cfgFile, dataDir, apiAddr, logLevel, logFormat string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run podboot: management API, DHCP, TFTP and HTTP(S) boot",
+		Long: `Run podboot. Settings come from the YAML file (--config or PODBOOT_SERVE_CONFIG), then
+PODBOOT_* environment variables, then flags. Data lives in --data-dir (default ` + server.DefaultDataDir + `).
+On first start podboot makes its CA and HTTPS certificate, an admin token (DATA_DIR/admin.token)
+and a client config (DATA_DIR/client.json). SIGTERM drains every listener and exits 0.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := server.Defaults()
+			if cfgFile == "" {
+				cfgFile = os.Getenv("PODBOOT_SERVE_CONFIG")
+			}
+			if cfgFile != "" {
+				if err := cfg.LoadFile(cfgFile); err != nil {
+					return err
+				}
+			}
+			cfg.LoadEnv(os.Getenv)
+			f := cmd.Flags()
+			for name, dst := range map[string]*string{"data-dir": &cfg.DataDir, "api-addr": &cfg.API.Addr, "log-level": &cfg.Log.Level, "log-format": &cfg.Log.Format} {
+				if f.Changed(name) {
+					v, _ := f.GetString(name)
+					*dst = v
+				}
+			}
+			if err := cfg.Validate(); err != nil {
+				return fmt.Errorf("config: %w", err)
+			}
+			log := cfg.NewLogger(os.Stderr)
+			srv, err := server.Open(cmd.Context(), cfg, log, version)
+			if err != nil {
+				return err
+			}
+			return srv.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfgFile, "config", "", "YAML config file (env PODBOOT_SERVE_CONFIG)")
+	f.StringVar(&dataDir, "data-dir", server.DefaultDataDir, "data directory (env PODBOOT_DATA_DIR)")
+	f.StringVar(&apiAddr, "api-addr", ":9443", "management API HTTPS listen address (env PODBOOT_API_ADDR)")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error (env PODBOOT_LOG_LEVEL)")
+	f.StringVar(&logFormat, "log-format", "text", "text or json (env PODBOOT_LOG_FORMAT)")
+	return cmd
+}

@@ -1,0 +1,327 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/podboot/podboot/pkg/podmgr"
+)
+
+// ApplyResult answers an idempotent apply.
+type ApplyResult[T any] struct {
+	Object  T    `json:"object"`
+	Created bool `json:"created"`
+	Changed bool `json:"changed"`
+}
+
+// HostsRequest registers hosts in bulk (all or none).
+type HostsRequest struct {
+	Hosts []podmgr.Host `json:"hosts"`
+}
+
+// TokenRequest creates a token.
+type TokenRequest struct {
+	Name string      `json:"name"`
+	Role podmgr.Role `json:"role"`
+}
+
+// TokenCreated carries the secret, shown once.
+type TokenCreated struct {
+	Token  podmgr.Token `json:"token"`
+	Secret string       `json:"secret"`
+}
+
+// VersionInfo answers GET /api/v1/version.
+type VersionInfo struct {
+	Version string `json:"version"`
+	API     string `json:"api"`
+}
+
+func (s *Server) coreRoutes() []Route {
+	all := []podmgr.Role{podmgr.RoleOperator, podmgr.RoleViewer, podmgr.RoleCI}
+	return []Route{
+		{"GET", "/api/v1/version", all, s.getVersion},
+		{"GET", "/api/v1/pods", readers, s.listPods},
+		{"POST", "/api/v1/pods", changers, s.createPod},
+		{"GET", "/api/v1/pods/{name}", readers, s.getPod},
+		{"PUT", "/api/v1/pods/{name}", changers, s.applyPod},
+		{"DELETE", "/api/v1/pods/{name}", changers, s.deletePod},
+		{"GET", "/api/v1/profiles", readers, s.listProfiles},
+		{"POST", "/api/v1/profiles", changers, s.createProfile},
+		{"GET", "/api/v1/profiles/{name}", readers, s.getProfile},
+		{"PUT", "/api/v1/profiles/{name}", changers, s.applyProfile},
+		{"DELETE", "/api/v1/profiles/{name}", changers, s.deleteProfile},
+		{"GET", "/api/v1/hosts", readers, s.listHosts},
+		{"POST", "/api/v1/hosts", changers, s.addHosts},
+		{"GET", "/api/v1/hosts/{mac}", readers, s.getHost},
+		{"DELETE", "/api/v1/hosts/{mac}", changers, s.deleteHost},
+		{"GET", "/api/v1/hosts/{mac}/events", readers, s.hostEvents},
+		{"GET", "/api/v1/events", readers, s.events},
+		{"GET", "/api/v1/tokens", nil, s.listTokens},
+		{"POST", "/api/v1/tokens", nil, s.createToken},
+		{"DELETE", "/api/v1/tokens/{id}", nil, s.revokeToken},
+	}
+}
+
+func (s *Server) getVersion(w http.ResponseWriter, r *http.Request, _ podmgr.Actor) {
+	WriteJSON(w, http.StatusOK, VersionInfo{Version: s.version, API: "v1"})
+}
+
+// ---- pods ----
+
+func (s *Server) listPods(w http.ResponseWriter, r *http.Request, _ podmgr.Actor) {
+	WriteJSON(w, http.StatusOK, nonNil(s.mgr.Pods()))
+}
+
+func (s *Server) getPod(w http.ResponseWriter, r *http.Request, _ podmgr.Actor) {
+	pc, ok := s.mgr.Registry().Pod(r.PathValue("name"))
+	if !ok {
+		WriteError(w, http.StatusNotFound, fmt.Errorf("pod %s not found", r.PathValue("name")))
+		return
+	}
+	WriteJSON(w, http.StatusOK, pc.Pod)
+}
+
+func (s *Server) createPod(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
+	var p podmgr.Pod
+	if !s.DecodeJSON(w, r, &p) {
+		return
+	}
+	out, err := s.mgr.CreatePod(r.Context(), a, p)
+	if err != nil {
+		s.WriteErr(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) applyPod(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
+	var p podmgr.Pod
+	if !s.DecodeJSON(w, r, &p) {
+		return
+	}
+	if p.Name == "" {
+		p.Name = r.PathValue("name")
+	}
+	if p.Name != r.PathValue("name") {
+		WriteError(w, http.StatusBadRequest, fmt.Errorf("pod name %q in the body differs from %q in the path", p.Name, r.PathValue("name")))
+		return
+	}
+	_, existed := s.mgr.Registry().Pod(p.Name)
+	out, changed, err := s.mgr.ApplyPod(r.Context(), a, p)
+	if err != nil {
+		s.WriteErr(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, ApplyResult[podmgr.Pod]{Object: out, Created: !existed, Changed: changed})
+}
+
+func (s *Server) deletePod(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
+	force, _ := strconv.ParseBool(r.URL.Query().Get("force"))
+	if err := s.mgr.DeletePod(r.Context(), a, r.PathValue("name"), force); err != nil {
+		s.WriteErr(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ---- profiles ----
+
+func (s *Server) listProfiles(w http.ResponseWriter, r *http.Request, _ podmgr.Actor) {
+	WriteJSON(w, http.StatusOK, nonNil(s.mgr.Profiles()))
+}
+
+func (s *Server) getProfile(w http.ResponseWriter, r *http.Request, _ podmgr.Actor) {
+	p, ok := s.mgr.Registry().Profile(r.PathValue("name"))
+	if !ok {
+		WriteError(w, http.StatusNotFound, fmt.Errorf("profile %s not found", r.PathValue("name")))
+		return
+	}
+	WriteJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) createProfile(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
+	var p podmgr.Profile
+	if !s.DecodeJSON(w, r, &p) {
+		return
+	}
+	out, _, err := s.mgr.ApplyProfile(r.Context(), a, p, true)
+	if err != nil {
+		s.WriteErr(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) applyProfile(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
+	var p podmgr.Profile
+	if !s.DecodeJSON(w, r, &p) {
+		return
+	}
+	if p.Name == "" {
+		p.Name = r.PathValue("name")
+	}
+	if p.Name != r.PathValue("name") {
+		WriteError(w, http.StatusBadRequest, fmt.Errorf("profile name %q in the body differs from %q in the path", p.Name, r.PathValue("name")))
+		return
+	}
+	_, existed := s.mgr.Registry().Profile(p.Name)
+	out, changed, err := s.mgr.ApplyProfile(r.Context(), a, p, false)
+	if err != nil {
+		s.WriteErr(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, ApplyResult[podmgr.Profile]{Object: out, Created: !existed, Changed: changed})
+}
+
+func (s *Server) deleteProfile(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
+	if err := s.mgr.DeleteProfile(r.Context(), a, r.PathValue("name")); err != nil {
+		s.WriteErr(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ---- hosts ----
+
+// publicHost hides the token hash from API readers.
+func publicHost(h podmgr.Host) podmgr.Host {
+	h.TokenHash = ""
+	return h
+}
+
+func (s *Server) listHosts(w http.ResponseWriter, r *http.Request, _ podmgr.Actor) {
+	reg := s.mgr.Registry()
+	pods := reg.PodNames()
+	if p := r.URL.Query().Get("pod"); p != "" {
+		if _, ok := reg.Pod(p); !ok {
+			WriteError(w, http.StatusNotFound, fmt.Errorf("pod %s not found", p))
+			return
+		}
+		pods = []string{p}
+	}
+	out := []podmgr.Host{}
+	for _, p := range pods {
+		for _, h := range reg.HostsOfPod(p) {
+			out = append(out, publicHost(h))
+		}
+	}
+	WriteJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getHost(w http.ResponseWriter, r *http.Request, _ podmgr.Actor) {
+	mac, err := podmgr.NormalizeMAC(r.PathValue("mac"))
+	if err != nil {
+		s.WriteErr(w, r, err)
+		return
+	}
+	h, ok := s.mgr.Registry().Host(mac)
+	if !ok {
+		WriteError(w, http.StatusNotFound, fmt.Errorf("host %s not found", mac))
+		return
+	}
+	WriteJSON(w, http.StatusOK, publicHost(h))
+}
+
+func (s *Server) addHosts(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
+	var req HostsRequest
+	if !s.DecodeJSON(w, r, &req) {
+		return
+	}
+	out, err := s.mgr.AddHosts(r.Context(), a, req.Hosts)
+	if err != nil {
+		s.WriteErr(w, r, err)
+		return
+	}
+	for i := range out {
+		out[i] = publicHost(out[i])
+	}
+	WriteJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) deleteHost(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
+	if err := s.mgr.DeleteHost(r.Context(), a, r.PathValue("mac")); err != nil {
+		s.WriteErr(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) hostEvents(w http.ResponseWriter, r *http.Request, _ podmgr.Actor) {
+	evs, err := s.mgr.HostEvents(r.Context(), r.PathValue("mac"))
+	if err != nil {
+		s.WriteErr(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, nonNil(evs))
+}
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request, _ podmgr.Actor) {
+	q := r.URL.Query()
+	f := podmgr.EventFilter{Kind: podmgr.EventKind(q.Get("kind")), Pod: q.Get("pod")}
+	if f.Kind != "" && f.Kind != podmgr.KindAudit && f.Kind != podmgr.KindHost {
+		WriteError(w, http.StatusBadRequest, fmt.Errorf("kind %q: use audit or host", f.Kind))
+		return
+	}
+	for _, p := range []struct {
+		name string
+		dst  any
+	}{{"after", &f.After}, {"limit", &f.Limit}} {
+		v := q.Get(p.name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.ParseUint(v, 10, 63)
+		if err != nil {
+			WriteError(w, http.StatusBadRequest, fmt.Errorf("%s %q is not a non-negative number", p.name, v))
+			return
+		}
+		switch d := p.dst.(type) {
+		case *uint64:
+			*d = n
+		case *int:
+			*d = int(n)
+		}
+	}
+	evs, err := s.mgr.Events(r.Context(), f)
+	if err != nil {
+		s.WriteErr(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, nonNil(evs))
+}
+
+// ---- tokens (admin only) ----
+
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, _ podmgr.Actor) {
+	WriteJSON(w, http.StatusOK, nonNil(s.mgr.Tokens()))
+}
+
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
+	var req TokenRequest
+	if !s.DecodeJSON(w, r, &req) {
+		return
+	}
+	secret, t, err := s.mgr.CreateToken(r.Context(), a, req.Name, req.Role)
+	if err != nil {
+		s.WriteErr(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusCreated, TokenCreated{Token: t, Secret: secret})
+}
+
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
+	if err := s.mgr.RevokeToken(r.Context(), a, r.PathValue("id")); err != nil {
+		s.WriteErr(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,0 +1,141 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// DefaultDataDir is where podboot keeps its state when nothing else is said.
+const DefaultDataDir = "/var/lib/podboot"
+
+// Config is everything `podboot serve` needs. It comes from the YAML file, then the
+// PODBOOT_* environment, then flags, each overriding the one before.
+type Config struct {
+	// DataDir holds the bbolt file, the artifact store and the PKI.
+	DataDir string    `yaml:"dataDir"`
+	API     APIConfig `yaml:"api"`
+	Log     LogConfig `yaml:"log"`
+}
+
+// APIConfig is the management API listener.
+type APIConfig struct {
+	// Addr is the HTTPS listen address (default ":9443").
+	Addr string `yaml:"addr"`
+	// TLSCert and TLSKey name a certificate to use; when empty podboot makes one from its
+	// own CA (DATA_DIR/pki) on first start.
+	TLSCert string `yaml:"tlsCert"`
+	TLSKey  string `yaml:"tlsKey"`
+	// Names are extra DNS names and IP addresses for the certificate podboot makes.
+	Names []string `yaml:"names"`
+	// AdvertiseURL is the server URL written into the client config (default
+	// https://localhost:PORT).
+	AdvertiseURL string `yaml:"advertiseURL"`
+}
+
+// LogConfig sets up log/slog.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// Defaults returns the embedded default configuration.
+func Defaults() Config {
+	return Config{
+		DataDir: DefaultDataDir,
+		API:     APIConfig{Addr: ":9443"},
+		Log:     LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// LoadFile merges a YAML file over c. Unknown keys are an error, so a typo is not
+// silently ignored.
+func (c *Config) LoadFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && err.Error() != "EOF" {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// envVars maps PODBOOT_* variables to config fields.
+func (c *Config) envVars() map[string]*string {
+	return map[string]*string{
+		"PODBOOT_DATA_DIR":      &c.DataDir,
+		"PODBOOT_API_ADDR":      &c.API.Addr,
+		"PODBOOT_API_TLS_CERT":  &c.API.TLSCert,
+		"PODBOOT_API_TLS_KEY":   &c.API.TLSKey,
+		"PODBOOT_ADVERTISE_URL": &c.API.AdvertiseURL,
+		"PODBOOT_LOG_LEVEL":     &c.Log.Level,
+		"PODBOOT_LOG_FORMAT":    &c.Log.Format,
+	}
+}
+
+// LoadEnv merges PODBOOT_* environment variables over c.
+func (c *Config) LoadEnv(getenv func(string) string) {
+	for k, dst := range c.envVars() {
+		if v := getenv(k); v != "" {
+			*dst = v
+		}
+	}
+}
+
+// EnvNames lists the environment variables LoadEnv reads.
+func EnvNames() []string {
+	var c Config
+	var out []string
+	for k := range c.envVars() {
+		out = append(out, k)
+	}
+	return out
+}
+
+// Validate checks the config before anything starts.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return fmt.Errorf("dataDir is empty: set --data-dir, PODBOOT_DATA_DIR or dataDir in the config file")
+	}
+	abs, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return fmt.Errorf("dataDir %q: %w", c.DataDir, err)
+	}
+	c.DataDir = abs
+	if (c.API.TLSCert == "") != (c.API.TLSKey == "") {
+		return fmt.Errorf("api: set both tlsCert and tlsKey, or neither (podboot then makes its own)")
+	}
+	if _, err := parseLevel(c.Log.Level); err != nil {
+		return err
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		return fmt.Errorf("log.format %q: use text or json", c.Log.Format)
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
+		return l, fmt.Errorf("log.level %q: use debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// NewLogger builds the slog logger the config asks for.
+func (c *Config) NewLogger(w *os.File) *slog.Logger {
+	lvl, _ := parseLevel(c.Log.Level)
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,274 @@
+// Package server assembles `podboot serve`: it opens the data dir (and so takes the
+// single-instance lock), builds the manager and its registry, makes the HTTPS identity on
+// first start, and runs every listener until the context ends, then drains them.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/podboot/podboot/pkg/api"
+	"github.com/podboot/podboot/pkg/imagesign"
+	"github.com/podboot/podboot/pkg/podmgr"
+)
+
+// Files inside the data dir.
+const (
+	DBFile           = "podboot.db"
+	PKIDir           = "pki"
+	AdminTokenFile   = "admin.token"
+	ClientConfigFile = "client.json"
+)
+
+// Server is a running podboot.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	store *podmgr.BoltStore
+	mgr   *podmgr.Manager
+	prom  *prometheus.Registry
+	api   *api.Server
+	pki   *imagesign.PKI
+	// Ready is closed when every listener is bound.
+	Ready chan struct{}
+	// apiAddr is the bound management API address.
+	apiAddr net.Addr
+	// services run beside the API (DHCP, boot); each serves until its context ends,
+	// then drains and returns.
+	services []service
+}
+
+type service struct {
+	name  string
+	serve func(context.Context) error
+}
+
+// addService registers a listener to run with the API.
+func (s *Server) addService(name string, serve func(context.Context) error) {
+	s.services = append(s.services, service{name, serve})
+}
+
+// Open prepares a server: data dir, store (lock), registry, PKI, bootstrap token.
+// Nothing listens yet.
+func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
+	}
+	st, err := podmgr.OpenBolt(filepath.Join(cfg.DataDir, DBFile))
+	if err != nil {
+		if errors.Is(err, podmgr.ErrStoreLocked) {
+			return nil, fmt.Errorf("data dir %s is held by another podboot serve; stop it first or use another --data-dir: %w", cfg.DataDir, err)
+		}
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, store: st, prom: prometheus.NewRegistry(), Ready: make(chan struct{})}
+	ok := false
+	defer func() {
+		if !ok {
+			st.Close()
+		}
+	}()
+	start := time.Now()
+	if s.mgr, err = podmgr.Open(ctx, st, log); err != nil {
+		return nil, err
+	}
+	log.Info("store loaded", "pods", len(s.mgr.Registry().PodNames()), "hosts", s.mgr.Registry().HostCount(""), "took", time.Since(start).Round(time.Millisecond))
+	if err := s.openPKI(); err != nil {
+		return nil, err
+	}
+	s.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.prom.MustRegister(newRegistryCollector(s.mgr.Registry()))
+	s.api = api.New(s.mgr, log, version)
+	if err := s.bootstrap(ctx); err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+// Manager is the pod manager (for services wired in beside the API).
+func (s *Server) Manager() *podmgr.Manager { return s.mgr }
+
+// API is the management API (other packages mount routes on it).
+func (s *Server) API() *api.Server { return s.api }
+
+// Metrics is the Prometheus registry the services add to.
+func (s *Server) Metrics() prometheus.Registerer { return s.prom }
+
+// PKI is podboot's CA in the data dir.
+func (s *Server) PKI() *imagesign.PKI { return s.pki }
+
+// APIAddr is the bound management API address (after Ready).
+func (s *Server) APIAddr() net.Addr { return s.apiAddr }
+
+func (s *Server) openPKI() error {
+	dir := filepath.Join(s.cfg.DataDir, PKIDir)
+	p, err := imagesign.OpenCA(dir)
+	if err != nil {
+		if _, statErr := os.Stat(filepath.Join(dir, "ca.pem")); statErr == nil {
+			return fmt.Errorf("open podboot CA: %w", err)
+		}
+		if p, err = imagesign.InitCA(dir, "podboot root CA", imagesign.KeyRSA); err != nil {
+			return fmt.Errorf("create podboot CA: %w", err)
+		}
+		s.log.Info("created podboot CA", "dir", dir)
+	}
+	s.pki = p
+	return nil
+}
+
+func (s *Server) tlsConfig() (*tls.Config, error) {
+	certFile, keyFile := s.cfg.API.TLSCert, s.cfg.API.TLSKey
+	if certFile == "" {
+		names := append([]string{"localhost", "127.0.0.1", "::1"}, s.cfg.API.Names...)
+		if h, err := os.Hostname(); err == nil && h != "" {
+			names = append(names, h)
+		}
+		var err error
+		if certFile, keyFile, err = s.pki.EnsureServerCert(names); err != nil {
+			return nil, fmt.Errorf("make API certificate: %w", err)
+		}
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load API certificate: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// bootstrap writes an admin token and a client config on first start.
+func (s *Server) bootstrap(ctx context.Context) error {
+	if s.mgr.TokenCount() > 0 {
+		return nil
+	}
+	secret, _, err := s.mgr.CreateToken(ctx, podmgr.Actor{Name: "podboot", Role: podmgr.RoleAdmin}, "admin", podmgr.RoleAdmin)
+	if err != nil {
+		return fmt.Errorf("create first admin token: %w", err)
+	}
+	tokFile := filepath.Join(s.cfg.DataDir, AdminTokenFile)
+	if err := writeFileAtomic(tokFile, []byte(secret+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write admin token: %w", err)
+	}
+	caPEM, err := os.ReadFile(s.pki.CACertFile())
+	if err != nil {
+		return fmt.Errorf("read CA certificate: %w", err)
+	}
+	cc := api.ClientConfig{Server: s.advertiseURL(), Token: secret, CACert: string(caPEM)}
+	b, _ := json.MarshalIndent(cc, "", "  ")
+	ccFile := filepath.Join(s.cfg.DataDir, ClientConfigFile)
+	if err := writeFileAtomic(ccFile, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write client config: %w", err)
+	}
+	s.log.Info("first start: wrote an admin token and a client config", "token_file", tokFile, "client_config", ccFile,
+		"hint", "export PODBOOT_CLIENT_CONFIG="+ccFile+" or pass --client-config to the CLI")
+	return nil
+}
+
+func (s *Server) advertiseURL() string {
+	if s.cfg.API.AdvertiseURL != "" {
+		return s.cfg.API.AdvertiseURL
+	}
+	_, port, err := net.SplitHostPort(s.cfg.API.Addr)
+	if err != nil || port == "" || port == "0" {
+		port = "9443"
+	}
+	if _, err := strconv.Atoi(port); err != nil {
+		port = "9443"
+	}
+	return "https://localhost:" + port
+}
+
+// Run serves until ctx ends, then drains every listener and closes the store.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.store.Close()
+	tlsCfg, err := s.tlsConfig()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", s.cfg.API.Addr)
+	if err != nil {
+		return fmt.Errorf("listen management API on %s: %w", s.cfg.API.Addr, err)
+	}
+	s.apiAddr = ln.Addr()
+	mux := http.NewServeMux()
+	mux.Handle("/api/", s.api.Handler())
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.prom, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	hs := &http.Server{
+		Handler:           mux,
+		TLSConfig:         tlsCfg,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := hs.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("management API: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return hs.Shutdown(sctx)
+	})
+	for _, svc := range s.services {
+		svc := svc
+		g.Go(func() error {
+			if err := svc.serve(gctx); err != nil {
+				return fmt.Errorf("%s: %w", svc.name, err)
+			}
+			return nil
+		})
+	}
+	s.log.Info("podboot serving", "api", "https://"+ln.Addr().String(), "data_dir", s.cfg.DataDir)
+	close(s.Ready)
+	err = g.Wait()
+	s.log.Info("podboot stopped")
+	return err
+}
+
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
