@@ -1,0 +1,355 @@
+package dhcprelay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/podboot/podboot/pkg/podmgr"
+)
+
+// handler is the packet path: parse, resolve, decide, encode. It touches the store only
+// to record a discovered host (capped per pod); leases go to the committer via result.
+type handler struct {
+	cfg    Config
+	mgr    *podmgr.Manager
+	reg    *podmgr.Registry
+	leases *leaseTable
+	m      *metrics
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// result is what one packet produced. A non-nil persist or remove must be durable
+// before reply is sent.
+type result struct {
+	reply   []byte
+	dst     destination
+	persist *podmgr.Lease
+	remove  *podmgr.Lease
+	event   *hostEvent
+	// labels for the metrics
+	pod, relay, typ, outcome string
+}
+
+// hostEvent is recorded after the reply left, off the hot path.
+type hostEvent struct {
+	mac, source, detail string
+}
+
+// local describes the interface a non-relayed packet came in on; zero for the WAN socket.
+type local struct {
+	addr netip.Addr
+}
+
+// handle runs the whole packet path for one packet and counts its outcome.
+func (h *handler) handle(ctx context.Context, raw []byte, peer netip.AddrPort, loc local) result {
+	res := h.process(ctx, raw, peer, loc)
+	if res.pod == "" && res.typ == "" {
+		h.m.drop(res.relay, res.outcome)
+	} else {
+		h.m.packet(res.pod, res.relay, res.typ, res.outcome)
+	}
+	return res
+}
+
+func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, loc local) result {
+	res := result{relay: peer.Addr().Unmap().String()}
+	r, err := parseRequest(raw, peer)
+	if err != nil {
+		res.outcome = dropReason(err)
+		return res
+	}
+	if r.giaddr.IsValid() {
+		res.relay = r.giaddr.String()
+	}
+	res.typ = typeLabel(r.msgType)
+	// On the WAN socket a packet is relayed (giaddr) or a unicast renew/release (ciaddr).
+	// Anything else is a broadcast that reached the central node by mistake.
+	if !loc.addr.IsValid() && !r.giaddr.IsValid() && !r.ciaddr.IsValid() {
+		res.outcome = "not_relayed"
+		return res
+	}
+	pc, ok := h.resolvePod(r, loc)
+	if !ok {
+		res.outcome = "no_pod"
+		return res
+	}
+	res.pod = pc.Pod.Name
+	log := h.log.With("pod", pc.Pod.Name, "host", r.mac, "relay", res.relay, "type", res.typ)
+	switch r.msgType {
+	case dhcpv4.MessageTypeDiscover:
+		h.discover(ctx, r, pc, loc, &res, log)
+	case dhcpv4.MessageTypeRequest:
+		h.request(ctx, r, pc, loc, &res, log)
+	case dhcpv4.MessageTypeDecline:
+		h.decline(r, pc, &res, log)
+	case dhcpv4.MessageTypeRelease:
+		h.release(r, pc, &res)
+	case dhcpv4.MessageTypeInform:
+		h.inform(r, pc, loc, &res, log)
+	default:
+		res.outcome = "unsupported"
+	}
+	return res
+}
+
+func typeLabel(t dhcpv4.MessageType) string {
+	switch t {
+	case dhcpv4.MessageTypeDiscover, dhcpv4.MessageTypeRequest, dhcpv4.MessageTypeDecline,
+		dhcpv4.MessageTypeRelease, dhcpv4.MessageTypeInform:
+		return strings.ToLower(strings.TrimPrefix(t.String(), "DHCP"))
+	}
+	return "other"
+}
+
+// resolvePod finds the pod: relayed packets by the match rules; local ones as if relayed
+// by the interface address; unicast renewals (no giaddr) by the relay rules on their
+// source, else by the host's pod, else by the pod where the MAC holds its lease.
+func (h *handler) resolvePod(r *request, loc local) (*podmgr.PodContext, bool) {
+	k := r.matchKeys()
+	if loc.addr.IsValid() && !r.giaddr.IsValid() {
+		k.Giaddr, k.RelaySource = loc.addr, netip.Addr{}
+		return h.reg.Resolve(k)
+	}
+	if pc, ok := h.reg.Resolve(k); ok || r.giaddr.IsValid() {
+		return pc, ok
+	}
+	if host, ok := h.reg.Host(r.mac); ok {
+		return h.reg.Pod(host.Pod)
+	}
+	if pod, ok := h.leases.ownerOf(r.mac); ok {
+		return h.reg.Pod(pod)
+	}
+	return nil, false
+}
+
+// client is who is asking, from the pod's point of view.
+type client struct {
+	host    podmgr.Host
+	known   bool // registered (or discovered) in this pod
+	netboot bool // may get a boot program
+}
+
+// lookupClient applies the unknown-host policy. ok is false when the pod stays silent.
+func (h *handler) lookupClient(ctx context.Context, r *request, pc *podmgr.PodContext, mayDiscover bool, res *result, log *slog.Logger) (client, bool) {
+	host, ok := h.reg.Host(r.mac)
+	if ok {
+		if host.Pod != pc.Pod.Name {
+			log.Warn("host is registered in another pod; not answering", "host_pod", host.Pod)
+			res.outcome = "wrong_pod"
+			return client{}, false
+		}
+		return client{host: host, known: true, netboot: host.Netboot}, true
+	}
+	switch pc.Pod.UnknownHosts {
+	case podmgr.PolicyLease:
+		return client{host: podmgr.Host{MAC: r.mac, Pod: pc.Pod.Name}}, true
+	case podmgr.PolicyDiscover:
+		if !mayDiscover {
+			return client{host: podmgr.Host{MAC: r.mac, Pod: pc.Pod.Name}}, true
+		}
+		dh, err := h.mgr.Discover(ctx, pc.Pod.Name, r.mac, podmgr.DiscoverInfo{
+			Arch: r.client.archName(), VendorClass: r.client.vendorClass, GUID: r.client.guid, Source: r.peer.Addr().Unmap().String()})
+		if err != nil {
+			if errors.Is(err, podmgr.ErrDiscoverLimit) {
+				log.Debug("discover limit reached; leasing without boot program")
+			} else {
+				log.Error("recording discovered host failed", "err", err)
+			}
+			return client{host: podmgr.Host{MAC: r.mac, Pod: pc.Pod.Name}}, true
+		}
+		return client{host: dh, known: true, netboot: dh.Netboot}, true
+	}
+	res.outcome = "unknown_host"
+	return client{}, false
+}
+
+// wantFor says which addresses c may have on the request's link.
+func (h *handler) wantFor(r *request, pc *podmgr.PodContext, c client, loc local) (want, bool) {
+	w := want{isReserved: func(a netip.Addr) (string, bool) { return h.reg.ReservedBy(pc.Pod.Name, a) }}
+	if c.known && c.host.ProvisioningIP != "" {
+		a, err := netip.ParseAddr(c.host.ProvisioningIP)
+		if err != nil {
+			return w, false
+		}
+		si, ok := pc.SubnetInfoFor(a)
+		if !ok {
+			return w, false
+		}
+		w.reserved, w.subnet = a, si
+		return w, true
+	}
+	link := r.linkAddr()
+	if loc.addr.IsValid() && !r.giaddr.IsValid() {
+		link = loc.addr
+	}
+	if !link.IsValid() {
+		link = r.ciaddr // unicast renew: the client's own address names its subnet
+	}
+	si, ok := pc.SubnetInfoFor(link)
+	if !ok {
+		infos := pc.SubnetInfos()
+		if len(infos) != 1 {
+			return w, false
+		}
+		si = infos[0]
+	}
+	w.subnet = si
+	return w, true
+}
+
+// serverID is option 54: the relay's server identifier override, or the pod's address.
+func serverID(r *request, pc *podmgr.PodContext) netip.Addr {
+	if r.relay.serverOverride.IsValid() && !r.relay.serverOverride.IsUnspecified() {
+		return r.relay.serverOverride
+	}
+	return pc.ServerAddr
+}
+
+func (h *handler) bootFor(pc *podmgr.PodContext, c client, r *request) bootProgram {
+	if !c.known || !c.netboot {
+		return bootProgram{}
+	}
+	prof, ok := h.reg.EffectiveProfile(c.host)
+	if !ok {
+		prof = pc.Profile
+	}
+	return chooseBoot(pc, c.host, prof, r.client, h.cfg.BootHTTPPort)
+}
+
+func (h *handler) discover(ctx context.Context, r *request, pc *podmgr.PodContext, loc local, res *result, log *slog.Logger) {
+	c, ok := h.lookupClient(ctx, r, pc, true, res, log)
+	if !ok {
+		return
+	}
+	w, ok := h.wantFor(r, pc, c, loc)
+	if !ok {
+		res.outcome = "no_subnet"
+		return
+	}
+	w.hint = r.requested
+	now := h.now()
+	ip, err := h.leases.pod(pc.Pod.Name).offer(r.mac, w, now, h.cfg.OfferHold)
+	if err != nil {
+		res.outcome = outcomeOf(err)
+		log.Debug("no offer", "err", err)
+		return
+	}
+	a := answer{msgType: dhcpv4.MessageTypeOffer, yiaddr: ip, subnet: &w.subnet, serverID: serverID(r, pc),
+		leaseDur: time.Duration(w.subnet.LeaseSecondsOrDefault()) * time.Second, boot: h.bootFor(pc, c, r)}
+	h.finish(r, a, loc, res, "offer", log)
+}
+
+func (h *handler) request(ctx context.Context, r *request, pc *podmgr.PodContext, loc local, res *result, log *slog.Logger) {
+	sid := serverID(r, pc)
+	pl := h.leases.pod(pc.Pod.Name)
+	var ip netip.Addr
+	switch {
+	case r.serverID.IsValid(): // SELECTING
+		if r.serverID != sid && r.serverID != pc.ServerAddr {
+			pl.cancelOffer(r.mac)
+			res.outcome = "other_server"
+			return
+		}
+		ip = r.requested
+	case r.requested.IsValid(): // INIT-REBOOT
+		ip = r.requested
+	default: // RENEWING, REBINDING
+		ip = r.ciaddr
+	}
+	c, ok := h.lookupClient(ctx, r, pc, false, res, log)
+	if !ok {
+		return
+	}
+	w, ok := h.wantFor(r, pc, c, loc)
+	if !ok || !ip.IsValid() {
+		h.nak(r, sid, loc, res, log)
+		return
+	}
+	now := h.now()
+	d := time.Duration(w.subnet.LeaseSecondsOrDefault()) * time.Second
+	if err := pl.commit(r.mac, ip, w, now, d); err != nil {
+		log.Info("NAK", "requested", ip, "err", err)
+		h.nak(r, sid, loc, res, log)
+		return
+	}
+	h.leases.setOwner(r.mac, pc.Pod.Name)
+	res.persist = &podmgr.Lease{Pod: pc.Pod.Name, IP: ip.String(), MAC: r.mac, Expires: now.Add(d).UTC()}
+	boot := h.bootFor(pc, c, r)
+	a := answer{msgType: dhcpv4.MessageTypeAck, yiaddr: ip, subnet: &w.subnet, serverID: sid, leaseDur: d, boot: boot}
+	h.finish(r, a, loc, res, "ack", log)
+	if res.reply != nil && boot.kind != bootNone && c.known && !c.host.Discovered && c.host.State == podmgr.StateRegistered {
+		res.event = &hostEvent{mac: r.mac, source: res.relay, detail: fmt.Sprintf("address %s, boot %s", ip, boot.file)}
+	}
+}
+
+func (h *handler) nak(r *request, sid netip.Addr, loc local, res *result, log *slog.Logger) {
+	h.finish(r, answer{msgType: dhcpv4.MessageTypeNak, serverID: sid}, loc, res, "nak", log)
+}
+
+func (h *handler) decline(r *request, pc *podmgr.PodContext, res *result, log *slog.Logger) {
+	ip := r.requested
+	now := h.now()
+	if !ip.IsValid() || !h.leases.pod(pc.Pod.Name).decline(r.mac, ip, now, h.cfg.DeclineQuarantine) {
+		res.outcome = "ignored"
+		return
+	}
+	log.Warn("address declined: quarantined", "address", ip, "until", now.Add(h.cfg.DeclineQuarantine))
+	res.persist = &podmgr.Lease{Pod: pc.Pod.Name, IP: ip.String(), MAC: r.mac, Expires: now.Add(h.cfg.DeclineQuarantine).UTC(), Declined: true}
+	res.outcome = "declined"
+}
+
+func (h *handler) release(r *request, pc *podmgr.PodContext, res *result) {
+	if !r.ciaddr.IsValid() || !h.leases.pod(pc.Pod.Name).release(r.mac, r.ciaddr, h.now()) {
+		res.outcome = "ignored"
+		return
+	}
+	res.remove = &podmgr.Lease{Pod: pc.Pod.Name, IP: r.ciaddr.String(), MAC: r.mac}
+	res.outcome = "released"
+}
+
+func (h *handler) inform(r *request, pc *podmgr.PodContext, loc local, res *result, log *slog.Logger) {
+	if !r.ciaddr.IsValid() {
+		res.outcome = "ignored"
+		return
+	}
+	si, ok := pc.SubnetInfoFor(r.ciaddr)
+	if !ok {
+		res.outcome = "no_subnet"
+		return
+	}
+	h.finish(r, answer{msgType: dhcpv4.MessageTypeAck, subnet: &si, serverID: serverID(r, pc)}, loc, res, "inform", log)
+}
+
+// finish encodes the answer and routes it.
+func (h *handler) finish(r *request, a answer, loc local, res *result, outcome string, log *slog.Logger) {
+	dst, ok := replyDest(r, loc.addr.IsValid())
+	if !ok {
+		res.outcome = "no_route"
+		return
+	}
+	b, err := buildReply(r, a)
+	if err != nil {
+		log.Warn("reply not sent", "err", err)
+		res.outcome = "too_big"
+		res.persist = nil
+		return
+	}
+	res.reply, res.dst, res.outcome = b, dst, outcome
+}
+
+func outcomeOf(err error) string {
+	switch {
+	case errors.Is(err, errNoAddress):
+		return "no_address"
+	case errors.Is(err, errConflict):
+		return "conflict"
+	}
+	return "error"
+}

@@ -1,0 +1,146 @@
+package dhcprelay
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/podboot/podboot/pkg/podmgr"
+)
+
+// answer is what the handler decided to tell the client.
+type answer struct {
+	msgType  dhcpv4.MessageType
+	yiaddr   netip.Addr         // invalid for NAK and INFORM
+	subnet   *podmgr.SubnetInfo // network options; nil for NAK
+	leaseDur time.Duration      // 0: no lease time (INFORM, NAK)
+	serverID netip.Addr
+	boot     bootProgram
+}
+
+// errTooBig says a reply does not fit the client's maximum message size even trimmed.
+var errTooBig = errors.New("reply exceeds the client's maximum message size")
+
+// trimOrder are the options dropped, in this order, when a reply is too big for option 57.
+var trimOrder = []dhcpv4.OptionCode{dhcpv4.OptionDomainName, dhcpv4.OptionDomainNameServer,
+	dhcpv4.OptionRebindingTimeValue, dhcpv4.OptionRenewTimeValue, dhcpv4.OptionVendorSpecificInformation}
+
+// buildReply encodes the reply to r. Option 82 is copied as the raw bytes of the request
+// (NewReplyFromRequest copies the option's value; it is never re-marshalled from a parse).
+func buildReply(r *request, a answer) ([]byte, error) {
+	resp, err := dhcpv4.NewReplyFromRequest(r.pkt)
+	if err != nil {
+		return nil, err
+	}
+	resp.HopCount = 0
+	resp.ClientIPAddr = net.IPv4zero
+	if a.msgType == dhcpv4.MessageTypeAck && r.ciaddr.IsValid() && r.msgType != dhcpv4.MessageTypeDiscover {
+		resp.ClientIPAddr = r.ciaddr.AsSlice()
+	}
+	resp.UpdateOption(dhcpv4.OptMessageType(a.msgType))
+	resp.UpdateOption(dhcpv4.OptServerIdentifier(a.serverID.AsSlice()))
+	if a.msgType == dhcpv4.MessageTypeNak {
+		if r.giaddr.IsValid() {
+			resp.SetBroadcast() // RFC 2131 4.3.2: the relay broadcasts a NAK
+		}
+		return encode(resp, r.maxSize)
+	}
+	if a.yiaddr.IsValid() {
+		resp.YourIPAddr = a.yiaddr.AsSlice()
+	}
+	if s := a.subnet; s != nil {
+		m := maskOf(s.Prefix)
+		resp.UpdateOption(dhcpv4.OptSubnetMask(net.IPMask(m[:])))
+		if s.Router.IsValid() {
+			resp.UpdateOption(dhcpv4.OptRouter(s.Router.AsSlice()))
+		}
+		if len(s.DNS) > 0 {
+			ips := make([]net.IP, len(s.DNS))
+			for i, d := range s.DNS {
+				ips[i] = d.AsSlice()
+			}
+			resp.UpdateOption(dhcpv4.OptDNS(ips...))
+		}
+		if s.Domain != "" {
+			resp.UpdateOption(dhcpv4.OptDomainName(s.Domain))
+		}
+	}
+	if a.leaseDur > 0 {
+		resp.UpdateOption(dhcpv4.OptIPAddressLeaseTime(a.leaseDur))
+		resp.UpdateOption(dhcpv4.OptRenewTimeValue(a.leaseDur / 2))
+		resp.UpdateOption(dhcpv4.OptRebindingTimeValue(a.leaseDur * 7 / 8))
+	}
+	setBoot(resp, a.boot)
+	return encode(resp, r.maxSize)
+}
+
+// setBoot writes the boot program; bootNone writes nothing at all (the netboot gate).
+func setBoot(resp *dhcpv4.DHCPv4, b bootProgram) {
+	if b.kind == bootNone {
+		return
+	}
+	resp.ServerIPAddr = b.server.AsSlice()
+	if len(b.file) <= 127 {
+		resp.BootFileName = b.file
+	}
+	resp.UpdateOption(dhcpv4.OptBootFileName(b.file))
+	if b.kind == bootTFTP {
+		resp.UpdateOption(dhcpv4.OptTFTPServerName(b.server.String()))
+	}
+	if b.vendorClass != "" {
+		resp.UpdateOption(dhcpv4.OptClassIdentifier(b.vendorClass))
+	}
+	if b.vendorClass == "PXEClient" {
+		// PXE_DISCOVERY_CONTROL (sub-option 6) = 8: boot from the file name, skip the
+		// boot server discovery.
+		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, []byte{6, 1, 8, 255}))
+	}
+}
+
+// encode marshals resp, trimming optional options until it fits maxSize (option 57).
+func encode(resp *dhcpv4.DHCPv4, maxSize int) ([]byte, error) {
+	// The limit is on the IP datagram: 20 bytes of IP and 8 of UDP header come off.
+	limit := maxSize - 28
+	b := resp.ToBytes()
+	for _, code := range trimOrder {
+		if len(b) <= limit {
+			return b, nil
+		}
+		if resp.Options.Has(code) {
+			resp.Options.Del(code)
+			b = resp.ToBytes()
+		}
+	}
+	if len(b) > limit {
+		return nil, errTooBig
+	}
+	return b, nil
+}
+
+// destination is where a reply goes and how.
+type destination struct {
+	addr netip.AddrPort
+	// broadcast: send on the local interface to 255.255.255.255:68.
+	broadcast bool
+}
+
+// replyDest routes a reply: to the relay (giaddr:67, or giaddr and the relay's source
+// port with RFC 8357 sub-option 19), else to the client's address, else broadcast on the
+// local interface.
+func replyDest(r *request, local bool) (destination, bool) {
+	switch {
+	case r.giaddr.IsValid():
+		port := uint16(67)
+		if r.relay.sourcePort && r.peer.Port() != 0 {
+			port = r.peer.Port()
+		}
+		return destination{addr: netip.AddrPortFrom(r.giaddr, port)}, true
+	case r.ciaddr.IsValid():
+		return destination{addr: netip.AddrPortFrom(r.ciaddr, 68)}, true
+	case local:
+		return destination{addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), 68), broadcast: true}, true
+	}
+	return destination{}, false
+}

@@ -1,0 +1,207 @@
+package dhcprelay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/podboot/podboot/pkg/podmgr"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// readBufSize is the largest datagram read; bigger DHCP messages are truncated and so
+// fail to parse (they are counted as malformed).
+const readBufSize = 4096
+
+// Server is the DHCP service. Create it with New and run it with Serve.
+type Server struct {
+	cfg     Config
+	mgr     *podmgr.Manager
+	h       *handler
+	q       *fairQueue
+	conn    *net.UDPConn
+	lconn   *net.UDPConn // local interface service, optional
+	laddr   netip.Addr
+	m       *metrics
+	log     *slog.Logger
+	bufs    sync.Pool
+	commits chan result
+	events  chan hostEvent
+}
+
+// New binds the sockets, loads the stored leases and returns a Server ready to Serve.
+func New(cfg Config, mgr *podmgr.Manager, reg prometheus.Registerer, log *slog.Logger) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("service", "dhcp")
+	s := &Server{cfg: cfg, mgr: mgr, log: log,
+		q:       newFairQueue(cfg.QueueLen, 8*cfg.QueueLen),
+		commits: make(chan result, 4*cfg.CommitBatch),
+		events:  make(chan hostEvent, 1024),
+	}
+	s.bufs.New = func() any { b := make([]byte, readBufSize); return &b }
+	if s.m, err = newMetrics(reg, func() float64 { return float64(s.q.depth()) }); err != nil {
+		return nil, fmt.Errorf("dhcp: register metrics: %w", err)
+	}
+	s.h = &handler{cfg: cfg, mgr: mgr, reg: mgr.Registry(), leases: newLeaseTable(), m: s.m, log: log, now: time.Now}
+	if err := s.loadLeases(context.Background()); err != nil {
+		return nil, err
+	}
+	if s.conn, err = listen(context.Background(), cfg.Addr, ""); err != nil {
+		return nil, err
+	}
+	if cfg.Interface != "" {
+		if s.laddr, err = interfaceAddr(cfg.Interface); err != nil {
+			s.conn.Close()
+			return nil, err
+		}
+		_, port, _ := net.SplitHostPort(cfg.Addr)
+		if s.lconn, err = listen(context.Background(), ":"+port, cfg.Interface); err != nil {
+			s.conn.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *Server) loadLeases(ctx context.Context) error {
+	var leases []podmgr.Lease
+	err := s.mgr.Store().View(ctx, func(tx podmgr.ReadTx) error {
+		var err error
+		leases, err = tx.Leases()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("dhcp: load leases: %w", err)
+	}
+	n := s.h.leases.load(leases, s.h.now())
+	s.log.Info("leases loaded", "live", n, "stored", len(leases))
+	return nil
+}
+
+// Addr is the address the relays' socket is bound to.
+func (s *Server) Addr() netip.AddrPort {
+	return s.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// Serve answers DHCP until ctx is done, then stops reading, finishes the queued packets,
+// commits and sends what is pending, and returns nil. Call it once.
+func (s *Server) Serve(ctx context.Context) error {
+	var workers, committing, recording, readers sync.WaitGroup
+	cm := &committer{store: s.mgr.Store(), in: s.commits, max: s.cfg.CommitBatch, send: s.send, after: s.queueEvent, m: s.m, log: s.log}
+	// The drain after shutdown still commits and records: it must not see ctx cancelled.
+	drainCtx := context.WithoutCancel(ctx)
+	committing.Go(func() { cm.run(drainCtx) })
+	recording.Go(func() { s.recordEvents(drainCtx) })
+	for range s.cfg.Workers {
+		workers.Go(func() { s.work(drainCtx) })
+	}
+	readers.Go(func() { s.read(ctx, s.conn, local{}) })
+	if s.lconn != nil {
+		readers.Go(func() { s.read(ctx, s.lconn, local{addr: s.laddr}) })
+	}
+	s.log.Info("serving", "addr", s.Addr().String(), "interface", s.cfg.Interface, "workers", s.cfg.Workers)
+	<-ctx.Done()
+	// Unblock the readers; the sockets stay open for the replies still to be sent.
+	s.conn.SetReadDeadline(time.Now())
+	if s.lconn != nil {
+		s.lconn.SetReadDeadline(time.Now())
+	}
+	readers.Wait()
+	s.q.close()
+	workers.Wait()
+	close(s.commits)
+	committing.Wait()
+	close(s.events)
+	recording.Wait()
+	s.conn.Close()
+	if s.lconn != nil {
+		s.lconn.Close()
+	}
+	s.log.Info("stopped")
+	return nil
+}
+
+// read is the read loop of one socket: it only queues, never handles.
+func (s *Server) read(ctx context.Context, conn *net.UDPConn, loc local) {
+	for ctx.Err() == nil {
+		bp := s.bufs.Get().(*[]byte)
+		n, peer, err := conn.ReadFromUDPAddrPort(*bp)
+		if err != nil {
+			s.bufs.Put(bp)
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, net.ErrClosed) {
+				continue // shutdown: the loop condition ends it
+			}
+			s.log.Warn("read failed", "err", err)
+			continue
+		}
+		key := peer.Addr().Unmap()
+		if !s.q.push(key, packet{buf: bp, n: n, peer: peer, loc: loc}) {
+			s.bufs.Put(bp)
+			s.m.drop(key.String(), "queue_full")
+		}
+	}
+}
+
+// work handles queued packets until the queue is closed and empty.
+func (s *Server) work(ctx context.Context) {
+	for {
+		p, ok := s.q.pop()
+		if !ok {
+			return
+		}
+		res := s.h.handle(ctx, (*p.buf)[:p.n], p.peer, p.loc)
+		s.bufs.Put(p.buf)
+		if res.persist != nil || res.remove != nil {
+			s.commits <- res
+			continue
+		}
+		if res.reply != nil {
+			s.send(res)
+		}
+	}
+}
+
+func (s *Server) send(r result) {
+	conn := s.conn
+	if r.dst.broadcast {
+		conn = s.lconn
+	}
+	if conn == nil {
+		return
+	}
+	if _, err := conn.WriteToUDPAddrPort(r.reply, r.dst.addr); err != nil {
+		s.log.Warn("send failed", "pod", r.pod, "to", r.dst.addr.String(), "err", err)
+	}
+}
+
+func (s *Server) queueEvent(r result) {
+	if r.event == nil {
+		return
+	}
+	select {
+	case s.events <- *r.event:
+	default:
+		s.m.eventsShed.Inc()
+	}
+}
+
+// recordEvents writes host events (dhcp.offer, state offered) off the hot path.
+func (s *Server) recordEvents(ctx context.Context) {
+	for e := range s.events {
+		if _, err := s.mgr.RecordHostEvent(ctx, e.mac, e.source, "dhcp.offer", e.detail, podmgr.HostUpdate{State: podmgr.StateOffered}); err != nil && !podmgr.IsNotFound(err) {
+			s.log.Warn("recording host event failed", "host", e.mac, "err", err)
+		}
+	}
+}
