@@ -54,7 +54,11 @@ func OpenBolt(path string) (*BoltStore, error) {
 		switch {
 		case errors.Is(err, bolterrors.ErrTimeout):
 			return nil, fmt.Errorf("open store %s: %w (another podboot serve is using this data dir)", path, ErrStoreLocked)
-		case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrChecksum), errors.Is(err, bolterrors.ErrInvalidMapping):
+		case errors.Is(err, os.ErrPermission):
+			return nil, fmt.Errorf("open store %s: cannot read or write it: %w", path, err)
+		case !isNew:
+			// bbolt refuses files it cannot map as a database (bad magic, checksum,
+			// version, size); it wrote nothing to them.
 			return nil, fmt.Errorf("open store %s: %w: %v; the file was left untouched: restore it from a backup or move it away", path, ErrStoreCorrupt, err)
 		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)

@@ -105,7 +105,7 @@ func parseRule(r MatchRule) (ruleKey, error) {
 	}
 	m := k.mask()
 	if m == 0 {
-		return ruleKey{}, fmt.Errorf("match rule is empty: set at least one of giaddr, relaySource, circuitId, remoteId, linkSelection")
+		return ruleKey{}, invalidf("match rule is empty: set at least one of giaddr, relaySource, circuitId, remoteId, linkSelection")
 	}
 	return k.keyFor(m), nil
 }
