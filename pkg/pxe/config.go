@@ -1,0 +1,117 @@
+package pxe
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/podboot/podboot/pkg/podmgr"
+)
+
+// Config configures the boot service. Zero values take the defaults below.
+type Config struct {
+	// TFTPAddr is the TFTP listen address (default ":69"); "-" disables TFTP.
+	TFTPAddr string `yaml:"tftpAddr"`
+	// HTTPAddr is the plain HTTP listen address for iPXE builds without TLS (default ":8080").
+	HTTPAddr string `yaml:"httpAddr"`
+	// HTTPSAddr is the HTTPS listen address (default ":8443"); "-" or no certificate disables it.
+	HTTPSAddr   string `yaml:"httpsAddr"`
+	TLSCertFile string `yaml:"tlsCertFile"`
+	TLSKeyFile  string `yaml:"tlsKeyFile"`
+
+	// AdvertiseHTTPPort and AdvertiseHTTPSPort are the ports put in URLs handed to hosts
+	// (default: the ports listened on; set them when a port is forwarded).
+	AdvertiseHTTPPort  int `yaml:"advertiseHttpPort"`
+	AdvertiseHTTPSPort int `yaml:"advertiseHttpsPort"`
+
+	// TFTPBlockSize caps the negotiated TFTP block size (default 1400: fits WAN paths
+	// with tunnels and VLAN tags; clients asking for more get this).
+	TFTPBlockSize int `yaml:"tftpBlockSize"`
+	// MaxTFTPTransfers bounds concurrent TFTP transfers (default 512); beyond it clients
+	// get a "server busy" TFTP error at once.
+	MaxTFTPTransfers int `yaml:"maxTftpTransfers"`
+	// TFTPTimeout is the retransmit timeout (default 2s); TFTPRetries the attempts (5).
+	TFTPTimeout time.Duration `yaml:"tftpTimeout"`
+	TFTPRetries int           `yaml:"tftpRetries"`
+
+	// HTTP timeouts and limits. WriteTimeout bounds a whole response, so it must cover
+	// a stage2 image over the slowest WAN link (default 1h).
+	HTTPReadHeaderTimeout time.Duration `yaml:"httpReadHeaderTimeout"` // default 10s
+	HTTPReadTimeout       time.Duration `yaml:"httpReadTimeout"`       // default 30s
+	HTTPWriteTimeout      time.Duration `yaml:"httpWriteTimeout"`      // default 1h
+	HTTPIdleTimeout       time.Duration `yaml:"httpIdleTimeout"`       // default 120s
+	HTTPMaxHeaderBytes    int           `yaml:"httpMaxHeaderBytes"`    // default 16 KiB
+	// DrainTimeout bounds how long Serve waits for transfers when its context ends (30s).
+	DrainTimeout time.Duration `yaml:"drainTimeout"`
+
+	// LeaseIP returns the address leased to a host by the DHCP service, for hosts without
+	// a reservation; used by the source-address check of non-NAT pods. Nil: reservations only.
+	LeaseIP func(pod, mac string) (netip.Addr, bool) `yaml:"-"`
+	// HostToken returns the one-time provisioning token rendered into a host's kernel
+	// command line (podboot.token=…). Nil, or an empty token, leaves it out. This is the
+	// hook for the stage1 agent issue, which issues per-host tokens.
+	HostToken func(ctx context.Context, h podmgr.Host) (string, error) `yaml:"-"`
+}
+
+// Defaults of Config.
+const (
+	DefaultTFTPAddr         = ":69"
+	DefaultHTTPAddr         = ":8080"
+	DefaultHTTPSAddr        = ":8443"
+	DefaultTFTPBlockSize    = 1400
+	DefaultMaxTFTPTransfers = 512
+)
+
+// Disabled as a listen address turns that listener off.
+const Disabled = "-"
+
+func (c Config) withDefaults() Config {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.TFTPAddr, DefaultTFTPAddr)
+	def(&c.HTTPAddr, DefaultHTTPAddr)
+	def(&c.HTTPSAddr, DefaultHTTPSAddr)
+	if c.TFTPBlockSize == 0 {
+		c.TFTPBlockSize = DefaultTFTPBlockSize
+	}
+	if c.MaxTFTPTransfers == 0 {
+		c.MaxTFTPTransfers = DefaultMaxTFTPTransfers
+	}
+	if c.TFTPTimeout == 0 {
+		c.TFTPTimeout = 2 * time.Second
+	}
+	if c.TFTPRetries == 0 {
+		c.TFTPRetries = 5
+	}
+	dur := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	dur(&c.HTTPReadHeaderTimeout, 10*time.Second)
+	dur(&c.HTTPReadTimeout, 30*time.Second)
+	dur(&c.HTTPWriteTimeout, time.Hour)
+	dur(&c.HTTPIdleTimeout, 120*time.Second)
+	dur(&c.DrainTimeout, 30*time.Second)
+	if c.HTTPMaxHeaderBytes == 0 {
+		c.HTTPMaxHeaderBytes = 16 << 10
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	if c.TFTPBlockSize <= 512 || c.TFTPBlockSize > 65464 {
+		return fmt.Errorf("boot: tftpBlockSize %d: use 513-65464 (1400 suits WAN paths; clients that ask for no blksize get 512 anyway)", c.TFTPBlockSize)
+	}
+	if c.MaxTFTPTransfers < 1 {
+		return fmt.Errorf("boot: maxTftpTransfers %d: use at least 1", c.MaxTFTPTransfers)
+	}
+	if c.HTTPSAddr != Disabled && (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return fmt.Errorf("boot: set both tlsCertFile and tlsKeyFile, or neither")
+	}
+	return nil
+}

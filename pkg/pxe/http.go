@@ -1,0 +1,221 @@
+package pxe
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/podboot/podboot/pkg/artifact"
+	"github.com/podboot/podboot/pkg/podmgr"
+)
+
+func (s *Service) newHTTPServer() *http.Server {
+	return &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: s.cfg.HTTPReadHeaderTimeout,
+		ReadTimeout:       s.cfg.HTTPReadTimeout,
+		WriteTimeout:      s.cfg.HTTPWriteTimeout,
+		IdleTimeout:       s.cfg.HTTPIdleTimeout,
+		MaxHeaderBytes:    s.cfg.HTTPMaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+}
+
+const bootPrefix = "/boot/"
+
+// serveHTTP routes by hand rather than through http.ServeMux: the mux cleans paths and
+// redirects "/boot/a/../b", which would turn a traversal attempt into a redirect; here
+// anything that is not exactly /boot/POD/MAC/FILE is a plain 404.
+func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	src := remoteAddr(r)
+	rest, ok := strings.CutPrefix(r.URL.Path, bootPrefix)
+	var bp bootPath
+	if ok {
+		bp, ok = parseBootPath(rest)
+	}
+	if !ok {
+		s.httpRefuse(w, target{}, refusePath, src, r.URL.Path)
+		return
+	}
+	t, why := s.gate(bp, src)
+	if bp.file == podmgr.ScriptName {
+		s.serveScript(w, r, t, why, src)
+		return
+	}
+	if why != "" {
+		s.httpRefuse(w, t, why, src, r.URL.Path)
+		return
+	}
+	a, err := s.artifactFor(t, bp.file)
+	if err != nil {
+		s.httpRefuse(w, t, artifactRefusal(err), src, r.URL.Path)
+		return
+	}
+	s.serveArtifact(w, r, t, a, bp.sig, src)
+}
+
+func remoteAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		a, _ := netip.ParseAddr(host)
+		return a.Unmap()
+	}
+	return ap.Addr().Unmap()
+}
+
+func (s *Service) httpRefuse(w http.ResponseWriter, t target, why refusal, src netip.Addr, path string) {
+	pod, host := "", ""
+	if t.pc != nil {
+		pod = t.pc.Pod.Name
+	}
+	host = t.host.MAC
+	s.m.httpRefused.WithLabelValues(pod, string(why)).Inc()
+	s.m.httpRequests.WithLabelValues(pod, "refused", "404").Inc()
+	s.log.Info("http refused", "pod", pod, "host", host, "reason", string(why), "source", src.String(), "path", sanitizeForLog(path))
+	http.Error(w, "404 not found", http.StatusNotFound)
+}
+
+// serveScript answers the iPXE script endpoint: the rendered per-host script, or a
+// local-boot script when netboot is off.
+func (s *Service) serveScript(w http.ResponseWriter, r *http.Request, t target, why refusal, src netip.Addr) {
+	if why == refuseNetboot {
+		s.writeScript(w, r, t.pc.Pod.Name, "localboot", []byte(localBootScript))
+		s.recordEvent(src.String(), "http.localboot", "netboot is off: served exit", t, "")
+		return
+	}
+	if why != "" {
+		s.httpRefuse(w, t, why, src, r.URL.Path)
+		return
+	}
+	pod := t.pc.Pod.Name
+	log := s.log.With("pod", pod, "host", t.host.MAC, "profile", t.prof.Name)
+	if t.prof.Kernel == "" || t.prof.Initrd == "" {
+		log.Warn("iPXE script: the profile names no kernel or initrd; serving local boot")
+		s.writeScript(w, r, pod, "localboot", []byte(localBootScript))
+		return
+	}
+	var token string
+	if s.cfg.HostToken != nil {
+		var err error
+		if token, err = s.cfg.HostToken(r.Context(), t.host); err != nil {
+			log.Error("iPXE script: issue host token", "err", err)
+			http.Error(w, "500 internal error", http.StatusInternalServerError)
+			s.m.httpRequests.WithLabelValues(pod, "script", "500").Inc()
+			return
+		}
+	}
+	body, err := s.scripts.render(t.prof, s.scriptData(t, token))
+	if err != nil {
+		// Templates are checked when a profile is saved; this is a profile saved before
+		// the check existed, or a bug.
+		log.Error("iPXE script: render", "err", err)
+		http.Error(w, "500 internal error", http.StatusInternalServerError)
+		s.m.httpRequests.WithLabelValues(pod, "script", "500").Inc()
+		return
+	}
+	s.writeScript(w, r, pod, "script", body)
+	if r.Method == http.MethodGet {
+		s.recordEvent(src.String(), "http.script", "iPXE script served", t, podmgr.StateBooting)
+	}
+}
+
+func (s *Service) writeScript(w http.ResponseWriter, r *http.Request, pod, kind string, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "no-store") // the gate may change it on the next boot
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		n, _ := w.Write(body)
+		s.m.httpBytes.WithLabelValues(pod).Add(float64(n))
+	}
+	s.m.httpRequests.WithLabelValues(pod, kind, "200").Inc()
+}
+
+// serveArtifact sends an artifact or its signature with http.ServeContent over the
+// *os.File: Range, If-None-Match against the digest ETag, Content-Length, and sendfile
+// on plain HTTP (the counting writer passes ReadFrom through).
+func (s *Service) serveArtifact(w http.ResponseWriter, r *http.Request, t target, a artifact.Artifact, sig bool, src netip.Addr) {
+	pod := t.pc.Pod.Name
+	kind, digest := "artifact", a.Digest
+	open := s.store.Open
+	if sig {
+		if !a.Signed() {
+			s.httpRefuse(w, t, refuseMissing, src, r.URL.Path)
+			return
+		}
+		kind, digest, open = "signature", a.SignatureDigest, s.store.OpenSignature
+	}
+	f, err := open(a)
+	if err != nil {
+		s.log.Error("http: open artifact", "pod", pod, "host", t.host.MAC, "artifact", a.Ref(), "err", err)
+		s.httpRefuse(w, t, refuseMissing, src, r.URL.Path)
+		return
+	}
+	defer f.Close()
+	h := w.Header()
+	h.Set("ETag", `"`+digest+`"`)
+	h.Set("Content-Type", "application/octet-stream")
+	if sig {
+		h.Set("Content-Type", "application/pkcs7-signature")
+	}
+	cw := &countingWriter{ResponseWriter: w, code: http.StatusOK}
+	http.ServeContent(cw, r, "", a.CreatedAt, f)
+	s.m.httpBytes.WithLabelValues(pod).Add(float64(cw.n))
+	s.m.httpRequests.WithLabelValues(pod, kind, strconv.Itoa(cw.code)).Inc()
+	full := r.Method == http.MethodGet && cw.code == http.StatusOK
+	s.log.Debug("http sent", "pod", pod, "host", t.host.MAC, "artifact", a.Ref(), "kind", kind, "code", cw.code, "bytes", cw.n, "source", src.String())
+	if full {
+		detail := fmt.Sprintf("file=%s bytes=%d", a.Ref(), cw.n)
+		if sig {
+			detail = fmt.Sprintf("file=%s%s bytes=%d", a.Ref(), sigSuffix, cw.n)
+		}
+		s.recordEvent(src.String(), "http.sent", detail, t, stateFor(a.Kind, sig))
+	}
+}
+
+// countingWriter counts body bytes and keeps the status, without hiding io.ReaderFrom
+// (which is what lets net/http use sendfile for an *os.File).
+type countingWriter struct {
+	http.ResponseWriter
+	n    int64
+	code int
+}
+
+func (c *countingWriter) WriteHeader(code int) {
+	c.code = code
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingWriter) ReadFrom(r io.Reader) (int64, error) {
+	rf, ok := c.ResponseWriter.(io.ReaderFrom)
+	if !ok {
+		n, err := io.Copy(struct{ io.Writer }{c.ResponseWriter}, r)
+		c.n += n
+		return n, err
+	}
+	n, err := rf.ReadFrom(r)
+	c.n += n
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }

@@ -1,0 +1,41 @@
+package pxe
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the boot service's Prometheus series, labelled by pod. The pod label is
+// set only after the pod was found in the registry, so a scanner inventing pod names
+// cannot grow the series; unknown pods count under pod="".
+type metrics struct {
+	tftpTransfers *prometheus.CounterVec // pod, outcome: ok, failed, probe
+	tftpBytes     *prometheus.CounterVec // pod
+	tftpRefused   *prometheus.CounterVec // pod, reason
+	tftpActive    prometheus.Gauge
+	httpRequests  *prometheus.CounterVec // pod, kind, code
+	httpBytes     *prometheus.CounterVec // pod
+	httpRefused   *prometheus.CounterVec // pod, reason
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		tftpTransfers: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "podboot", Subsystem: "tftp", Name: "transfers_total",
+			Help: "TFTP read transfers by pod and outcome (ok, failed, probe: the UEFI tsize probe aborted after the option ack)."}, []string{"pod", "outcome"}),
+		tftpBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "podboot", Subsystem: "tftp", Name: "bytes_total",
+			Help: "Bytes sent over TFTP by pod."}, []string{"pod"}),
+		tftpRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "podboot", Subsystem: "tftp", Name: "refused_total",
+			Help: "TFTP requests refused by pod and reason (path, host, pod, netboot, source, onboarding, missing, busy)."}, []string{"pod", "reason"}),
+		tftpActive: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "podboot", Subsystem: "tftp", Name: "active_transfers",
+			Help: "TFTP transfers in progress."}),
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "podboot", Subsystem: "http", Name: "requests_total",
+			Help: "Boot HTTP(S) requests by pod, kind (script, localboot, artifact, signature) and status code."}, []string{"pod", "kind", "code"}),
+		httpBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "podboot", Subsystem: "http", Name: "bytes_total",
+			Help: "Body bytes sent by the boot HTTP(S) endpoints by pod."}, []string{"pod"}),
+		httpRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "podboot", Subsystem: "http", Name: "refused_total",
+			Help: "Boot HTTP(S) requests refused by pod and reason."}, []string{"pod", "reason"}),
+	}
+	for _, c := range []prometheus.Collector{m.tftpTransfers, m.tftpBytes, m.tftpRefused, m.tftpActive, m.httpRequests, m.httpBytes, m.httpRefused} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,151 @@
+package pxe
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/pin/tftp/v3"
+
+	"github.com/podboot/podboot/pkg/artifact"
+	"github.com/podboot/podboot/pkg/podmgr"
+)
+
+// The only texts a TFTP client ever sees from podboot: they name no internal path and
+// do not tell a missing host from a forbidden file.
+var (
+	errTFTPNotFound = errors.New("file not found")
+	errTFTPBusy     = errors.New("server busy: too many TFTP transfers, retry later")
+)
+
+func (s *Service) newTFTPServer() *tftp.Server {
+	srv := tftp.NewServer(s.tftpRead, nil) // read-only: write requests are refused
+	// The cap is the configured block size, not the interface MTU: pin/tftp's MTU clamp
+	// sees only the local interface (not the WAN path) and falls back to 512 when the
+	// socket gives no control messages.
+	srv.SetBlockSizeNegotiation(false)
+	srv.SetBlockSize(s.cfg.TFTPBlockSize)
+	srv.SetTimeout(s.cfg.TFTPTimeout)
+	srv.SetRetries(s.cfg.TFTPRetries)
+	// pin/tftp's default backoff sleeps up to a second before each retransmit, on top of
+	// the timeout; PXE ROMs give up sooner than that on a lossy WAN.
+	srv.SetBackoff(func(attempt int) time.Duration { return time.Duration(attempt) * 50 * time.Millisecond })
+	return srv
+}
+
+// tftpRead serves one read request: POD/MAC/FILE, gated like HTTP; the whole transfer
+// holds one of MaxTFTPTransfers slots.
+func (s *Service) tftpRead(filename string, rf io.ReaderFrom) error {
+	ot, _ := rf.(tftp.OutgoingTransfer)
+	var src netip.Addr
+	if ot != nil {
+		ra := ot.RemoteAddr()
+		src, _ = netip.AddrFromSlice(ra.IP)
+		src = src.Unmap()
+	}
+	select {
+	case s.tftpSlots <- struct{}{}:
+	default:
+		s.m.tftpRefused.WithLabelValues("", "busy").Inc()
+		s.log.Warn("tftp refused: transfer limit reached", "source", src.String(), "limit", s.cfg.MaxTFTPTransfers)
+		return errTFTPBusy
+	}
+	defer func() { <-s.tftpSlots }()
+	s.m.tftpActive.Inc()
+	defer s.m.tftpActive.Dec()
+
+	bp, ok := parseBootPath(filename)
+	if !ok || bp.file == podmgr.ScriptName {
+		return s.tftpRefuse(target{}, refusePath, src, filename)
+	}
+	t, why := s.gate(bp, src)
+	if why != "" {
+		return s.tftpRefuse(t, why, src, filename)
+	}
+	a, err := s.artifactFor(t, bp.file)
+	if err != nil {
+		return s.tftpRefuse(t, artifactRefusal(err), src, filename)
+	}
+	var f interface {
+		io.ReadSeeker
+		io.Closer
+	}
+	size := a.Size
+	if bp.sig {
+		if !a.Signed() {
+			return s.tftpRefuse(t, refuseMissing, src, filename)
+		}
+		f, err = s.store.OpenSignature(a)
+		size = a.SignatureSize
+	} else {
+		f, err = s.store.Open(a)
+	}
+	if err != nil {
+		s.log.Error("tftp: open artifact", "pod", t.pc.Pod.Name, "host", t.host.MAC, "artifact", a.Ref(), "err", err)
+		return s.tftpRefuse(t, refuseMissing, src, filename)
+	}
+	defer f.Close()
+	if ot != nil {
+		ot.SetSize(size) // tsize for every file, whatever reader wraps it
+	}
+	pod := t.pc.Pod.Name
+	start := time.Now()
+	n, err := rf.ReadFrom(f)
+	s.m.tftpBytes.WithLabelValues(pod).Add(float64(n))
+	log := s.log.With("pod", pod, "host", t.host.MAC, "file", bp.file, "source", src.String(), "bytes", n)
+	switch {
+	case err == nil:
+		s.m.tftpTransfers.WithLabelValues(pod, "ok").Inc()
+		log.Info("tftp sent", "duration", time.Since(start))
+		s.recordEvent(src.String(), "tftp.sent", fmt.Sprintf("file=%s bytes=%d", a.Ref(), n), t, stateFor(a.Kind, bp.sig))
+		return nil
+	case isProbe(n, err):
+		// UEFI firmware asks for tsize, reads the option ack and aborts on purpose
+		// (ERROR 8) before fetching for real: not a failure.
+		s.m.tftpTransfers.WithLabelValues(pod, "probe").Inc()
+		log.Debug("tftp size probe")
+		return nil
+	default:
+		s.m.tftpTransfers.WithLabelValues(pod, "failed").Inc()
+		log.Warn("tftp transfer failed", "err", err)
+		return nil // pin/tftp already told the client; a second error packet helps nobody
+	}
+}
+
+// isProbe: the client answered the option ack with an ERROR packet before any data.
+func isProbe(n int64, err error) bool {
+	return n == 0 && strings.HasPrefix(err.Error(), "sending block 0: code=")
+}
+
+func (s *Service) tftpRefuse(t target, why refusal, src netip.Addr, filename string) error {
+	pod, host := "", ""
+	if t.pc != nil {
+		pod = t.pc.Pod.Name
+	}
+	if t.host.MAC != "" {
+		host = t.host.MAC
+	}
+	s.m.tftpRefused.WithLabelValues(pod, string(why)).Inc()
+	s.log.Info("tftp refused", "pod", pod, "host", host, "reason", string(why), "source", src.String(), "file", sanitizeForLog(filename))
+	return errTFTPNotFound
+}
+
+// stateFor is the host state a served file moves the host to: stage1 (kernel, initrd)
+// means booting; bootloaders, signatures and the rest leave the state alone.
+func stateFor(k artifact.Kind, sig bool) podmgr.HostState {
+	if !sig && (k == artifact.KindKernel || k == artifact.KindInitrd) {
+		return podmgr.StateBooting
+	}
+	return ""
+}
+
+// sanitizeForLog bounds and quotes attacker-chosen names before they reach a log.
+func sanitizeForLog(s string) string {
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return fmt.Sprintf("%q", s)
+}

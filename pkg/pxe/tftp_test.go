@@ -1,0 +1,219 @@
+package pxe
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func tftpPort(f *fixture) string {
+	return strconv.Itoa(f.svc.TFTPAddr().(*net.UDPAddr).Port)
+}
+
+// TestTFTPRealClients fetches a bootloader with atftp and curl at several block sizes,
+// asking for tsize, and checks the bytes.
+func TestTFTPRealClients(t *testing.T) {
+	need(t, "atftp", "curl")
+	f := newFixture(t, nil)
+	want := f.content["undionly.kpxe"]
+	remote := tftpPath("pod-a", macA, "undionly.kpxe")
+	for _, blk := range []int{512, 1468, 8192} {
+		for _, client := range []string{"atftp", "curl"} {
+			t.Run(fmt.Sprintf("%s/blksize=%d", client, blk), func(t *testing.T) {
+				out := filepath.Join(t.TempDir(), "out")
+				var cmd *exec.Cmd
+				if client == "atftp" {
+					cmd = exec.Command("atftp", "--verbose", "--option", fmt.Sprintf("blksize %d", blk), "--option", "tsize 0",
+						"-g", "-r", remote, "-l", out, "127.0.0.1", tftpPort(f))
+				} else {
+					cmd = exec.Command("curl", "-sS", "--max-time", "30", "--tftp-blksize", strconv.Itoa(blk),
+						"-o", out, "tftp://127.0.0.1:"+tftpPort(f)+"/"+remote)
+				}
+				msg, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Fatalf("%v: %v\n%s", cmd.Args, err, msg)
+				}
+				got, _ := os.ReadFile(out)
+				if !bytes.Equal(got, want) {
+					t.Fatalf("got %d bytes, want %d", len(got), len(want))
+				}
+				if client == "atftp" && !strings.Contains(string(msg), fmt.Sprintf("tsize=%d", len(want))) && !strings.Contains(string(msg), fmt.Sprintf("tsize %d", len(want))) {
+					t.Logf("atftp output did not show tsize (checked by TestTFTPOptions): %s", msg)
+				}
+			})
+		}
+	}
+	if n := f.counter(t, "podboot_tftp_transfers_total", map[string]string{"pod": "pod-a", "outcome": "ok"}); n != 6 {
+		t.Errorf("pod-a ok transfers = %v, want 6", n)
+	}
+	if n := f.counter(t, "podboot_tftp_bytes_total", map[string]string{"pod": "pod-a"}); n != float64(6*len(want)) {
+		t.Errorf("pod-a bytes = %v, want %d", n, 6*len(want))
+	}
+}
+
+// TestTFTPRefusals: traversal, absolute paths, another pod's artifact, a file nobody
+// references, a netboot-off host, a wrong source address: all "file not found".
+func TestTFTPRefusals(t *testing.T) {
+	need(t, "atftp", "curl")
+	f := newFixture(t, nil)
+	tests := []struct {
+		name, remote string
+	}{
+		{"dotdot", "../../etc/passwd"},
+		{"dotdot inside", "pod-a/" + "52-54-00-00-00-0a" + "/../../../etc/passwd"},
+		{"absolute", "/etc/passwd"},
+		{"absolute boot path", "/" + tftpPath("pod-a", macA, "undionly.kpxe")},
+		{"other pod's artifact", tftpPath("pod-a", macA, "b-only.efi")},
+		{"host of other pod", tftpPath("pod-b", macA, "undionly.kpxe")},
+		{"not onboarded", tftpPath("pod-a", macA, "orphan.bin")},
+		{"netboot off", tftpPath("pod-a", macOff, "undionly.kpxe")},
+		{"wrong source", tftpPath("pod-a", macFar, "undionly.kpxe")},
+		{"unknown host", tftpPath("pod-a", "52:54:00:99:99:99", "undionly.kpxe")},
+		{"script over tftp", tftpPath("pod-a", macA, "script.ipxe")},
+		{"unsigned .p7s", tftpPath("pod-a", macA, "undionly.kpxe.p7s")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			cmd := exec.Command("atftp", "--option", "tsize 0", "-g", "-r", tt.remote, "-l", out, "127.0.0.1", tftpPort(f))
+			msg, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("atftp fetched %q", tt.remote)
+			}
+			if !strings.Contains(string(msg), "file not found") {
+				t.Fatalf("want 'file not found', got: %s", msg)
+			}
+			if strings.Contains(string(msg), "/tmp") || strings.Contains(string(msg), "blobs") {
+				t.Fatalf("error leaks an internal path: %s", msg)
+			}
+			cmd = exec.Command("curl", "-sS", "--max-time", "30", "-o", out, "tftp://127.0.0.1:"+tftpPort(f)+"/"+tt.remote)
+			if msg, err := cmd.CombinedOutput(); err == nil {
+				t.Fatalf("curl fetched %q: %s", tt.remote, msg)
+			}
+		})
+	}
+	// The other pod's own host does get its file, and pod-a's host gets pod-a's extra.
+	for _, ok := range []string{tftpPath("pod-b", macB, "b-only.efi"), tftpPath("pod-a", macA, "extra.bin")} {
+		out := filepath.Join(t.TempDir(), "out")
+		if msg, err := exec.Command("atftp", "-g", "-r", ok, "-l", out, "127.0.0.1", tftpPort(f)).CombinedOutput(); err != nil {
+			t.Fatalf("fetch %s: %v %s", ok, err, msg)
+		}
+	}
+	if n := f.counter(t, "podboot_tftp_refused_total", map[string]string{"pod": "pod-a", "reason": "netboot"}); n != 2 {
+		t.Errorf("netboot refusals = %v, want 2 (atftp and curl)", n)
+	}
+}
+
+// rawTFTP is a minimal client for what the real clients cannot do on demand: stop
+// mid-transfer, answer the option ack with an error (the UEFI probe).
+type rawTFTP struct {
+	c    *net.UDPConn
+	peer *net.UDPAddr
+}
+
+func dialTFTP(t *testing.T, f *fixture) *rawTFTP {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawTFTP{c: c, peer: f.svc.TFTPAddr().(*net.UDPAddr)}
+}
+
+func (r *rawTFTP) rrq(t *testing.T, file string, opts ...string) {
+	b := []byte{0, 1}
+	b = append(b, file...)
+	b = append(b, 0)
+	b = append(b, "octet"...)
+	b = append(b, 0)
+	for _, o := range opts {
+		b = append(b, o...)
+		b = append(b, 0)
+	}
+	if _, err := r.c.WriteToUDP(b, r.peer); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// read returns the next packet; the deadline only bounds a broken server.
+func (r *rawTFTP) read(t *testing.T) (uint16, []byte, *net.UDPAddr) {
+	buf := make([]byte, 70000)
+	r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, from, err := r.c.ReadFromUDP(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return binary.BigEndian.Uint16(buf), buf[2:n], from
+}
+
+func (r *rawTFTP) send(t *testing.T, to *net.UDPAddr, b []byte) {
+	if _, err := r.c.WriteToUDP(b, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func parseOACK(b []byte) map[string]string {
+	parts := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+	m := map[string]string{}
+	for i := 0; i+1 < len(parts); i += 2 {
+		m[parts[i]] = parts[i+1]
+	}
+	return m
+}
+
+// TestTFTPOptions: tsize is sent for every file, blksize is capped, the UEFI probe
+// (OACK answered with ERROR 8) is counted as a probe, not a failure.
+func TestTFTPOptions(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.TFTPBlockSize = 1400 })
+	size := len(f.content["vmlinuz"])
+	cl := dialTFTP(t, f)
+	cl.rrq(t, tftpPath("pod-a", macA, "vmlinuz"), "tsize", "0", "blksize", "8192")
+	op, body, from := cl.read(t)
+	if op != 6 {
+		t.Fatalf("want OACK, got opcode %d %q", op, body)
+	}
+	opts := parseOACK(body)
+	if opts["tsize"] != strconv.Itoa(size) || opts["blksize"] != "1400" {
+		t.Fatalf("OACK %v: want tsize=%d blksize=1400", opts, size)
+	}
+	// The probe: refuse the options with ERROR 8, as UEFI firmware does.
+	cl.send(t, from, append([]byte{0, 5, 0, 8}, "tsize probe\x00"...))
+	f.stop() // Serve returns after the transfer ended: the counters are final
+	if n := f.counter(t, "podboot_tftp_transfers_total", map[string]string{"pod": "pod-a", "outcome": "probe"}); n != 1 {
+		t.Errorf("probes = %v, want 1", n)
+	}
+	if n := f.counter(t, "podboot_tftp_transfers_total", map[string]string{"pod": "pod-a", "outcome": "failed"}); n != 0 {
+		t.Errorf("failures = %v, want 0", n)
+	}
+}
+
+// TestTFTPTransferLimit: with one slot taken by a stalled transfer, the next request
+// gets a clear "server busy" error at once.
+func TestTFTPTransferLimit(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.MaxTFTPTransfers = 1; c.TFTPTimeout = 300 * time.Millisecond; c.TFTPRetries = 1 })
+	stall := dialTFTP(t, f)
+	stall.rrq(t, tftpPath("pod-a", macA, "vmlinuz"))
+	if op, _, _ := stall.read(t); op != 3 {
+		t.Fatalf("want DATA, got opcode %d", op)
+	}
+	// Not acknowledged: the transfer holds its slot until it times out.
+	second := dialTFTP(t, f)
+	second.rrq(t, tftpPath("pod-a", macA, "undionly.kpxe"))
+	op, body, _ := second.read(t)
+	if op != 5 || !strings.Contains(string(body), "server busy") {
+		t.Fatalf("want ERROR server busy, got opcode %d %q", op, body)
+	}
+	f.stop()
+	if n := f.counter(t, "podboot_tftp_refused_total", map[string]string{"reason": "busy"}); n != 1 {
+		t.Errorf("busy refusals = %v, want 1", n)
+	}
+}
+
