@@ -87,7 +87,7 @@ func newFixture(t *testing.T, tweak func(*Config)) *fixture {
 
 	leases := map[string]netip.Addr{macOff: netip.MustParseAddr("127.0.0.1")}
 	cfg := Config{TFTPAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", HTTPSAddr: Disabled,
-		LeaseIP: func(pod, mac string) (netip.Addr, bool) { a, ok := leases[mac]; return a, ok },
+		LeaseIP:   func(pod, mac string) (netip.Addr, bool) { a, ok := leases[mac]; return a, ok },
 		HostToken: func(ctx context.Context, h podmgr.Host) (string, error) { return "tok-" + podmgr.MACPath(h.MAC), nil },
 	}
 	if tweak != nil {

@@ -216,4 +216,3 @@ func TestTFTPTransferLimit(t *testing.T) {
 		t.Errorf("busy refusals = %v, want 1", n)
 	}
 }
-
