@@ -34,11 +34,11 @@ func explain(err error) string {
 	if errors.As(err, &ae) {
 		switch ae.Status {
 		case 401:
-			return ae.Message + " — check --token / PODBOOT_TOKEN"
+			return ae.Error() + " — check --token / PODBOOT_TOKEN"
 		case 403:
-			return ae.Message + " — use a token with a role that may do this"
+			return ae.Error() + " — use a token with a role that may do this"
 		}
-		return ae.Message
+		return ae.Error()
 	}
 	return err.Error()
 }

@@ -68,7 +68,7 @@ func (s *Server) Mount(routes ...Route) {
 				return
 			}
 			if a.Role != podmgr.RoleAdmin && !slices.Contains(rt.Allow, a.Role) {
-				WriteError(w, http.StatusForbidden, fmt.Errorf("token %q has role %s, which may not %s %s", a.Name, a.Role, r.Method, r.URL.Path))
+				WriteError(w, http.StatusForbidden, fmt.Errorf("%s has role %s, which may not %s %s", a.Name, a.Role, r.Method, r.URL.Path))
 				return
 			}
 			rt.Handler(w, r, a)
