@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/podboot/podboot/pkg/pxe"
 )
 
 // DefaultDataDir is where podboot keeps its state when nothing else is said.
@@ -21,6 +23,8 @@ type Config struct {
 	DataDir string    `yaml:"dataDir"`
 	API     APIConfig `yaml:"api"`
 	Log     LogConfig `yaml:"log"`
+	// Boot is the boot service: TFTP, HTTP and HTTPS listeners and their limits.
+	Boot pxe.Config `yaml:"boot"`
 }
 
 // APIConfig is the management API listener.
@@ -78,6 +82,9 @@ func (c *Config) envVars() map[string]*string {
 		"PODBOOT_ADVERTISE_URL": &c.API.AdvertiseURL,
 		"PODBOOT_LOG_LEVEL":     &c.Log.Level,
 		"PODBOOT_LOG_FORMAT":    &c.Log.Format,
+		"PODBOOT_TFTP_ADDR":     &c.Boot.TFTPAddr,
+		"PODBOOT_HTTP_ADDR":     &c.Boot.HTTPAddr,
+		"PODBOOT_HTTPS_ADDR":    &c.Boot.HTTPSAddr,
 	}
 }
 

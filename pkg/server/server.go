@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,8 +24,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/podboot/podboot/pkg/api"
+	"github.com/podboot/podboot/pkg/artifact"
 	"github.com/podboot/podboot/pkg/imagesign"
 	"github.com/podboot/podboot/pkg/podmgr"
+	"github.com/podboot/podboot/pkg/pxe"
 )
 
 // Files inside the data dir.
@@ -48,6 +51,12 @@ type Server struct {
 	Ready chan struct{}
 	// apiAddr is the bound management API address.
 	apiAddr net.Addr
+	// artifacts and boot are the artifact store and the boot service (boot.go).
+	artifacts *artifact.Store
+	boot      *pxe.Service
+	// leaseIP, when the DHCP service sets it, tells the boot service a host's leased
+	// address (set it before openBoot runs).
+	leaseIP func(pod, mac string) (netip.Addr, bool)
 	// services run beside the API (DHCP, boot); each serves until its context ends,
 	// then drains and returns.
 	services []service
@@ -98,6 +107,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (*S
 	s.prom.MustRegister(newRegistryCollector(s.mgr.Registry()))
 	s.api = api.New(s.mgr, log, version)
 	if err := s.bootstrap(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.openBoot(); err != nil {
 		return nil, err
 	}
 	ok = true

@@ -1,0 +1,48 @@
+package server
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/podboot/podboot/pkg/artifact"
+	"github.com/podboot/podboot/pkg/artifact/imageapi"
+	"github.com/podboot/podboot/pkg/pxe"
+)
+
+// ArtifactsDir is the artifact store inside the data dir.
+const ArtifactsDir = "artifacts"
+
+// openBoot opens the artifact store, mounts the image routes on the API and builds the
+// boot service (TFTP, HTTP, HTTPS), registered to run with the other listeners. The
+// HTTPS listener uses podboot's own server certificate unless boot.tlsCertFile is set.
+func (s *Server) openBoot() error {
+	store, err := artifact.Open(filepath.Join(s.cfg.DataDir, ArtifactsDir))
+	if err != nil {
+		return err
+	}
+	s.artifacts = store
+	s.api.Mount(imageapi.New(store, s.mgr, s.log).Routes()...)
+	bc := s.cfg.Boot
+	if bc.HTTPSAddr != pxe.Disabled && bc.TLSCertFile == "" {
+		names := append([]string{"localhost", "127.0.0.1"}, s.cfg.API.Names...)
+		if bc.TLSCertFile, bc.TLSKeyFile, err = s.pki.EnsureServerCert(names); err != nil {
+			return fmt.Errorf("make boot HTTPS certificate: %w", err)
+		}
+	}
+	if s.leaseIP != nil {
+		bc.LeaseIP = s.leaseIP
+	}
+	svc, err := pxe.New(bc, s.mgr, store, s.prom, s.log)
+	if err != nil {
+		return err
+	}
+	s.boot = svc
+	s.addService("boot", svc.Serve)
+	return nil
+}
+
+// Boot is the boot service (tests ask it for its bound addresses).
+func (s *Server) Boot() *pxe.Service { return s.boot }
+
+// Artifacts is the artifact store (the image push shares its ingest path).
+func (s *Server) Artifacts() *artifact.Store { return s.artifacts }
