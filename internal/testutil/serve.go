@@ -136,7 +136,9 @@ func startServe(t testing.TB, bin, dataDir string, port int, extra ...string) *S
 	cmd := exec.Command(bin, args...)
 	buf := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = buf, buf
-	cmd.Env = append(os.Environ(), "PODBOOT_DATA_DIR="+dataDir)
+	// The boot listeners default to :69, :8080 and :8443; tests run several serves at once.
+	cmd.Env = append(os.Environ(), "PODBOOT_DATA_DIR="+dataDir,
+		"PODBOOT_TFTP_ADDR=127.0.0.1:0", "PODBOOT_HTTP_ADDR=127.0.0.1:0", "PODBOOT_HTTPS_ADDR=127.0.0.1:0", "PODBOOT_DHCP_ADDR=127.0.0.1:0")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -9,26 +9,26 @@ import (
 // Config configures the DHCP service. Zero fields take the defaults below.
 type Config struct {
 	// Addr is the UDP address relays send to (default ":67").
-	Addr string
+	Addr string `yaml:"addr"`
 	// Workers is the number of packet workers (default 4 x GOMAXPROCS).
-	Workers int
+	Workers int `yaml:"workers"`
 	// QueueLen bounds the packets waiting per relay (default 512); the total across
 	// relays is bounded by 8 x QueueLen. Packets beyond are dropped and counted.
-	QueueLen int
+	QueueLen int `yaml:"queueLen"`
 	// BootHTTPPort is the boot service's plain HTTP port, for iPXE script and UEFI HTTP
 	// boot URLs (default 8080).
-	BootHTTPPort int
+	BootHTTPPort int `yaml:"bootHTTPPort"`
 	// Interface, when set, also serves broadcast (non-relayed) DHCP on that local
 	// interface, for a pod on the central node's own segment. Such packets are resolved
 	// as if relayed with giaddr = the interface's first IPv4 address.
-	Interface string
+	Interface string `yaml:"interface"`
 	// OfferHold is how long an offered address stays held for its client (default 30s).
-	OfferHold time.Duration
+	OfferHold time.Duration `yaml:"offerHold"`
 	// DeclineQuarantine is how long an address reported in use (DHCPDECLINE) is kept
 	// out of the pool (default 1h).
-	DeclineQuarantine time.Duration
+	DeclineQuarantine time.Duration `yaml:"declineQuarantine"`
 	// CommitBatch caps the leases written in one store transaction (default 1000).
-	CommitBatch int
+	CommitBatch int `yaml:"commitBatch"`
 }
 
 func (c Config) withDefaults() (Config, error) {

@@ -111,6 +111,17 @@ func (t *leaseTable) load(leases []podmgr.Lease, now time.Time) int {
 	return n
 }
 
+// lookup is mac's live address in pod, without creating the pod's table.
+func (t *leaseTable) lookup(pod, mac string, now time.Time) (netip.Addr, bool) {
+	t.mu.Lock()
+	pl, ok := t.pods[pod]
+	t.mu.Unlock()
+	if !ok {
+		return netip.Addr{}, false
+	}
+	return pl.current(mac, now)
+}
+
 // want says which address a client may have.
 type want struct {
 	// reserved is the host's reservation; when valid, nothing else is offered.

@@ -94,6 +94,12 @@ func (s *Server) Addr() netip.AddrPort {
 	return s.conn.LocalAddr().(*net.UDPAddr).AddrPort()
 }
 
+// LeaseIP is the address a host holds a live lease (or offer) for: the boot service
+// checks a host's source address against it.
+func (s *Server) LeaseIP(pod, mac string) (netip.Addr, bool) {
+	return s.h.leases.lookup(pod, mac, s.h.now())
+}
+
 // Serve answers DHCP until ctx is done, then stops reading, finishes the queued packets,
 // commits and sends what is pending, and returns nil. Call it once.
 func (s *Server) Serve(ctx context.Context) error {

@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/podboot/podboot/pkg/dhcprelay"
 	"github.com/podboot/podboot/pkg/pxe"
 )
 
@@ -25,6 +26,8 @@ type Config struct {
 	Log     LogConfig `yaml:"log"`
 	// Boot is the boot service: TFTP, HTTP and HTTPS listeners and their limits.
 	Boot pxe.Config `yaml:"boot"`
+	// DHCP is the relayed DHCPv4 service (addr "-" turns it off).
+	DHCP dhcprelay.Config `yaml:"dhcp"`
 }
 
 // APIConfig is the management API listener.
@@ -85,6 +88,7 @@ func (c *Config) envVars() map[string]*string {
 		"PODBOOT_TFTP_ADDR":     &c.Boot.TFTPAddr,
 		"PODBOOT_HTTP_ADDR":     &c.Boot.HTTPAddr,
 		"PODBOOT_HTTPS_ADDR":    &c.Boot.HTTPSAddr,
+		"PODBOOT_DHCP_ADDR":     &c.DHCP.Addr,
 	}
 }
 

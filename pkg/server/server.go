@@ -109,6 +109,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (*S
 	if err := s.bootstrap(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.openDHCP(); err != nil {
+		return nil, err
+	}
 	if err := s.openBoot(); err != nil {
 		return nil, err
 	}
