@@ -1,0 +1,127 @@
+package stage1
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/podboot/podboot/pkg/imagesign"
+)
+
+func fixture(t *testing.T) Options {
+	t.Helper()
+	dir := t.TempDir()
+	pki, err := imagesign.InitCA(filepath.Join(dir, "pki"), "test root", imagesign.KeyECDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent := filepath.Join(dir, "agent")
+	kernel := filepath.Join(dir, "vmlinuz")
+	for f, b := range map[string]string{agent: "\x7fELF fake agent", kernel: "fake kernel"} {
+		if err := os.WriteFile(f, []byte(b), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return Options{Kernel: kernel, ModulesDir: "testdata/modules", RootCA: pki.CACertFile(), Agent: agent}
+}
+
+func TestBuildReproducible(t *testing.T) {
+	opts := fixture(t)
+	var outs [][]byte
+	for i := range 2 {
+		opts.OutDir = filepath.Join(t.TempDir(), "out")
+		res, err := Build(context.Background(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(res.Initrd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs = append(outs, b)
+		if i == 0 {
+			want := []string{"e1000e", "failover", "net_failover", "virtio", "virtio_ring", "virtio_blk", "virtio_net", "virtio_pci"}
+			if !slices.Equal(res.Modules, want) {
+				t.Errorf("modules %v, want %v", res.Modules, want)
+			}
+			if !slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, "mlx5_core") }) {
+				t.Errorf("notes %v do not say mlx5_core was skipped", res.Notes)
+			}
+			// Touching the inputs' mtimes must not change the output.
+			for _, f := range []string{opts.Agent, opts.RootCA, opts.Kernel} {
+				later := time.Now().Add(time.Hour)
+				if err := os.Chtimes(f, later, later); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if !bytes.Equal(outs[0], outs[1]) {
+		t.Fatal("two builds from the same inputs differ")
+	}
+}
+
+func TestBuildContents(t *testing.T) {
+	if _, err := exec.LookPath("cpio"); err != nil {
+		t.Skip("cpio not installed (scripts/deps.sh installs it)")
+	}
+	opts := fixture(t)
+	opts.OutDir = t.TempDir()
+	opts.Modules = []string{"extra-nic"}
+	res, err := Build(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// GNU cpio lists what the kernel will unpack.
+	cmd := exec.Command("sh", "-c", "gzip -dc "+res.Initrd+" | cpio -it --quiet")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("cpio -t: %v: %s", err, out)
+	}
+	list := strings.Fields(string(out))
+	for _, want := range []string{"init", "dev/console", RootCAPath, ModulesDir + "/virtio_net.ko", ModulesDir + "/extra_nic.ko", ModuleOrderPath} {
+		if !slices.Contains(list, want) {
+			t.Errorf("initrd lacks %s; has %v", want, list)
+		}
+	}
+	x := t.TempDir()
+	cmd = exec.Command("sh", "-c", "gzip -dc "+res.Initrd+" | cpio -id --quiet --no-absolute-filenames")
+	cmd.Dir = x
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cpio -i: %v: %s", err, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(x, "init")); string(b) != "\x7fELF fake agent" {
+		t.Errorf("init is %q", b)
+	}
+	if st, err := os.Stat(filepath.Join(x, "init")); err != nil || st.Mode().Perm() != 0o755 {
+		t.Errorf("init mode: %v %v", st, err)
+	}
+}
+
+func TestBuildErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*Options)
+		want string
+	}{
+		{"missing extra module", func(o *Options) { o.Modules = []string{"nosuch"} }, "nosuch was asked for"},
+		{"both module sources", func(o *Options) { o.ModulesDeb = "x.deb" }, "exactly one"},
+		{"no root CA", func(o *Options) { o.RootCA = o.Kernel }, "no PEM certificate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := fixture(t)
+			opts.OutDir = t.TempDir()
+			tt.mod(&opts)
+			if _, err := Build(context.Background(), opts); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
