@@ -201,14 +201,24 @@ func (t boltTx) Profile(name string) (Profile, bool, error) {
 	return getOne[Profile](t.tx, bucketProfiles, name)
 }
 func (t boltTx) Profiles() ([]Profile, error)        { return getAll[Profile](t.tx, bucketProfiles) }
-func (t boltTx) Host(mac string) (Host, bool, error) { return getOne[Host](t.tx, bucketHosts, mac) }
+func (t boltTx) Host(mac string) (Host, bool, error) {
+	var h Host
+	b := t.tx.Bucket(bucketHosts).Get([]byte(mac))
+	if b == nil {
+		return h, false, nil
+	}
+	if err := decodeHost(b, &h); err != nil {
+		return h, false, fmt.Errorf("read host %s: %w", mac, err)
+	}
+	return h, true, nil
+}
 func (t boltTx) Tokens() ([]Token, error)            { return getAll[Token](t.tx, bucketTokens) }
 func (t boltTx) Leases() ([]Lease, error)            { return getAll[Lease](t.tx, bucketLeases) }
 
 func (t boltTx) EachHost(fn func(Host) error) error {
 	return t.tx.Bucket(bucketHosts).ForEach(func(k, b []byte) error {
 		var h Host
-		if err := decode(b, &h); err != nil {
+		if err := decodeHost(b, &h); err != nil {
 			return fmt.Errorf("read host %s: %w", k, err)
 		}
 		return fn(h)
@@ -309,7 +319,7 @@ func (t boltTx) PutHost(h Host) error {
 	if err := t.tx.Bucket(bucketHostsByPod).Put(podHostKey(h.Pod, h.MAC), nil); err != nil {
 		return err
 	}
-	return put(t.tx, bucketHosts, []byte(h.MAC), h)
+	return t.tx.Bucket(bucketHosts).Put([]byte(h.MAC), encodeHost(h))
 }
 
 func (t boltTx) DeleteHost(mac string) error {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -62,6 +63,10 @@ func Open(ctx context.Context, st Store, log *slog.Logger) (*Manager, error) {
 			m.reg.putPod(pc)
 		}
 		if err := tx.EachHost(func(h Host) error {
+			if pc, ok := m.reg.pods[h.Pod]; ok {
+				h.Pod = pc.Pod.Name // one string per pod, not per host
+			}
+			h.State = internState(h.State)
 			m.reg.putHostLocked(&h)
 			return nil
 		}); err != nil {
@@ -79,6 +84,8 @@ func Open(ctx context.Context, st Store, log *slog.Logger) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load store: %w", err)
 	}
+	// Loading made garbage the size of the store; give it back before serving.
+	debug.FreeOSMemory()
 	return m, nil
 }
 

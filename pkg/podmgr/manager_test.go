@@ -8,8 +8,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -349,5 +351,31 @@ func TestDiscoverIsCapped(t *testing.T) {
 	}
 	if limited != 7 || m.Registry().HostCount("pod-a") != 3 {
 		t.Fatalf("limited=%d hosts=%d, want 7 and 3", limited, m.Registry().HostCount("pod-a"))
+	}
+}
+
+func TestHostCodecRoundTrip(t *testing.T) {
+	h := Host{MAC: "52:54:00:00:00:01", Pod: "pod-a", Hostname: "n1", ProvisioningIP: "192.0.2.10", ManagementIP: "203.0.113.10",
+		Profile: "p", Bootloaders: Bootloaders{BIOS: "a", EFIx64: "b", EFIARM64: "c"}, State: StateFailed, StateReason: "bad signature",
+		Netboot: true, TokenHash: "abc", TokenExpires: time.Unix(1700000000, 5).UTC(), Discovered: true, Arch: "efi-x64",
+		VendorClass: "PXEClient:Arch:00007", GUID: "g", CreatedAt: time.Unix(1600000000, 0).UTC(), UpdatedAt: time.Unix(1600000001, 0).UTC()}
+	var got Host
+	if err := decodeHost(encodeHost(h), &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, h) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, h)
+	}
+	enc := encodeHost(h)
+	for i := 0; i < len(enc); i++ {
+		var x Host
+		if err := decodeHost(enc[:i], &x); !errors.Is(err, ErrStoreCorrupt) {
+			t.Fatalf("truncated at %d: want ErrStoreCorrupt, got %v", i, err)
+		}
+	}
+	// Version 1 (JSON) records still read.
+	v1, _ := encode(h)
+	if err := decodeHost(v1, &got); err != nil || !reflect.DeepEqual(got, h) {
+		t.Fatalf("v1 record: %v", err)
 	}
 }
