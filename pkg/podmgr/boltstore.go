@@ -200,7 +200,7 @@ func (t boltTx) Pods() ([]Pod, error)               { return getAll[Pod](t.tx, b
 func (t boltTx) Profile(name string) (Profile, bool, error) {
 	return getOne[Profile](t.tx, bucketProfiles, name)
 }
-func (t boltTx) Profiles() ([]Profile, error)        { return getAll[Profile](t.tx, bucketProfiles) }
+func (t boltTx) Profiles() ([]Profile, error) { return getAll[Profile](t.tx, bucketProfiles) }
 func (t boltTx) Host(mac string) (Host, bool, error) {
 	var h Host
 	b := t.tx.Bucket(bucketHosts).Get([]byte(mac))
@@ -212,8 +212,8 @@ func (t boltTx) Host(mac string) (Host, bool, error) {
 	}
 	return h, true, nil
 }
-func (t boltTx) Tokens() ([]Token, error)            { return getAll[Token](t.tx, bucketTokens) }
-func (t boltTx) Leases() ([]Lease, error)            { return getAll[Lease](t.tx, bucketLeases) }
+func (t boltTx) Tokens() ([]Token, error) { return getAll[Token](t.tx, bucketTokens) }
+func (t boltTx) Leases() ([]Lease, error) { return getAll[Lease](t.tx, bucketLeases) }
 
 func (t boltTx) EachHost(fn func(Host) error) error {
 	return t.tx.Bucket(bucketHosts).ForEach(func(k, b []byte) error {

@@ -23,7 +23,9 @@ func hostStrings(h *Host) []*string {
 		(*string)(&h.State), &h.StateReason, &h.TokenHash, &h.Arch, &h.VendorClass, &h.GUID}
 }
 
-func hostTimes(h *Host) []*time.Time { return []*time.Time{&h.TokenExpires, &h.CreatedAt, &h.UpdatedAt} }
+func hostTimes(h *Host) []*time.Time {
+	return []*time.Time{&h.TokenExpires, &h.CreatedAt, &h.UpdatedAt}
+}
 
 func encodeHost(h Host) []byte {
 	b := make([]byte, 0, 160)
