@@ -59,7 +59,7 @@ or the client config it writes at first start: --client-config / PODBOOT_CLIENT_
 	}
 	cf.register(root)
 	image := &cobra.Command{Use: "image", Short: "Sign, verify, push and manage images and boot artifacts"}
-	image.AddCommand(newImageSignCmd(), newImageVerifyCmd())
+	image.AddCommand(newImageSignCmd(), newImageVerifyCmd(), newImagePushCmd(cf))
 	image.AddCommand(imageAdminCmds(cf)...)
 	root.AddCommand(
 		newServeCmd(),

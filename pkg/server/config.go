@@ -26,6 +26,8 @@ type Config struct {
 	Log     LogConfig `yaml:"log"`
 	// Boot is the boot service: TFTP, HTTP and HTTPS listeners and their limits.
 	Boot pxe.Config `yaml:"boot"`
+	// Images is the signed-image push: trusted root CA and upload limit.
+	Images ImagesConfig `yaml:"images"`
 	// DHCP is the relayed DHCPv4 service (addr "-" turns it off).
 	DHCP dhcprelay.Config `yaml:"dhcp"`
 }

@@ -115,6 +115,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (*S
 	if err := s.openBoot(); err != nil {
 		return nil, err
 	}
+	if err := s.openImagePush(); err != nil {
+		return nil, err
+	}
 	ok = true
 	return s, nil
 }
