@@ -1,0 +1,58 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/podboot/podboot/pkg/agent/proto"
+)
+
+// Params are what the iPXE script told the agent on the kernel command line.
+type Params struct {
+	Server *url.URL // https://ADDR:PORT
+	Pod    string
+	MAC    string // lower case, colon separated
+	Token  string
+	// Disk overrides the target disk (podboot.disk=vda); empty: ask the server, then
+	// take the first disk.
+	Disk string
+}
+
+// ParseCmdline reads podboot.* parameters from a kernel command line.
+func ParseCmdline(cmdline string) (Params, error) {
+	var p Params
+	vals := map[string]string{}
+	for _, f := range strings.Fields(cmdline) {
+		if k, v, ok := strings.Cut(f, "="); ok && strings.HasPrefix(k, "podboot.") {
+			vals[k] = v
+		}
+	}
+	srv := vals[proto.ParamServer]
+	if srv == "" {
+		return p, fmt.Errorf("kernel command line has no %s=https://ADDR:PORT", proto.ParamServer)
+	}
+	u, err := url.Parse(srv)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return p, fmt.Errorf("%s=%q: want https://ADDR:PORT", proto.ParamServer, srv)
+	}
+	u.Path, u.RawQuery, u.Fragment = "", "", ""
+	p.Server = u
+	hw, err := net.ParseMAC(vals[proto.ParamMAC])
+	if err != nil || len(hw) != 6 {
+		return p, fmt.Errorf("%s=%q: want a MAC address", proto.ParamMAC, vals[proto.ParamMAC])
+	}
+	p.MAC = hw.String()
+	p.Token = vals[proto.ParamToken]
+	if p.Token == "" {
+		return p, errors.New("kernel command line has no podboot.token: the iPXE script was rendered without a provisioning token")
+	}
+	p.Pod = vals[proto.ParamPod]
+	p.Disk = strings.TrimPrefix(vals[proto.ParamDisk], "/dev/")
+	if strings.ContainsAny(p.Disk, "/.") {
+		return p, fmt.Errorf("%s=%q: name a disk, e.g. vda", proto.ParamDisk, p.Disk)
+	}
+	return p, nil
+}

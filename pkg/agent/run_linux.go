@@ -1,0 +1,254 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/podboot/podboot/pkg/agent/kickstart"
+	"github.com/podboot/podboot/pkg/agent/kmod"
+	"github.com/podboot/podboot/pkg/agent/proto"
+)
+
+// Files and directories inside the initrd (see pkg/stage1).
+const (
+	RootCAFile = "/etc/podboot/root-ca.pem"
+	ModulesDir = "/lib/modules/podboot"
+	targetRoot = "/mnt/root"
+)
+
+// Main is the agent's entry point as PID 1. It never returns: it ends by rebooting or
+// powering off, also after a failure (a failed host stays off until an operator acts).
+func Main() {
+	log := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelInfo})).With("component", "podboot-agent")
+	ctx := context.Background()
+	how := "poweroff"
+	if os.Getpid() == 1 {
+		if err := mountKernelFS(); err != nil {
+			log.Error("mount kernel file systems", "err", err)
+		}
+	}
+	if h, err := run(ctx, log); err != nil {
+		log.Error("provisioning stopped", "err", err)
+	} else {
+		how = h
+	}
+	if os.Getpid() != 1 {
+		return
+	}
+	log.Info("finishing", "action", how)
+	finish(how)
+}
+
+// failure is an error already reported to the server as the host's failure.
+type failure struct{ err error }
+
+func (f failure) Error() string { return f.err.Error() }
+
+func run(ctx context.Context, log *slog.Logger) (string, error) {
+	cmdline, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return "", fmt.Errorf("read kernel command line: %w", err)
+	}
+	p, err := ParseCmdline(string(cmdline))
+	if err != nil {
+		return "", err
+	}
+	log = log.With("pod", p.Pod, "host", p.MAC)
+	caPEM, err := os.ReadFile(RootCAFile)
+	if err != nil {
+		return "", fmt.Errorf("read pinned root CA: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		return "", fmt.Errorf("pinned root CA %s holds no certificate", RootCAFile)
+	}
+	start := time.Now()
+	loaded, err := kmod.LoadAll(ModulesDir)
+	if err != nil {
+		log.Warn("module loading incomplete", "loaded", loaded, "err", err)
+	}
+	log.Info("modules loaded", "modules", strings.Join(loaded, ","), "took", time.Since(start).Round(time.Millisecond))
+
+	nctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	nic, err := pickNIC(nctx, p.MAC, log)
+	cancel()
+	if err != nil {
+		return "", err
+	}
+	dctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	link, err := dhcp(dctx, nic, log)
+	cancel()
+	if err != nil {
+		return "", err
+	}
+	c := NewClient(p, roots, log)
+	c.Report(ctx, proto.ActionBooted, fmt.Sprintf("stage1 agent up; modules=%d", len(loaded)))
+	c.Report(ctx, proto.ActionNetwork, fmt.Sprintf("nic=%s mac=%s addr=%s gateway=%s dhcp-server=%s", link.Name, link.MAC, link.Addr, link.Gateway, link.Server))
+
+	a := &install{c: c, p: p, roots: roots, log: log, mac: link.MAC}
+	how, err := a.run(ctx)
+	if err != nil {
+		var f failure
+		if !errors.As(err, &f) {
+			a.fail(ctx, "agent", err)
+		}
+		return "", err
+	}
+	return how, nil
+}
+
+type install struct {
+	c     *Client
+	p     Params
+	roots *x509.CertPool
+	log   *slog.Logger
+	mac   string
+	disk  string
+}
+
+// fail reports the host failed, with the step and the reason.
+func (a *install) fail(ctx context.Context, step string, err error) error {
+	a.log.Error("install failed", "step", step, "err", err)
+	if perr := a.c.Post(ctx, proto.FailedPath, proto.Failure{Step: step, Reason: err.Error()}); perr != nil {
+		a.log.Error("could not report the failure", "err", perr)
+	}
+	return failure{err}
+}
+
+func (a *install) run(ctx context.Context) (string, error) {
+	var d proto.Chainload
+	if err := a.c.GetJSON(ctx, proto.ChainloadPath, &d); err != nil {
+		return "", a.fail(ctx, proto.ActionChainload, fmt.Errorf("fetch chain-load descriptor: %w", err))
+	}
+	want := a.p.Disk
+	if want == "" {
+		want = d.TargetDisk
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	disk, err := chooseDisk(cctx, want)
+	cancel()
+	if err != nil {
+		return "", a.fail(ctx, proto.ActionChainload, err)
+	}
+	a.disk = disk
+	dev := "/dev/" + disk
+	a.c.Report(ctx, proto.ActionChainload, fmt.Sprintf("stage2 %s (%d bytes, sha256 %s) to %s", d.Ref, d.Size, d.SHA256, dev))
+
+	f, err := os.OpenFile(dev, os.O_RDWR, 0)
+	if err != nil {
+		return "", a.fail(ctx, proto.ActionChainload, fmt.Errorf("open target disk: %w", err))
+	}
+	start := time.Now()
+	res, err := Stage2(ctx, a.c, d, f, a.roots, time.Now(), a.log)
+	f.Close()
+	if err != nil {
+		if werr := wipe(dev); werr != nil {
+			a.log.Error("wipe after refusal failed", "err", werr)
+			err = fmt.Errorf("%w (and wiping the disk failed: %v)", err, werr)
+		} else {
+			err = fmt.Errorf("%w; first %d bytes of %s wiped", err, WipeSize, dev)
+		}
+		return "", a.fail(ctx, proto.ActionVerified, err)
+	}
+	took := time.Since(start)
+	a.c.Report(ctx, proto.ActionVerified, fmt.Sprintf("signature good: signer %q, sha256 %s, %d bytes in %s (%.1f MB/s), resumes %d",
+		res.Signer, res.SHA256, res.Size, took.Round(time.Millisecond), float64(res.Size)/1e6/took.Seconds(), res.Resumes))
+
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	parts, err := rereadPartitions(pctx, disk)
+	cancel()
+	if err != nil {
+		return "", a.fail(ctx, proto.ActionKickstart, err)
+	}
+	raw, err := a.c.GetBytes(ctx, proto.KickstartPath, kickstart.MaxSize)
+	if err != nil {
+		return "", a.fail(ctx, proto.ActionKickstart, fmt.Errorf("fetch kickstart: %w", err))
+	}
+	ks, err := kickstart.Parse(bytes.NewReader(raw))
+	if err != nil {
+		return "", a.fail(ctx, proto.ActionKickstart, err)
+	}
+	if ks.LiveImg != nil && ks.LiveImg.Checksum != "" && ks.LiveImg.Checksum != res.SHA256 {
+		if werr := wipe(dev); werr != nil {
+			a.log.Error("wipe failed", "err", werr)
+		}
+		return "", a.fail(ctx, proto.ActionKickstart, fmt.Errorf("kickstart liveimg checksum %s does not match the installed stage2 %s; disk wiped", ks.LiveImg.Checksum, res.SHA256))
+	}
+	if ks.Disk != "" && ks.Disk != disk {
+		ks.Warnings = append(ks.Warnings, kickstart.Warning{Text: fmt.Sprintf("ignoredisk --only-use=%s, but stage2 went to %s (chain-load target)", ks.Disk, disk)})
+	}
+	rootDev, err := mountRoot(parts, targetRoot)
+	if err != nil {
+		return "", a.fail(ctx, proto.ActionKickstart, err)
+	}
+	pkg, err := a.bashPackage(ctx)
+	if err != nil {
+		_ = unmount(targetRoot)
+		return "", a.fail(ctx, proto.ActionKickstart, err)
+	}
+	in := kickstart.Input{Raw: raw, MAC: a.mac}
+	if pkg != nil {
+		in.BashPackage = bytes.NewReader(pkg)
+	}
+	warns, err := kickstart.Apply(targetRoot, ks, in)
+	if uerr := unmount(targetRoot); uerr != nil && err == nil {
+		err = uerr
+	}
+	if err != nil {
+		return "", a.fail(ctx, proto.ActionKickstart, err)
+	}
+	for _, w := range append(ks.Warnings, warns...) {
+		a.c.Report(ctx, proto.ActionWarning, "kickstart: "+w.String())
+	}
+	host := ""
+	for _, n := range ks.Networks {
+		if n.Hostname != "" {
+			host = n.Hostname
+		}
+	}
+	a.c.Report(ctx, proto.ActionKickstart, fmt.Sprintf("applied to %s: hostname=%s networks=%d ssh-keys=%d post=%d bash-package=%v warnings=%d",
+		rootDev, host, len(ks.Networks), len(ks.SSHKeys), len(ks.Posts), pkg != nil, len(ks.Warnings)+len(warns)))
+
+	var err2 error
+	for attempt := range 5 {
+		if err2 = a.c.Post(ctx, proto.InstalledPath, proto.Installed{Disk: disk, SHA256: res.SHA256, Finish: ks.Finish}); err2 == nil {
+			break
+		}
+		var se *StatusError
+		if errors.As(err2, &se) && se.Status < 500 {
+			break
+		}
+		sleepCtx(ctx, time.Duration(attempt+1)*time.Second)
+	}
+	if err2 != nil {
+		return "", fmt.Errorf("installed call-back: %w", err2)
+	}
+	a.log.Info("installed", "disk", dev, "finish", ks.Finish)
+	return ks.Finish, nil
+}
+
+// bashPackage fetches the pod's bash package; nil when the pod has none (204).
+func (a *install) bashPackage(ctx context.Context) ([]byte, error) {
+	resp, err := a.c.Get(ctx, proto.PackagePath, nil)
+	if err != nil {
+		return nil, fmt.Errorf("fetch bash package: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNoContent {
+		return nil, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read bash package: %w", err)
+	}
+	return b, nil
+}
