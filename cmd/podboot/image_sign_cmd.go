@@ -70,8 +70,9 @@ func newImageSignCmd() *cobra.Command {
 // names the reason when the signature is refused.
 func newImageVerifyCmd() *cobra.Command {
 	var rootFile string
+	var size int64
 	cmd := &cobra.Command{
-		Use:   "verify --root-ca ROOT.pem FILE.p7s FILE",
+		Use:   "verify --root-ca ROOT.pem [--size BYTES] FILE.p7s FILE",
 		Short: "Verify an image against its detached signature",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -91,7 +92,11 @@ func newImageVerifyCmd() *cobra.Command {
 				return fmt.Errorf("opening image: %w", err)
 			}
 			defer f.Close()
-			res, err := imagesign.Verify(cmd.Context(), imagesign.DecodeSignature(raw), f, roots, time.Now())
+			var opts []imagesign.VerifyOption
+			if cmd.Flags().Changed("size") {
+				opts = append(opts, imagesign.WithExpectedSize(size))
+			}
+			res, err := imagesign.Verify(cmd.Context(), imagesign.DecodeSignature(raw), f, roots, time.Now(), opts...)
 			if err != nil {
 				if r := imagesign.ReasonOf(err); r != "" {
 					return fmt.Errorf("%s: verification FAILED (%s): %w", args[1], r, err)
@@ -104,6 +109,7 @@ func newImageVerifyCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&rootFile, "root-ca", "", "PEM file of the trusted root CA(s)")
+	cmd.Flags().Int64Var(&size, "size", 0, "size in bytes the signed image must have (from a build manifest): a shorter FILE is refused as a truncated file instead of a digest mismatch")
 	return cmd
 }
 
