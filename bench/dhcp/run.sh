@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# DHCP benchmark: perfdhcp against podboot, Kea (memfile, persist true) and dnsmasq, one
+# after the other on this machine, each server in a network namespace joined by a veth to
+# perfdhcp's namespace. perfdhcp acts as a relay (giaddr = -l, replies to giaddr:67).
+# The figure is the highest rate (exchanges/s) at which both DISCOVER-OFFER and
+# REQUEST-ACK stay at or under 2.5 % drops; the ratio podboot/Kea is printed last.
+# podboot's leases are durable (bbolt commit, fsync) before each ACK leaves.
+#
+# Usage: bench/dhcp/run.sh [RATES...]   (default: a ladder from 500 to 30000)
+# Env:   PERIOD (seconds per step, default 5), CLIENTS (distinct MACs, default 200)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+[ "$(id -u)" -eq 0 ] || { echo "bench/dhcp: needs root (network namespaces)" >&2; exit 1; }
+
+need=()
+for p in kea-dhcp4-server kea-admin dnsmasq-base iproute2; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "bench/dhcp: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+PERIOD=${PERIOD:-5}
+CLIENTS=${CLIENTS:-200}
+RATES=("$@")
+[ ${#RATES[@]} -gt 0 ] || RATES=(500 1000 2000 3000 4000 6000 8000 10000 12000 15000 20000 25000 30000)
+SERVER=198.51.100.10
+RELAY=198.51.100.2
+P=pbd$$
+W=$(mktemp -d /tmp/bench-dhcp.XXXXXX)
+PIDS=()
+
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  ip netns del "$P-srv" 2>/dev/null || true
+  ip netns del "$P-perf" 2>/dev/null || true
+  [ -n "${KEEP:-}" ] && echo "kept $W" || rm -rf "$W"
+}
+trap cleanup EXIT
+
+ip netns add "$P-srv"
+ip netns add "$P-perf"
+ip -n "$P-srv" link set lo up
+ip -n "$P-perf" link set lo up
+ip -n "$P-srv" link add s0 type veth peer name p0 netns "$P-perf"
+ip -n "$P-srv" addr add $SERVER/24 dev s0
+ip -n "$P-perf" addr add $RELAY/24 dev p0
+ip -n "$P-srv" link set s0 up
+ip -n "$P-perf" link set p0 up
+
+# drops RATE: prints the worse drop percentage of the two exchanges (or 100 on failure).
+drops() {
+  local out
+  out=$(timeout $((PERIOD + 20)) ip netns exec "$P-perf" perfdhcp -4 -l $RELAY -r "$1" -R "$CLIENTS" -p "$PERIOD" $SERVER 2>&1 || true)
+  echo "$out" > "$W/perfdhcp-$1.txt"
+  echo "$out" | awk '
+    /^sent packets:/ {s[n]=$3}
+    /^received packets:/ {r[n]=$3; n++}
+    END {
+      if (n < 2) { print 100; exit }
+      w=0
+      for (i=0;i<2;i++) { d = s[i] > 0 ? 100*(s[i]-r[i])/s[i] : 100; if (d>w) w=d }
+      printf "%.2f\n", w
+    }'
+}
+
+# ladder NAME: highest rate with both exchanges <= 2.5 % drops.
+ladder() {
+  local best=0 d
+  for r in "${RATES[@]}"; do
+    d=$(drops "$r")
+    printf '  %-8s rate %6s/s  worst drops %6s %%\n' "$1" "$r" "$d" >&2
+    if awk -v d="$d" 'BEGIN{exit !(d <= 2.5)}'; then best=$r; else break; fi
+  done
+  echo "$best"
+}
+
+start_bg() { # NS CMD...: start a server in the background
+  local ns=$1; shift
+  ip netns exec "$ns" "$@" >"$W/server.log" 2>&1 &
+  PIDS+=($!)
+  sleep 0 # placeholder for the readiness wait below
+}
+
+wait_udp67() { # wait until something listens on udp/67 in the server namespace
+  for _ in $(seq 1 100); do
+    ip netns exec "$P-srv" ss -Hlun 'sport = :67' | grep -q . && return 0
+    sleep 0.1
+  done
+  echo "server did not bind udp/67:"; cat "$W/server.log"; exit 1
+}
+
+stop_bg() {
+  local pid=${PIDS[-1]}
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  unset 'PIDS[-1]'
+}
+
+echo "== build podboot"
+go build -o "$W/podboot" ./cmd/podboot
+go build -o "$W/seed" ./bench/dhcp/seed
+"$W/seed" "$W/podboot-data" $RELAY
+
+echo "== podboot (bbolt, lease committed before ACK)"
+PODBOOT_DHCP_ADDR=$SERVER:67 PODBOOT_TFTP_ADDR=127.0.0.1:0 PODBOOT_HTTP_ADDR=127.0.0.1:0 PODBOOT_HTTPS_ADDR=127.0.0.1:0 \
+  start_bg "$P-srv" env PODBOOT_DHCP_ADDR=$SERVER:67 PODBOOT_TFTP_ADDR=127.0.0.1:0 PODBOOT_HTTP_ADDR=127.0.0.1:0 PODBOOT_HTTPS_ADDR=127.0.0.1:0 \
+  "$W/podboot" serve --data-dir "$W/podboot-data" --api-addr 127.0.0.1:0 --log-level warn
+wait_udp67
+PODBOOT=$(ladder podboot)
+stop_bg
+
+echo "== kea-dhcp4 (memfile, persist true, 2 threads)"
+cat > "$W/kea.json" <<JSON
+{"Dhcp4": {
+  "interfaces-config": {"interfaces": ["s0"], "dhcp-socket-type": "udp"},
+  "lease-database": {"type": "memfile", "persist": true, "name": "$W/kea-leases.csv", "lfc-interval": 0},
+  "valid-lifetime": 600,
+  "multi-threading": {"enable-multi-threading": true, "thread-pool-size": 2, "packet-queue-size": 64},
+  "subnet4": [{"id": 1, "subnet": "198.51.100.0/24", "pools": [{"pool": "198.51.100.20 - 198.51.100.250"}],
+               "relay": {"ip-addresses": ["$RELAY"]}}],
+  "loggers": [{"name": "kea-dhcp4", "severity": "WARN", "output_options": [{"output": "stdout"}]}]
+}}
+JSON
+KEA_PIDFILE_DIR=$W KEA_LOCKFILE_DIR=none start_bg "$P-srv" env KEA_PIDFILE_DIR="$W" KEA_LOCKFILE_DIR=none kea-dhcp4 -c "$W/kea.json"
+wait_udp67
+KEA=$(ladder kea)
+stop_bg
+
+echo "== dnsmasq"
+start_bg "$P-srv" dnsmasq -d -k --port=0 --user=root --interface=s0 --bind-interfaces --no-resolv --log-facility=- \
+  --dhcp-range=198.51.100.20,198.51.100.250,255.255.255.0,10m --dhcp-leasefile="$W/dnsmasq.leases" --dhcp-authoritative
+wait_udp67
+DNSMASQ=$(ladder dnsmasq)
+stop_bg
+
+echo
+echo "highest rate with both exchanges <= 2.5 % drops (perfdhcp -R $CLIENTS -p $PERIOD, $(nproc) cores):"
+printf '  podboot  %6s exchanges/s\n  kea      %6s exchanges/s\n  dnsmasq  %6s exchanges/s\n' "$PODBOOT" "$KEA" "$DNSMASQ"
+awk -v a="$PODBOOT" -v b="$KEA" 'BEGIN { if (b > 0) printf "  ratio podboot/kea = %.2f\n", a/b; else print "  ratio podboot/kea = n/a (kea 0)" }'
