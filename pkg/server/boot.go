@@ -24,8 +24,7 @@ func (s *Server) openBoot() error {
 	s.api.Mount(imageapi.New(store, s.mgr, s.log).Routes()...)
 	bc := s.cfg.Boot
 	if bc.HTTPSAddr != pxe.Disabled && bc.TLSCertFile == "" {
-		names := append([]string{"localhost", "127.0.0.1"}, s.cfg.API.Names...)
-		if bc.TLSCertFile, bc.TLSKeyFile, err = s.pki.EnsureServerCert(names); err != nil {
+		if bc.TLSCertFile, bc.TLSKeyFile, err = s.pki.EnsureServerCert(s.certNames()); err != nil {
 			return fmt.Errorf("make boot HTTPS certificate: %w", err)
 		}
 	}

@@ -156,12 +156,8 @@ func (s *Server) openPKI() error {
 func (s *Server) tlsConfig() (*tls.Config, error) {
 	certFile, keyFile := s.cfg.API.TLSCert, s.cfg.API.TLSKey
 	if certFile == "" {
-		names := append([]string{"localhost", "127.0.0.1", "::1"}, s.cfg.API.Names...)
-		if h, err := os.Hostname(); err == nil && h != "" {
-			names = append(names, h)
-		}
 		var err error
-		if certFile, keyFile, err = s.pki.EnsureServerCert(names); err != nil {
+		if certFile, keyFile, err = s.pki.EnsureServerCert(s.certNames()); err != nil {
 			return nil, fmt.Errorf("make API certificate: %w", err)
 		}
 	}
@@ -170,6 +166,28 @@ func (s *Server) tlsConfig() (*tls.Config, error) {
 		return nil, fmt.Errorf("load API certificate: %w", err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// certNames are the names podboot's own HTTPS certificate covers: loopback, the host
+// name, api.names, and every pod's server address known at start-up (the stage1 agent
+// connects to https://SERVER-ADDRESS and checks the certificate against its pinned CA).
+// The API and the boot service share the certificate, so both ask for the same names.
+func (s *Server) certNames() []string {
+	names := append([]string{"localhost", "127.0.0.1", "::1"}, s.cfg.API.Names...)
+	if h, err := os.Hostname(); err == nil && h != "" {
+		names = append(names, h)
+	}
+	seen := map[string]bool{}
+	for _, n := range names {
+		seen[n] = true
+	}
+	for _, p := range s.mgr.Pods() {
+		if !seen[p.ServerAddress] {
+			seen[p.ServerAddress] = true
+			names = append(names, p.ServerAddress)
+		}
+	}
+	return names
 }
 
 // bootstrap writes an admin token and a client config on first start.
