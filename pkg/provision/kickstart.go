@@ -1,0 +1,158 @@
+package provision
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"text/template"
+
+	"github.com/podboot/podboot/artifacts"
+	"github.com/podboot/podboot/pkg/agent/kickstart"
+	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/artifact"
+	"github.com/podboot/podboot/pkg/podmgr"
+)
+
+// KickstartData is what a kickstart template sees. The shipped template is
+// artifacts/templates/kickstart.tmpl; a profile may bring its own (Profile.Kickstart).
+type KickstartData struct {
+	Pod, MAC string
+	// Hostname is the host's name; FQDN adds the management domain when it has none.
+	Hostname, FQDN string
+	// ServerURL is the HTTPS base the agent reached podboot at.
+	ServerURL string
+	Stage2    Stage2Data
+	// Mgmt is the host's management network (the network split: not the provisioning
+	// network it is booting on).
+	Mgmt             MgmtData
+	SSHKeys          []string
+	RootPasswordHash string
+	TargetDisk       string
+}
+
+// Stage2Data names the image the kickstart installs.
+type Stage2Data struct{ Ref, URL, SHA256 string }
+
+// MgmtData is the management network of one host. Address is empty when the host has
+// no management address (the template then configures DHCP).
+type MgmtData struct {
+	Address, Netmask, Gateway, Domain, CIDR string
+	Prefix, VLAN                            int
+	DNS                                     []string
+}
+
+// DefaultKickstartTemplate is the shipped kickstart template.
+func DefaultKickstartTemplate() string {
+	b, err := artifacts.Templates.ReadFile("templates/kickstart.tmpl")
+	if err != nil {
+		panic("artifacts: embedded templates/kickstart.tmpl missing: " + err.Error())
+	}
+	return string(b)
+}
+
+var funcs = template.FuncMap{"join": strings.Join}
+
+type kickstartTemplates struct {
+	mu    sync.Mutex
+	byTxt map[string]*template.Template
+	def   *template.Template
+}
+
+func parseKickstart(text string) (*template.Template, error) {
+	return template.New("kickstart").Funcs(funcs).Option("missingkey=error").Parse(text)
+}
+
+func newKickstartTemplates() (*kickstartTemplates, error) {
+	def, err := parseKickstart(DefaultKickstartTemplate())
+	if err != nil {
+		return nil, fmt.Errorf("shipped kickstart template: %w", err)
+	}
+	return &kickstartTemplates{byTxt: map[string]*template.Template{}, def: def}, nil
+}
+
+func (k *kickstartTemplates) get(text string) (*template.Template, error) {
+	if text == "" {
+		return k.def, nil
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if t, ok := k.byTxt[text]; ok {
+		return t, nil
+	}
+	t, err := parseKickstart(text)
+	if err != nil {
+		return nil, err
+	}
+	if len(k.byTxt) >= 256 {
+		clear(k.byTxt)
+	}
+	k.byTxt[text] = t
+	return t, nil
+}
+
+// renderData executes a profile's template and parses the result with the agent's own
+// parser, so a template that would fail on the host fails here, with the line.
+func (k *kickstartTemplates) renderData(text string, d KickstartData) ([]byte, error) {
+	t, err := k.get(text)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, d); err != nil {
+		return nil, err
+	}
+	if _, err := kickstart.Parse(bytes.NewReader(b.Bytes())); err != nil {
+		return nil, fmt.Errorf("the rendered kickstart does not parse: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// Data builds the template input for a host.
+func Data(pc *podmgr.PodContext, h podmgr.Host, stage2 artifact.Artifact, serverURL string) KickstartData {
+	m := pc.Pod.Management
+	d := KickstartData{
+		Pod: pc.Pod.Name, MAC: h.MAC, Hostname: h.Hostname, ServerURL: serverURL,
+		Stage2: Stage2Data{Ref: stage2.Ref(), SHA256: stage2.Digest,
+			URL: strings.TrimSuffix(serverURL, "/") + proto.HostPath(h.MAC) + proto.Stage2Path},
+		SSHKeys: pc.Pod.Kickstart.SSHKeys, RootPasswordHash: pc.Pod.Kickstart.RootPasswordHash, TargetDisk: pc.Pod.Kickstart.TargetDisk,
+		Mgmt: MgmtData{Gateway: m.Gateway, VLAN: m.VLAN, DNS: m.DNS, Domain: m.Domain, CIDR: m.CIDR},
+	}
+	d.FQDN = d.Hostname
+	if d.FQDN != "" && !strings.Contains(d.FQDN, ".") && m.Domain != "" {
+		d.FQDN += "." + m.Domain
+	}
+	if h.ManagementIP != "" {
+		d.Mgmt.Address = h.ManagementIP
+		if p, err := netip.ParsePrefix(m.CIDR); err == nil {
+			d.Mgmt.Prefix = p.Bits()
+			d.Mgmt.Netmask = net.IP(net.CIDRMask(p.Bits(), 32)).String()
+		} else {
+			d.Mgmt.Prefix, d.Mgmt.Netmask = 32, "255.255.255.255"
+		}
+	}
+	return d
+}
+
+func (s *Service) render(c call, stage2 artifact.Artifact, serverURL string) ([]byte, error) {
+	return s.ks.renderData(c.prof.Kickstart, Data(c.pc, c.host, stage2, serverURL))
+}
+
+// checkProfile refuses a profile whose kickstart template does not render to a
+// kickstart the agent can parse.
+func (s *Service) checkProfile(p podmgr.Profile) error {
+	if p.Kickstart == "" {
+		return nil
+	}
+	d := KickstartData{Pod: "pod", MAC: "52:54:00:00:00:01", Hostname: "host", FQDN: "host.example", ServerURL: "https://192.0.2.1:8443",
+		Stage2:     Stage2Data{Ref: "os@1", URL: "https://192.0.2.1:8443/x", SHA256: strings.Repeat("0", 64)},
+		Mgmt:       MgmtData{Address: "192.0.2.10", Netmask: "255.255.255.0", Prefix: 24, Gateway: "192.0.2.1", VLAN: 10, DNS: []string{"192.0.2.53"}, CIDR: "192.0.2.0/24"},
+		SSHKeys:    []string{"ssh-ed25519 AAAA test"},
+		TargetDisk: "vda", RootPasswordHash: "$6$x$y"}
+	if _, err := s.ks.renderData(p.Kickstart, d); err != nil {
+		return fmt.Errorf("kickstart does not render: %v", err)
+	}
+	return nil
+}

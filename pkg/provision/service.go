@@ -1,0 +1,75 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/artifact"
+	"github.com/podboot/podboot/pkg/podmgr"
+)
+
+// Config tunes provisioning.
+type Config struct {
+	// TokenTTL is how long a per-host provisioning token is valid (default 2h).
+	TokenTTL time.Duration `yaml:"tokenTTL"`
+}
+
+// Service serves the agent API and the provisioning management routes.
+type Service struct {
+	cfg   Config
+	mgr   *podmgr.Manager
+	reg   *podmgr.Registry
+	store *artifact.Store
+	log   *slog.Logger
+	ks    *kickstartTemplates
+}
+
+// New builds the service. store is the artifact store stage2 images and bash packages
+// are served from.
+func New(cfg Config, mgr *podmgr.Manager, store *artifact.Store, log *slog.Logger) (*Service, error) {
+	if cfg.TokenTTL == 0 {
+		cfg.TokenTTL = podmgr.DefaultHostTokenTTL
+	}
+	if cfg.TokenTTL < time.Minute {
+		return nil, fmt.Errorf("provision: tokenTTL %s is too short: use at least 1m (default 2h)", cfg.TokenTTL)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ks, err := newKickstartTemplates()
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, mgr: mgr, reg: mgr.Registry(), store: store, log: log.With("component", "provision"), ks: ks}
+	mgr.AddProfileCheck(s.checkProfile)
+	return s, nil
+}
+
+// HostToken issues the token rendered into a host's iPXE script (pxe.Config.HostToken).
+func (s *Service) HostToken(ctx context.Context, h podmgr.Host) (string, error) {
+	tok, err := s.mgr.IssueHostToken(ctx, h.MAC, "", s.cfg.TokenTTL)
+	if err != nil {
+		return "", fmt.Errorf("issue provisioning token for %s: %w", h.MAC, err)
+	}
+	return tok, nil
+}
+
+// Handler is the agent API, to be mounted at proto.Prefix on an HTTPS listener only.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	base := proto.Prefix + "hosts/{mac}/"
+	mux.HandleFunc("GET "+base+proto.ChainloadPath, s.agent(s.chainload))
+	mux.HandleFunc("GET "+base+proto.Stage2Path, s.agent(s.stage2))
+	mux.HandleFunc("GET "+base+proto.SignaturePath, s.agent(s.signature))
+	mux.HandleFunc("GET "+base+proto.KickstartPath, s.agent(s.kickstart))
+	mux.HandleFunc("GET "+base+proto.PackagePath, s.agent(s.bashPackage))
+	mux.HandleFunc("POST "+base+proto.EventsPath, s.agent(s.event))
+	mux.HandleFunc("POST "+base+proto.InstalledPath, s.agent(s.installed))
+	mux.HandleFunc("POST "+base+proto.FailedPath, s.agent(s.failed))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
+	return mux
+}
