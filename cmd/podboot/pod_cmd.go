@@ -138,28 +138,7 @@ created; one that differs is updated; one that already says exactly this is left
 and reported unchanged.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if file == "" {
-				return errors.New("-f FILE is required (use - for standard input)")
-			}
-			pods, err := readDocs[podmgr.Pod](file)
-			if err != nil {
-				return err
-			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
-			for _, p := range pods {
-				if p.Name == "" {
-					return fmt.Errorf("%s: a pod without a name: add 'name:'", file)
-				}
-				var res api.ApplyResult[podmgr.Pod]
-				if err := c.Do(cmd.Context(), "PUT", "/api/v1/pods/"+url.PathEscape(p.Name), p, &res); err != nil {
-					return fmt.Errorf("pod %s: %w", p.Name, err)
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "pod %s %s\n", p.Name, applyVerb(res.Created, res.Changed))
-			}
-			return nil
+			return applyFile(cmd, cf, file, "pod", "pods", func(p podmgr.Pod) string { return p.Name })
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "pod intent file (YAML; - for stdin)")
@@ -256,4 +235,33 @@ func newPodDeleteCmd(cf *clientFlags) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "delete the pod together with its hosts and leases")
 	return cmd
+}
+
+// applyFile PUTs every YAML document of file to /api/v1/COLLECTION/NAME, the idempotent
+// apply of pods and profiles, and says for each whether it was created, configured or
+// left unchanged.
+func applyFile[T any](cmd *cobra.Command, cf *clientFlags, file, kind, collection string, name func(T) string) error {
+	if file == "" {
+		return errors.New("-f FILE is required (use - for standard input)")
+	}
+	docs, err := readDocs[T](file)
+	if err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	for _, d := range docs {
+		n := name(d)
+		if n == "" {
+			return fmt.Errorf("%s: a %s without a name: add 'name:'", file, kind)
+		}
+		var res api.ApplyResult[T]
+		if err := c.Do(cmd.Context(), "PUT", "/api/v1/"+collection+"/"+url.PathEscape(n), d, &res); err != nil {
+			return fmt.Errorf("%s %s: %w", kind, n, err)
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "%s %s %s\n", kind, n, applyVerb(res.Created, res.Changed))
+	}
+	return nil
 }

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
-	"github.com/podboot/podboot/pkg/api"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
@@ -25,28 +23,7 @@ func newProfileApplyCmd(cf *clientFlags) *cobra.Command {
 		Short: "Create or update profiles from a YAML file (idempotent)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if file == "" {
-				return errors.New("-f FILE is required (use - for standard input)")
-			}
-			profiles, err := readDocs[podmgr.Profile](file)
-			if err != nil {
-				return err
-			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
-			for _, p := range profiles {
-				if p.Name == "" {
-					return fmt.Errorf("%s: a profile without a name: add 'name:'", file)
-				}
-				var res api.ApplyResult[podmgr.Profile]
-				if err := c.Do(cmd.Context(), "PUT", "/api/v1/profiles/"+url.PathEscape(p.Name), p, &res); err != nil {
-					return fmt.Errorf("profile %s: %w", p.Name, err)
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "profile %s %s\n", p.Name, applyVerb(res.Created, res.Changed))
-			}
-			return nil
+			return applyFile(cmd, cf, file, "profile", "profiles", func(p podmgr.Profile) string { return p.Name })
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "profile file (YAML; - for stdin)")
