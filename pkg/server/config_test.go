@@ -1,0 +1,56 @@
+package server
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "podboot.yaml")
+	if err := os.WriteFile(file, []byte("dataDir: /from/file\napi:\n  addr: \":1111\"\nlog:\n  level: debug\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Defaults()
+	if err := cfg.LoadFile(file); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"PODBOOT_API_ADDR": ":2222"}
+	cfg.LoadEnv(func(k string) string { return env[k] })
+	if cfg.DataDir != "/from/file" || cfg.API.Addr != ":2222" || cfg.Log.Level != "debug" || cfg.Log.Format != "text" {
+		t.Fatalf("precedence defaults < file < env broken: %+v", cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	cases := []struct {
+		name, yaml, want string
+	}{
+		{"unknown key", "dataDir: /x\napi:\n  adress: \":1\"\n", "field adress not found"},
+		{"bad level", "log:\n  level: loud\n", "log.level"},
+		{"bad format", "log:\n  format: xml\n", "log.format"},
+		{"half a certificate", "api:\n  tlsCert: /a.pem\n", "tlsCert and tlsKey"},
+		{"not YAML", "dataDir: [\n", "config"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "c.yaml")
+			if err := os.WriteFile(file, []byte(tc.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg := Defaults()
+			err := cfg.LoadFile(file)
+			if err == nil {
+				err = cfg.Validate()
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
