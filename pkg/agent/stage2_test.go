@@ -175,4 +175,3 @@ func TestParseCmdline(t *testing.T) {
 		})
 	}
 }
-

@@ -3,6 +3,7 @@ package pxe
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"time"
 
@@ -52,6 +53,9 @@ type Config struct {
 	// command line (podboot.token=…). Nil, or an empty token, leaves it out. This is the
 	// hook for the stage1 agent issue, which issues per-host tokens.
 	HostToken func(ctx context.Context, h podmgr.Host) (string, error) `yaml:"-"`
+	// AgentHandler serves the stage1 agent API under /agent/ on the HTTPS listener only
+	// (it carries provisioning tokens); nil: no agent API. See pkg/provision.
+	AgentHandler http.Handler `yaml:"-"`
 }
 
 // Defaults of Config.

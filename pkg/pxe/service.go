@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -101,6 +102,7 @@ func (s *Service) listen() error {
 			return fmt.Errorf("boot: listen https %s: %w", s.cfg.HTTPSAddr, err)
 		}
 		s.httpsSrv = s.newHTTPServer()
+		s.httpsSrv.Handler = s.httpsHandler()
 		s.httpsSrv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 		s.httpsLn = tls.NewListener(ln, s.httpsSrv.TLSConfig)
 		s.httpsPort = portOf(ln.Addr())
@@ -169,6 +171,22 @@ func (s *Service) HTTPSAddr() net.Addr {
 		return nil
 	}
 	return s.httpsLn.Addr()
+}
+
+// httpsHandler is Handler plus the agent API under /agent/: HTTPS only, since agent
+// requests carry provisioning tokens that must never travel in the clear.
+func (s *Service) httpsHandler() http.Handler {
+	boot := s.Handler()
+	if s.cfg.AgentHandler == nil {
+		return boot
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/agent/") {
+			s.cfg.AgentHandler.ServeHTTP(w, r)
+			return
+		}
+		boot.ServeHTTP(w, r)
+	})
 }
 
 // Handler is the boot HTTP handler (the same on HTTP and HTTPS), for mounting elsewhere.

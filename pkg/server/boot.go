@@ -6,6 +6,7 @@ import (
 
 	"github.com/podboot/podboot/pkg/artifact"
 	"github.com/podboot/podboot/pkg/artifact/imageapi"
+	"github.com/podboot/podboot/pkg/provision"
 	"github.com/podboot/podboot/pkg/pxe"
 )
 
@@ -31,6 +32,12 @@ func (s *Server) openBoot() error {
 	if s.leaseIP != nil {
 		bc.LeaseIP = s.leaseIP
 	}
+	prov, err := provision.New(s.cfg.Provision, s.mgr, store, s.log)
+	if err != nil {
+		return err
+	}
+	bc.HostToken, bc.AgentHandler = prov.HostToken, prov.Handler()
+	s.api.Mount(prov.Routes()...)
 	svc, err := pxe.New(bc, s.mgr, store, s.prom, s.log)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/podboot/podboot/pkg/dhcprelay"
+	"github.com/podboot/podboot/pkg/provision"
 	"github.com/podboot/podboot/pkg/pxe"
 )
 
@@ -28,6 +29,8 @@ type Config struct {
 	Boot pxe.Config `yaml:"boot"`
 	// Images is the signed-image push: trusted root CA and upload limit.
 	Images ImagesConfig `yaml:"images"`
+	// Provision is the stage1 agent side: provisioning token lifetime.
+	Provision provision.Config `yaml:"provision"`
 	// DHCP is the relayed DHCPv4 service (addr "-" turns it off).
 	DHCP dhcprelay.Config `yaml:"dhcp"`
 }
