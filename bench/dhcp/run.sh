@@ -51,38 +51,47 @@ ip -n "$P-perf" addr add $RELAY/24 dev p0
 ip -n "$P-srv" link set s0 up
 ip -n "$P-perf" link set p0 up
 
-# drops RATE: prints the worse drop percentage of the two exchanges (or 100 on failure).
+# drops NAME RATE: prints the worse drop percentage of the two exchanges (100 when
+# perfdhcp printed no statistics). perfdhcp's full output is kept in $W.
 drops() {
-  local out
-  out=$(timeout $((PERIOD + 20)) ip netns exec "$P-perf" perfdhcp -4 -l $RELAY -r "$1" -R "$CLIENTS" -p "$PERIOD" $SERVER 2>&1 || true)
-  echo "$out" > "$W/perfdhcp-$1.txt"
+  local out f="$W/perfdhcp-$1-$2.txt"
+  out=$(timeout $((PERIOD + 20)) ip netns exec "$P-perf" perfdhcp -4 -l $RELAY -r "$2" -R "$CLIENTS" -p "$PERIOD" $SERVER 2>&1 || true)
+  echo "$out" > "$f"
+  # Two "sent packets" / "received packets" pairs: DISCOVER-OFFER, then REQUEST-ACK.
   echo "$out" | awk '
-    /^sent packets:/ {s[n]=$3}
-    /^received packets:/ {r[n]=$3; n++}
+    BEGIN { n = 0 }
+    /^sent packets:/ { s[n] = $3 + 0 }
+    /^received packets:/ { r[n] = $3 + 0; n++ }
     END {
       if (n < 2) { print 100; exit }
-      w=0
-      for (i=0;i<2;i++) { d = s[i] > 0 ? 100*(s[i]-r[i])/s[i] : 100; if (d>w) w=d }
+      w = 0
+      for (i = 0; i < 2; i++) { d = (s[i] > 0) ? 100 * (s[i] - r[i]) / s[i] : 100; if (d > w) w = d }
       printf "%.2f\n", w
     }'
 }
 
-# ladder NAME: highest rate with both exchanges <= 2.5 % drops.
+# ladder NAME: highest rate with both exchanges <= 2.5 % drops. A failed step is tried
+# once more before the ladder stops (these machines are shared; one noisy step should
+# not end it).
 ladder() {
-  local best=0 d
+  local best=0 d ok
   for r in "${RATES[@]}"; do
-    d=$(drops "$r")
-    printf '  %-8s rate %6s/s  worst drops %6s %%\n' "$1" "$r" "$d" >&2
-    if awk -v d="$d" 'BEGIN{exit !(d <= 2.5)}'; then best=$r; else break; fi
+    ok=
+    for try in 1 2; do
+      d=$(drops "$1" "$r")
+      printf '  %-8s rate %6s/s  worst drops %6s %%%s\n' "$1" "$r" "$d" "$([ $try = 2 ] && echo '  (retry)')" >&2
+      if awk -v d="$d" 'BEGIN{exit !(d <= 2.5)}'; then ok=1; break; fi
+    done
+    [ -n "$ok" ] || break
+    best=$r
   done
   echo "$best"
 }
 
 start_bg() { # NS CMD...: start a server in the background
   local ns=$1; shift
-  ip netns exec "$ns" "$@" >"$W/server.log" 2>&1 &
+  ip netns exec "$ns" "$@" >"$W/server-$NAME.log" 2>&1 &
   PIDS+=($!)
-  sleep 0 # placeholder for the readiness wait below
 }
 
 wait_udp67() { # wait until something listens on udp/67 in the server namespace
@@ -90,7 +99,7 @@ wait_udp67() { # wait until something listens on udp/67 in the server namespace
     ip netns exec "$P-srv" ss -Hlun 'sport = :67' | grep -q . && return 0
     sleep 0.1
   done
-  echo "server did not bind udp/67:"; cat "$W/server.log"; exit 1
+  echo "server did not bind udp/67:"; cat "$W/server-$NAME.log"; exit 1
 }
 
 stop_bg() {
@@ -105,10 +114,10 @@ go build -o "$W/podboot" ./cmd/podboot
 go build -o "$W/seed" ./bench/dhcp/seed
 "$W/seed" "$W/podboot-data" $RELAY
 
-echo "== podboot (bbolt, lease committed before ACK)"
-PODBOOT_DHCP_ADDR=$SERVER:67 PODBOOT_TFTP_ADDR=127.0.0.1:0 PODBOOT_HTTP_ADDR=127.0.0.1:0 PODBOOT_HTTPS_ADDR=127.0.0.1:0 \
-  start_bg "$P-srv" env PODBOOT_DHCP_ADDR=$SERVER:67 PODBOOT_TFTP_ADDR=127.0.0.1:0 PODBOOT_HTTP_ADDR=127.0.0.1:0 PODBOOT_HTTPS_ADDR=127.0.0.1:0 \
-  "$W/podboot" serve --data-dir "$W/podboot-data" --api-addr 127.0.0.1:0 --log-level warn
+echo "== podboot (bbolt, each lease committed and fsynced before its ACK)"
+NAME=podboot
+start_bg "$P-srv" env PODBOOT_DHCP_ADDR=$SERVER:67 PODBOOT_TFTP_ADDR=127.0.0.1:0 PODBOOT_HTTP_ADDR=127.0.0.1:0 \
+  PODBOOT_HTTPS_ADDR=127.0.0.1:0 "$W/podboot" serve --data-dir "$W/podboot-data" --api-addr 127.0.0.1:0 --log-level warn
 wait_udp67
 PODBOOT=$(ladder podboot)
 stop_bg
@@ -125,14 +134,20 @@ cat > "$W/kea.json" <<JSON
   "loggers": [{"name": "kea-dhcp4", "severity": "WARN", "output_options": [{"output": "stdout"}]}]
 }}
 JSON
-KEA_PIDFILE_DIR=$W KEA_LOCKFILE_DIR=none start_bg "$P-srv" env KEA_PIDFILE_DIR="$W" KEA_LOCKFILE_DIR=none kea-dhcp4 -c "$W/kea.json"
+NAME=kea
+start_bg "$P-srv" env KEA_PIDFILE_DIR="$W" KEA_LOCKFILE_DIR=none kea-dhcp4 -c "$W/kea.json"
 wait_udp67
 KEA=$(ladder kea)
 stop_bg
 
-echo "== dnsmasq"
+# --no-ping: dnsmasq otherwise pings every address before offering it (up to 3 s, longer
+# than perfdhcp's 1 s drop time) and Kea does no such check; --quiet-dhcp: no log line
+# per packet.
+echo "== dnsmasq (no ping check)"
+NAME=dnsmasq
 start_bg "$P-srv" dnsmasq -d -k --port=0 --user=root --interface=s0 --bind-interfaces --no-resolv --log-facility=- \
-  --dhcp-range=198.51.100.20,198.51.100.250,255.255.255.0,10m --dhcp-leasefile="$W/dnsmasq.leases" --dhcp-authoritative
+  --no-ping --quiet-dhcp --dhcp-authoritative \
+  --dhcp-range=198.51.100.20,198.51.100.250,255.255.255.0,10m --dhcp-leasefile="$W/dnsmasq.leases"
 wait_udp67
 DNSMASQ=$(ladder dnsmasq)
 stop_bg
