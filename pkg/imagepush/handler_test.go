@@ -18,10 +18,7 @@ import (
 )
 
 // refusingReader fails the test if the client ever sends the body.
-type refusingReader struct {
-	t    *testing.T
-	read bool
-}
+type refusingReader struct{ read bool }
 
 func (r *refusingReader) Read(p []byte) (int, error) {
 	r.read = true
@@ -92,7 +89,7 @@ func TestPushRefusals(t *testing.T) {
 			if req.Kind == "" {
 				req.Kind = artifact.KindStage2
 			}
-			guard := &refusingReader{t: t}
+			guard := &refusingReader{}
 			if req.Content == nil {
 				req.Content = guard
 				if req.Size == 0 {
@@ -135,7 +132,7 @@ func TestPushIdempotentAndAdmin(t *testing.T) {
 		r := req()
 		if declare {
 			r.SHA256 = digest(content)
-			r.Content = &refusingReader{t: t}
+			r.Content = &refusingReader{}
 		}
 		again, err := imagepush.Push(ctx, f.client(t, podmgr.RoleCI), r)
 		if err != nil || again.Created || again.Image.CreatedAt != first.Image.CreatedAt {
