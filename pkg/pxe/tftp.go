@@ -1,6 +1,7 @@
 package pxe
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -93,7 +94,8 @@ func (s *Service) tftpRead(filename string, rf io.ReaderFrom) error {
 	}
 	pod := t.pc.Pod.Name
 	start := time.Now()
-	n, err := rf.ReadFrom(f)
+	// pin/tftp reads one block per read call; buffering saves a syscall per packet.
+	n, err := rf.ReadFrom(bufio.NewReaderSize(f, 32<<10))
 	s.m.tftpBytes.WithLabelValues(pod).Add(float64(n))
 	log := s.log.With("pod", pod, "host", t.host.MAC, "file", bp.file, "source", src.String(), "bytes", n)
 	switch {

@@ -1,0 +1,61 @@
+# Shared by bench/tftp/run.sh and bench/http/run.sh: build podboot, start `podboot serve`
+# on 127.0.0.1 with a throw-away data dir, and register one pod, profile, host and
+# artifact through the real CLI, so the benchmarks measure the binary operators run.
+# Expects: ROOT (repo), WORK (scratch dir). Sets: PODBOOT_PID, PB (CLI prefix).
+
+MAC=52:54:00:be:00:01
+MACPATH=52-54-00-be-00-01
+
+install_missing() { # install_missing CMD PKG...: apt-get the packages when CMD is absent
+  local cmd=$1; shift
+  command -v "$cmd" >/dev/null 2>&1 && return 0
+  [ "$(id -u)" -eq 0 ] || { echo "bench: $cmd missing; run as root or apt-get install $*" >&2; exit 1; }
+  # Keep Debian's maintainer scripts from starting system daemons on :69 or :80.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+}
+
+# start_podboot CONFIG_YAML: start serve, wait (bounded) for the client config.
+start_podboot() {
+  (cd "$ROOT" && go build -o "$WORK/podboot" ./cmd/podboot)
+  local api_port
+  api_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$WORK/podboot" serve --config "$1" --data-dir "$WORK/data" --api-addr "127.0.0.1:$api_port" --log-level warn \
+    >"$WORK/podboot.log" 2>&1 &
+  PODBOOT_PID=$!
+  for _ in $(seq 1 100); do
+    [ -s "$WORK/data/client.json" ] && curl -skf "https://127.0.0.1:$api_port/healthz" >/dev/null 2>&1 && break
+    kill -0 "$PODBOOT_PID" 2>/dev/null || { cat "$WORK/podboot.log" >&2; echo "bench: podboot serve died" >&2; exit 1; }
+    sleep 0.1
+  done
+  PB=("$WORK/podboot" --client-config "$WORK/data/client.json")
+}
+
+# register_boot_file NAME FILE KIND: one pod (127.0.0.0/8, not NAT), one host reserved at
+# 127.0.0.1, a profile whose BIOS bootloader (or kernel) is the file.
+register_boot_file() {
+  local name=$1 file=$2 kind=$3
+  "${PB[@]}" image add "$file" --name "$name" --kind "$kind" >/dev/null
+  cat >"$WORK/profile.yaml" <<YAML
+name: bench
+bootloaders:
+  bios: $name
+kernel: $name
+initrd: $name
+YAML
+  "${PB[@]}" profile apply -f "$WORK/profile.yaml" >/dev/null
+  "${PB[@]}" pod register bench --giaddr 192.0.2.1 --subnet 127.0.0.0/8 --server-address 127.0.0.1 --profile bench >/dev/null
+  "${PB[@]}" host add "$MAC" --pod bench --ip 127.0.0.1 >/dev/null
+}
+
+stop_podboot() {
+  [ -n "${PODBOOT_PID:-}" ] || return 0
+  kill -TERM "$PODBOOT_PID" 2>/dev/null || true
+  wait "$PODBOOT_PID" 2>/dev/null || true
+  PODBOOT_PID=
+}
+
+# peak_rss_kib PID: VmHWM (peak resident set) of a process, in KiB.
+peak_rss_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }

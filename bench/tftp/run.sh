@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# TFTP benchmark: N = 1, 10, 50, 200 concurrent `curl --tftp-blksize 1468` downloads of
+# a 30 MB file, from podboot and from tftpd-hpa, one after the other in this script, on
+# 127.0.0.1. Reports completions out of N, aggregate MB/s and podboot/tftpd-hpa.
+# Targets: N of N completions, ratio >= 1.0.
+#
+# podboot runs with boot.tftpBlockSize 1468 so both servers send the same block size
+# (its default cap, 1400, is for WAN paths). Usage: bench/tftp/run.sh [N...]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/bench/tftp/lib.sh"
+NS=("${@:-1 10 50 200}"); NS=(${NS[*]})
+SIZE_MB=${SIZE_MB:-30}
+PORT_PB=${PORT_PB:-16969}
+PORT_HPA=${PORT_HPA:-16970}
+
+install_missing curl curl
+install_missing in.tftpd tftpd-hpa
+
+WORK=$(mktemp -d /tmp/podboot-bench-tftp.XXXXXX)
+HPA_PID=
+cleanup() {
+  stop_podboot
+  [ -n "$HPA_PID" ] && kill "$HPA_PID" 2>/dev/null && wait "$HPA_PID" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap "exit 130" INT TERM
+
+mkdir -p "$WORK/tftproot"
+chmod 755 "$WORK" "$WORK/tftproot"
+head -c "$((SIZE_MB * 1000 * 1000))" /dev/urandom >"$WORK/tftproot/boot.bin"
+chmod 644 "$WORK/tftproot/boot.bin"
+SIZE=$(stat -c %s "$WORK/tftproot/boot.bin")
+
+cat >"$WORK/podboot.yaml" <<YAML
+boot:
+  tftpAddr: 127.0.0.1:$PORT_PB
+  httpAddr: 127.0.0.1:0
+  httpsAddr: "-"
+  tftpBlockSize: 1468
+  maxTftpTransfers: 512
+YAML
+start_podboot "$WORK/podboot.yaml"
+register_boot_file boot.bin "$WORK/tftproot/boot.bin" bootloader
+PB_URL="tftp://127.0.0.1:$PORT_PB/bench/$MACPATH/boot.bin"
+
+# tftpd-hpa as Debian ships it: standalone, foreground, chrooted to the root dir.
+in.tftpd -L -a "127.0.0.1:$PORT_HPA" -s "$WORK/tftproot" -u nobody &
+HPA_PID=$!
+HPA_URL="tftp://127.0.0.1:$PORT_HPA/boot.bin"
+
+# run URL N: N parallel downloads; prints "completed seconds".
+run() {
+  local url=$1 n=$2 dir="$WORK/res.$RANDOM"
+  mkdir -p "$dir"
+  local t0 t1
+  t0=$(date +%s.%N)
+  local pids=()
+  for i in $(seq 1 "$n"); do
+    curl -s --max-time 300 --tftp-blksize 1468 -o /dev/null -w '%{size_download}\n' "$url" >"$dir/$i" 2>/dev/null &
+    pids+=($!)
+  done
+  wait "${pids[@]}" || true # only the clients: the servers are children too
+  t1=$(date +%s.%N)
+  local ok
+  ok=$(cat "$dir"/* | grep -cx "$SIZE" || true)
+  rm -rf "$dir"
+  echo "$ok $(echo "$t1 - $t0" | bc -l)"
+}
+
+# Warm the page cache and both servers once.
+run "$PB_URL" 1 >/dev/null
+run "$HPA_URL" 1 >/dev/null
+
+printf '%-5s | %-26s | %-26s | %s\n' N "podboot (done, MB/s)" "tftpd-hpa (done, MB/s)" "ratio"
+for n in "${NS[@]}"; do
+  read -r pb_ok pb_s < <(run "$PB_URL" "$n")
+  read -r hpa_ok hpa_s < <(run "$HPA_URL" "$n")
+  pb_mbs=$(echo "$pb_ok * $SIZE / $pb_s / 1000000" | bc -l)
+  hpa_mbs=$(echo "$hpa_ok * $SIZE / $hpa_s / 1000000" | bc -l)
+  ratio=$(echo "if ($hpa_mbs > 0) $pb_mbs / $hpa_mbs else 0" | bc -l)
+  printf '%-5s | %4s/%-4s %8.1f MB/s %5.1fs | %4s/%-4s %8.1f MB/s %5.1fs | %.2f\n' \
+    "$n" "$pb_ok" "$n" "$pb_mbs" "$pb_s" "$hpa_ok" "$n" "$hpa_mbs" "$hpa_s" "$ratio"
+done
