@@ -81,7 +81,7 @@ func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, 
 		return res
 	}
 	res.pod = pc.Pod.Name
-	log := h.log.With("pod", pc.Pod.Name, "host", r.mac, "relay", res.relay, "type", res.typ)
+	log := &pktLog{l: h.log, pod: pc.Pod.Name, host: r.mac, relay: res.relay, typ: res.typ}
 	switch r.msgType {
 	case dhcpv4.MessageTypeDiscover:
 		h.discover(ctx, r, pc, loc, &res, log)
@@ -129,6 +129,27 @@ func (h *handler) resolvePod(r *request, loc local) (*podmgr.PodContext, bool) {
 	return nil, false
 }
 
+// pktLog logs with the packet's pod, host, relay and message type, and formats them only
+// when a record is written: slog's With pre-formats its attributes on every call, which
+// on the packet path cost more than building the reply, for records mostly never written.
+type pktLog struct {
+	l                     *slog.Logger
+	pod, host, relay, typ string
+}
+
+func (p *pktLog) log(level slog.Level, msg string, args ...any) {
+	ctx := context.Background()
+	if !p.l.Enabled(ctx, level) {
+		return
+	}
+	p.l.With("pod", p.pod, "host", p.host, "relay", p.relay, "type", p.typ).Log(ctx, level, msg, args...)
+}
+
+func (p *pktLog) Debug(msg string, args ...any) { p.log(slog.LevelDebug, msg, args...) }
+func (p *pktLog) Info(msg string, args ...any)  { p.log(slog.LevelInfo, msg, args...) }
+func (p *pktLog) Warn(msg string, args ...any)  { p.log(slog.LevelWarn, msg, args...) }
+func (p *pktLog) Error(msg string, args ...any) { p.log(slog.LevelError, msg, args...) }
+
 // client is who is asking, from the pod's point of view.
 type client struct {
 	host    podmgr.Host
@@ -137,7 +158,7 @@ type client struct {
 }
 
 // lookupClient applies the unknown-host policy. ok is false when the pod stays silent.
-func (h *handler) lookupClient(ctx context.Context, r *request, pc *podmgr.PodContext, mayDiscover bool, res *result, log *slog.Logger) (client, bool) {
+func (h *handler) lookupClient(ctx context.Context, r *request, pc *podmgr.PodContext, mayDiscover bool, res *result, log *pktLog) (client, bool) {
 	host, ok := h.reg.Host(r.mac)
 	if ok {
 		if host.Pod != pc.Pod.Name {
@@ -223,7 +244,7 @@ func (h *handler) bootFor(pc *podmgr.PodContext, c client, r *request) bootProgr
 	return chooseBoot(pc, c.host, prof, r.client, h.cfg.BootHTTPPort)
 }
 
-func (h *handler) discover(ctx context.Context, r *request, pc *podmgr.PodContext, loc local, res *result, log *slog.Logger) {
+func (h *handler) discover(ctx context.Context, r *request, pc *podmgr.PodContext, loc local, res *result, log *pktLog) {
 	c, ok := h.lookupClient(ctx, r, pc, true, res, log)
 	if !ok {
 		return
@@ -246,7 +267,7 @@ func (h *handler) discover(ctx context.Context, r *request, pc *podmgr.PodContex
 	h.finish(r, a, loc, res, "offer", log)
 }
 
-func (h *handler) request(ctx context.Context, r *request, pc *podmgr.PodContext, loc local, res *result, log *slog.Logger) {
+func (h *handler) request(ctx context.Context, r *request, pc *podmgr.PodContext, loc local, res *result, log *pktLog) {
 	sid := serverID(r, pc)
 	pl := h.leases.pod(pc.Pod.Name)
 	var ip netip.Addr
@@ -289,11 +310,11 @@ func (h *handler) request(ctx context.Context, r *request, pc *podmgr.PodContext
 	}
 }
 
-func (h *handler) nak(r *request, sid netip.Addr, loc local, res *result, log *slog.Logger) {
+func (h *handler) nak(r *request, sid netip.Addr, loc local, res *result, log *pktLog) {
 	h.finish(r, answer{msgType: dhcpv4.MessageTypeNak, serverID: sid}, loc, res, "nak", log)
 }
 
-func (h *handler) decline(r *request, pc *podmgr.PodContext, res *result, log *slog.Logger) {
+func (h *handler) decline(r *request, pc *podmgr.PodContext, res *result, log *pktLog) {
 	ip := r.requested
 	now := h.now()
 	if !ip.IsValid() || !h.leases.pod(pc.Pod.Name).decline(r.mac, ip, now, h.cfg.DeclineQuarantine) {
@@ -314,7 +335,7 @@ func (h *handler) release(r *request, pc *podmgr.PodContext, res *result) {
 	res.outcome = "released"
 }
 
-func (h *handler) inform(r *request, pc *podmgr.PodContext, loc local, res *result, log *slog.Logger) {
+func (h *handler) inform(r *request, pc *podmgr.PodContext, loc local, res *result, log *pktLog) {
 	if !r.ciaddr.IsValid() {
 		res.outcome = "ignored"
 		return
@@ -328,7 +349,7 @@ func (h *handler) inform(r *request, pc *podmgr.PodContext, loc local, res *resu
 }
 
 // finish encodes the answer and routes it.
-func (h *handler) finish(r *request, a answer, loc local, res *result, outcome string, log *slog.Logger) {
+func (h *handler) finish(r *request, a answer, loc local, res *result, outcome string, log *pktLog) {
 	dst, ok := replyDest(r, loc.addr.IsValid())
 	if !ok {
 		res.outcome = "no_route"

@@ -20,7 +20,13 @@ type metrics struct {
 
 	mu     sync.Mutex
 	relays map[string]struct{}
+	// counters caches packets' children by their raw labels: WithLabelValues hashes and
+	// looks up four strings under a lock on every packet. Only relays that got their own
+	// label are cached, so the cache is bounded like the label set.
+	counters sync.Map // packetKey -> prometheus.Counter
 }
+
+type packetKey struct{ pod, relay, typ, outcome string }
 
 func newMetrics(reg prometheus.Registerer, queueDepth func() float64) (*metrics, error) {
 	m := &metrics{
@@ -87,7 +93,17 @@ func (m *metrics) packet(pod, relay, typ, outcome string) {
 	if pod == "" {
 		pod = "none"
 	}
-	m.packets.WithLabelValues(pod, m.relayLabel(relay), typ, outcome).Inc()
+	k := packetKey{pod, relay, typ, outcome}
+	if c, ok := m.counters.Load(k); ok {
+		c.(prometheus.Counter).Inc()
+		return
+	}
+	label := m.relayLabel(relay)
+	c := m.packets.WithLabelValues(pod, label, typ, outcome)
+	if label == relay {
+		m.counters.Store(k, c)
+	}
+	c.Inc()
 }
 
 func (m *metrics) drop(relay, reason string) {

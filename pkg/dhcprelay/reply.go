@@ -27,13 +27,35 @@ var errTooBig = errors.New("reply exceeds the client's maximum message size")
 var trimOrder = []dhcpv4.OptionCode{dhcpv4.OptionDomainName, dhcpv4.OptionDomainNameServer,
 	dhcpv4.OptionRebindingTimeValue, dhcpv4.OptionRenewTimeValue, dhcpv4.OptionVendorSpecificInformation}
 
-// buildReply encodes the reply to r. Option 82 is copied as the raw bytes of the request
-// (NewReplyFromRequest copies the option's value; it is never re-marshalled from a parse).
-func buildReply(r *request, a answer) ([]byte, error) {
-	resp, err := dhcpv4.NewReplyFromRequest(r.pkt)
-	if err != nil {
-		return nil, err
+// newReply is the reply skeleton for req: what dhcpv4.NewReplyFromRequest builds (op,
+// htype, xid, chaddr, flags, giaddr, options 82 and 61 copied byte for byte), without its
+// random transaction ID, which costs a getrandom call, a timer and a context per packet
+// only to be overwritten by the request's.
+func newReply(req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
+	resp := &dhcpv4.DHCPv4{
+		OpCode:        dhcpv4.OpcodeBootReply,
+		HWType:        req.HWType,
+		TransactionID: req.TransactionID,
+		ClientHWAddr:  req.ClientHWAddr,
+		Flags:         req.Flags,
+		ClientIPAddr:  net.IPv4zero,
+		YourIPAddr:    net.IPv4zero,
+		ServerIPAddr:  net.IPv4zero,
+		GatewayIPAddr: req.GatewayIPAddr,
+		Options:       make(dhcpv4.Options, 16),
 	}
+	for _, code := range [...]dhcpv4.OptionCode{dhcpv4.OptionRelayAgentInformation, dhcpv4.OptionClientIdentifier} {
+		if v := req.Options.Get(code); v != nil {
+			resp.Options.Update(dhcpv4.OptGeneric(code, v))
+		}
+	}
+	return resp
+}
+
+// buildReply encodes the reply to r. Option 82 is copied as the raw bytes of the request
+// (newReply copies the option's value; it is never re-marshalled from a parse).
+func buildReply(r *request, a answer) ([]byte, error) {
+	resp := newReply(r.pkt)
 	resp.HopCount = 0
 	resp.ClientIPAddr = net.IPv4zero
 	if a.msgType == dhcpv4.MessageTypeAck && r.ciaddr.IsValid() && r.msgType != dhcpv4.MessageTypeDiscover {
