@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -236,4 +237,29 @@ func (tor *ToR) Host(name, mac string) *NS {
 	ns.Run("ip", "link", "set", "eth0", "address", mac)
 	ns.Run("ip", "link", "set", "eth0", "up")
 	return ns
+}
+
+// CLI returns a podboot CLI that runs inside ns (`ip netns exec NS podboot --server
+// https://API --token ... --ca-cert DATA/pki/ca.pem ...`), for a `podboot serve` started
+// in ns with its management API on api (host:port, e.g. 127.0.0.1:9443) and its data in
+// dataDir. It waits for the admin token that serve writes at first start.
+func (ns *NS) CLI(bin, dataDir, api string) *CLI {
+	t := ns.tp.t
+	t.Helper()
+	tokFile := filepath.Join(dataDir, "admin.token")
+	WaitFor(t, 30*time.Second, "admin token file", func() bool {
+		_, err := os.Stat(tokFile)
+		return err == nil
+	})
+	tok, err := os.ReadFile(tokFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// CLI runs Bin with the podboot arguments: a wrapper puts it into the namespace.
+	wrapper := filepath.Join(t.TempDir(), "podboot-in-"+ns.Name)
+	script := fmt.Sprintf("#!/bin/sh\nexec ip netns exec %s %s \"$@\"\n", ns.Name, bin)
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return &CLI{Bin: wrapper, Server: "https://" + api, Token: strings.TrimSpace(string(tok)), CACert: filepath.Join(dataDir, "pki", "ca.pem")}
 }

@@ -2,6 +2,7 @@ package dhcprelay_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,54 +14,73 @@ import (
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
-var admin = podmgr.Actor{Name: "test", Role: podmgr.RoleAdmin}
-
-func rackPod(name, giaddr, relaySrc, cidr, gw, first, last string, policy podmgr.UnknownHostPolicy) podmgr.Pod {
-	return podmgr.Pod{Name: name, Profile: "default", ServerAddress: "198.51.100.10", UnknownHosts: policy,
-		Match:   []podmgr.MatchRule{{Giaddr: giaddr, RelaySource: relaySrc}},
-		Subnets: []podmgr.Subnet{{CIDR: cidr, Gateway: gw, DNS: []string{"192.0.2.53"}, Domain: name + ".example", LeaseSeconds: 600, RangeStart: first, RangeEnd: last}}}
+// podsYAML are the pods an operator applies with `podboot pod apply -f`: pods a and b use
+// the same provisioning CIDR behind two relays; pod c records unknown hosts. domainB is
+// pod b's domain, changed later while serve runs.
+func podsYAML(domainB string) string {
+	pod := func(name, giaddr, relaySrc, cidr, first, last, policy, domain string) string {
+		return fmt.Sprintf(`name: %s
+profile: default
+serverAddress: 198.51.100.10
+unknownHosts: %s
+match:
+  - giaddr: %s
+    relaySource: %s
+subnets:
+  - cidr: %s
+    gateway: %s
+    dns: [192.0.2.53]
+    domain: %s
+    leaseSeconds: 600
+    rangeStart: %s
+    rangeEnd: %s
+`, name, policy, giaddr, relaySrc, cidr, giaddr, domain, first, last)
+	}
+	return pod("pod-a", "192.0.2.1", "198.51.100.2", "192.0.2.0/24", "192.0.2.100", "192.0.2.150", "ignore", "pod-a.example") + "---\n" +
+		pod("pod-b", "192.0.2.254", "198.51.100.3", "192.0.2.0/24", "192.0.2.100", "192.0.2.150", "lease", domainB) + "---\n" +
+		pod("pod-c", "203.0.113.1", "198.51.100.4", "203.0.113.0/24", "203.0.113.100", "203.0.113.150", "discover", "pod-c.example")
 }
 
-// seed registers the pods and hosts in a fresh data dir, as an operator would.
-func seed(t *testing.T, dir string) {
-	ctx := context.Background()
+// register registers the profile, pods and hosts through the real CLI, as an operator
+// would.
+func register(t *testing.T, cli *testutil.CLI, work string) {
+	t.Helper()
+	write := func(name, content string) string {
+		p := filepath.Join(work, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cli.MustRun(t, "profile", "apply", "-f", write("profile.yaml", "name: default\n"))
+	cli.MustRun(t, "pod", "apply", "-f", write("pods.yaml", podsYAML("pod-b.example")))
+	for _, h := range [][3]string{
+		{"52:54:00:0a:00:01", "pod-a", "192.0.2.11"}, // dhclient
+		{"52:54:00:0a:00:02", "pod-a", "192.0.2.12"}, // PXE firmware
+		{"52:54:00:0a:00:03", "pod-a", "192.0.2.13"}, // provisioned: netboot off
+		{"52:54:00:0b:00:01", "pod-b", "192.0.2.11"}, // pod b's reservation of the same address
+	} {
+		cli.MustRun(t, "host", "add", h[0], "--pod", h[1], "--ip", h[2])
+	}
+}
+
+// installed records what the agent's "installed" callback records (state provisioned,
+// netboot off); the CLI has no such command, so it is written while serve is stopped.
+func installed(t *testing.T, dir, mac string) {
+	t.Helper()
 	st, err := podmgr.OpenBolt(filepath.Join(dir, "podboot.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	m, err := podmgr.Open(ctx, st, slog.New(slog.DiscardHandler))
+	m, err := podmgr.Open(context.Background(), st, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	_, _, err = m.ApplyProfile(ctx, admin, podmgr.Profile{Name: "default"}, true)
-	must(err)
-	// Pods a and b use the same provisioning CIDR behind two relays.
-	for _, p := range []podmgr.Pod{
-		rackPod("pod-a", "192.0.2.1", "198.51.100.2", "192.0.2.0/24", "192.0.2.1", "192.0.2.100", "192.0.2.150", podmgr.PolicyIgnore),
-		rackPod("pod-b", "192.0.2.254", "198.51.100.3", "192.0.2.0/24", "192.0.2.254", "192.0.2.100", "192.0.2.150", podmgr.PolicyLease),
-		rackPod("pod-c", "203.0.113.1", "198.51.100.4", "203.0.113.0/24", "203.0.113.1", "203.0.113.100", "203.0.113.150", podmgr.PolicyDiscover),
-	} {
-		_, _, err = m.ApplyPod(ctx, admin, p)
-		must(err)
-	}
-	_, err = m.AddHosts(ctx, admin, []podmgr.Host{
-		{MAC: "52:54:00:0a:00:01", Pod: "pod-a", ProvisioningIP: "192.0.2.11"}, // dhclient
-		{MAC: "52:54:00:0a:00:02", Pod: "pod-a", ProvisioningIP: "192.0.2.12"}, // PXE firmware
-		{MAC: "52:54:00:0a:00:03", Pod: "pod-a", ProvisioningIP: "192.0.2.13"}, // provisioned
-	})
-	must(err)
-	_, err = m.AddHosts(ctx, admin, []podmgr.Host{{MAC: "52:54:00:0b:00:01", Pod: "pod-b", ProvisioningIP: "192.0.2.11"}})
-	must(err)
 	off := false
-	_, err = m.RecordHostEvent(ctx, "52:54:00:0a:00:03", "test", "installed", "", podmgr.HostUpdate{State: podmgr.StateProvisioned, Netboot: &off})
-	must(err)
+	if _, err := m.RecordHostEvent(context.Background(), mac, "test", "installed", "", podmgr.HostUpdate{State: podmgr.StateProvisioned, Netboot: &off}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // udhcpcScript records the variables of the bound lease.
@@ -97,7 +117,6 @@ func TestRealClientsThroughRelays(t *testing.T) {
 	testutil.RequireRoot(t, "dhcrelay", "dhclient", "udhcpc")
 	bin := testutil.BuildPodboot(t)
 	data, work := t.TempDir(), t.TempDir()
-	seed(t, data)
 
 	tp := testutil.NewTopology(t)
 	central := tp.Central("198.51.100.10/24")
@@ -105,14 +124,31 @@ func TestRealClientsThroughRelays(t *testing.T) {
 	torB := tp.ToR(central, "b", "198.51.100.3/24", "192.0.2.254/24", "198.51.100.10")
 	torC := tp.ToR(central, "c", "198.51.100.4/24", "203.0.113.1/24", "198.51.100.10")
 	torA.RouteRack("192.0.2.0/24") // unicast renewals of pod a
-	serve := central.Start([]string{"PODBOOT_TFTP_ADDR=127.0.0.1:0", "PODBOOT_HTTP_ADDR=127.0.0.1:0", "PODBOOT_HTTPS_ADDR=127.0.0.1:0", "PODBOOT_DHCP_ADDR=:67"},
-		bin, "serve", "--data-dir", data, "--api-addr", "127.0.0.1:0")
-	testutil.WaitFor(t, 30*time.Second, "podboot DHCP to serve", func() bool {
-		if serve.Exited() {
-			t.Fatalf("podboot serve exited:\n%s", serve.Output())
-		}
-		return strings.Contains(serve.Output(), "service=dhcp") && strings.Contains(serve.Output(), "msg=serving")
-	})
+	// The central namespace is fresh: the API's port is free there.
+	const api = "127.0.0.1:9443"
+	start := func() *testutil.Proc {
+		t.Helper()
+		serve := central.Start([]string{"PODBOOT_TFTP_ADDR=127.0.0.1:0", "PODBOOT_HTTP_ADDR=127.0.0.1:0", "PODBOOT_HTTPS_ADDR=127.0.0.1:0", "PODBOOT_DHCP_ADDR=:67"},
+			bin, "serve", "--data-dir", data, "--api-addr", api)
+		testutil.WaitFor(t, 30*time.Second, "podboot API and DHCP to serve", func() bool {
+			if serve.Exited() {
+				t.Fatalf("podboot serve exited:\n%s", serve.Output())
+			}
+			out := serve.Output()
+			return strings.Contains(out, "podboot serving") && strings.Contains(out, "service=dhcp") && strings.Contains(out, "msg=serving")
+		})
+		return serve
+	}
+	serve := start()
+	cli := central.CLI(bin, data, api)
+	register(t, cli, work)
+	// The netboot-off host: the agent's callback is not what this test drives, so its
+	// record is written with serve stopped; serve then loads it like any restart.
+	if err := serve.Stop(); err != nil {
+		t.Fatalf("serve did not stop cleanly: %v\n%s", err, serve.Output())
+	}
+	installed(t, data, "52:54:00:0a:00:03")
+	serve = start()
 	torA.StartRelay("198.51.100.10")
 	torB.StartRelay("198.51.100.10")
 	torC.StartRelay("198.51.100.10", "-a")
@@ -160,9 +196,9 @@ func TestRealClientsThroughRelays(t *testing.T) {
 		})
 	}
 
+	off := torA.Host("off", "52:54:00:0a:00:03")
 	t.Run("netboot off: address, no boot program", func(t *testing.T) {
-		h := torA.Host("off", "52:54:00:0a:00:03")
-		v := udhcpc(t, h, work, "off", "-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000")
+		v := udhcpc(t, off, work, "off", "-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000")
 		if v == nil || v["ip"] != "192.0.2.13" {
 			t.Fatalf("lease %v", v)
 		}
@@ -171,16 +207,16 @@ func TestRealClientsThroughRelays(t *testing.T) {
 		}
 	})
 
+	stranger := torA.Host("stranger", "52:54:00:0a:00:99")
 	t.Run("unknown MAC ignored by default", func(t *testing.T) {
-		h := torA.Host("stranger", "52:54:00:0a:00:99")
-		if v := udhcpc(t, h, work, "stranger", "-t", "2"); v != nil {
+		if v := udhcpc(t, stranger, work, "stranger", "-t", "2"); v != nil {
 			t.Fatalf("unknown MAC in an ignore pod got %v", v["ip"])
 		}
 	})
 
+	b1 := torB.Host("b1", "52:54:00:0b:00:01")
 	t.Run("same CIDR, other pod: own reservation and unknown MACs leased", func(t *testing.T) {
-		h := torB.Host("b1", "52:54:00:0b:00:01")
-		v := udhcpc(t, h, work, "b1")
+		v := udhcpc(t, b1, work, "b1")
 		if v == nil || v["ip"] != "192.0.2.11" || v["domain"] != "pod-b.example" || v["router"] != "192.0.2.254" {
 			t.Fatalf("pod b reserved host: %v", v)
 		}
@@ -199,6 +235,31 @@ func TestRealClientsThroughRelays(t *testing.T) {
 		}
 	})
 
+	// Changes made through the CLI while serve runs apply to the next exchange.
+	t.Run("CLI change while serving: new reservation", func(t *testing.T) {
+		cli.MustRun(t, "host", "add", "52:54:00:0a:00:99", "--pod", "pod-a", "--ip", "192.0.2.14")
+		if v := udhcpc(t, stranger, work, "stranger-registered"); v == nil || v["ip"] != "192.0.2.14" {
+			t.Fatalf("host registered while serving: lease %v, want 192.0.2.14", v)
+		}
+	})
+	t.Run("CLI change while serving: reprovision turns netboot on", func(t *testing.T) {
+		cli.MustRun(t, "host", "reprovision", "52:54:00:0a:00:03")
+		v := udhcpc(t, off, work, "off-reprovisioned", "-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000")
+		if want := "pod-a/52-54-00-0a-00-03/undionly.kpxe"; v == nil || v["ip"] != "192.0.2.13" || v["bootfile"] != want {
+			t.Fatalf("reprovisioned host: %v, want 192.0.2.13 and boot file %s", v, want)
+		}
+	})
+	t.Run("CLI change while serving: pod apply", func(t *testing.T) {
+		p := filepath.Join(work, "pods-changed.yaml")
+		if err := os.WriteFile(p, []byte(podsYAML("pod-b-renamed.example")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cli.MustRun(t, "pod", "apply", "-f", p)
+		if v := udhcpc(t, b1, work, "b1-changed"); v == nil || v["ip"] != "192.0.2.11" || v["domain"] != "pod-b-renamed.example" {
+			t.Fatalf("pod b after apply: %v, want domain pod-b-renamed.example", v)
+		}
+	})
+
 	if err := serve.Stop(); err != nil {
 		t.Fatalf("serve did not stop cleanly: %v\n%s", err, serve.Output())
 	}
@@ -214,7 +275,7 @@ func TestRealClientsThroughRelays(t *testing.T) {
 			t.Errorf("discovered host: %+v ok=%v err=%v", h, ok, err)
 		}
 		leases, _ := tx.Leases()
-		if len(leases) < 5 {
+		if len(leases) < 6 {
 			t.Errorf("only %d leases stored: %v", len(leases), leases)
 		}
 		return nil
