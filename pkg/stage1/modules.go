@@ -17,9 +17,10 @@ import (
 // disk, which is what virtual machines and most clouds' bare-metal emulation present.
 var requiredModules = []string{"virtio_pci", "virtio_net", "virtio_blk"}
 
-// optionalModules are common server NICs and disk controllers, taken when the kernel
+// optionalModules are common server NICs and disk controllers (and virtio-rng, which
+// seeds the kernel CRNG in VMs: TLS needs it before anything else), taken when the kernel
 // has them as modules (built-in or absent ones are skipped with a note).
-var optionalModules = []string{"e1000e", "e1000", "igb", "ixgbe", "i40e", "ice", "mlx5_core", "bnxt_en", "nvme", "ahci", "virtio_scsi", "sd_mod"}
+var optionalModules = []string{"e1000e", "e1000", "igb", "ixgbe", "i40e", "ice", "mlx5_core", "bnxt_en", "nvme", "ahci", "virtio_scsi", "sd_mod", "virtio_rng"}
 
 // DefaultModules is the module set a stage1 build starts from.
 func DefaultModules() []string { return slices.Concat(requiredModules, optionalModules) }

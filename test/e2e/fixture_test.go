@@ -1,0 +1,264 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/podboot/podboot/internal/testutil"
+	"github.com/podboot/podboot/pkg/podmgr"
+)
+
+// cacheDir keeps the downloaded kernel package between runs.
+func cacheDir(t *testing.T) string {
+	dir := os.Getenv("PODBOOT_E2E_CACHE")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "podboot-e2e-cache")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func run(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// kernelDeb returns Debian's current cloud kernel package, downloading it once.
+func kernelDeb(t *testing.T) string {
+	t.Helper()
+	dir := cacheDir(t)
+	out := run(t, dir, "apt-cache", "depends", "linux-image-cloud-amd64")
+	var pkg string
+	for _, l := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "Depends: "); ok && strings.HasPrefix(v, "linux-image-") {
+			pkg = v
+			break
+		}
+	}
+	if pkg == "" {
+		t.Fatalf("cannot resolve linux-image-cloud-amd64:\n%s", out)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb")); len(m) == 1 {
+		return m[0]
+	}
+	cmd := exec.Command("apt-get", "download", pkg)
+	cmd.Dir = dir
+	if b, err := cmd.CombinedOutput(); err != nil {
+		// The package lists may be stale on a fresh machine.
+		run(t, dir, "apt-get", "update", "-qq")
+		cmd = exec.Command("apt-get", "download", pkg)
+		cmd.Dir = dir
+		if b2, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("apt-get download %s: %v\n%s\n%s", pkg, err, b, b2)
+		}
+	}
+	m, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb"))
+	if len(m) != 1 {
+		t.Fatalf("downloaded %s but found %v", pkg, m)
+	}
+	return m[0]
+}
+
+// stage2Image makes a small disk image: an MBR partition table and one ext4 root file
+// system (mkfs.ext4 -d) at 1 MiB, as a CI pipeline would build an OS image.
+func stage2Image(t *testing.T, dir, name, motd string) string {
+	t.Helper()
+	root := filepath.Join(dir, name+"-root")
+	files := map[string]string{
+		"etc/passwd":   "root:x:0:0:root:/root:/bin/sh\n",
+		"etc/shadow":   "root:*:19000:0:99999:7:::\n",
+		"etc/hostname": "stage2-template\n",
+		"etc/motd":     motd + "\n",
+	}
+	for f, body := range files {
+		p := filepath.Join(root, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.MkdirAll(filepath.Join(root, "root"), 0o700)
+	fs := filepath.Join(dir, name+"-rootfs.img")
+	run(t, dir, "mkfs.ext4", "-q", "-F", "-L", "root", "-E", "root_owner=0:0", "-d", root, fs, "12M")
+	img := filepath.Join(dir, name+".img")
+	run(t, dir, "truncate", "-s", "14M", img)
+	writeMBR(t, img, 2048, 24576)
+	run(t, dir, "dd", "if="+fs, "of="+img, "bs=1M", "seek=1", "conv=notrunc", "status=none")
+	return img
+}
+
+// writeMBR writes a DOS partition table with one Linux partition (type 0x83) of
+// sectors sectors at start (in 512-byte sectors): all a stage2 image needs.
+func writeMBR(t *testing.T, img string, start, sectors uint32) {
+	t.Helper()
+	mbr := make([]byte, 512)
+	e := mbr[446:462]
+	e[4] = 0x83
+	binary.LittleEndian.PutUint32(e[8:], start)
+	binary.LittleEndian.PutUint32(e[12:], sectors)
+	copy(e[1:4], []byte{0xfe, 0xff, 0xff}) // CHS: use LBA
+	copy(e[5:8], []byte{0xfe, 0xff, 0xff})
+	binary.LittleEndian.PutUint32(mbr[440:], 0x0e2e0e2e) // disk signature
+	mbr[510], mbr[511] = 0x55, 0xaa
+	f, err := os.OpenFile(img, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(mbr, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// cli runs the podboot CLI inside the central namespace (where the API listens).
+type cli struct {
+	t       *testing.T
+	ns      *testutil.NS
+	bin     string
+	server  string
+	token   string
+	caCert  string
+	dataDir string
+}
+
+func (c *cli) run(ctx context.Context, args ...string) (string, string, error) {
+	full := append([]string{c.bin, "--server", c.server, "--token", c.token, "--ca-cert", c.caCert}, args...)
+	cmd := c.ns.Cmd(ctx, full...)
+	cmd.Env = append(os.Environ(), "PODBOOT_DATA_DIR="+c.dataDir)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	return out.String(), errb.String(), err
+}
+
+func (c *cli) must(args ...string) string {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, errs, err := c.run(ctx, args...)
+	if err != nil {
+		c.t.Fatalf("podboot %s: %v\n%s%s", strings.Join(args, " "), err, out, errs)
+	}
+	return out
+}
+
+func (c *cli) with(token string) *cli {
+	cc := *c
+	cc.token = token
+	return &cc
+}
+
+func (c *cli) host(mac string) podmgr.Host {
+	c.t.Helper()
+	var h podmgr.Host
+	if err := json.Unmarshal([]byte(c.must("host", "show", mac, "-o", "json")), &h); err != nil {
+		c.t.Fatal(err)
+	}
+	return h
+}
+
+func (c *cli) events(mac string) []podmgr.Event {
+	c.t.Helper()
+	var evs []podmgr.Event
+	if err := json.Unmarshal([]byte(c.must("host", "events", mac, "-o", "json")), &evs); err != nil {
+		c.t.Fatal(err)
+	}
+	return evs
+}
+
+func actions(evs []podmgr.Event) []string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.Action)
+	}
+	return out
+}
+
+// inOrder reports whether want is a subsequence of got.
+func inOrder(got, want []string) bool {
+	i := 0
+	for _, g := range got {
+		if i < len(want) && g == want[i] {
+			i++
+		}
+	}
+	return i == len(want)
+}
+
+// vm is a QEMU guest on a tap in the ToR's rack bridge, with Debian's iPXE ROM.
+type vm struct {
+	proc *testutil.Proc
+	disk string
+}
+
+func startVM(t *testing.T, tor *testutil.ToR, name, mac, disk string) *vm {
+	t.Helper()
+	tap := "tap" + name
+	tor.Run("ip", "tuntap", "add", tap, "mode", "tap")
+	tor.Run("ip", "link", "set", tap, "master", "rack", "up")
+	t.Cleanup(func() { exec.Command("ip", "netns", "exec", tor.Name, "ip", "link", "del", tap).Run() })
+	p := tor.Start(nil, "qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-nographic", "-no-reboot",
+		"-netdev", fmt.Sprintf("tap,id=n0,ifname=%s,script=no,downscript=no", tap),
+		"-device", fmt.Sprintf("virtio-net-pci,netdev=n0,mac=%s,bootindex=1", mac),
+		"-drive", fmt.Sprintf("file=%s,format=raw,if=virtio", disk),
+		// Entropy for the guest's CRNG (TLS), as a hypervisor would provide.
+		"-device", "virtio-rng-pci")
+	return &vm{proc: p, disk: disk}
+}
+
+// waitExit waits for the guest to power off (QEMU exits with -no-reboot).
+func (v *vm) waitExit(t *testing.T, timeout time.Duration, what string) {
+	t.Helper()
+	testutil.WaitFor(t, timeout, what, v.proc.Exited)
+}
+
+// newDisk makes the VM's disk: 64 MiB whose first MiB is 0xAA, so a wipe is visible.
+func newDisk(t *testing.T, dir, name string) string {
+	t.Helper()
+	p := filepath.Join(dir, name+"-disk.img")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(bytes.Repeat([]byte{0xAA}, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(64 << 20); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// debugfsCat reads a file from the ext4 partition at 1 MiB of a disk image.
+func debugfsCat(t *testing.T, dir, disk, path string) string {
+	t.Helper()
+	part := filepath.Join(dir, "part.img")
+	run(t, dir, "dd", "if="+disk, "of="+part, "bs=1M", "skip=1", "count=12", "status=none")
+	cmd := exec.Command("debugfs", "-R", "cat "+path, part)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("debugfs cat %s: %v\n%s", path, err, errb.String())
+	}
+	return out.String()
+}

@@ -1,0 +1,281 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/podboot/podboot/internal/testutil"
+	"github.com/podboot/podboot/pkg/podmgr"
+)
+
+const (
+	goodMAC = "52:54:00:e2:e0:01"
+	badMAC  = "52:54:00:e2:e0:02"
+)
+
+const podYAML = `name: pod-a
+match:
+  - giaddr: 192.0.2.1
+subnets:
+  - cidr: 192.0.2.0/24
+    gateway: 192.0.2.1
+    dns: [192.0.2.53]
+    rangeStart: 192.0.2.100
+    rangeEnd: 192.0.2.150
+serverAddress: 198.51.100.10
+management:
+  cidr: 203.0.113.0/24
+  gateway: 203.0.113.1
+  vlan: 100
+  dns: [203.0.113.53]
+  domain: pod-a.example
+profile: e2e
+kickstart:
+  sshKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2eE2eE2eE2eE2eE2eE2eE2eE2eE2eE2eE2eE2eE2e e2e@podboot"]
+  rootPasswordHash: "$6$e2esalt$e2ehash"
+`
+
+func profileYAML(name, stage2 string) string {
+	return "name: " + name + "\nkernel: stage1-kernel@1\ninitrd: stage1-initrd@1\nkernelArgs: console=ttyS0 panic=-1\nstage2: " + stage2 + "\n"
+}
+
+// TestProvisionEndToEnd is issue 6's acceptance test; see the package comment.
+func TestProvisionEndToEnd(t *testing.T) {
+	testutil.RequireRoot(t, "dhcrelay", "qemu-system-x86_64", "mkfs.ext4", "debugfs", "dpkg-deb", "apt-get", "curl")
+	start := time.Now()
+	src, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := testutil.BuildPodboot(t)
+	deb := kernelDeb(t)
+	data, work := t.TempDir(), t.TempDir()
+
+	tp := testutil.NewTopology(t)
+	central := tp.Central("198.51.100.10/24")
+	tor := tp.ToR(central, "a", "198.51.100.2/24", "192.0.2.1/24", "198.51.100.10")
+	tor.RouteRack("192.0.2.0/24")
+	cfg := filepath.Join(work, "podboot.yaml")
+	os.WriteFile(cfg, []byte("api:\n  names: [198.51.100.10]\n"), 0o644)
+	serve := central.Start([]string{"PODBOOT_DHCP_ADDR=:67", "PODBOOT_TFTP_ADDR=:69", "PODBOOT_HTTP_ADDR=:8080", "PODBOOT_HTTPS_ADDR=:8443"},
+		bin, "serve", "--config", cfg, "--data-dir", data, "--api-addr", "127.0.0.1:9443")
+	testutil.WaitFor(t, 30*time.Second, "podboot to serve", func() bool {
+		if serve.Exited() {
+			t.Fatalf("podboot serve exited:\n%s", serve.Output())
+		}
+		return strings.Contains(serve.Output(), "podboot serving")
+	})
+	adminTok, _ := os.ReadFile(filepath.Join(data, "admin.token"))
+	pki := filepath.Join(data, "pki")
+	admin := &cli{t: t, ns: central, bin: bin, server: "https://127.0.0.1:9443", token: strings.TrimSpace(string(adminTok)), caCert: filepath.Join(pki, "ca.pem"), dataDir: data}
+
+	// CI side: a signer certificate, a ci token, signed images pushed.
+	run(t, work, bin, "ca", "issue", "--code-signing", "ci", "--dir", pki, "--out", work)
+	ci := admin.with(strings.TrimSpace(admin.must("token", "create", "ci-pipeline", "--role", "ci")))
+	out := run(t, src, bin, "stage1", "build", "--modules-deb", deb, "--root-ca", filepath.Join(pki, "ca.pem"), "--out", filepath.Join(work, "stage1"), "--src", src)
+	t.Logf("stage1 build:\n%s", out)
+	good := stage2Image(t, work, "good", "good image")
+	bad := stage2Image(t, work, "bad", "image to be tampered with")
+	push := func(ref, file, kind string) {
+		run(t, work, bin, "image", "sign", "--cert", filepath.Join(work, "ci.pem"), "--key", filepath.Join(work, "ci.key"), file, "-o", file+".p7s")
+		ci.must("image", "push", ref, file, "--sig", file+".p7s", "--kind", kind)
+	}
+	push("stage1-kernel:1", filepath.Join(work, "stage1", "vmlinuz"), "kernel")
+	push("stage1-initrd:1", filepath.Join(work, "stage1", "initrd.img"), "initrd")
+	push("os:1", good, "stage2")
+	push("os:2", bad, "stage2")
+
+	// Operator side: profiles, the pod (provisioning and management networks differ),
+	// two hosts.
+	for name, body := range map[string]string{"e2e": profileYAML("e2e", "os@1"), "e2e-bad": profileYAML("e2e-bad", "os@2")} {
+		f := filepath.Join(work, name+".yaml")
+		os.WriteFile(f, []byte(body), 0o644)
+		admin.must("profile", "apply", "-f", f)
+	}
+	podFile := filepath.Join(work, "pod.yaml")
+	os.WriteFile(podFile, []byte(podYAML), 0o644)
+	admin.must("pod", "apply", "-f", podFile)
+	admin.must("host", "add", goodMAC, "--pod", "pod-a", "--hostname", "node1", "--mgmt-ip", "203.0.113.21")
+	admin.must("host", "add", badMAC, "--pod", "pod-a", "--hostname", "node2", "--mgmt-ip", "203.0.113.22", "--profile", "e2e-bad")
+	tor.StartRelay("198.51.100.10")
+	t.Logf("setup took %s", time.Since(start).Round(time.Millisecond))
+
+	t.Run("tampered stage2 is refused on the host", func(t *testing.T) {
+		tamper(t, data, "os@2")
+		disk := newDisk(t, work, "bad")
+		begin := time.Now()
+		v := startVM(t, tor, "bad", badMAC, disk)
+		v.waitExit(t, 3*time.Minute, "the refusing host to power off")
+		t.Logf("refusal run took %s", time.Since(begin).Round(time.Millisecond))
+		h := admin.host(badMAC)
+		if h.State != podmgr.StateFailed || !strings.Contains(h.StateReason, "digest mismatch") || !h.Netboot {
+			t.Fatalf("host after refusal: state %s reason %q netboot %v\n%s", h.State, h.StateReason, h.Netboot, v.proc.Output())
+		}
+		b, _ := os.ReadFile(disk)
+		if !bytes.Equal(b[:1<<20], make([]byte, 1<<20)) {
+			t.Fatal("the first MiB of the disk is not zero after the refusal")
+		}
+		acts := actions(admin.events(badMAC))
+		if !inOrder(acts, []string{"agent.booted", "agent.network", "agent.chainload", "agent.failed"}) || inOrder(acts, []string{"kickstart.served"}) {
+			t.Fatalf("events %v", acts)
+		}
+	})
+
+	var token string
+	var disk string
+	t.Run("provisioned end to end", func(t *testing.T) {
+		disk = newDisk(t, work, "good")
+		begin := time.Now()
+		v := startVM(t, tor, "good", goodMAC, disk)
+		v.waitExit(t, 3*time.Minute, "the host to install and power off")
+		t.Logf("install run took %s", time.Since(begin).Round(time.Millisecond))
+		if m := regexp.MustCompile(`podboot\.token=(pbh_[A-Za-z0-9_-]+)`).FindStringSubmatch(v.proc.Output()); m != nil {
+			token = m[1]
+		}
+		h := admin.host(goodMAC)
+		if h.State != podmgr.StateProvisioned || h.Netboot {
+			t.Fatalf("host: state %s reason %q netboot %v\n%s", h.State, h.StateReason, h.Netboot, v.proc.Output())
+		}
+		evs := admin.events(goodMAC)
+		want := []string{"registered", "dhcp.offer", "token.issued", "http.script", "http.sent", "http.sent", "agent.booted", "agent.network",
+			"agent.chainload", "agent.verified", "kickstart.served", "agent.kickstart", "installed"}
+		if !inOrder(actions(evs), want) {
+			t.Fatalf("events %v, want in order %v", actions(evs), want)
+		}
+		var states []string
+		for _, e := range evs {
+			if e.State != "" && (len(states) == 0 || states[len(states)-1] != string(e.State)) {
+				states = append(states, string(e.State))
+			}
+		}
+		if !inOrder(states, []string{"registered", "offered", "booting", "verified", "installing", "provisioned"}) {
+			t.Fatalf("state transitions %v", states)
+		}
+		for _, e := range evs {
+			if e.Action == "agent.warning" {
+				t.Errorf("unexpected warning: %s", e.Detail)
+			}
+		}
+		checks := map[string][]string{
+			"/etc/hostname": {"node1\n"},
+			"/etc/systemd/network/10-podboot-0.network":         {"MACAddress=" + goodMAC, "VLAN=vlan100"},
+			"/etc/systemd/network/10-podboot-0-vlan100.netdev":  {"Id=100"},
+			"/etc/systemd/network/10-podboot-0-vlan100.network": {"Address=203.0.113.21/24", "Gateway=203.0.113.1", "DNS=203.0.113.53"},
+			"/etc/podboot/ks.cfg":                               {"network --device=" + goodMAC, "--vlanid=100", "liveimg --url=https://198.51.100.10:8443/"},
+			"/root/.ssh/authorized_keys":                        {"e2e@podboot"},
+			"/etc/shadow":                                       {"root:$6$e2esalt$e2ehash:"},
+			"/etc/motd":                                         {"good image"},
+		}
+		for f, wants := range checks {
+			got := debugfsCat(t, work, disk, f)
+			for _, w := range wants {
+				if !strings.Contains(got, w) {
+					t.Errorf("%s on the VM disk = %q, want it to contain %q", f, got, w)
+				}
+			}
+		}
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("old token opens nothing", func(t *testing.T) {
+		if token == "" {
+			t.Fatal("the kernel command line with the token was not in the console output")
+		}
+		base := "https://198.51.100.10:8443/agent/v1/hosts/" + strings.ReplaceAll(goodMAC, ":", "-") + "/"
+		for _, req := range [][]string{
+			{"-X", "GET", base + "kickstart"},
+			{"-X", "GET", base + "chainload"},
+			{"-X", "POST", "-d", `{"disk":"vda","sha256":"x","finish":"reboot"}`, base + "installed"},
+		} {
+			args := append([]string{"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", filepath.Join(pki, "ca.pem"), "-H", "Authorization: Bearer " + token}, req...)
+			if code := central.Run(args...); code != "403" {
+				t.Errorf("%v with the used token: HTTP %s, want 403", req, code)
+			}
+		}
+	})
+
+	t.Run("next PXE boot gets an address and boots the local disk", func(t *testing.T) {
+		v := startVM(t, tor, "again", goodMAC, disk)
+		testutil.WaitFor(t, 90*time.Second, "the firmware to fall through to the local disk", func() bool {
+			return strings.Contains(v.proc.Output(), "Booting from Hard Disk")
+		})
+		v.proc.Stop()
+		con := v.proc.Output()
+		if !strings.Contains(con, "net0: 192.0.2.101/") || strings.Contains(con, "Filename:") || strings.Contains(con, "script.ipxe") {
+			t.Fatalf("second boot: want an address and no boot program; console:\n%s", con)
+		}
+		// An iPXE that asks for its script anyway (from the host's address) gets exit.
+		probe := tor.Host("probe", goodMAC)
+		probe.Run("ip", "addr", "add", "192.0.2.101/24", "dev", "eth0")
+		probe.Run("ip", "route", "add", "default", "via", "192.0.2.1")
+		script := probe.Run("curl", "-sf", "http://198.51.100.10:8080/boot/pod-a/"+strings.ReplaceAll(goodMAC, ":", "-")+"/script.ipxe")
+		if !strings.Contains(script, "netboot is off") || !strings.Contains(script, "\nexit") || strings.Contains(script, "kernel ") {
+			t.Fatalf("script endpoint for a provisioned host:\n%s", script)
+		}
+		h := admin.host(goodMAC)
+		if h.State != podmgr.StateProvisioned || h.Netboot {
+			t.Fatalf("after a second boot: state %s netboot %v", h.State, h.Netboot)
+		}
+		if !inOrder(actions(admin.events(goodMAC)), []string{"installed", "http.localboot"}) {
+			t.Errorf("no http.localboot event after installed")
+		}
+	})
+
+	t.Run("reprovision turns netboot on again", func(t *testing.T) {
+		admin.must("host", "reprovision", goodMAC)
+		h := admin.host(goodMAC)
+		if h.State != podmgr.StateRegistered || !h.Netboot {
+			t.Fatalf("after reprovision: %+v", h)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		out, _, err := admin.run(ctx, "host", "watch", "--pod", "pod-a", "-o", "json", "--timeout", "2s")
+		if err != nil && !strings.Contains(out, goodMAC) {
+			t.Fatalf("watch: %v %s", err, out)
+		}
+		var first podmgr.Event
+		if err := json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &first); err != nil || first.Action != "state" {
+			t.Fatalf("watch first line %q: %v", out, err)
+		}
+	})
+	t.Logf("end-to-end took %s", time.Since(start).Round(time.Millisecond))
+}
+
+// tamper flips one byte in the middle of a stored artifact's blob, as an attacker with
+// write access to the store (or a bad disk) would.
+func tamper(t *testing.T, data, ref string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(data, "artifacts", "meta", ref+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct {
+		Digest string `json:"digest"`
+		Size   int64  `json:"size"`
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	blob := filepath.Join(data, "artifacts", "blobs", "sha256", rec.Digest[:2], rec.Digest)
+	os.Chmod(blob, 0o644)
+	f, err := os.OpenFile(blob, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	one := make([]byte, 1)
+	f.ReadAt(one, rec.Size/2)
+	one[0] ^= 0xff
+	if _, err := f.WriteAt(one, rec.Size/2); err != nil {
+		t.Fatal(err)
+	}
+}
