@@ -7,7 +7,10 @@
 # podboot's leases are durable (bbolt commit, fsync) before each ACK leaves.
 #
 # Usage: bench/dhcp/run.sh [RATES...]   (default: a ladder from 1000 to 20000)
-# Env:   PERIOD (seconds per step, default 5), CLIENTS (distinct MACs, default 200)
+# Env:   PERIOD (seconds per step, default 5), CLIENTS (distinct MACs, default 200),
+#        PROFILE=1: run podboot's DHCP service alone (bench/dhcp/profile: the same
+#        pkg/dhcprelay server on the same store) with CPU and allocation profiles and its
+#        metrics, kept in the work dir (go tool pprof W/profile W/podboot-cpu.prof).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "$(id -u)" -eq 0 ] || { echo "bench/dhcp: needs root (network namespaces)" >&2; exit 1; }
@@ -116,8 +119,15 @@ go build -o "$W/seed" ./bench/dhcp/seed
 
 echo "== podboot (bbolt, each lease committed and fsynced before its ACK)"
 NAME=podboot
-start_bg "$P-srv" env PODBOOT_DHCP_ADDR=$SERVER:67 PODBOOT_TFTP_ADDR=127.0.0.1:0 PODBOOT_HTTP_ADDR=127.0.0.1:0 \
-  PODBOOT_HTTPS_ADDR=127.0.0.1:0 "$W/podboot" serve --data-dir "$W/podboot-data" --api-addr 127.0.0.1:0 --log-level warn
+if [ -n "${PROFILE:-}" ]; then
+  KEEP=1
+  go build -o "$W/profile" ./bench/dhcp/profile
+  start_bg "$P-srv" "$W/profile" -data-dir "$W/podboot-data" -addr $SERVER:67 \
+    -cpuprofile "$W/podboot-cpu.prof" -memprofile "$W/podboot-mem.prof"
+else
+  start_bg "$P-srv" env PODBOOT_DHCP_ADDR=$SERVER:67 PODBOOT_TFTP_ADDR=127.0.0.1:0 PODBOOT_HTTP_ADDR=127.0.0.1:0 \
+    PODBOOT_HTTPS_ADDR=127.0.0.1:0 "$W/podboot" serve --data-dir "$W/podboot-data" --api-addr 127.0.0.1:0 --log-level warn
+fi
 wait_udp67
 PODBOOT=$(ladder podboot)
 stop_bg
