@@ -55,10 +55,12 @@ Without --agent the agent is compiled from source (needs Go, run inside podboot'
 			fmt.Fprintf(w, "initrd  %s  %d bytes  sha256 %s\n", res.Initrd, res.InitrdSize, res.InitrdSHA256)
 			fmt.Fprintf(w, "kernel  %s  %d bytes  sha256 %s\n", res.Kernel, res.KernelSize, res.KernelSHA256)
 			fmt.Fprintf(w, "modules (load order): %v\n", res.Modules)
-			fmt.Fprintf(w, "\nregister them and point a profile at them:\n")
-			fmt.Fprintf(w, "  podboot image push --kind kernel --name %s-kernel --version %s %s\n", name, version, res.Kernel)
-			fmt.Fprintf(w, "  podboot image push --kind initrd --name %s-initrd --version %s %s\n", name, version, res.Initrd)
-			fmt.Fprintf(w, "  # profile: kernel: %s-kernel@%s, initrd: %s-initrd@%s\n", name, version, name, version)
+			fmt.Fprintf(w, "\nsign and push them (CI token), then point a profile at them:\n")
+			for _, f := range []struct{ kind, file string }{{"kernel", res.Kernel}, {"initrd", res.Initrd}} {
+				fmt.Fprintf(w, "  podboot image sign --cert SIGNER.pem --key SIGNER.key %s\n", f.file)
+				fmt.Fprintf(w, "  podboot image push %s-%s:%s %s --sig %s.p7s --kind %s\n", name, f.kind, version, f.file, f.file, f.kind)
+			}
+			fmt.Fprintf(w, "  # profile: kernel: %s-kernel@%s  initrd: %s-initrd@%s\n", name, version, name, version)
 			return nil
 		},
 	}

@@ -1,13 +1,16 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -105,6 +108,7 @@ func TestProvisionEndToEnd(t *testing.T) {
 	admin.must("host", "add", goodMAC, "--pod", "pod-a", "--hostname", "node1", "--mgmt-ip", "203.0.113.21")
 	admin.must("host", "add", badMAC, "--pod", "pod-a", "--hostname", "node2", "--mgmt-ip", "203.0.113.22", "--profile", "e2e-bad")
 	tor.StartRelay("198.51.100.10")
+	watched := watch(t, admin, "pod-a")
 	t.Logf("setup took %s", time.Since(start).Round(time.Millisecond))
 
 	t.Run("tampered stage2 is refused on the host", func(t *testing.T) {
@@ -247,7 +251,54 @@ func TestProvisionEndToEnd(t *testing.T) {
 			t.Fatalf("watch first line %q: %v", out, err)
 		}
 	})
+	t.Run("host watch followed the install live", func(t *testing.T) {
+		if !strings.Contains(watched(), goodMAC+" provisioned") {
+			t.Fatalf("podboot host watch did not show %s reaching provisioned:\n%s", goodMAC, watched())
+		}
+	})
 	t.Logf("end-to-end took %s", time.Since(start).Round(time.Millisecond))
+}
+
+// watch runs `podboot host watch --pod POD` for the rest of the test and logs each line
+// as it arrives (go test -v shows the host's progress live; make demo relies on it). It
+// returns what was seen so far, one "MAC STATE ACTION" a line.
+func watch(t *testing.T, c *cli, pod string) func() string {
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := c.ns.Cmd(ctx, c.bin, "--server", c.server, "--token", c.token, "--ca-cert", c.caCert, "host", "watch", "--pod", pod, "-o", "json")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen strings.Builder
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var ev podmgr.Event
+			if json.Unmarshal(sc.Bytes(), &ev) != nil || ev.MAC == "" {
+				continue
+			}
+			mu.Lock()
+			fmt.Fprintf(&seen, "%s %s %s\n", ev.MAC, ev.State, ev.Action)
+			mu.Unlock()
+			t.Logf("watch: %s %-17s %-12s %-17s %s", ev.Time.Format("15:04:05.000"), ev.MAC, ev.State, ev.Action, ev.Detail)
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		_ = cmd.Wait()
+	})
+	return func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen.String()
+	}
 }
 
 // tamper flips one byte in the middle of a stored artifact's blob, as an attacker with
