@@ -45,8 +45,23 @@ kickstart:
   rootPasswordHash: "$6$e2esalt$e2ehash"
 `
 
-func profileYAML(name, stage2 string) string {
-	return "name: " + name + "\nkernel: stage1-kernel@1\ninitrd: stage1-initrd@1\nkernelArgs: console=ttyS0 panic=-1\nstage2: " + stage2 + "\n"
+func profileYAML(name, stage2, extra string) string {
+	return "name: " + name + "\nkernel: stage1-kernel@1\ninitrd: stage1-initrd@1\nkernelArgs: console=ttyS0 panic=-1\nstage2: " + stage2 + "\n" + extra
+}
+
+// customKickstart is the shipped template plus a command the agent does not know, as a
+// pod's own template: it must install anyway and report the command as a warning.
+func customKickstart(t *testing.T, src string) string {
+	b, err := os.ReadFile(filepath.Join(src, "artifacts", "templates", "kickstart.tmpl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var y strings.Builder
+	y.WriteString("bashPackage: bash-example@1\nkickstart: |\n")
+	for _, l := range strings.Split(string(b)+"timezone Etc/UTC\n", "\n") {
+		y.WriteString("  " + l + "\n")
+	}
+	return y.String()
 }
 
 // TestProvisionEndToEnd is issue 6's acceptance test; see the package comment.
@@ -97,7 +112,10 @@ func TestProvisionEndToEnd(t *testing.T) {
 
 	// Operator side: profiles, the pod (provisioning and management networks differ),
 	// two hosts.
-	for name, body := range map[string]string{"e2e": profileYAML("e2e", "os@1"), "e2e-bad": profileYAML("e2e-bad", "os@2")} {
+	pkg := filepath.Join(work, "bash-package.tgz")
+	run(t, src, "tar", "-C", filepath.Join(src, "artifacts", "bash", "example"), "-czf", pkg, ".")
+	push("bash-example:1", pkg, "package")
+	for name, body := range map[string]string{"e2e": profileYAML("e2e", "os@1", customKickstart(t, src)), "e2e-bad": profileYAML("e2e-bad", "os@2", "")} {
 		f := filepath.Join(work, name+".yaml")
 		os.WriteFile(f, []byte(body), 0o644)
 		admin.must("profile", "apply", "-f", f)
@@ -162,10 +180,14 @@ func TestProvisionEndToEnd(t *testing.T) {
 		if !inOrder(states, []string{"registered", "offered", "booting", "verified", "installing", "provisioned"}) {
 			t.Fatalf("state transitions %v", states)
 		}
+		var warnings []string
 		for _, e := range evs {
 			if e.Action == "agent.warning" {
-				t.Errorf("unexpected warning: %s", e.Detail)
+				warnings = append(warnings, e.Detail)
 			}
+		}
+		if len(warnings) != 1 || !strings.Contains(warnings[0], `"timezone"`) {
+			t.Errorf("warnings %q, want one naming the unknown timezone command", warnings)
 		}
 		checks := map[string][]string{
 			"/etc/hostname": {"node1\n"},
@@ -176,6 +198,9 @@ func TestProvisionEndToEnd(t *testing.T) {
 			"/root/.ssh/authorized_keys":                        {"e2e@podboot"},
 			"/etc/shadow":                                       {"root:$6$e2esalt$e2ehash:"},
 			"/etc/motd":                                         {"good image"},
+			"/etc/podboot/firstboot.d/50-ks-post-01":            {"#!/bin/sh", "provisioned by podboot"},
+			"/etc/podboot/firstboot.d/60-pkg-10-report.sh":      {"podboot-report.log"},
+			"/etc/systemd/system/podboot-firstboot.service":     {"ExecStart=/etc/podboot/firstboot"},
 		}
 		for f, wants := range checks {
 			got := debugfsCat(t, work, disk, f)
@@ -198,12 +223,19 @@ func TestProvisionEndToEnd(t *testing.T) {
 		for _, req := range [][]string{
 			{"-X", "GET", base + "kickstart"},
 			{"-X", "GET", base + "chainload"},
+			{"-X", "GET", base + "stage2"},
+			{"-X", "GET", base + "bash-package"},
 			{"-X", "POST", "-d", `{"disk":"vda","sha256":"x","finish":"reboot"}`, base + "installed"},
 		} {
 			args := append([]string{"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", filepath.Join(pki, "ca.pem"), "-H", "Authorization: Bearer " + token}, req...)
 			if code := central.Run(args...); code != "403" {
 				t.Errorf("%v with the used token: HTTP %s, want 403", req, code)
 			}
+		}
+		// The agent API is never on plain HTTP.
+		plain := strings.Replace(strings.Replace(base, "https:", "http:", 1), ":8443", ":8080", 1) + "kickstart"
+		if code := central.Run("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer "+token, plain); code != "404" {
+			t.Errorf("agent API over plain HTTP: HTTP %s, want 404", code)
 		}
 	})
 

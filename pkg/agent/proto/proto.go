@@ -69,20 +69,19 @@ type Installed struct {
 
 // The agent's events, in the order a successful install reports them.
 const (
-	ActionBooted     = "agent.booted"
-	ActionNetwork    = "agent.network"
-	ActionChainload  = "agent.chainload"
-	ActionVerified   = "agent.verified"
-	ActionKickstart  = "agent.kickstart"
-	ActionWarning    = "agent.warning"
-	ActionInstalling = "agent.installing"
-	ActionFailed     = "agent.failed"
+	ActionBooted    = "agent.booted"
+	ActionNetwork   = "agent.network"
+	ActionChainload = "agent.chainload"
+	ActionVerified  = "agent.verified"
+	ActionKickstart = "agent.kickstart"
+	ActionWarning   = "agent.warning"
+	ActionFailed    = "agent.failed"
 )
 
 // Actions the agent may report through the events endpoint. Installed and failed have
 // their own calls because they change the host's state.
 func Actions() []string {
-	return []string{ActionBooted, ActionNetwork, ActionChainload, ActionVerified, ActionKickstart, ActionWarning, ActionInstalling}
+	return []string{ActionBooted, ActionNetwork, ActionChainload, ActionVerified, ActionKickstart, ActionWarning}
 }
 
 // Kernel command line parameters the iPXE script passes.
