@@ -271,3 +271,39 @@ func TestCheckProfile(t *testing.T) {
 		})
 	}
 }
+
+func TestDefaultKickstartRendering(t *testing.T) {
+	e := newEnv(t)
+	pc, _ := e.mgr.Registry().Pod("pod-a")
+	a, _ := e.store.Resolve("os@1")
+	tests := []struct {
+		name  string
+		host  podmgr.Host
+		proto string
+		ip    string
+		fqdn  string
+	}{
+		{"static management address", podmgr.Host{MAC: mac, Pod: "pod-a", Hostname: "node1", ManagementIP: "203.0.113.21"}, "static", "203.0.113.21", "node1.pod-a.example"},
+		{"no management address", podmgr.Host{MAC: mac, Pod: "pod-a", Hostname: "node2.other.example"}, "dhcp", "", "node2.other.example"},
+		{"no hostname", podmgr.Host{MAC: mac, Pod: "pod-a"}, "dhcp", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw, err := e.svc.ks.renderData("", Data(pc, tt.host, a, "https://198.51.100.10:8443"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ks, err := kickstart.Parse(bytes.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := ks.Networks[0]
+			if n.BootProto != tt.proto || n.IP != tt.ip || n.Hostname != tt.fqdn || len(ks.Warnings) != 0 {
+				t.Fatalf("network %+v warnings %v from\n%s", n, ks.Warnings, raw)
+			}
+			if !strings.HasPrefix(ks.LiveImg.URL, "https://198.51.100.10:8443/agent/v1/hosts/52-54-00-12-34-56/stage2") {
+				t.Fatalf("liveimg %q", ks.LiveImg.URL)
+			}
+		})
+	}
+}
