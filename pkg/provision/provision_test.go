@@ -307,3 +307,52 @@ func TestDefaultKickstartRendering(t *testing.T) {
 		})
 	}
 }
+
+// cutWriter aborts the response after limit body bytes, as a WAN link that drops would.
+type cutWriter struct {
+	http.ResponseWriter
+	left int
+}
+
+func (c *cutWriter) Write(p []byte) (int, error) {
+	if len(p) >= c.left {
+		c.ResponseWriter.Write(p[:c.left])
+		c.ResponseWriter.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	}
+	c.left -= len(p)
+	return c.ResponseWriter.Write(p)
+}
+
+func TestStage2ResumesThroughTheAgentAPI(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	var cuts, ranged int
+	h := e.svc.Handler()
+	e.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/"+proto.Stage2Path) {
+			if r.Header.Get("Range") != "" {
+				ranged++
+			} else if cuts < 1 {
+				cuts++
+				w = &cutWriter{ResponseWriter: w, left: 700 << 10}
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+	host, _ := e.mgr.Registry().Host(mac)
+	tok, _ := e.svc.HostToken(ctx, host)
+	c := e.client(t, tok)
+	var d proto.Chainload
+	if err := c.GetJSON(ctx, proto.ChainloadPath, &d); err != nil {
+		t.Fatal(err)
+	}
+	var disk memDisk
+	res, err := agent.Stage2(ctx, c, d, &disk, e.roots, time.Now(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Resumes != 1 || ranged != 1 || !bytes.Equal(disk.Bytes(), e.image) {
+		t.Fatalf("resumes %d, ranged requests %d, image intact %v", res.Resumes, ranged, bytes.Equal(disk.Bytes(), e.image))
+	}
+}
