@@ -115,6 +115,11 @@ func TestProvisionEndToEnd(t *testing.T) {
 	pkg := filepath.Join(work, "bash-package.tgz")
 	run(t, src, "tar", "-C", filepath.Join(src, "artifacts", "bash", "example"), "-czf", pkg, ".")
 	push("bash-example:1", pkg, "package")
+	// The BIOS bootloader the profile names by default: only for the TFTP gate check
+	// (QEMU's own iPXE ROM boots the VMs).
+	kpxe := filepath.Join(work, "undionly.kpxe")
+	run(t, work, "cp", "/usr/lib/ipxe/undionly.kpxe", kpxe)
+	push("undionly.kpxe:1", kpxe, "bootloader")
 	for name, body := range map[string]string{"e2e": profileYAML("e2e", "os@1", customKickstart(t, src)), "e2e-bad": profileYAML("e2e-bad", "os@2", "")} {
 		f := filepath.Join(work, name+".yaml")
 		os.WriteFile(f, []byte(body), 0o644)
@@ -152,6 +157,11 @@ func TestProvisionEndToEnd(t *testing.T) {
 
 	var token string
 	var disk string
+	var probe *testutil.NS
+	macPath := strings.ReplaceAll(goodMAC, ":", "-")
+	tftp := func() error {
+		return probe.Cmd(context.Background(), "curl", "-sf", "--max-time", "20", "-o", "/dev/null", "tftp://198.51.100.10/pod-a/"+macPath+"/undionly.kpxe").Run()
+	}
 	t.Run("provisioned end to end", func(t *testing.T) {
 		disk = newDisk(t, work, "good")
 		begin := time.Now()
@@ -250,12 +260,15 @@ func TestProvisionEndToEnd(t *testing.T) {
 			t.Fatalf("second boot: want an address and no boot program; console:\n%s", con)
 		}
 		// An iPXE that asks for its script anyway (from the host's address) gets exit.
-		probe := tor.Host("probe", goodMAC)
+		probe = tor.Host("probe", goodMAC)
 		probe.Run("ip", "addr", "add", "192.0.2.101/24", "dev", "eth0")
 		probe.Run("ip", "route", "add", "default", "via", "192.0.2.1")
-		script := probe.Run("curl", "-sf", "http://198.51.100.10:8080/boot/pod-a/"+strings.ReplaceAll(goodMAC, ":", "-")+"/script.ipxe")
+		script := probe.Run("curl", "-sf", "http://198.51.100.10:8080/boot/pod-a/"+macPath+"/script.ipxe")
 		if !strings.Contains(script, "netboot is off") || !strings.Contains(script, "\nexit") || strings.Contains(script, "kernel ") {
 			t.Fatalf("script endpoint for a provisioned host:\n%s", script)
+		}
+		if err := tftp(); err == nil {
+			t.Error("TFTP served the bootloader to a provisioned host")
 		}
 		h := admin.host(goodMAC)
 		if h.State != podmgr.StateProvisioned || h.Netboot {
@@ -271,6 +284,14 @@ func TestProvisionEndToEnd(t *testing.T) {
 		h := admin.host(goodMAC)
 		if h.State != podmgr.StateRegistered || !h.Netboot {
 			t.Fatalf("after reprovision: %+v", h)
+		}
+		// Netboot is back on every path: TFTP and the iPXE script (with a new token).
+		if err := tftp(); err != nil {
+			t.Errorf("TFTP after reprovision: %v", err)
+		}
+		script := probe.Run("curl", "-sf", "http://198.51.100.10:8080/boot/pod-a/"+macPath+"/script.ipxe")
+		if !strings.Contains(script, "podboot.token=pbh_") || strings.Contains(script, token) {
+			t.Errorf("script after reprovision has no new token:\n%s", script)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
