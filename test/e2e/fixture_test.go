@@ -44,16 +44,22 @@ func run(t *testing.T, dir string, args ...string) string {
 func kernelDeb(t *testing.T) string {
 	t.Helper()
 	dir := cacheDir(t)
-	out := run(t, dir, "apt-cache", "depends", "linux-image-cloud-amd64")
-	var pkg string
-	for _, l := range strings.Split(out, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "Depends: "); ok && strings.HasPrefix(v, "linux-image-") {
-			pkg = v
-			break
+	resolve := func() (string, string) {
+		out, _ := exec.Command("apt-cache", "depends", "linux-image-cloud-amd64").CombinedOutput()
+		for _, l := range strings.Split(string(out), "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(l), "Depends: "); ok && strings.HasPrefix(v, "linux-image-") {
+				return v, string(out)
+			}
 		}
+		return "", string(out)
 	}
+	pkg, out := resolve()
 	if pkg == "" {
-		t.Fatalf("cannot resolve linux-image-cloud-amd64:\n%s", out)
+		// A fresh machine may have no package lists yet.
+		run(t, dir, "apt-get", "update", "-qq")
+		if pkg, out = resolve(); pkg == "" {
+			t.Fatalf("cannot resolve linux-image-cloud-amd64 (the Debian cloud kernel):\n%s", out)
+		}
 	}
 	if m, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb")); len(m) == 1 {
 		return m[0]
