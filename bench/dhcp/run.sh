@@ -6,7 +6,7 @@
 # REQUEST-ACK stay at or under 2.5 % drops; the ratio podboot/Kea is printed last.
 # podboot's leases are durable (bbolt commit, fsync) before each ACK leaves.
 #
-# Usage: bench/dhcp/run.sh [RATES...]   (default: a ladder from 1000 to 20000)
+# Usage: bench/dhcp/run.sh [RATES...]   (default: a ladder from 500 to 20000)
 # Env:   PERIOD (seconds per step, default 5), CLIENTS (distinct MACs, default 200),
 #        ROUNDS (default 3: podboot, Kea, dnsmasq, and again; each figure is the best round),
 #        PROFILE=1: run podboot's DHCP service alone (bench/dhcp/profile: the same
@@ -29,7 +29,7 @@ fi
 PERIOD=${PERIOD:-5}
 CLIENTS=${CLIENTS:-200}
 RATES=("$@")
-[ ${#RATES[@]} -gt 0 ] || RATES=(1000 2000 3000 4000 5000 6000 7000 8000 9000 10000 12000 15000 20000)
+[ ${#RATES[@]} -gt 0 ] || RATES=(500 1000 2000 3000 4000 5000 6000 7000 8000 9000 10000 12000 15000 20000)
 SERVER=198.51.100.10
 RELAY=198.51.100.2
 P=pbd$$
