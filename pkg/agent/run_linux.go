@@ -78,6 +78,9 @@ func run(ctx context.Context, log *slog.Logger) (string, error) {
 	}
 	log.Info("modules loaded", "modules", strings.Join(loaded, ","), "took", time.Since(start).Round(time.Millisecond))
 
+	ectx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	waitEntropy(ectx, log)
+	cancel()
 	nctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	nic, err := pickNIC(nctx, p.MAC, log)
 	cancel()

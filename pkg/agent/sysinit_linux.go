@@ -1,9 +1,12 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -39,4 +42,30 @@ func finish(how string) {
 	}
 	_ = unix.Reboot(cmd)
 	select {}
+}
+
+// waitEntropy waits until the kernel's CRNG is ready. Everything the agent does next
+// (the DHCP transaction ID, TLS) reads crypto/rand, which blocks silently until then; a
+// machine without a hardware RNG (RDRAND, virtio-rng) can take minutes, so say so.
+func waitEntropy(ctx context.Context, log *slog.Logger) {
+	probe := func() bool {
+		var b [1]byte
+		_, err := unix.Getrandom(b[:], unix.GRND_NONBLOCK)
+		return err == nil
+	}
+	if probe() {
+		return
+	}
+	log.Warn("waiting for the kernel's random number generator; give the machine a hardware RNG (RDRAND, or virtio-rng for VMs) to skip this")
+	start := time.Now()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for !probe() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+	log.Info("random number generator ready", "waited", time.Since(start).Round(time.Millisecond))
 }
