@@ -51,6 +51,9 @@ func newCAInitCmd() *cobra.Command {
 		Short: "Create a new root CA (and optionally the server certificate)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" {
+				dir = defaultPKIDir()
+			}
 			kt, err := imagesign.ParseKeyType(keyType)
 			if err != nil {
 				return err
@@ -77,7 +80,7 @@ func newCAInitCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&dir, "dir", defaultPKIDir(), "PKI directory")
+	f.StringVar(&dir, "dir", "", "PKI directory (default $PODBOOT_DATA_DIR/pki, else /var/lib/podboot/pki)")
 	f.StringVar(&cn, "cn", "podboot root CA", "common name of the CA")
 	f.StringVar(&keyType, "key-type", string(imagesign.KeyRSA), "key type: rsa (RSA-3072) or ecdsa (P-256)")
 	f.StringSliceVar(&names, "name", nil, "DNS name or IP of the server certificate to issue too (repeatable)")
@@ -95,6 +98,9 @@ func newCAIssueCmd() *cobra.Command {
 		Short: "Issue a code-signing certificate for image signing",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" {
+				dir = defaultPKIDir()
+			}
 			if name == "" {
 				return fmt.Errorf("--code-signing NAME is required")
 			}
@@ -119,7 +125,7 @@ func newCAIssueCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&name, "code-signing", "", "name of the signer (file names NAME.pem and NAME.key)")
-	f.StringVar(&dir, "dir", defaultPKIDir(), "PKI directory")
+	f.StringVar(&dir, "dir", "", "PKI directory (default $PODBOOT_DATA_DIR/pki, else /var/lib/podboot/pki)")
 	f.StringVar(&out, "out", "", "directory for NAME.pem and NAME.key (default: the PKI directory)")
 	f.StringVar(&keyType, "key-type", string(imagesign.KeyRSA), "key type: rsa (RSA-3072, for iPXE) or ecdsa (P-256)")
 	f.IntVar(&days, "days", 365, "validity in days")
@@ -136,6 +142,9 @@ func newCAImportCmd() *cobra.Command {
 		Short: "Use an existing root CA instead of generating one",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" {
+				dir = defaultPKIDir()
+			}
 			if certFile == "" || keyFile == "" {
 				return fmt.Errorf("--cert and --key are required")
 			}
@@ -154,7 +163,7 @@ func newCAImportCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&certFile, "cert", "", "PEM certificate of the CA")
 	f.StringVar(&keyFile, "key", "", "PEM private key of the CA (unencrypted)")
-	f.StringVar(&dir, "dir", defaultPKIDir(), "PKI directory")
+	f.StringVar(&dir, "dir", "", "PKI directory (default $PODBOOT_DATA_DIR/pki, else /var/lib/podboot/pki)")
 	f.BoolVar(&force, "force", false, "replace an existing CA")
 	return cmd
 }
@@ -180,6 +189,9 @@ func newCAShowCmd() *cobra.Command {
 		Short: "Show the CA (and server) certificates",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" {
+				dir = defaultPKIDir()
+			}
 			p, err := imagesign.OpenCA(dir)
 			if err != nil {
 				return err
@@ -193,7 +205,7 @@ func newCAShowCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&dir, "dir", defaultPKIDir(), "PKI directory")
+	f.StringVar(&dir, "dir", "", "PKI directory (default $PODBOOT_DATA_DIR/pki, else /var/lib/podboot/pki)")
 	f.StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
