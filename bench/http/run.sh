@@ -120,4 +120,4 @@ for proto in http https; do
       "$proto" "$n" "$pb_ok" "$n" "$pb_mbs" "$ng_ok" "$n" "$ng_mbs" "$ratio"
   done
 done
-echo "podboot peak RSS (VmHWM, whole run incl. 64 clients over TLS): $(( $(peak_rss_kib "$PODBOOT_PID") / 1024 )) MiB"
+echo "podboot peak RSS (VmHWM over the whole run): $(( $(peak_rss_kib "$PODBOOT_PID") / 1024 )) MiB"
