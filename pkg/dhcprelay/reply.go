@@ -1,6 +1,7 @@
 package dhcprelay
 
 import (
+	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
@@ -61,8 +62,11 @@ func buildReply(r *request, a answer) ([]byte, error) {
 	if a.msgType == dhcpv4.MessageTypeAck && r.ciaddr.IsValid() && r.msgType != dhcpv4.MessageTypeDiscover {
 		resp.ClientIPAddr = r.ciaddr.AsSlice()
 	}
-	resp.UpdateOption(dhcpv4.OptMessageType(a.msgType))
-	resp.UpdateOption(dhcpv4.OptServerIdentifier(a.serverID.AsSlice()))
+	// The fixed-size option values share one arena instead of one allocation each
+	// (what dhcpv4's Opt* constructors do); the bytes are the same.
+	o := optArena{opts: resp.Options, b: make([]byte, 0, 64)}
+	o.put(dhcpv4.OptionDHCPMessageType, byte(a.msgType))
+	o.addr(dhcpv4.OptionServerIdentifier, a.serverID)
 	if a.msgType == dhcpv4.MessageTypeNak {
 		if r.giaddr.IsValid() {
 			resp.SetBroadcast() // RFC 2131 4.3.2: the relay broadcasts a NAK
@@ -74,9 +78,9 @@ func buildReply(r *request, a answer) ([]byte, error) {
 	}
 	if s := a.subnet; s != nil {
 		m := maskOf(s.Prefix)
-		resp.UpdateOption(dhcpv4.OptSubnetMask(net.IPMask(m[:])))
+		o.put(dhcpv4.OptionSubnetMask, m[:]...)
 		if s.Router.IsValid() {
-			resp.UpdateOption(dhcpv4.OptRouter(s.Router.AsSlice()))
+			o.addr(dhcpv4.OptionRouter, s.Router)
 		}
 		if len(s.DNS) > 0 {
 			ips := make([]net.IP, len(s.DNS))
@@ -90,12 +94,41 @@ func buildReply(r *request, a answer) ([]byte, error) {
 		}
 	}
 	if a.leaseDur > 0 {
-		resp.UpdateOption(dhcpv4.OptIPAddressLeaseTime(a.leaseDur))
-		resp.UpdateOption(dhcpv4.OptRenewTimeValue(a.leaseDur / 2))
-		resp.UpdateOption(dhcpv4.OptRebindingTimeValue(a.leaseDur * 7 / 8))
+		o.seconds(dhcpv4.OptionIPAddressLeaseTime, a.leaseDur)
+		o.seconds(dhcpv4.OptionRenewTimeValue, a.leaseDur/2)
+		o.seconds(dhcpv4.OptionRebindingTimeValue, a.leaseDur*7/8)
 	}
 	setBoot(resp, a.boot)
 	return encode(resp, r.maxSize)
+}
+
+// optArena sets small option values carved from one buffer.
+type optArena struct {
+	opts dhcpv4.Options
+	b    []byte
+}
+
+func (o *optArena) put(code dhcpv4.OptionCode, v ...byte) {
+	start := len(o.b)
+	o.b = append(o.b, v...)
+	o.opts[code.Code()] = o.b[start:len(o.b):len(o.b)]
+}
+
+// addr is an IPv4 address option; an invalid address (a pod without a server address)
+// is written as 0.0.0.0, where dhcpv4's constructor wrote an empty, malformed option.
+func (o *optArena) addr(code dhcpv4.OptionCode, a netip.Addr) {
+	var v [4]byte
+	if a.Is4() {
+		v = a.As4()
+	}
+	o.put(code, v[:]...)
+}
+
+// seconds is a 32-bit seconds option, as dhcpv4.Duration encodes it.
+func (o *optArena) seconds(code dhcpv4.OptionCode, d time.Duration) {
+	var v [4]byte
+	binary.BigEndian.PutUint32(v[:], uint32(d/time.Second))
+	o.put(code, v[:]...)
 }
 
 // setBoot writes the boot program; bootNone writes nothing at all (the netboot gate).
@@ -125,14 +158,14 @@ func setBoot(resp *dhcpv4.DHCPv4, b bootProgram) {
 func encode(resp *dhcpv4.DHCPv4, maxSize int) ([]byte, error) {
 	// The limit is on the IP datagram: 20 bytes of IP and 8 of UDP header come off.
 	limit := maxSize - 28
-	b := resp.ToBytes()
+	b := marshal(resp)
 	for _, code := range trimOrder {
 		if len(b) <= limit {
 			return b, nil
 		}
 		if resp.Options.Has(code) {
 			resp.Options.Del(code)
-			b = resp.ToBytes()
+			b = marshal(resp)
 		}
 	}
 	if len(b) > limit {
