@@ -32,7 +32,8 @@ type Config struct {
 	// MaxTFTPTransfers bounds concurrent TFTP transfers (default 512); beyond it clients
 	// get a "server busy" TFTP error at once.
 	MaxTFTPTransfers int `yaml:"maxTftpTransfers"`
-	// TFTPTimeout is the retransmit timeout (default 2s); TFTPRetries the attempts (5).
+	// TFTPTimeout is the retransmit timeout (default 1s, as tftpd-hpa); TFTPRetries the
+	// attempts (5).
 	TFTPTimeout time.Duration `yaml:"tftpTimeout"`
 	TFTPRetries int           `yaml:"tftpRetries"`
 
@@ -86,7 +87,7 @@ func (c Config) withDefaults() Config {
 		c.MaxTFTPTransfers = DefaultMaxTFTPTransfers
 	}
 	if c.TFTPTimeout == 0 {
-		c.TFTPTimeout = 2 * time.Second
+		c.TFTPTimeout = time.Second
 	}
 	if c.TFTPRetries == 0 {
 		c.TFTPRetries = 5
