@@ -113,7 +113,7 @@ func (s *Service) listen() error {
 	if s.cfg.AdvertiseHTTPSPort != 0 {
 		s.httpsPort = s.cfg.AdvertiseHTTPSPort
 	} else if s.httpsPort == 0 {
-		s.httpsPort = portOf(&net.TCPAddr{Port: mustPort(s.cfg.HTTPSAddr)})
+		s.httpsPort = configuredPort(s.cfg.HTTPSAddr) // HTTPS off here: URLs still name the usual port
 	}
 	return nil
 }
@@ -125,7 +125,8 @@ func portOf(a net.Addr) int {
 	return 0
 }
 
-func mustPort(addr string) int {
+// configuredPort is the port of a listen address, 0 when it has none.
+func configuredPort(addr string) int {
 	_, p, err := net.SplitHostPort(addr)
 	if err != nil {
 		return 0
