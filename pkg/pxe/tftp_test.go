@@ -198,7 +198,7 @@ func TestTFTPOptions(t *testing.T) {
 // TestTFTPTransferLimit: with one slot taken by a stalled transfer, the next request
 // gets a clear "server busy" error at once.
 func TestTFTPTransferLimit(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.MaxTFTPTransfers = 1; c.TFTPTimeout = 300 * time.Millisecond; c.TFTPRetries = 1 })
+	f := newFixture(t, func(c *Config) { c.MaxTFTPTransfers = 1; c.TFTPTimeout = 2 * time.Second; c.TFTPRetries = 1 })
 	stall := dialTFTP(t, f)
 	stall.rrq(t, tftpPath("pod-a", macA, "vmlinuz"))
 	if op, _, _ := stall.read(t); op != 3 {
