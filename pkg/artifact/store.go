@@ -35,7 +35,7 @@ type Store struct {
 }
 
 // Open opens (creating if needed) the store in dir, loads its records and removes
-// leftovers of interrupted ingests.
+// leftovers of interrupted ingests (temporary files, blobs no record names).
 func Open(dir string) (*Store, error) {
 	for _, d := range []string{dir, filepath.Join(dir, blobsDir), filepath.Join(dir, metaDir), filepath.Join(dir, tmpDir)} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
@@ -54,6 +54,11 @@ func Open(dir string) (*Store, error) {
 	if err := s.load(); err != nil {
 		root.Close()
 		return nil, err
+	}
+	// A crash between committing a blob and writing its record leaves an orphan blob.
+	if _, err := s.collectLocked(); err != nil {
+		root.Close()
+		return nil, fmt.Errorf("open artifact store: %w", err)
 	}
 	return s, nil
 }

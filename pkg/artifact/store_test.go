@@ -58,11 +58,18 @@ func TestIngestDedupAndReopen(t *testing.T) {
 	if len(tmps) != 0 {
 		t.Fatalf("tmp not empty: %v", tmps)
 	}
+	// An orphan blob (crash after the blob rename, before the record) goes at Open.
+	orphan := digestOf("orphan")
+	os.MkdirAll(filepath.Join(s.Dir(), blobsDir, orphan[:2]), 0o750)
+	os.WriteFile(filepath.Join(s.Dir(), blobsDir, orphan[:2], orphan), []byte("orphan"), 0o444)
 	s2, err := Open(s.Dir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s2.Close()
+	if _, err := s2.OpenBlob(orphan); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("orphan blob kept: %v", err)
+	}
 	got, ok := s2.Resolve("other@2")
 	if !ok || !got.Signed() || got.Digest != a1.Digest {
 		t.Fatalf("reopen: %+v %v", got, ok)
