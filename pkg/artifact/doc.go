@@ -31,6 +31,10 @@
 // Only when the callback approves is the blob renamed into place and the record written;
 // on any error nothing is left behind. Nothing half-stored is ever visible.
 //
+// One Store per directory per process: Open clears tmp/ and collects orphan blobs, which
+// would break another Store ingesting in the same directory. podboot serve holds the data
+// dir's lock (the bbolt file), so only it opens the store.
+//
 // Reads on the boot hot path (Lookup, Open) use the in-memory index and open blobs
 // through an os.Root, so a symlink planted in the store cannot lead outside it.
 package artifact
