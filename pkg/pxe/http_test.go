@@ -268,6 +268,7 @@ func TestParseBootPath(t *testing.T) {
 		{"pod-a/52-54-00-00-00-0a/undionly.kpxe", true, "undionly.kpxe", false},
 		{"pod-a/52:54:00:00:00:0a/os@1.p7s", true, "os@1", true},
 		{"pod-a/52-54-00-00-00-0a/script.ipxe", true, "script.ipxe", false},
+		{"pod-a/52-54-00-00-00-0a/script.ipxe.p7s", false, "", false},
 		{"/pod-a/52-54-00-00-00-0a/undionly.kpxe", false, "", false},
 		{"pod-a/52-54-00-00-00-0a/../x", false, "", false},
 		{"pod-a/52-54-00-00-00-0a/..", false, "", false},

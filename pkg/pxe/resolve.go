@@ -55,6 +55,9 @@ func parseBootPath(p string) (bootPath, bool) {
 		return bp, true
 	}
 	if f, ok := strings.CutSuffix(bp.file, sigSuffix); ok {
+		if f == podmgr.ScriptName {
+			return bootPath{}, false // scripts are rendered, never signed
+		}
 		bp.file, bp.sig = f, true
 	}
 	if _, _, err := artifact.ParseRef(bp.file); err != nil {
