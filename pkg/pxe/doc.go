@@ -13,9 +13,9 @@
 //     names from a strict alphabet); the file is never used as a file-system path:
 //     artifacts are opened by digest through an os.Root;
 //  2. the host exists and belongs to the pod named in the path;
-//  3. netboot is on for the host (off: nothing over TFTP, a local-boot script over HTTP);
-//  4. unless the pod is NAT'ed, the request comes from the address leased or reserved
+//  3. unless the pod is NAT'ed, the request comes from the address leased or reserved
 //     for that host;
+//  4. netboot is on for the host (off: nothing over TFTP, a local-boot script over HTTP);
 //  5. the file is one the pod has onboarded: referenced by the host's profile, the pod's
 //     profile, a profile of another host of the pod, or the pod's Artifacts list
 //     (selective onboarding). Anything else is "not found", whoever asks.
