@@ -69,13 +69,13 @@ func TestQEMUBootThroughRelay(t *testing.T) {
 	events := hostEvents(t, dir, mac)
 	var got []string
 	for _, e := range events {
-		got = append(got, e.Action+" "+e.Detail)
+		got = append(got, e.Time.Format("15:04:05.000")+" "+e.Action+" "+e.Detail)
 	}
 	t.Logf("podboot recorded for %s:\n%s", mac, strings.Join(got, "\n"))
 	for _, want := range []string{"dhcp.offer", "http.script", "http.sent file=vmlinuz@", "http.sent file=initrd.img@"} {
 		found := false
-		for _, g := range got {
-			found = found || strings.HasPrefix(g, want)
+		for _, e := range events {
+			found = found || strings.HasPrefix(e.Action+" "+e.Detail, want)
 		}
 		if !found {
 			t.Errorf("no %q event; podboot recorded:\n%s", want, strings.Join(got, "\n"))
