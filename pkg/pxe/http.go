@@ -107,7 +107,9 @@ func (s *Service) serveScript(w http.ResponseWriter, r *http.Request, t target, 
 		return
 	}
 	var token string
-	if s.cfg.HostToken != nil {
+	// Only a GET issues a token: each token replaces the host's previous one, and a HEAD
+	// (a probe, a health check) must not invalidate the token of a boot in progress.
+	if s.cfg.HostToken != nil && r.Method == http.MethodGet {
 		var err error
 		if token, err = s.cfg.HostToken(r.Context(), t.host); err != nil {
 			log.Error("iPXE script: issue host token", "err", err)
@@ -135,7 +137,10 @@ func (s *Service) writeScript(w http.ResponseWriter, r *http.Request, pod, kind 
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-store") // the gate may change it on the next boot
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if r.Method == http.MethodGet {
+		// A HEAD renders without a token, so its length would not be the GET's.
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {
 		n, _ := w.Write(body)

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -304,4 +305,21 @@ func FuzzParseBootPath(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A HEAD on the script must not issue a token: each token replaces the previous one, so
+// a probe would break a boot in progress.
+func TestScriptHeadIssuesNoToken(t *testing.T) {
+	need(t, "curl")
+	var issued atomic.Int32
+	f := newFixture(t, func(c *Config) {
+		c.HostToken = func(ctx context.Context, h podmgr.Host) (string, error) { issued.Add(1); return "tok", nil }
+	})
+	url := "http://" + f.svc.HTTPAddr().String() + podmgr.ScriptPath("pod-a", macA)
+	if r := curl(t, "-I", url); r.code != "200" || issued.Load() != 0 {
+		t.Fatalf("HEAD: code %s, %d tokens issued", r.code, issued.Load())
+	}
+	if r := curl(t, url); r.code != "200" || issued.Load() != 1 || !strings.Contains(string(r.body), "podboot.token=tok") {
+		t.Fatalf("GET: code %s, %d tokens issued", r.code, issued.Load())
+	}
 }
