@@ -19,6 +19,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/podboot/podboot/pkg/artifact"
@@ -93,6 +94,7 @@ func run(n, size, blk int, prof string) error {
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
+	cpu0 := cpuTime()
 	start := time.Now()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -111,6 +113,19 @@ func run(n, size, blk int, prof string) error {
 	}
 	wg.Wait()
 	el := time.Since(start)
-	fmt.Printf("%d/%d in %.1fs: %.1f MB/s\n", ok, n, el.Seconds(), float64(ok*size)/el.Seconds()/1e6)
+	cpu := cpuTime() - cpu0
+	blocks := ok * (size/blk + 1)
+	fmt.Printf("%d/%d in %.1fs: %.1f MB/s; boot service CPU %.2fs, %.1f µs/block\n", ok, n, el.Seconds(),
+		float64(ok*size)/el.Seconds()/1e6, cpu.Seconds(), float64(cpu.Microseconds())/float64(max(blocks, 1)))
 	return nil
+}
+
+// cpuTime is this process's user+system CPU time: the boot service's cost, without the
+// curl clients (separate processes).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
