@@ -263,3 +263,12 @@ func (ns *NS) CLI(bin, dataDir, api string) *CLI {
 	}
 	return &CLI{Bin: wrapper, Server: "https://" + api, Token: strings.TrimSpace(string(tok)), CACert: filepath.Join(dataDir, "pki", "ca.pem")}
 }
+
+// StartRouterAdvertisements sends IPv6 router advertisements (no prefix, no DHCPv6, not a
+// default router) on the rack bridge, as a real ToR would. Without them iPXE waits
+// about 13 s in "Configuring" for its IPv6 autoconfiguration to time out.
+func (tor *ToR) StartRouterAdvertisements() *Proc {
+	tor.tp.t.Helper()
+	bin := buildOnce(tor.tp.t, "github.com/podboot/podboot/internal/testutil/rasend", "rasend")
+	return tor.Start(nil, bin, "-iface", "rack")
+}

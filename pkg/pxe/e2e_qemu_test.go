@@ -48,6 +48,7 @@ func TestQEMUBootThroughRelay(t *testing.T) {
 		t.Fatalf("central exited: %s", srv.Output())
 	}
 	tor.StartRelay("198.51.100.10")
+	tor.StartRouterAdvertisements()
 	tor.Run("ip", "tuntap", "add", "dev", "vm0", "mode", "tap")
 	tor.Run("ip", "link", "set", "vm0", "master", "rack", "up")
 

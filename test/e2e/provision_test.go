@@ -131,6 +131,7 @@ func TestProvisionEndToEnd(t *testing.T) {
 	admin.must("host", "add", goodMAC, "--pod", "pod-a", "--hostname", "node1", "--mgmt-ip", "203.0.113.21")
 	admin.must("host", "add", badMAC, "--pod", "pod-a", "--hostname", "node2", "--mgmt-ip", "203.0.113.22", "--profile", "e2e-bad")
 	tor.StartRelay("198.51.100.10")
+	tor.StartRouterAdvertisements()
 	watched := watch(t, admin, "pod-a")
 	t.Logf("setup took %s", time.Since(start).Round(time.Millisecond))
 
