@@ -68,7 +68,9 @@ func (m *Manager) AddHosts(ctx context.Context, a Actor, hs []Host) ([]Host, err
 		out[i] = h
 	}
 	err := m.store.Update(ctx, func(tx Tx) error {
-		for _, h := range out {
+		for i := range out {
+			out[i].rev = m.hostRev.Add(1)
+			h := out[i]
 			if err := tx.PutHost(h); err != nil {
 				return err
 			}
@@ -130,8 +132,9 @@ type HostUpdate struct {
 	TokenExpires *time.Time
 }
 
-// RecordHostEvent appends a host event and, when u.State is set, moves the host to it.
-// It is what the DHCP, boot and agent paths call; writes from many hosts share commits.
+// RecordHostEvent appends a host event and, when u.State is set and lies ahead of the
+// host's state, moves the host to it. It is what the DHCP and boot paths call; writes
+// from many hosts share commits. (The agent's steps go through HostTokenEvent.)
 func (m *Manager) RecordHostEvent(ctx context.Context, mac, source, action, detail string, u HostUpdate) (Host, error) {
 	now := m.now().UTC()
 	var saved Host
@@ -144,7 +147,14 @@ func (m *Manager) RecordHostEvent(ctx context.Context, mac, source, action, deta
 		found = ok
 		ev := Event{Time: now, Kind: KindHost, MAC: mac, Source: source, Action: action, Detail: detail, State: u.State}
 		if ok {
-			applyUpdate(&h, u, now)
+			uu := u
+			if uu.State != "" && !forward(h.State, uu.State) {
+				// A late event from a service (an offer after the script, a file after
+				// verification) records history but does not move the host back.
+				uu.State, ev.State = "", ""
+			}
+			applyUpdate(&h, uu, now)
+			h.rev = m.hostRev.Add(1)
 			if err := tx.PutHost(h); err != nil {
 				return err
 			}
@@ -209,6 +219,7 @@ func (m *Manager) Discover(ctx context.Context, pod, mac string, info DiscoverIn
 	h := Host{MAC: mac, Pod: pod, State: StateDiscovered, Netboot: true, Discovered: true,
 		Arch: info.Arch, VendorClass: info.VendorClass, GUID: info.GUID, CreatedAt: now, UpdatedAt: now}
 	err := m.store.Batch(ctx, func(tx Tx) error {
+		h.rev = m.hostRev.Add(1)
 		if err := tx.PutHost(h); err != nil {
 			return err
 		}
@@ -257,3 +268,24 @@ func (m *Manager) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 	})
 	return evs, err
 }
+
+// stateRank orders the states a service may move a host through; registered, discovered
+// and failed all start a (new) attempt.
+func stateRank(s HostState) int {
+	switch s {
+	case StateOffered:
+		return 1
+	case StateBooting:
+		return 2
+	case StateVerified:
+		return 3
+	case StateInstalling:
+		return 4
+	case StateProvisioned:
+		return 5
+	}
+	return 0
+}
+
+// forward reports whether moving from cur to next goes ahead in the provisioning.
+func forward(cur, next HostState) bool { return stateRank(next) > stateRank(cur) }

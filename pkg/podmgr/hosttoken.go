@@ -126,6 +126,7 @@ func (m *Manager) hostUpdate(ctx context.Context, mac string, fn func(*Host) (Ev
 			return err
 		}
 		h.UpdatedAt = now
+		h.rev = m.hostRev.Add(1)
 		if err := tx.PutHost(h); err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@
 package podmgr
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,6 +39,8 @@ type Manager struct {
 	wmu           sync.Mutex
 	profileChecks []ProfileCheck
 	subs          *subscribers
+	// hostRev numbers host writes in commit order (see Host.rev); loaded hosts have 0.
+	hostRev atomic.Uint64
 }
 
 // Open loads the store into a new registry.
@@ -119,7 +123,7 @@ func (m *Manager) ApplyPod(ctx context.Context, a Actor, p Pod) (Pod, bool, erro
 	defer m.wmu.Unlock()
 	if old, ok := m.reg.Pod(p.Name); ok {
 		p.CreatedAt, p.UpdatedAt = old.Pod.CreatedAt, old.Pod.UpdatedAt
-		if pc, err := validatePod(&p); err == nil && podEqual(pc.Pod, old.Pod) {
+		if pc, err := validatePod(&p); err == nil && sameRecord(pc.Pod, old.Pod) {
 			return old.Pod, false, nil
 		}
 		out, err := m.putPodLocked(ctx, a, p, "pod.update")
@@ -182,10 +186,12 @@ func (m *Manager) checkHostsFit(pc, old *PodContext) error {
 	return nil
 }
 
-func podEqual(a, b Pod) bool {
-	ea, _ := encode(a)
-	eb, _ := encode(b)
-	return string(ea) == string(eb)
+// sameRecord reports whether two records encode to the same bytes: what an idempotent
+// apply compares. A record that cannot be encoded is never the same.
+func sameRecord(a, b any) bool {
+	ea, errA := encode(a)
+	eb, errB := encode(b)
+	return errA == nil && errB == nil && string(ea) == string(eb)
 }
 
 // DeletePod removes a pod. A pod with hosts is refused unless force, which removes the
@@ -245,7 +251,7 @@ func (m *Manager) ApplyProfile(ctx context.Context, a Actor, p Profile, create b
 			return Profile{}, false, fmt.Errorf("%w: profile %s already exists: use 'profile apply' to change it", ErrConflict, p.Name)
 		}
 		p.CreatedAt, p.UpdatedAt = old.CreatedAt, old.UpdatedAt
-		if ea, _ := encode(p); string(ea) == string(must(encode(old))) {
+		if sameRecord(p, old) {
 			return old, false, nil
 		}
 		action = "profile.update"
@@ -268,8 +274,6 @@ func (m *Manager) ApplyProfile(ctx context.Context, a Actor, p Profile, create b
 	return p, true, nil
 }
 
-func must(b []byte, _ error) []byte { return b }
-
 // DeleteProfile removes a profile no pod or host uses.
 func (m *Manager) DeleteProfile(ctx context.Context, a Actor, name string) error {
 	m.wmu.Lock()
@@ -281,6 +285,9 @@ func (m *Manager) DeleteProfile(ctx context.Context, a Actor, name string) error
 		if p.Profile == name {
 			return fmt.Errorf("%w: profile %s is used by pod %s", ErrConflict, name, p.Name)
 		}
+	}
+	if mac, ok := m.reg.hostWithProfile(name); ok {
+		return fmt.Errorf("%w: profile %s is the profile override of host %s", ErrConflict, name, mac)
 	}
 	err := m.store.Update(ctx, func(tx Tx) error {
 		if err := tx.DeleteProfile(name); err != nil {
@@ -303,18 +310,8 @@ func (m *Manager) Profiles() []Profile {
 		out = append(out, p)
 	}
 	m.reg.mu.RUnlock()
-	slices.SortFunc(out, func(a, b Profile) int { return compareStrings(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b Profile) int { return cmp.Compare(a.Name, b.Name) })
 	return out
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // ProfileCheck validates a profile beyond its fields (the boot service checks that its

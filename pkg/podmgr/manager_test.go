@@ -3,6 +3,7 @@ package podmgr
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -377,5 +378,77 @@ func TestHostCodecRoundTrip(t *testing.T) {
 	v1, _ := encode(h)
 	if err := decodeHost(v1, &got); err != nil || !reflect.DeepEqual(got, h) {
 		t.Fatalf("v1 record: %v", err)
+	}
+}
+
+// A copy of a host committed earlier must never overwrite a later one in the registry,
+// whatever order the goroutines update it in: else a stale "netboot on" could come back
+// after the installed callback.
+func TestRegistryIgnoresStaleHostCopies(t *testing.T) {
+	m, _ := newTestManager(t)
+	seed(t, m)
+	ctx := context.Background()
+	mac := "52:54:00:00:00:01"
+	if _, err := m.AddHosts(ctx, admin, []Host{{MAC: mac, Pod: "pod-a"}}); err != nil {
+		t.Fatal(err)
+	}
+	early, err := m.RecordHostEvent(ctx, mac, "test", "http.script", "", HostUpdate{State: StateBooting})
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	if _, err := m.RecordHostEvent(ctx, mac, "test", "installed", "", HostUpdate{State: StateProvisioned, Netboot: &off}); err != nil {
+		t.Fatal(err)
+	}
+	m.reg.putHostIfPresent(early) // the slow goroutine of the first commit arrives last
+	if h, _ := m.Registry().Host(mac); h.Netboot || h.State != StateProvisioned {
+		t.Fatalf("stale copy won: netboot=%v state=%s", h.Netboot, h.State)
+	}
+}
+
+func TestServiceEventsDoNotMoveHostsBack(t *testing.T) {
+	m, _ := newTestManager(t)
+	seed(t, m)
+	ctx := context.Background()
+	mac := "52:54:00:00:00:01"
+	if _, err := m.AddHosts(ctx, admin, []Host{{MAC: mac, Pod: "pod-a"}}); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		state, want HostState
+	}{
+		{StateOffered, StateOffered},
+		{StateBooting, StateBooting},
+		{StateOffered, StateBooting}, // a late DHCP offer event
+		{StateVerified, StateVerified},
+		{StateBooting, StateVerified}, // a late file download event
+	}
+	for i, st := range steps {
+		h, err := m.RecordHostEvent(ctx, mac, "test", fmt.Sprintf("step-%d", i), "", HostUpdate{State: st.state})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.State != st.want {
+			t.Fatalf("step %d (%s): state %s, want %s", i, st.state, h.State, st.want)
+		}
+	}
+	evs, _ := m.HostEvents(ctx, mac)
+	if len(evs) != 1+len(steps) {
+		t.Fatalf("every event is kept in the history: got %d", len(evs))
+	}
+}
+
+func TestDeleteProfileUsedByHostOverride(t *testing.T) {
+	m, _ := newTestManager(t)
+	seed(t, m)
+	ctx := context.Background()
+	if _, _, err := m.ApplyProfile(ctx, admin, Profile{Name: "special"}, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.AddHosts(ctx, admin, []Host{{MAC: "52:54:00:00:00:01", Pod: "pod-a", Profile: "special"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.DeleteProfile(ctx, admin, "special"); !errors.Is(err, ErrConflict) {
+		t.Fatalf("want conflict, got %v", err)
 	}
 }

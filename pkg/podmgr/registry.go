@@ -1,7 +1,6 @@
 package podmgr
 
 import (
-	"net"
 	"net/netip"
 	"sort"
 	"sync"
@@ -148,11 +147,6 @@ func (r *Registry) Host(mac string) (Host, bool) {
 		return Host{}, false
 	}
 	return *h, true
-}
-
-// HostByHW returns a host by hardware address.
-func (r *Registry) HostByHW(hw net.HardwareAddr) (Host, bool) {
-	return r.Host(hw.String())
 }
 
 // HostsOfPod returns copies of a pod's hosts, sorted by MAC.
@@ -303,6 +297,9 @@ func (r *Registry) putHosts(hs []Host) {
 
 func (r *Registry) putHostLocked(h *Host) {
 	if old, ok := r.hosts[h.MAC]; ok {
+		if old.rev > h.rev {
+			return // a later commit already put a newer copy
+		}
 		r.unlinkLocked(old)
 	}
 	hc := *h
@@ -395,4 +392,16 @@ func (r *Registry) StateCounts(pod string) map[HostState]int {
 		out[r.hosts[mac].State]++
 	}
 	return out
+}
+
+// hostWithProfile returns a host whose profile override is name.
+func (r *Registry) hostWithProfile(name string) (string, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for mac, h := range r.hosts {
+		if h.Profile == name {
+			return mac, true
+		}
+	}
+	return "", false
 }
