@@ -150,8 +150,9 @@ func (m *Manager) RecordHostEvent(ctx context.Context, mac, source, action, deta
 			uu := u
 			if uu.State != "" && !forward(h.State, uu.State) {
 				// A late event from a service (an offer after the script, a file after
-				// verification) records history but does not move the host back.
-				uu.State, ev.State = "", ""
+				// verification) records history but does not move the host back; the
+				// event carries the state the host stays in.
+				uu.State, ev.State = "", h.State
 			}
 			applyUpdate(&h, uu, now)
 			h.rev = m.hostRev.Add(1)
