@@ -26,7 +26,7 @@ import (
 func TestQEMUBootThroughRelay(t *testing.T) {
 	testutil.RequireRoot(t, "qemu-system-x86_64", "dhcrelay", "apt-get", "dpkg-deb", "cpio", "gzip")
 	const mac = "52:54:00:e2:e0:01"
-	kernel := debianCloudKernel(t)
+	kernel := testutil.DebianCloudVmlinuz(t)
 	initrd := poweroffInitrd(t)
 
 	dir := t.TempDir()
@@ -152,19 +152,6 @@ func hostEvents(t *testing.T, dir, mac string) []podmgr.Event {
 	return evs
 }
 
-// cacheDir keeps downloads between runs (the kernel package is ~70 MB).
-func cacheDir(t *testing.T) string {
-	d, err := os.UserCacheDir()
-	if err != nil {
-		d = os.TempDir()
-	}
-	d = filepath.Join(d, "podboot-test")
-	if err := os.MkdirAll(d, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
 func run(t *testing.T, dir string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(args[0], args[1:]...)
@@ -174,43 +161,6 @@ func run(t *testing.T, dir string, args ...string) string {
 		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
-}
-
-// debianCloudKernel fetches Debian's cloud kernel package with apt-get download and
-// unpacks its vmlinuz (cached).
-func debianCloudKernel(t *testing.T) string {
-	dir := cacheDir(t)
-	if m, _ := filepath.Glob(filepath.Join(dir, "kernel", "boot", "vmlinuz-*-cloud-amd64")); len(m) == 1 {
-		return m[0]
-	}
-	deps := run(t, dir, "apt-cache", "depends", "linux-image-cloud-amd64")
-	var pkg string
-	for _, l := range strings.Split(deps, "\n") {
-		if f := strings.Fields(l); len(f) == 2 && f[0] == "Depends:" && strings.HasPrefix(f[1], "linux-image-") {
-			pkg = f[1]
-		}
-	}
-	if pkg == "" {
-		run(t, dir, "apt-get", "update", "-qq")
-		return debianCloudKernel(t)
-	}
-	cmd := exec.Command("apt-get", "download", pkg)
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		run(t, dir, "apt-get", "update", "-qq")
-		run(t, dir, "apt-get", "download", pkg)
-		_ = out
-	}
-	debs, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb"))
-	if len(debs) == 0 {
-		t.Fatalf("apt-get download %s left no .deb in %s", pkg, dir)
-	}
-	run(t, dir, "dpkg-deb", "-x", debs[0], filepath.Join(dir, "kernel"))
-	m, _ := filepath.Glob(filepath.Join(dir, "kernel", "boot", "vmlinuz-*-cloud-amd64"))
-	if len(m) != 1 {
-		t.Fatalf("no vmlinuz in %s", debs[0])
-	}
-	return m[0]
 }
 
 // poweroffInitrd builds a newc cpio (gzip) whose /init is testdata/poweroff, static.

@@ -17,18 +17,6 @@ import (
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
-// cacheDir keeps the downloaded kernel package between runs.
-func cacheDir(t *testing.T) string {
-	dir := os.Getenv("PODBOOT_E2E_CACHE")
-	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "podboot-e2e-cache")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 func run(t *testing.T, dir string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(args[0], args[1:]...)
@@ -38,48 +26,6 @@ func run(t *testing.T, dir string, args ...string) string {
 		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
-}
-
-// kernelDeb returns Debian's current cloud kernel package, downloading it once.
-func kernelDeb(t *testing.T) string {
-	t.Helper()
-	dir := cacheDir(t)
-	resolve := func() (string, string) {
-		out, _ := exec.Command("apt-cache", "depends", "linux-image-cloud-amd64").CombinedOutput()
-		for _, l := range strings.Split(string(out), "\n") {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(l), "Depends: "); ok && strings.HasPrefix(v, "linux-image-") {
-				return v, string(out)
-			}
-		}
-		return "", string(out)
-	}
-	pkg, out := resolve()
-	if pkg == "" {
-		// A fresh machine may have no package lists yet.
-		run(t, dir, "apt-get", "update", "-qq")
-		if pkg, out = resolve(); pkg == "" {
-			t.Fatalf("cannot resolve linux-image-cloud-amd64 (the Debian cloud kernel):\n%s", out)
-		}
-	}
-	if m, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb")); len(m) == 1 {
-		return m[0]
-	}
-	cmd := exec.Command("apt-get", "download", pkg)
-	cmd.Dir = dir
-	if b, err := cmd.CombinedOutput(); err != nil {
-		// The package lists may be stale on a fresh machine.
-		run(t, dir, "apt-get", "update", "-qq")
-		cmd = exec.Command("apt-get", "download", pkg)
-		cmd.Dir = dir
-		if b2, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("apt-get download %s: %v\n%s\n%s", pkg, err, b, b2)
-		}
-	}
-	m, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb"))
-	if len(m) != 1 {
-		t.Fatalf("downloaded %s but found %v", pkg, m)
-	}
-	return m[0]
 }
 
 // stage2Image makes a small disk image: an MBR partition table and one ext4 root file

@@ -73,7 +73,7 @@ func TestProvisionEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := testutil.BuildPodboot(t)
-	deb := kernelDeb(t)
+	deb := testutil.DebianCloudKernelDeb(t)
 	data, work := t.TempDir(), t.TempDir()
 
 	tp := testutil.NewTopology(t)
