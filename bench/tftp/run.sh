@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # TFTP benchmark: N = 1, 10, 50, 200 concurrent `curl --tftp-blksize 1468` downloads of
-# a 30 MB file, from podboot and from tftpd-hpa, one after the other in this script, on
-# 127.0.0.1. Reports completions out of N, aggregate MB/s and podboot/tftpd-hpa.
+# a 30 MB file, from podboot and from tftpd-hpa, in this one script, on 127.0.0.1.
+# Reports completions out of N, aggregate MB/s and podboot/tftpd-hpa.
 # Targets: N of N completions, ratio >= 1.0.
 #
+# Each N runs ROUNDS rounds (default 5); a round runs both servers back to back, the
+# order alternating between rounds, so drift on a shared machine hits both alike. The
+# table gives the median MB/s of each server over the rounds, the ratio of the medians
+# and the lowest and highest per-round ratio. Completions are summed over the rounds.
+#
 # podboot runs with boot.tftpBlockSize 1468 so both servers send the same block size
-# (its default cap, 1400, is for WAN paths). Usage: bench/tftp/run.sh [N...]
+# (its default cap, 1400, is for WAN paths). Usage: [ROUNDS=n] bench/tftp/run.sh [N...]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/bench/tftp/lib.sh"
 NS=("${@:-1 10 50 200}"); NS=(${NS[*]})
 SIZE_MB=${SIZE_MB:-30}
+ROUNDS=${ROUNDS:-5}
 PORT_PB=${PORT_PB:-16969}
 PORT_HPA=${PORT_HPA:-16970}
 
@@ -73,13 +79,35 @@ run() {
 run "$PB_URL" 1 >/dev/null
 run "$HPA_URL" 1 >/dev/null
 
-printf '%-5s | %-26s | %-26s | %s\n' N "podboot (done, MB/s)" "tftpd-hpa (done, MB/s)" "ratio"
+# mbs OK SECONDS: aggregate MB/s of the bytes that arrived in full.
+mbs() { echo "$1 * $SIZE / $2 / 1000000" | bc -l; }
+# median: of the numbers on stdin.
+median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+
+echo "$ROUNDS rounds per N, $SIZE_MB MB file, blksize 1468"
+printf '%-5s | %-24s | %-24s | %-6s | %s\n' N "podboot (done, MB/s)" "tftpd-hpa (done, MB/s)" ratio "per-round ratios (min-max)"
 for n in "${NS[@]}"; do
-  read -r pb_ok pb_s < <(run "$PB_URL" "$n")
-  read -r hpa_ok hpa_s < <(run "$HPA_URL" "$n")
-  pb_mbs=$(echo "$pb_ok * $SIZE / $pb_s / 1000000" | bc -l)
-  hpa_mbs=$(echo "$hpa_ok * $SIZE / $hpa_s / 1000000" | bc -l)
-  ratio=$(echo "if ($hpa_mbs > 0) $pb_mbs / $hpa_mbs else 0" | bc -l)
-  printf '%-5s | %4s/%-4s %8.1f MB/s %5.1fs | %4s/%-4s %8.1f MB/s %5.1fs | %.2f\n' \
-    "$n" "$pb_ok" "$n" "$pb_mbs" "$pb_s" "$hpa_ok" "$n" "$hpa_mbs" "$hpa_s" "$ratio"
+  pb_done=0 hpa_done=0 pb_all=() hpa_all=() ratios=()
+  for r in $(seq 1 "$ROUNDS"); do
+    if [ $((r % 2)) -eq 1 ]; then
+      read -r pb_ok pb_s < <(run "$PB_URL" "$n")
+      read -r hpa_ok hpa_s < <(run "$HPA_URL" "$n")
+    else
+      read -r hpa_ok hpa_s < <(run "$HPA_URL" "$n")
+      read -r pb_ok pb_s < <(run "$PB_URL" "$n")
+    fi
+    pb=$(mbs "$pb_ok" "$pb_s") hpa=$(mbs "$hpa_ok" "$hpa_s")
+    pb_done=$((pb_done + pb_ok)) hpa_done=$((hpa_done + hpa_ok))
+    pb_all+=("$pb") hpa_all+=("$hpa")
+    ratios+=("$(echo "if ($hpa > 0) $pb / $hpa else 0" | bc -l)")
+    [ -n "${VERBOSE:-}" ] && printf '  round %d: podboot %.1f MB/s, tftpd-hpa %.1f MB/s\n' "$r" "$pb" "$hpa" >&2
+  done
+  pb_med=$(printf '%s\n' "${pb_all[@]}" | median)
+  hpa_med=$(printf '%s\n' "${hpa_all[@]}" | median)
+  ratio=$(echo "if ($hpa_med > 0) $pb_med / $hpa_med else 0" | bc -l)
+  lo=$(printf '%s\n' "${ratios[@]}" | sort -g | head -1)
+  hi=$(printf '%s\n' "${ratios[@]}" | sort -g | tail -1)
+  total=$((n * ROUNDS))
+  printf '%-5s | %5s/%-5s %8.1f MB/s | %5s/%-5s %8.1f MB/s | %6.2f | %.2f-%.2f\n' \
+    "$n" "$pb_done" "$total" "$pb_med" "$hpa_done" "$total" "$hpa_med" "$ratio" "$lo" "$hi"
 done
