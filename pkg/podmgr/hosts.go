@@ -147,14 +147,7 @@ func (m *Manager) RecordHostEvent(ctx context.Context, mac, source, action, deta
 		found = ok
 		ev := Event{Time: now, Kind: KindHost, MAC: mac, Source: source, Action: action, Detail: detail, State: u.State}
 		if ok {
-			uu := u
-			if uu.State != "" && !forward(h.State, uu.State) {
-				// A late event from a service (an offer after the script, a file after
-				// verification) records history but does not move the host back; the
-				// event carries the state the host stays in.
-				uu.State, ev.State = "", h.State
-			}
-			applyUpdate(&h, uu, now)
+			ev.State = advance(&h, u, now)
 			h.rev = m.hostRev.Add(1)
 			if err := tx.PutHost(h); err != nil {
 				return err
@@ -175,6 +168,20 @@ func (m *Manager) RecordHostEvent(ctx context.Context, mac, source, action, deta
 	m.subs.publish(Event{Time: now, Kind: KindHost, Pod: saved.Pod, MAC: mac, Source: source, Action: action, Detail: detail, State: saved.State})
 	m.log.Info("host event", "pod", saved.Pod, "host", mac, "action", action, "state", saved.State, "source", source, "detail", detail)
 	return saved, nil
+}
+
+// advance applies a service's update to h and returns the state its event records. A
+// late event from a service (an offer after the script, a file after verification)
+// records history but does not move the host back: the event then carries the state the
+// host stays in.
+func advance(h *Host, u HostUpdate, now time.Time) HostState {
+	if u.State != "" && !forward(h.State, u.State) {
+		u.State = ""
+		applyUpdate(h, u, now)
+		return h.State
+	}
+	applyUpdate(h, u, now)
+	return u.State
 }
 
 func applyUpdate(h *Host, u HostUpdate, now time.Time) {

@@ -1,6 +1,7 @@
 package podmgr
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -28,6 +29,20 @@ var ErrHostToken = errors.New("provisioning token refused")
 // IssueHostToken gives the host a new provisioning token, replacing any earlier one, and
 // returns its secret (only the hash is kept). Hosts whose netboot is off get none.
 func (m *Manager) IssueHostToken(ctx context.Context, mac, source string, ttl time.Duration) (string, error) {
+	return m.IssueHostTokenWith(ctx, mac, source, ttl, HostStep{})
+}
+
+// HostStep is a service's host event, as RecordHostEvent takes it: State, when set,
+// moves the host only forward.
+type HostStep struct {
+	Source, Action, Detail string
+	State                  HostState
+}
+
+// IssueHostTokenWith is IssueHostToken that also records step (when it has an Action)
+// in the same write transaction, after the token.issued event: the boot service's iPXE
+// script request costs one commit for the token, its event and the move to booting.
+func (m *Manager) IssueHostTokenWith(ctx context.Context, mac, source string, ttl time.Duration, step HostStep) (string, error) {
 	if ttl <= 0 {
 		ttl = DefaultHostTokenTTL
 	}
@@ -37,12 +52,17 @@ func (m *Manager) IssueHostToken(ctx context.Context, mac, source string, ttl ti
 	}
 	now := m.now().UTC()
 	hash, exp := HashSecret(secret), now.Add(ttl)
-	_, err = m.hostUpdate(ctx, mac, func(h *Host) (Event, error) {
+	_, err = m.hostUpdateSteps(ctx, mac, func(h *Host) ([]hostStep, error) {
 		if !h.Netboot {
-			return Event{}, fmt.Errorf("%w: host %s: netboot is off", ErrHostToken, mac)
+			return nil, fmt.Errorf("%w: host %s: netboot is off", ErrHostToken, mac)
 		}
 		h.TokenHash, h.TokenExpires = hash, exp
-		return Event{Source: source, Action: "token.issued", Detail: "provisioning token valid until " + exp.Format(time.RFC3339)}, nil
+		steps := []hostStep{{ev: Event{Source: source, Action: "token.issued", Detail: "provisioning token valid until " + exp.Format(time.RFC3339)}, state: h.State}}
+		if step.Action != "" {
+			st := advance(h, HostUpdate{State: step.State}, now)
+			steps = append(steps, hostStep{ev: Event{Source: step.Source, Action: step.Action, Detail: step.Detail, State: st}, state: h.State})
+		}
+		return steps, nil
 	})
 	if err != nil {
 		return "", err
@@ -111,9 +131,24 @@ func (m *Manager) Reprovision(ctx context.Context, a Actor, mac string) (Host, e
 // hostUpdate runs fn on the stored host inside one write transaction, stores the host,
 // appends fn's event (kind host) and then updates the registry and the watchers.
 func (m *Manager) hostUpdate(ctx context.Context, mac string, fn func(*Host) (Event, error), extra ...func(Tx, Host) error) (Host, error) {
+	return m.hostUpdateSteps(ctx, mac, func(h *Host) ([]hostStep, error) {
+		ev, err := fn(h)
+		return []hostStep{{ev: ev}}, err
+	}, extra...)
+}
+
+// hostStep is one event of a host write and the state the host is in after it, which
+// is what watchers see ("" for the state the write leaves the host in).
+type hostStep struct {
+	ev    Event
+	state HostState
+}
+
+// hostUpdateSteps is hostUpdate for a write that records several events in order.
+func (m *Manager) hostUpdateSteps(ctx context.Context, mac string, fn func(*Host) ([]hostStep, error), extra ...func(Tx, Host) error) (Host, error) {
 	now := m.now().UTC()
 	var saved Host
-	var ev Event
+	var steps []hostStep
 	err := m.store.Update(ctx, func(tx Tx) error {
 		h, ok, err := tx.Host(mac)
 		if err != nil {
@@ -122,7 +157,7 @@ func (m *Manager) hostUpdate(ctx context.Context, mac string, fn func(*Host) (Ev
 		if !ok {
 			return fmt.Errorf("%w: host %s", ErrNotFound, mac)
 		}
-		if ev, err = fn(&h); err != nil {
+		if steps, err = fn(&h); err != nil {
 			return err
 		}
 		h.UpdatedAt = now
@@ -130,9 +165,12 @@ func (m *Manager) hostUpdate(ctx context.Context, mac string, fn func(*Host) (Ev
 		if err := tx.PutHost(h); err != nil {
 			return err
 		}
-		ev.Time, ev.Kind, ev.Pod, ev.MAC = now, KindHost, h.Pod, mac
-		if _, err := tx.AppendEvent(ev); err != nil {
-			return err
+		for i := range steps {
+			ev := &steps[i].ev
+			ev.Time, ev.Kind, ev.Pod, ev.MAC = now, KindHost, h.Pod, mac
+			if _, err := tx.AppendEvent(*ev); err != nil {
+				return err
+			}
 		}
 		for _, x := range extra {
 			if err := x(tx, h); err != nil {
@@ -146,9 +184,16 @@ func (m *Manager) hostUpdate(ctx context.Context, mac string, fn func(*Host) (Ev
 		return Host{}, err
 	}
 	m.reg.putHostIfPresent(saved)
-	pub := ev
-	pub.State = saved.State
-	m.subs.publish(pub)
-	m.log.Info("host event", "pod", saved.Pod, "host", mac, "action", ev.Action, "state", saved.State, "source", ev.Source, "detail", ev.Detail)
+	for _, st := range steps {
+		m.publishStep(saved, st)
+	}
 	return saved, nil
+}
+
+// publishStep tells the watchers and the log about one committed host event.
+func (m *Manager) publishStep(h Host, st hostStep) {
+	pub := st.ev
+	pub.State = cmp.Or(st.state, h.State)
+	m.subs.publish(pub)
+	m.log.Info("host event", "pod", h.Pod, "host", h.MAC, "action", pub.Action, "state", pub.State, "source", pub.Source, "detail", pub.Detail)
 }

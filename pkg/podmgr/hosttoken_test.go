@@ -3,6 +3,7 @@ package podmgr
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -101,5 +102,88 @@ func TestHostTokenLifecycle(t *testing.T) {
 		if actions[i] != want[i] {
 			t.Fatalf("events %v, want %v", actions, want)
 		}
+	}
+}
+
+// writeCounter counts the write transactions a manager asks its store for.
+type writeCounter struct {
+	Store
+	writes atomic.Int32
+}
+
+func (c *writeCounter) Update(ctx context.Context, fn func(Tx) error) error {
+	c.writes.Add(1)
+	return c.Store.Update(ctx, fn)
+}
+
+func (c *writeCounter) Batch(ctx context.Context, fn func(Tx) error) error {
+	c.writes.Add(1)
+	return c.Store.Batch(ctx, fn)
+}
+
+// The iPXE script request issues the token, records its event and moves the host
+// forward in one write transaction; a host already past booting stays where it is.
+func TestIssueHostTokenWithStepIsOneCommit(t *testing.T) {
+	step := HostStep{Source: "192.0.2.50", Action: "http.script", Detail: "iPXE script served", State: StateBooting}
+	tests := []struct {
+		name      string
+		from      HostState
+		wantState HostState
+	}{
+		{"registered moves to booting", StateRegistered, StateBooting},
+		{"offered moves to booting", StateOffered, StateBooting},
+		{"verified stays", StateVerified, StateVerified},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, _ := newTestManager(t)
+			seed(t, m)
+			ctx := context.Background()
+			mac := "52:54:00:00:00:01"
+			if _, err := m.AddHosts(ctx, admin, []Host{{MAC: mac, Pod: "pod-a"}}); err != nil {
+				t.Fatal(err)
+			}
+			if tt.from != StateRegistered {
+				if _, err := m.RecordHostEvent(ctx, mac, "test", "setup", "", HostUpdate{State: tt.from}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wc := &writeCounter{Store: m.store}
+			m.store = wc
+			ch, cancel := m.Subscribe()
+			defer cancel()
+
+			tok, err := m.IssueHostTokenWith(ctx, mac, "", time.Hour, step)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := wc.writes.Load(); n != 1 {
+				t.Errorf("%d write transactions, want 1", n)
+			}
+			h, err := m.CheckHostToken(mac, tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.State != tt.wantState {
+				t.Errorf("state %s, want %s", h.State, tt.wantState)
+			}
+			evs, err := m.HostEvents(ctx, mac)
+			if err != nil {
+				t.Fatal(err)
+			}
+			last := evs[len(evs)-2:]
+			if last[0].Action != "token.issued" || last[1].Action != step.Action || last[1].Detail != step.Detail ||
+				last[1].Source != step.Source || last[1].State != tt.wantState {
+				t.Errorf("stored events %+v", last)
+			}
+			for _, want := range []struct {
+				action string
+				state  HostState
+			}{{"token.issued", tt.from}, {step.Action, tt.wantState}} {
+				if ev := <-ch; ev.Action != want.action || ev.State != want.state {
+					t.Errorf("watchers got %s/%s, want %s/%s", ev.Action, ev.State, want.action, want.state)
+				}
+			}
+		})
 	}
 }

@@ -128,7 +128,7 @@ func TestInstallFlow(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	h, _ := e.mgr.Registry().Host(mac)
-	tok, err := e.svc.HostToken(ctx, h)
+	tok, err := e.svc.HostToken(ctx, h, podmgr.HostStep{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestInstallFlow(t *testing.T) {
 	if err := c.Post(ctx, proto.InstalledPath, proto.Installed{}); status(err) != http.StatusForbidden {
 		t.Errorf("replayed call-back: %v", err)
 	}
-	if _, err := e.svc.HostToken(ctx, h); err == nil {
+	if _, err := e.svc.HostToken(ctx, h, podmgr.HostStep{}); err == nil {
 		t.Error("a token was issued with netboot off")
 	}
 	evs, _ := e.mgr.HostEvents(ctx, mac)
@@ -211,7 +211,7 @@ func TestFailedKeepsNetboot(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	h, _ := e.mgr.Registry().Host(mac)
-	tok, _ := e.svc.HostToken(ctx, h)
+	tok, _ := e.svc.HostToken(ctx, h, podmgr.HostStep{})
 	c := e.client(t, tok)
 	if err := c.Post(ctx, proto.FailedPath, proto.Failure{Step: proto.ActionVerified, Reason: "stage2 refused: digest mismatch"}); err != nil {
 		t.Fatal(err)
@@ -223,7 +223,7 @@ func TestFailedKeepsNetboot(t *testing.T) {
 	if _, err := c.GetBytes(ctx, proto.KickstartPath, 1<<20); status(err) != http.StatusForbidden {
 		t.Fatalf("kickstart after failure: %v", err)
 	}
-	if _, err := e.svc.HostToken(ctx, h); err != nil {
+	if _, err := e.svc.HostToken(ctx, h, podmgr.HostStep{}); err != nil {
 		t.Fatalf("a failed host must get a new token on its next boot: %v", err)
 	}
 }
@@ -232,7 +232,7 @@ func TestEventValidation(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	h, _ := e.mgr.Registry().Host(mac)
-	tok, _ := e.svc.HostToken(ctx, h)
+	tok, _ := e.svc.HostToken(ctx, h, podmgr.HostStep{})
 	c := e.client(t, tok)
 	tests := []struct {
 		name string
@@ -341,7 +341,7 @@ func TestStage2ResumesThroughTheAgentAPI(t *testing.T) {
 		h.ServeHTTP(w, r)
 	})
 	host, _ := e.mgr.Registry().Host(mac)
-	tok, _ := e.svc.HostToken(ctx, host)
+	tok, _ := e.svc.HostToken(ctx, host, podmgr.HostStep{})
 	c := e.client(t, tok)
 	var d proto.Chainload
 	if err := c.GetJSON(ctx, proto.ChainloadPath, &d); err != nil {

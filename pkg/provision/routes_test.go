@@ -88,7 +88,7 @@ func TestManagementRoutes(t *testing.T) {
 			t.Fatalf("snapshot line %+v", ev)
 		}
 		h, _ := e.mgr.Registry().Host(mac)
-		if _, err := e.svc.HostToken(ctx, h); err != nil {
+		if _, err := e.svc.HostToken(ctx, h, podmgr.HostStep{}); err != nil {
 			t.Fatal(err)
 		}
 		if ev := next(); ev.Action != "token.issued" || ev.MAC != mac {

@@ -49,9 +49,10 @@ func New(cfg Config, mgr *podmgr.Manager, store *artifact.Store, log *slog.Logge
 	return s, nil
 }
 
-// HostToken issues the token rendered into a host's iPXE script (pxe.Config.HostToken).
-func (s *Service) HostToken(ctx context.Context, h podmgr.Host) (string, error) {
-	tok, err := s.mgr.IssueHostToken(ctx, h.MAC, "", s.cfg.TokenTTL)
+// HostToken issues the token rendered into a host's iPXE script (pxe.Config.HostToken)
+// and records step, the script's event, in the same commit.
+func (s *Service) HostToken(ctx context.Context, h podmgr.Host, step podmgr.HostStep) (string, error) {
+	tok, err := s.mgr.IssueHostTokenWith(ctx, h.MAC, "", s.cfg.TokenTTL, step)
 	if err != nil {
 		return "", fmt.Errorf("issue provisioning token for %s: %w", h.MAC, err)
 	}

@@ -51,9 +51,11 @@ type Config struct {
 	// a reservation; used by the source-address check of non-NAT pods. Nil: reservations only.
 	LeaseIP func(pod, mac string) (netip.Addr, bool) `yaml:"-"`
 	// HostToken returns the one-time provisioning token rendered into a host's kernel
-	// command line (podboot.token=…). Nil, or an empty token, leaves it out. This is the
-	// hook for the stage1 agent issue, which issues per-host tokens.
-	HostToken func(ctx context.Context, h podmgr.Host) (string, error) `yaml:"-"`
+	// command line (podboot.token=…) and records step, the script's host event, in the
+	// same commit (provision.Service.HostToken, podmgr.Manager.IssueHostTokenWith): the
+	// boot service records nothing more for that request. Nil leaves the token out (the
+	// boot service then records the event itself); an empty token leaves it out too.
+	HostToken func(ctx context.Context, h podmgr.Host, step podmgr.HostStep) (string, error) `yaml:"-"`
 	// AgentHandler serves the stage1 agent API under /agent/ on the HTTPS listener only
 	// (it carries provisioning tokens); nil: no agent API. See pkg/provision.
 	AgentHandler http.Handler `yaml:"-"`

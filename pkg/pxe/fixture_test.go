@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -38,6 +40,7 @@ const (
 type fixture struct {
 	svc     *Service
 	mgr     *podmgr.Manager
+	writes  *writeCounter // the manager's store
 	store   *artifact.Store
 	prom    *prometheus.Registry
 	content map[string][]byte // artifact name -> bytes
@@ -60,7 +63,8 @@ func newFixture(t *testing.T, tweak func(*Config)) *fixture {
 	}
 	t.Cleanup(func() { st.Close() })
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	mgr, err := podmgr.Open(ctx, st, log)
+	writes := &writeCounter{Store: st}
+	mgr, err := podmgr.Open(ctx, writes, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +73,7 @@ func newFixture(t *testing.T, tweak func(*Config)) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { as.Close() })
-	f := &fixture{mgr: mgr, store: as, prom: prometheus.NewRegistry(), content: map[string][]byte{}}
+	f := &fixture{mgr: mgr, writes: writes, store: as, prom: prometheus.NewRegistry(), content: map[string][]byte{}}
 	add := func(name, version string, kind artifact.Kind, size int, sig []byte) {
 		b := randomBytes(t, size)
 		if _, err := as.Ingest(ctx, artifact.Meta{Name: name, Version: version, Kind: kind, Signature: sig}, bytes.NewReader(b), nil); err != nil {
@@ -87,8 +91,10 @@ func newFixture(t *testing.T, tweak func(*Config)) *fixture {
 
 	leases := map[string]netip.Addr{macOff: netip.MustParseAddr("127.0.0.1")}
 	cfg := Config{TFTPAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", HTTPSAddr: Disabled,
-		LeaseIP:   func(pod, mac string) (netip.Addr, bool) { a, ok := leases[mac]; return a, ok },
-		HostToken: func(ctx context.Context, h podmgr.Host) (string, error) { return "tok-" + podmgr.MACPath(h.MAC), nil },
+		LeaseIP: func(pod, mac string) (netip.Addr, bool) { a, ok := leases[mac]; return a, ok },
+		HostToken: func(ctx context.Context, h podmgr.Host, step podmgr.HostStep) (string, error) {
+			return mgr.IssueHostTokenWith(ctx, h.MAC, "", time.Hour, step)
+		},
 	}
 	if tweak != nil {
 		tweak(&cfg)
@@ -145,6 +151,22 @@ func newFixture(t *testing.T, tweak func(*Config)) *fixture {
 	}
 	t.Cleanup(f.stop)
 	return f
+}
+
+// writeCounter counts the write transactions the manager asks its store for.
+type writeCounter struct {
+	podmgr.Store
+	n atomic.Int64
+}
+
+func (c *writeCounter) Update(ctx context.Context, fn func(podmgr.Tx) error) error {
+	c.n.Add(1)
+	return c.Store.Update(ctx, fn)
+}
+
+func (c *writeCounter) Batch(ctx context.Context, fn func(podmgr.Tx) error) error {
+	c.n.Add(1)
+	return c.Store.Batch(ctx, fn)
 }
 
 func need(t *testing.T, bins ...string) {

@@ -100,37 +100,50 @@ func (s *Service) serveScript(w http.ResponseWriter, r *http.Request, t target, 
 		return
 	}
 	pod := t.pc.Pod.Name
-	log := s.log.With("pod", pod, "host", t.host.MAC, "profile", t.prof.Name)
 	if t.prof.Kernel == "" || t.prof.Initrd == "" {
-		log.Warn("iPXE script: the profile names no kernel or initrd; serving local boot")
+		s.log.LogAttrs(r.Context(), slog.LevelWarn, "iPXE script: the profile names no kernel or initrd; serving local boot", scriptAttrs(t)...)
 		s.writeScript(w, r, pod, "localboot", []byte(localBootScript))
 		return
 	}
-	var token string
-	// Only a GET issues a token: each token replaces the host's previous one, and a HEAD
-	// (a probe, a health check) must not invalidate the token of a boot in progress.
-	if s.cfg.HostToken != nil && r.Method == http.MethodGet {
-		var err error
-		if token, err = s.cfg.HostToken(r.Context(), t.host); err != nil {
-			log.Error("iPXE script: issue host token", "err", err)
-			http.Error(w, "500 internal error", http.StatusInternalServerError)
-			s.m.httpRequests.WithLabelValues(pod, "script", "500").Inc()
-			return
-		}
+	step := podmgr.HostStep{Source: src.String(), Action: "http.script", Detail: "iPXE script served", State: podmgr.StateBooting}
+	token, recorded, err := s.scriptToken(r, t, step)
+	if err != nil {
+		s.scriptFailed(w, r, t, "iPXE script: issue host token", err)
+		return
 	}
 	body, err := s.scripts.render(t.prof, s.scriptData(t, token))
 	if err != nil {
 		// Templates are checked when a profile is saved; this is a profile saved before
 		// the check existed, or a bug.
-		log.Error("iPXE script: render", "err", err)
-		http.Error(w, "500 internal error", http.StatusInternalServerError)
-		s.m.httpRequests.WithLabelValues(pod, "script", "500").Inc()
+		s.scriptFailed(w, r, t, "iPXE script: render", err)
 		return
 	}
 	s.writeScript(w, r, pod, "script", body)
-	if r.Method == http.MethodGet {
-		s.recordEvent(src.String(), "http.script", "iPXE script served", t, podmgr.StateBooting)
+	if r.Method == http.MethodGet && !recorded {
+		s.recordEvent(step.Source, step.Action, step.Detail, t, step.State)
 	}
+}
+
+// scriptToken issues the host's token through the HostToken hook, which records step
+// in the token's commit (recorded). Only a GET issues a token: each token replaces the
+// host's previous one, and a HEAD (a probe, a health check) must not invalidate the
+// token of a boot in progress.
+func (s *Service) scriptToken(r *http.Request, t target, step podmgr.HostStep) (token string, recorded bool, err error) {
+	if s.cfg.HostToken == nil || r.Method != http.MethodGet {
+		return "", false, nil
+	}
+	token, err = s.cfg.HostToken(r.Context(), t.host, step)
+	return token, err == nil, err
+}
+
+func (s *Service) scriptFailed(w http.ResponseWriter, r *http.Request, t target, msg string, err error) {
+	s.log.LogAttrs(r.Context(), slog.LevelError, msg, append(scriptAttrs(t), slog.Any("err", err))...)
+	http.Error(w, "500 internal error", http.StatusInternalServerError)
+	s.m.httpRequests.WithLabelValues(t.pc.Pod.Name, "script", "500").Inc()
+}
+
+func scriptAttrs(t target) []slog.Attr {
+	return []slog.Attr{slog.String("pod", t.pc.Pod.Name), slog.String("host", t.host.MAC), slog.String("profile", t.prof.Name)}
 }
 
 func (s *Service) writeScript(w http.ResponseWriter, r *http.Request, pod, kind string, body []byte) {

@@ -74,6 +74,7 @@ func TestHTTPBoot(t *testing.T) {
 	defer unsubscribe()
 
 	t.Run("script", func(t *testing.T) {
+		writes := f.writes.n.Load()
 		r := curl(t, base+podmgr.ScriptPath("pod-a", macA))
 		if r.code != "200" {
 			t.Fatalf("code %s", r.code)
@@ -82,13 +83,22 @@ func TestHTTPBoot(t *testing.T) {
 		httpPort := f.svc.HTTPAddr().(*net.TCPAddr).Port
 		for _, want := range []string{"#!ipxe",
 			"kernel http://127.0.0.1:" + itoa(httpPort) + "/boot/pod-a/52-54-00-00-00-0a/vmlinuz initrd=initrd.img console=ttyS0",
-			"podboot.server=https://127.0.0.1:", "podboot.mac=" + macA, "podboot.token=tok-52-54-00-00-00-0a",
+			"podboot.server=https://127.0.0.1:", "podboot.mac=" + macA, "podboot.token=" + podmgr.HostTokenPrefix,
 			"initrd http://127.0.0.1:" + itoa(httpPort) + "/boot/pod-a/52-54-00-00-00-0a/initrd.img", "\nboot"} {
 			if !strings.Contains(s, want) {
 				t.Errorf("script lacks %q:\n%s", want, s)
 			}
 		}
 		waitEvent(t, events, macA, "http.script", podmgr.StateBooting)
+		// One script GET is one commit: the token, its event and the move to booting.
+		if n := f.writes.n.Load() - writes; n != 1 {
+			t.Errorf("script GET: %d write transactions, want 1", n)
+		}
+		_, tok, _ := strings.Cut(s, "podboot.token=")
+		tok = strings.Fields(tok + " x")[0]
+		if h, err := f.mgr.CheckHostToken(macA, tok); err != nil || h.State != podmgr.StateBooting {
+			t.Errorf("token in the script: %v, host state %s", err, h.State)
+		}
 	})
 	t.Run("kernel full", func(t *testing.T) {
 		r := curl(t, base+podmgr.HTTPBootPath("pod-a", macA, "vmlinuz"))
@@ -313,7 +323,10 @@ func TestScriptHeadIssuesNoToken(t *testing.T) {
 	need(t, "curl")
 	var issued atomic.Int32
 	f := newFixture(t, func(c *Config) {
-		c.HostToken = func(ctx context.Context, h podmgr.Host) (string, error) { issued.Add(1); return "tok", nil }
+		c.HostToken = func(ctx context.Context, h podmgr.Host, step podmgr.HostStep) (string, error) {
+			issued.Add(1)
+			return "tok", nil
+		}
 	})
 	url := "http://" + f.svc.HTTPAddr().String() + podmgr.ScriptPath("pod-a", macA)
 	if r := curl(t, "-I", url); r.code != "200" || issued.Load() != 0 {
