@@ -37,6 +37,58 @@ func newHostReprovisionCmd(cf *clientFlags) *cobra.Command {
 	}
 }
 
+func newHostNetbootCmd(cf *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "netboot off|on MAC",
+		Short: "Turn a host's netboot off or on by hand (on issues no token and returns the host to registered)",
+		Long: `Turns a host's netboot off or on without installing anything.
+
+off: DHCP gives the host an address but no boot program, TFTP sends it nothing, its iPXE
+script answers local boot, and its provisioning token is dropped, so an install in
+progress stops at its next request. The host's state stays where it got to.
+
+on: the host may PXE boot again. No token is issued now: the next iPXE script brings one,
+as after reprovision. The host returns to registered (a discovered host stays
+discovered), so its next boot is tracked from the start. A provisioned host is refused:
+turning its netboot on would install it again, which is what 'podboot host reprovision'
+is for.
+
+Asking for the setting a host already has changes nothing and says so.`,
+		Example:   "  podboot host netboot off 52:54:00:12:34:56\n  podboot host netboot on 52:54:00:12:34:56",
+		Args:      netbootArgs,
+		ValidArgs: []string{"off", "on"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			on := args[0] == "on"
+			var res api.NetbootResult
+			if err := c.Do(cmd.Context(), "PUT", "/api/v1/hosts/"+url.PathEscape(args[1])+"/netboot", api.NetbootRequest{Netboot: &on}, &res); err != nil {
+				return err
+			}
+			h := res.Host
+			if !res.Changed {
+				fmt.Fprintf(cmd.OutOrStdout(), "host %s in pod %s: netboot already %s, nothing changed (state %s)\n", h.MAC, h.Pod, args[0], h.State)
+				return nil
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "host %s in pod %s: netboot %s, state %s\n", h.MAC, h.Pod, args[0], h.State)
+			return nil
+		},
+	}
+}
+
+// netbootArgs wants "off" or "on", then a MAC.
+func netbootArgs(_ *cobra.Command, args []string) error {
+	if len(args) != 2 {
+		return fmt.Errorf("want 2 arguments, off|on and a MAC (e.g. 'podboot host netboot off 52:54:00:12:34:56'), got %d", len(args))
+	}
+	if args[0] != "off" && args[0] != "on" {
+		return fmt.Errorf("first argument %q: say off or on, then the host's MAC", args[0])
+	}
+	return nil
+}
+
 func newHostWatchCmd(cf *clientFlags) *cobra.Command {
 	var pod, until string
 	var timeout time.Duration

@@ -127,6 +127,10 @@ func TestValidationThroughAPI(t *testing.T) {
 		{"name mismatch on apply", "PUT", "/api/v1/pods/pod-y", podJSON(`{}`), 400, "differs"},
 		{"missing pod", "GET", "/api/v1/pods/nope", "", 404, "not found"},
 		{"missing host", "DELETE", "/api/v1/hosts/52:54:00:00:00:99", "", 404, "not found"},
+		{"netboot without a value", "PUT", "/api/v1/hosts/52:54:00:00:00:01/netboot", `{}`, 400, "request body must say"},
+		{"netboot not a bool", "PUT", "/api/v1/hosts/52:54:00:00:00:01/netboot", `{"netboot":"off"}`, 400, "not valid JSON"},
+		{"netboot of a missing host", "PUT", "/api/v1/hosts/52:54:00:00:00:99/netboot", `{"netboot":false}`, 404, "not found: host 52:54:00:00:00:99"},
+		{"netboot of a malformed MAC", "PUT", "/api/v1/hosts/52:54:00/netboot", `{"netboot":false}`, 400, "MAC address"},
 		{"bad kind", "GET", "/api/v1/events?kind=foo", "", 400, "audit or host"},
 		{"unknown endpoint", "GET", "/api/v1/nothing", "", 404, "no such endpoint"},
 	}
@@ -192,6 +196,13 @@ func TestRoleMatrix(t *testing.T) {
 func TestEveryChangeIsAudited(t *testing.T) {
 	f := newFixture(t)
 	f.seed(t)
+	if code, body := f.do(t, podmgr.RoleOperator, "PUT", "/api/v1/hosts/52:54:00:00:00:01/netboot", `{"netboot":false}`); code != 200 {
+		t.Fatal(code, body)
+	}
+	// Asking again changes nothing and so audits nothing.
+	if code, body := f.do(t, podmgr.RoleOperator, "PUT", "/api/v1/hosts/52:54:00:00:00:01/netboot", `{"netboot":false}`); code != 200 || !strings.Contains(body, `"changed": false`) {
+		t.Fatal(code, body)
+	}
 	f.do(t, podmgr.RoleOperator, "DELETE", "/api/v1/hosts/52:54:00:00:00:01", "")
 	code, body := f.do(t, podmgr.RoleViewer, "GET", "/api/v1/events?kind=audit", "")
 	if code != 200 {
@@ -206,7 +217,7 @@ func TestEveryChangeIsAudited(t *testing.T) {
 		actions = append(actions, e.Actor+":"+e.Action)
 	}
 	want := []string{"test:token.create", "test:token.create", "test:token.create", "test:token.create",
-		"token:admin-tok:profile.create", "token:admin-tok:pod.create", "token:admin-tok:host.add", "token:operator-tok:host.delete"}
+		"token:admin-tok:profile.create", "token:admin-tok:pod.create", "token:admin-tok:host.add", "token:operator-tok:host.netboot.off", "token:operator-tok:host.delete"}
 	if strings.Join(actions, ",") != strings.Join(want, ",") {
 		t.Fatalf("audit trail:\n got %v\nwant %v", actions, want)
 	}

@@ -20,6 +20,19 @@ type HostsRequest struct {
 	Hosts []podmgr.Host `json:"hosts"`
 }
 
+// NetbootRequest turns a host's netboot off or on (PUT /api/v1/hosts/{mac}/netboot).
+// Netboot is required.
+type NetbootRequest struct {
+	Netboot *bool `json:"netboot"`
+}
+
+// NetbootResult answers a netboot change: the host as it is now, and whether the request
+// changed it (asking for the setting it already has changes nothing).
+type NetbootResult struct {
+	Host    podmgr.Host `json:"host"`
+	Changed bool        `json:"changed"`
+}
+
 // TokenRequest creates a token.
 type TokenRequest struct {
 	Name string      `json:"name"`
@@ -57,6 +70,7 @@ func (s *Server) coreRoutes() []Route {
 		{"GET", "/api/v1/hosts/{mac}", readers, s.getHost},
 		{"DELETE", "/api/v1/hosts/{mac}", changers, s.deleteHost},
 		{"GET", "/api/v1/hosts/{mac}/events", readers, s.hostEvents},
+		{"PUT", "/api/v1/hosts/{mac}/netboot", changers, s.setNetboot},
 		{"GET", "/api/v1/events", readers, s.events},
 		{"GET", "/api/v1/tokens", nil, s.listTokens},
 		{"POST", "/api/v1/tokens", nil, s.createToken},
@@ -246,6 +260,23 @@ func (s *Server) deleteHost(w http.ResponseWriter, r *http.Request, a podmgr.Act
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) setNetboot(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
+	var req NetbootRequest
+	if !s.DecodeJSON(w, r, &req) {
+		return
+	}
+	if req.Netboot == nil {
+		WriteError(w, http.StatusBadRequest, fmt.Errorf(`request body must say {"netboot": true} or {"netboot": false}`))
+		return
+	}
+	h, changed, err := s.mgr.SetNetboot(r.Context(), a, r.PathValue("mac"), *req.Netboot)
+	if err != nil {
+		s.WriteErr(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, NetbootResult{Host: publicHost(h), Changed: changed})
 }
 
 func (s *Server) hostEvents(w http.ResponseWriter, r *http.Request, _ podmgr.Actor) {
