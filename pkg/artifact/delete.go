@@ -30,7 +30,7 @@ func (s *Store) Delete(name, version string, check func(Artifact) error) error {
 		return fmt.Errorf("delete %s: %w", a.Ref(), err)
 	}
 	s.mu.Lock()
-	delete(s.byRef, a.Ref())
+	s.idx.remove(a.Name, a.Version)
 	s.mu.Unlock()
 	if _, err := s.collectLocked(); err != nil {
 		return fmt.Errorf("delete %s: %w", a.Ref(), err)
@@ -48,12 +48,12 @@ func (s *Store) GC() (int, error) {
 func (s *Store) collectLocked() (int, error) {
 	used := map[string]bool{}
 	s.mu.RLock()
-	for _, a := range s.byRef {
+	s.idx.each(func(a Artifact) {
 		used[a.Digest] = true
 		if a.SignatureDigest != "" {
 			used[a.SignatureDigest] = true
 		}
-	}
+	})
 	s.mu.RUnlock()
 	removed := 0
 	base := filepath.Join(s.dir, blobsDir)

@@ -94,7 +94,7 @@ func (s *Store) Ingest(ctx context.Context, meta Meta, r io.Reader, verify Verif
 		return Artifact{}, fmt.Errorf("ingest %s: write record: %w", ref, err)
 	}
 	s.mu.Lock()
-	s.byRef[ref] = a
+	s.idx.add(a)
 	s.mu.Unlock()
 	return a, nil
 }

@@ -27,8 +27,8 @@ type Store struct {
 	now  func() time.Time
 
 	mu sync.RWMutex
-	// byRef indexes records by name@version; byName lists each name's versions.
-	byRef map[string]Artifact
+	// idx holds the records by name and version, and each name's newest version.
+	idx *index
 	// wmu serialises commits and deletions so a blob is never collected while a commit
 	// that reuses it is in flight.
 	wmu sync.Mutex
@@ -46,7 +46,7 @@ func Open(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open artifact store %s: %w", dir, err)
 	}
-	s := &Store{dir: dir, root: root, now: time.Now, byRef: map[string]Artifact{}}
+	s := &Store{dir: dir, root: root, now: time.Now, idx: newIndex()}
 	if err := s.cleanTmp(); err != nil {
 		root.Close()
 		return nil, err
@@ -105,7 +105,7 @@ func (s *Store) load() error {
 		if _, err := s.root.Stat(blobPath(a.Digest)); err != nil {
 			return fmt.Errorf("open artifact store: blob of %s is missing: %w", a.Ref(), err)
 		}
-		s.byRef[a.Ref()] = a
+		s.idx.add(a)
 	}
 	return nil
 }
@@ -121,8 +121,7 @@ func metaPath(ref string) string { return metaDir + "/" + ref + ".json" }
 func (s *Store) Get(name, version string) (Artifact, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	a, ok := s.byRef[name+"@"+version]
-	return a, ok
+	return s.idx.get(name, version)
 }
 
 // Resolve returns the artifact a reference names: name@version exactly, or for a bare
@@ -137,17 +136,7 @@ func (s *Store) Resolve(ref string) (Artifact, bool) {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var best Artifact
-	found := false
-	for _, a := range s.byRef {
-		if a.Name != name {
-			continue
-		}
-		if !found || newer(a, best) {
-			best, found = a, true
-		}
-	}
-	return best, found
+	return s.idx.latest(name)
 }
 
 func newer(a, b Artifact) bool {
@@ -160,10 +149,8 @@ func newer(a, b Artifact) bool {
 // List returns every record sorted by name, then newest first.
 func (s *Store) List() []Artifact {
 	s.mu.RLock()
-	out := make([]Artifact, 0, len(s.byRef))
-	for _, a := range s.byRef {
-		out = append(out, a)
-	}
+	out := make([]Artifact, 0, s.idx.len())
+	s.idx.each(func(a Artifact) { out = append(out, a) })
 	s.mu.RUnlock()
 	slices.SortFunc(out, func(a, b Artifact) int {
 		if c := cmp.Compare(a.Name, b.Name); c != 0 {

@@ -336,3 +336,58 @@ func TestScriptHeadIssuesNoToken(t *testing.T) {
 		t.Fatalf("GET: code %s, %d tokens issued", r.code, issued.Load())
 	}
 }
+
+// TestOtherHostsProfilesOnboard: a file only another host's own profile references is
+// served to every host of that pod (the first such host in MAC order decides the
+// version), and to no host of another pod.
+func TestOtherHostsProfilesOnboard(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	admin := podmgr.Actor{Name: "test", Role: podmgr.RoleAdmin}
+	if _, err := f.store.Ingest(ctx, artifact.Meta{Name: "orphan.bin", Version: "2", Kind: artifact.KindPackage}, strings.NewReader("v2"), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []podmgr.Profile{
+		{Name: "own-1", Kernel: "vmlinuz@1", Initrd: "initrd.img", BashPackage: "orphan.bin@1"},
+		{Name: "own-2", Kernel: "vmlinuz@1", Initrd: "initrd.img", BashPackage: "orphan.bin@2"},
+	} {
+		if _, _, err := f.mgr.ApplyProfile(ctx, admin, p, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The higher MAC is added first: the answer must not depend on insertion order.
+	if _, err := f.mgr.AddHosts(ctx, admin, []podmgr.Host{
+		{MAC: "52:54:00:00:00:e2", Pod: "pod-a", Profile: "own-2"},
+		{MAC: "52:54:00:00:00:e1", Pod: "pod-a", Profile: "own-1"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, mac, file string
+		want            string // served ref, "" for refused
+	}{
+		{"bare name: lowest MAC's reference", macA, "orphan.bin", "orphan.bin@1"},
+		{"other version by name@version", macA, "orphan.bin@2", "orphan.bin@2"},
+		{"the host itself", "52:54:00:00:00:e2", "orphan.bin", "orphan.bin@2"},
+		{"another pod", macB, "orphan.bin", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, _ := f.mgr.Registry().Host(tt.mac)
+			tgt, why := f.svc.gate(bootPath{pod: h.Pod, mac: tt.mac, file: tt.file}, mustAddr("127.0.0.1"))
+			if why != "" && why != refuseSource {
+				t.Fatal(why)
+			}
+			a, err := f.svc.artifactFor(tgt, tt.file)
+			if tt.want == "" {
+				if !errors.Is(err, errNotOnboarded) {
+					t.Fatalf("got %s, %v; want not onboarded", a.Ref(), err)
+				}
+				return
+			}
+			if err != nil || a.Ref() != tt.want {
+				t.Fatalf("got %s, %v; want %s", a.Ref(), err, tt.want)
+			}
+		})
+	}
+}

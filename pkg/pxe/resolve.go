@@ -3,6 +3,7 @@ package pxe
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/podboot/podboot/pkg/artifact"
@@ -161,20 +162,21 @@ func (s *Service) artifactFor(t target, file string) (artifact.Artifact, error) 
 			return a, err
 		}
 	}
-	// Rare and slower: another host of the pod with its own profile references it.
-	for _, o := range s.reg.HostsOfPod(t.pc.Pod.Name) {
-		if o.Profile == "" || o.MAC == t.host.MAC {
-			continue
-		}
-		p, ok := s.reg.Profile(o.Profile)
-		if !ok {
-			continue
-		}
-		if a, found, err := try(profileRefs(o, p)); found {
+	// Rare: another host of the pod with its own profile references it. Only the hosts
+	// whose references name the file are copied, in MAC order.
+	for _, o := range s.reg.HostProfilesOfPod(t.pc.Pod.Name, func(h podmgr.Host, p podmgr.Profile) bool {
+		return h.MAC != t.host.MAC && refsName(profileRefs(h, p), file)
+	}) {
+		if a, found, err := try(profileRefs(o.Host, o.Profile)); found {
 			return a, err
 		}
 	}
 	return artifact.Artifact{}, errNotOnboarded
+}
+
+// refsName reports whether any of refs can be fetched as file.
+func refsName(refs []string, file string) bool {
+	return slices.ContainsFunc(refs, func(ref string) bool { return ref != "" && refNames(ref, file) })
 }
 
 // refNames reports whether a reference (name or name@version) can be fetched as file
