@@ -2,6 +2,7 @@ package dhcprelay
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/podboot/podboot/pkg/podmgr"
@@ -20,6 +21,7 @@ type committer struct {
 	m     *metrics
 	log   interface {
 		Error(msg string, args ...any)
+		Info(msg string, args ...any)
 	}
 }
 
@@ -47,21 +49,7 @@ func (c *committer) run(ctx context.Context) {
 
 func (c *committer) commit(ctx context.Context, batch []result) {
 	start := time.Now()
-	err := c.store.Update(ctx, func(tx podmgr.Tx) error {
-		for _, r := range batch {
-			if r.persist != nil {
-				if err := tx.PutLease(*r.persist); err != nil {
-					return err
-				}
-			}
-			if r.remove != nil {
-				if err := tx.DeleteLease(r.remove.Pod, r.remove.IP); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
+	err := c.store.Update(ctx, func(tx podmgr.Tx) error { return writeResults(tx, batch) })
 	c.m.commitTime.Observe(time.Since(start).Seconds())
 	c.m.commitBatch.Observe(float64(len(batch)))
 	if err != nil {
@@ -71,6 +59,10 @@ func (c *committer) commit(ctx context.Context, batch []result) {
 		return
 	}
 	for _, r := range batch {
+		if r.stale {
+			c.log.Info("pod deleted before its lease was written; no reply", "pod", r.pod, "host", r.persistMAC())
+			continue
+		}
 		if r.reply != nil {
 			c.send(r)
 		}
@@ -78,4 +70,55 @@ func (c *committer) commit(ctx context.Context, batch []result) {
 			c.after(r)
 		}
 	}
+}
+
+// writeResults writes the leases of batch in tx. The lease of a pod deleted (or deleted
+// and created again) since its packet was handled is not written and the result is marked
+// stale: the store dropped that pod's leases with it, and they must not come back.
+func writeResults(tx podmgr.Tx, batch []result) error {
+	var gens map[string]time.Time // the pods' incarnations in the store, read once per batch
+	for i := range batch {
+		r := &batch[i]
+		if r.persist == nil && r.remove == nil {
+			continue
+		}
+		ok, err := podIsCurrent(tx, r.pod, r.gen, &gens)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			r.stale = true
+			continue
+		}
+		if r.persist != nil {
+			if err := tx.PutLease(*r.persist); err != nil {
+				return fmt.Errorf("write lease %s of pod %s: %w", r.persist.IP, r.pod, err)
+			}
+		}
+		if r.remove != nil {
+			if err := tx.DeleteLease(r.remove.Pod, r.remove.IP); err != nil {
+				return fmt.Errorf("delete lease %s of pod %s: %w", r.remove.IP, r.pod, err)
+			}
+		}
+	}
+	return nil
+}
+
+// podIsCurrent reports whether pod exists in the store as the incarnation gen.
+func podIsCurrent(tx podmgr.ReadTx, pod string, gen time.Time, gens *map[string]time.Time) (bool, error) {
+	if *gens == nil {
+		*gens = map[string]time.Time{}
+	}
+	have, seen := (*gens)[pod]
+	if !seen {
+		p, ok, err := tx.Pod(pod)
+		if err != nil {
+			return false, fmt.Errorf("read pod %s: %w", pod, err)
+		}
+		if ok {
+			have = p.CreatedAt
+		}
+		(*gens)[pod] = have // the zero time when the pod is gone: no incarnation matches it
+	}
+	return !have.IsZero() && have.Equal(gen), nil
 }

@@ -119,7 +119,7 @@ func (e *testEnv) handler(cfg Config) *handler {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	h := &handler{cfg: cfg, mgr: e.mgr, reg: e.mgr.Registry(), leases: newLeaseTable(), m: m, log: testLogger(), now: e.clock.Now}
+	h := &handler{cfg: cfg, mgr: e.mgr, reg: e.mgr.Registry(), leases: newLeaseTable(registryGen(e.mgr.Registry())), m: m, log: testLogger(), now: e.clock.Now}
 	var leases []podmgr.Lease
 	if err := e.store.View(context.Background(), func(tx podmgr.ReadTx) error {
 		var err error
@@ -133,25 +133,18 @@ func (e *testEnv) handler(cfg Config) *handler {
 }
 
 // persist does what the committer does for one result.
-func (e *testEnv) persist(r result) {
+// It reports whether the lease was written (false: its pod is gone, no reply).
+func (e *testEnv) persist(r result) bool {
 	e.t.Helper()
 	if r.persist == nil && r.remove == nil {
-		return
+		return false
 	}
-	err := e.store.Update(context.Background(), func(tx podmgr.Tx) error {
-		if r.persist != nil {
-			if err := tx.PutLease(*r.persist); err != nil {
-				return err
-			}
-		}
-		if r.remove != nil {
-			return tx.DeleteLease(r.remove.Pod, r.remove.IP)
-		}
-		return nil
-	})
+	batch := []result{r}
+	err := e.store.Update(context.Background(), func(tx podmgr.Tx) error { return writeResults(tx, batch) })
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	return !batch[0].stale
 }
 
 // The standard test topology: pods behind ToR relays across a WAN.

@@ -33,8 +33,24 @@ type result struct {
 	persist *podmgr.Lease
 	remove  *podmgr.Lease
 	event   *hostEvent
+	// gen is the incarnation of the pod the packet was answered for (podGen): its lease
+	// is written only if that pod still exists in the store.
+	gen time.Time
+	// stale: the pod was deleted before the lease was written; nothing is sent.
+	stale bool
 	// labels for the metrics
 	pod, relay, typ, outcome string
+}
+
+// persistMAC is the MAC of the lease written or removed, for logs.
+func (r result) persistMAC() string {
+	switch {
+	case r.persist != nil:
+		return r.persist.MAC
+	case r.remove != nil:
+		return r.remove.MAC
+	}
+	return ""
 }
 
 // hostEvent is recorded after the reply left, off the hot path.
@@ -80,7 +96,7 @@ func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, 
 		res.outcome = "no_pod"
 		return res
 	}
-	res.pod = pc.Pod.Name
+	res.pod, res.gen = pc.Pod.Name, pc.Pod.CreatedAt
 	log := &pktLog{l: h.log, pod: pc.Pod.Name, host: r.mac, relay: res.relay, typ: res.typ}
 	switch r.msgType {
 	case dhcpv4.MessageTypeDiscover:

@@ -37,34 +37,99 @@ var (
 
 // leaseTable holds every pod's bindings in memory. Each pod has its own lock, so pods
 // never wait on each other; the owner index (MAC -> pod) finds the pod of a unicast renew.
+//
+// A pod's bindings belong to one incarnation of the pod, told by gen (the registry's
+// view). A pod deleted and created again under its name is a new incarnation: the store
+// dropped the old one's leases with it, and the table drops them on the next use of the
+// name, so the new pod does not inherit them.
 type leaseTable struct {
 	mu    sync.Mutex
+	gen   podGen
 	pods  map[string]*podLeases
 	owner map[string]string
+}
+
+// podGen says which incarnation of a pod exists now; ok is false when none does.
+type podGen func(pod string) (gen time.Time, ok bool)
+
+// registryGen is the incarnation of a pod as the registry holds it: its creation time,
+// which updates keep and a re-creation replaces.
+func registryGen(reg *podmgr.Registry) podGen {
+	return func(pod string) (time.Time, bool) {
+		pc, ok := reg.Pod(pod)
+		if !ok {
+			return time.Time{}, false
+		}
+		return pc.Pod.CreatedAt, true
+	}
 }
 
 // podLeases are the bindings of one pod. Invariant: byIP[ip].mac == mac for at most one
 // live binding per address, and byMAC[mac] is that MAC's one non-declined binding.
 type podLeases struct {
+	gen    time.Time // the pod's incarnation, fixed at creation
 	mu     sync.Mutex
 	byIP   map[netip.Addr]*binding
 	byMAC  map[string]*binding
 	cursor map[netip.Prefix]uint32
 }
 
-func newLeaseTable() *leaseTable {
-	return &leaseTable{pods: map[string]*podLeases{}, owner: map[string]string{}}
+func newLeaseTable(gen podGen) *leaseTable {
+	return &leaseTable{gen: gen, pods: map[string]*podLeases{}, owner: map[string]string{}}
 }
 
+func newPodLeases(gen time.Time) *podLeases {
+	return &podLeases{gen: gen, byIP: map[netip.Addr]*binding{}, byMAC: map[string]*binding{}, cursor: map[netip.Prefix]uint32{}}
+}
+
+// pod is the bindings of the pod named name as it exists now. A pod that no longer
+// exists gets an empty table that is not kept.
 func (t *leaseTable) pod(name string) *podLeases {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	pl, ok := t.pods[name]
-	if !ok {
-		pl = &podLeases{byIP: map[netip.Addr]*binding{}, byMAC: map[string]*binding{}, cursor: map[netip.Prefix]uint32{}}
+	if pl, ok := t.currentLocked(name); ok {
+		return pl
+	}
+	gen, exists := t.gen(name)
+	pl := newPodLeases(gen)
+	if exists {
 		t.pods[name] = pl
 	}
 	return pl
+}
+
+// currentLocked is the kept table of the pod's current incarnation; a table of a deleted
+// or replaced incarnation is dropped. The registry is read under t.mu, so that callers
+// see its changes in order and a late reader cannot bring back an older incarnation.
+func (t *leaseTable) currentLocked(name string) (*podLeases, bool) {
+	pl, ok := t.pods[name]
+	if !ok {
+		return nil, false
+	}
+	if gen, exists := t.gen(name); exists && gen.Equal(pl.gen) {
+		return pl, true
+	}
+	delete(t.pods, name)
+	for mac := range pl.macs() {
+		if t.owner[mac] == name {
+			delete(t.owner, mac)
+		}
+	}
+	return nil, false
+}
+
+// macs are the MACs with a binding in the pod.
+func (pl *podLeases) macs() map[string]struct{} {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	out := make(map[string]struct{}, len(pl.byMAC)+len(pl.byIP))
+	for mac := range pl.byMAC {
+		out[mac] = struct{}{}
+	}
+	for _, b := range pl.byIP {
+		out[b.mac] = struct{}{}
+	}
+	return out
 }
 
 func (t *leaseTable) setOwner(mac, pod string) {
@@ -82,11 +147,15 @@ func (t *leaseTable) ownerOf(mac string) (string, bool) {
 }
 
 // load puts stored leases back: live and quarantined ones; a MAC keeps its latest.
+// Leases of a pod that does not exist are skipped.
 func (t *leaseTable) load(leases []podmgr.Lease, now time.Time) int {
 	n := 0
 	for _, l := range leases {
 		ip, err := netip.ParseAddr(l.IP)
 		if err != nil || !now.Before(l.Expires) {
+			continue
+		}
+		if _, ok := t.gen(l.Pod); !ok {
 			continue
 		}
 		pl := t.pod(l.Pod)
@@ -114,7 +183,7 @@ func (t *leaseTable) load(leases []podmgr.Lease, now time.Time) int {
 // lookup is mac's live address in pod, without creating the pod's table.
 func (t *leaseTable) lookup(pod, mac string, now time.Time) (netip.Addr, bool) {
 	t.mu.Lock()
-	pl, ok := t.pods[pod]
+	pl, ok := t.currentLocked(pod)
 	t.mu.Unlock()
 	if !ok {
 		return netip.Addr{}, false

@@ -53,7 +53,7 @@ func New(cfg Config, mgr *podmgr.Manager, reg prometheus.Registerer, log *slog.L
 	if s.m, err = newMetrics(reg, func() float64 { return float64(s.q.depth()) }); err != nil {
 		return nil, fmt.Errorf("dhcp: register metrics: %w", err)
 	}
-	s.h = &handler{cfg: cfg, mgr: mgr, reg: mgr.Registry(), leases: newLeaseTable(), m: s.m, log: log, now: time.Now}
+	s.h = &handler{cfg: cfg, mgr: mgr, reg: mgr.Registry(), leases: newLeaseTable(registryGen(mgr.Registry())), m: s.m, log: log, now: time.Now}
 	if err := s.loadLeases(context.Background()); err != nil {
 		return nil, err
 	}
