@@ -55,6 +55,13 @@ func randomBytes(t *testing.T, n int) []byte {
 
 func newFixture(t *testing.T, tweak func(*Config)) *fixture {
 	t.Helper()
+	return newFixtureLog(t, tweak, nil)
+}
+
+// newFixtureLog is newFixture with the boot service logging to bootLog (nil: the
+// fixture's logger, warnings to stderr).
+func newFixtureLog(t *testing.T, tweak func(*Config), bootLog *slog.Logger) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, err := podmgr.OpenBolt(filepath.Join(dir, "podboot.db"))
@@ -99,7 +106,10 @@ func newFixture(t *testing.T, tweak func(*Config)) *fixture {
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	svc, err := New(cfg, mgr, as, f.prom, log)
+	if bootLog == nil {
+		bootLog = log
+	}
+	svc, err := New(cfg, mgr, as, f.prom, bootLog)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -194,7 +194,10 @@ func (s *Service) serveArtifact(w http.ResponseWriter, r *http.Request, t target
 	s.m.httpBytes.WithLabelValues(pod).Add(float64(cw.n))
 	s.m.httpRequests.WithLabelValues(pod, kind, strconv.Itoa(cw.code)).Inc()
 	full := r.Method == http.MethodGet && cw.code == http.StatusOK
-	s.log.Debug("http sent", "pod", pod, "host", t.host.MAC, "artifact", a.Ref(), "kind", kind, "code", cw.code, "bytes", cw.n, "source", src.String())
+	if ctx := r.Context(); s.log.Enabled(ctx, slog.LevelDebug) {
+		s.log.LogAttrs(ctx, slog.LevelDebug, "http sent", slog.String("pod", pod), slog.String("host", t.host.MAC), slog.String("artifact", a.Ref()),
+			slog.String("kind", kind), slog.Int("code", cw.code), slog.Int64("bytes", cw.n), slog.String("source", src.String()))
+	}
 	if full {
 		detail := fmt.Sprintf("file=%s bytes=%d", a.Ref(), cw.n)
 		if sig {

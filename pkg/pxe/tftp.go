@@ -2,9 +2,11 @@ package pxe
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"time"
@@ -97,24 +99,36 @@ func (s *Service) tftpRead(filename string, rf io.ReaderFrom) error {
 	// pin/tftp reads one block per read call; buffering saves a syscall per packet.
 	n, err := rf.ReadFrom(bufio.NewReaderSize(f, 32<<10))
 	s.m.tftpBytes.WithLabelValues(pod).Add(float64(n))
-	log := s.log.With("pod", pod, "host", t.host.MAC, "file", bp.file, "source", src.String(), "bytes", n)
 	switch {
 	case err == nil:
 		s.m.tftpTransfers.WithLabelValues(pod, "ok").Inc()
-		log.Info("tftp sent", "duration", time.Since(start))
+		s.logTransfer(slog.LevelInfo, "tftp sent", t, bp.file, src, n, slog.Duration("duration", time.Since(start)))
 		s.recordEvent(src.String(), "tftp.sent", fmt.Sprintf("file=%s bytes=%d", a.Ref(), n), t, stateFor(a.Kind, bp.sig))
 		return nil
 	case isProbe(n, err):
 		// UEFI firmware asks for tsize, reads the option ack and aborts on purpose
 		// (ERROR 8) before fetching for real: not a failure.
 		s.m.tftpTransfers.WithLabelValues(pod, "probe").Inc()
-		log.Debug("tftp size probe")
+		s.logTransfer(slog.LevelDebug, "tftp size probe", t, bp.file, src, n)
 		return nil
 	default:
 		s.m.tftpTransfers.WithLabelValues(pod, "failed").Inc()
-		log.Warn("tftp transfer failed", "err", err)
+		s.logTransfer(slog.LevelWarn, "tftp transfer failed", t, bp.file, src, n, slog.Any("err", err))
 		return nil // pin/tftp already told the client; a second error packet helps nobody
 	}
+}
+
+// logTransfer logs a transfer's outcome with its pod, host, file, source and bytes. The
+// attributes are built only when the record is written: a logger made with slog's With
+// per transfer pre-formats them (text handler) even for records never written.
+func (s *Service) logTransfer(level slog.Level, msg string, t target, file string, src netip.Addr, n int64, extra ...slog.Attr) {
+	ctx := context.Background()
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{slog.String("pod", t.pc.Pod.Name), slog.String("host", t.host.MAC), slog.String("file", file),
+		slog.String("source", src.String()), slog.Int64("bytes", n)}
+	s.log.LogAttrs(ctx, level, msg, append(attrs, extra...)...)
 }
 
 // isProbe: the client answered the option ack with an ERROR packet before any data.
