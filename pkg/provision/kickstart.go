@@ -6,10 +6,10 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"text/template"
 
 	"github.com/podboot/podboot/artifacts"
+	"github.com/podboot/podboot/internal/tmplcache"
 	"github.com/podboot/podboot/pkg/agent/kickstart"
 	"github.com/podboot/podboot/pkg/agent/proto"
 	"github.com/podboot/podboot/pkg/artifact"
@@ -55,48 +55,27 @@ func DefaultKickstartTemplate() string {
 
 var funcs = template.FuncMap{"join": strings.Join}
 
-type kickstartTemplates struct {
-	mu    sync.Mutex
-	byTxt map[string]*template.Template
-	def   *template.Template
-}
+// kickstartTemplates renders kickstarts from templates parsed once per distinct text.
+type kickstartTemplates struct{ cache *tmplcache.Cache }
+
+const maxCachedTemplates = 256
 
 func parseKickstart(text string) (*template.Template, error) {
 	return template.New("kickstart").Funcs(funcs).Option("missingkey=error").Parse(text)
 }
 
 func newKickstartTemplates() (*kickstartTemplates, error) {
-	def, err := parseKickstart(DefaultKickstartTemplate())
+	c, err := tmplcache.New(parseKickstart, DefaultKickstartTemplate(), maxCachedTemplates)
 	if err != nil {
 		return nil, fmt.Errorf("shipped kickstart template: %w", err)
 	}
-	return &kickstartTemplates{byTxt: map[string]*template.Template{}, def: def}, nil
-}
-
-func (k *kickstartTemplates) get(text string) (*template.Template, error) {
-	if text == "" {
-		return k.def, nil
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if t, ok := k.byTxt[text]; ok {
-		return t, nil
-	}
-	t, err := parseKickstart(text)
-	if err != nil {
-		return nil, err
-	}
-	if len(k.byTxt) >= 256 {
-		clear(k.byTxt)
-	}
-	k.byTxt[text] = t
-	return t, nil
+	return &kickstartTemplates{cache: c}, nil
 }
 
 // renderData executes a profile's template and parses the result with the agent's own
 // parser, so a template that would fail on the host fails here, with the line.
 func (k *kickstartTemplates) renderData(text string, d KickstartData) ([]byte, error) {
-	t, err := k.get(text)
+	t, err := k.cache.Get(text)
 	if err != nil {
 		return nil, err
 	}

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
-	"sync"
 	"text/template"
 
 	"github.com/podboot/podboot/artifacts"
+	"github.com/podboot/podboot/internal/tmplcache"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
@@ -38,51 +38,26 @@ type ScriptData struct {
 // the firmware, which boots the next device (the installed disk).
 const localBootScript = "#!ipxe\necho podboot: netboot is off for this host; booting from the local disk\nexit\n"
 
-// scriptTemplates parses templates once per distinct text. The cache is bounded: when
-// full it is dropped and refilled (texts only change when profiles do).
-type scriptTemplates struct {
-	mu    sync.Mutex
-	byTxt map[string]*template.Template
-	def   *template.Template
-}
+// scriptTemplates renders iPXE scripts from templates parsed once per distinct text.
+type scriptTemplates struct{ cache *tmplcache.Cache }
 
 const maxCachedTemplates = 256
 
 func newScriptTemplates() (*scriptTemplates, error) {
-	def, err := parseScript(artifacts.IPXETemplate())
+	c, err := tmplcache.New(parseScript, artifacts.IPXETemplate(), maxCachedTemplates)
 	if err != nil {
 		return nil, fmt.Errorf("shipped iPXE template: %w", err)
 	}
-	return &scriptTemplates{byTxt: map[string]*template.Template{}, def: def}, nil
+	return &scriptTemplates{cache: c}, nil
 }
 
 func parseScript(text string) (*template.Template, error) {
 	return template.New("ipxe").Option("missingkey=error").Parse(text)
 }
 
-func (c *scriptTemplates) get(text string) (*template.Template, error) {
-	if text == "" {
-		return c.def, nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if t, ok := c.byTxt[text]; ok {
-		return t, nil
-	}
-	t, err := parseScript(text)
-	if err != nil {
-		return nil, err
-	}
-	if len(c.byTxt) >= maxCachedTemplates {
-		clear(c.byTxt)
-	}
-	c.byTxt[text] = t
-	return t, nil
-}
-
 // render executes a profile's template and checks the result is an iPXE script.
 func (c *scriptTemplates) render(p podmgr.Profile, d ScriptData) ([]byte, error) {
-	t, err := c.get(p.IPXEScript)
+	t, err := c.cache.Get(p.IPXEScript)
 	if err != nil {
 		return nil, err
 	}
