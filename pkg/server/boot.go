@@ -13,16 +13,24 @@ import (
 // ArtifactsDir is the artifact store inside the data dir.
 const ArtifactsDir = "artifacts"
 
-// openBoot opens the artifact store, mounts the image routes on the API and builds the
-// boot service (TFTP, HTTP, HTTPS), registered to run with the other listeners. The
-// HTTPS listener uses podboot's own server certificate unless boot.tlsCertFile is set.
-func (s *Server) openBoot() error {
+// openArtifacts opens the artifact store and mounts the image routes on the API.
+func (s *Server) openArtifacts() error {
 	store, err := artifact.Open(filepath.Join(s.cfg.DataDir, ArtifactsDir))
 	if err != nil {
 		return err
 	}
+	s.onFailure("artifact store", store.Close)
 	s.artifacts = store
 	s.api.Mount(imageapi.New(store, s.mgr, s.log).Routes()...)
+	return nil
+}
+
+// openBoot builds the boot service (TFTP, HTTP, HTTPS), registered to run with the
+// other listeners. The HTTPS listener uses podboot's own server certificate unless
+// boot.tlsCertFile is set. It is the last step of Open: pxe.New binds the listeners.
+func (s *Server) openBoot() error {
+	store := s.artifacts
+	var err error
 	bc := s.cfg.Boot
 	if bc.HTTPSAddr != pxe.Disabled && bc.TLSCertFile == "" {
 		if bc.TLSCertFile, bc.TLSKeyFile, err = s.pki.EnsureServerCert(s.certNames()); err != nil {

@@ -60,6 +60,33 @@ type Server struct {
 	// services run beside the API (DHCP, boot); each serves until its context ends,
 	// then drains and returns.
 	services []service
+	// apiLn and apiTLS are the bound management API listener and its TLS settings.
+	apiLn  net.Listener
+	apiTLS *tls.Config
+	// undo holds what Open has opened so far, to close (last first) when a later step
+	// fails; Run takes over once Open has succeeded.
+	undo []undoStep
+}
+
+type undoStep struct {
+	what  string
+	close func() error
+}
+
+// onFailure registers how to close something Open just opened, should a later step fail.
+func (s *Server) onFailure(what string, close func() error) {
+	s.undo = append(s.undo, undoStep{what, close})
+}
+
+// undoOpen closes, last first, everything Open opened before it failed, so a failed
+// start leaves no socket bound, no file open and the data dir unlocked.
+func (s *Server) undoOpen() {
+	for i := len(s.undo) - 1; i >= 0; i-- {
+		if err := s.undo[i].close(); err != nil {
+			s.log.Warn("close after failed start-up", "what", s.undo[i].what, "err", err)
+		}
+	}
+	s.undo = nil
 }
 
 type service struct {
@@ -72,9 +99,10 @@ func (s *Server) addService(name string, serve func(context.Context) error) {
 	s.services = append(s.services, service{name, serve})
 }
 
-// Open prepares a server: data dir, store (lock), registry, PKI, bootstrap token.
-// Nothing listens yet.
-func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (*Server, error) {
+// Open prepares a server: data dir, store (lock), registry, PKI, bootstrap token, and
+// binds every listener, so a busy port fails start-up at once. Nothing serves yet. When a
+// step fails, Open closes what the steps before it opened.
+func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (_ *Server, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -89,10 +117,10 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (*S
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, store: st, prom: prometheus.NewRegistry(), Ready: make(chan struct{})}
-	ok := false
+	s.onFailure("store", st.Close)
 	defer func() {
-		if !ok {
-			st.Close()
+		if err != nil {
+			s.undoOpen()
 		}
 	}()
 	start := time.Now()
@@ -109,17 +137,31 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (*S
 	if err := s.bootstrap(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.openDHCP(); err != nil {
-		return nil, err
+	// Listeners and stores from here on; the boot service comes last because it binds
+	// its listeners in pxe.New and offers no way to close them short of serving, so
+	// nothing may fail after it.
+	for _, step := range []func() error{s.listenAPI, s.openDHCP, s.openArtifacts, s.openImagePush, s.openBoot} {
+		if err := step(); err != nil {
+			return nil, err
+		}
 	}
-	if err := s.openBoot(); err != nil {
-		return nil, err
-	}
-	if err := s.openImagePush(); err != nil {
-		return nil, err
-	}
-	ok = true
+	s.undo = nil
 	return s, nil
+}
+
+// listenAPI binds the management API listener with its TLS settings.
+func (s *Server) listenAPI() error {
+	tlsCfg, err := s.tlsConfig()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", s.cfg.API.Addr)
+	if err != nil {
+		return fmt.Errorf("listen management API on %s: %w", s.cfg.API.Addr, err)
+	}
+	s.onFailure("management API listener", ln.Close)
+	s.apiLn, s.apiTLS, s.apiAddr = ln, tlsCfg, ln.Addr()
+	return nil
 }
 
 // Manager is the pod manager (for services wired in beside the API).
@@ -232,25 +274,17 @@ func (s *Server) advertiseURL() string {
 	return "https://localhost:" + port
 }
 
-// Run serves until ctx ends, then drains every listener and closes the store.
+// Run serves until ctx ends, then drains every listener and closes the stores.
 func (s *Server) Run(ctx context.Context) error {
-	defer s.store.Close()
-	tlsCfg, err := s.tlsConfig()
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", s.cfg.API.Addr)
-	if err != nil {
-		return fmt.Errorf("listen management API on %s: %w", s.cfg.API.Addr, err)
-	}
-	s.apiAddr = ln.Addr()
+	defer s.closeStores()
+	ln := s.apiLn
 	mux := http.NewServeMux()
 	mux.Handle("/api/", s.api.Handler())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.prom, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	hs := &http.Server{
 		Handler:           mux,
-		TLSConfig:         tlsCfg,
+		TLSConfig:         s.apiTLS,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -280,9 +314,22 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.log.Info("podboot serving", "api", "https://"+ln.Addr().String(), "data_dir", s.cfg.DataDir)
 	close(s.Ready)
-	err = g.Wait()
+	err := g.Wait()
 	s.log.Info("podboot stopped")
 	return err
+}
+
+// closeStores closes the artifact store and the database (and so unlocks the data dir)
+// once every listener has drained.
+func (s *Server) closeStores() {
+	if s.artifacts != nil {
+		if err := s.artifacts.Close(); err != nil {
+			s.log.Warn("close artifact store", "err", err)
+		}
+	}
+	if err := s.store.Close(); err != nil {
+		s.log.Warn("close store", "err", err)
+	}
 }
 
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
