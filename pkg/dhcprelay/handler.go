@@ -81,8 +81,11 @@ func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, 
 		res.outcome = dropReason(err)
 		return res
 	}
-	if r.giaddr.IsValid() {
+	switch {
+	case r.giaddr.IsValid():
 		res.relay = r.giaddr.String()
+	case loc.addr.IsValid():
+		res.relay = loc.addr.String() // the local segment, as if relayed by its address
 	}
 	res.typ = typeLabel(r.msgType)
 	// On the WAN socket a packet is relayed (giaddr) or a unicast renew/release (ciaddr).

@@ -12,6 +12,7 @@ import (
 
 	"github.com/podboot/podboot/pkg/podmgr"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 )
 
 // readBufSize is the largest datagram read; bigger DHCP messages are truncated and so
@@ -27,6 +28,7 @@ type Server struct {
 	conn    *net.UDPConn
 	lconn   *net.UDPConn // local interface service, optional
 	laddr   netip.Addr
+	lindex  int // the local interface's index; 0 without one
 	m       *metrics
 	log     *slog.Logger
 	bufs    sync.Pool
@@ -57,16 +59,19 @@ func New(cfg Config, mgr *podmgr.Manager, reg prometheus.Registerer, log *slog.L
 	if err := s.loadLeases(context.Background()); err != nil {
 		return nil, err
 	}
-	if s.conn, err = listen(context.Background(), cfg.Addr, ""); err != nil {
+	if cfg.Interface != "" {
+		if s.laddr, s.lindex, err = interfaceAddr(cfg.Interface); err != nil {
+			return nil, err
+		}
+	}
+	// With a local interface, the relays' socket learns each packet's interface: the
+	// broadcasts of the local segment reach it too, and are the interface socket's.
+	if s.conn, err = listen(context.Background(), cfg.Addr, "", s.lindex != 0); err != nil {
 		return nil, err
 	}
 	if cfg.Interface != "" {
-		if s.laddr, err = interfaceAddr(cfg.Interface); err != nil {
-			s.conn.Close()
-			return nil, err
-		}
 		_, port, _ := net.SplitHostPort(cfg.Addr)
-		if s.lconn, err = listen(context.Background(), ":"+port, cfg.Interface); err != nil {
+		if s.lconn, err = listen(context.Background(), ":"+port, cfg.Interface, false); err != nil {
 			s.conn.Close()
 			return nil, err
 		}
@@ -112,9 +117,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	for range s.cfg.Workers {
 		workers.Go(func() { s.work(drainCtx) })
 	}
-	readers.Go(func() { s.read(ctx, s.conn, local{}) })
+	readers.Go(func() { s.read(ctx, s.conn, local{}, s.lindex) })
 	if s.lconn != nil {
-		readers.Go(func() { s.read(ctx, s.lconn, local{addr: s.laddr}) })
+		readers.Go(func() { s.read(ctx, s.lconn, local{addr: s.laddr}, 0) })
 	}
 	s.log.Info("serving", "addr", s.Addr().String(), "interface", s.cfg.Interface, "workers", s.cfg.Workers)
 	<-ctx.Done()
@@ -138,11 +143,16 @@ func (s *Server) Serve(ctx context.Context) error {
 	return nil
 }
 
-// read is the read loop of one socket: it only queues, never handles.
-func (s *Server) read(ctx context.Context, conn *net.UDPConn, loc local) {
+// read is the read loop of one socket: it only queues, never handles. Packets that
+// arrived on the interface with index skip are left to that interface's socket.
+func (s *Server) read(ctx context.Context, conn *net.UDPConn, loc local, skip int) {
+	var oob []byte
+	if skip != 0 {
+		oob = make([]byte, unix.CmsgSpace(unix.SizeofInet4Pktinfo))
+	}
 	for ctx.Err() == nil {
 		bp := s.bufs.Get().(*[]byte)
-		n, peer, err := conn.ReadFromUDPAddrPort(*bp)
+		n, peer, err := readPacket(conn, *bp, oob, skip)
 		if err != nil {
 			s.bufs.Put(bp)
 			var ne net.Error
@@ -152,12 +162,31 @@ func (s *Server) read(ctx context.Context, conn *net.UDPConn, loc local) {
 			s.log.Warn("read failed", "err", err)
 			continue
 		}
+		if n < 0 {
+			s.bufs.Put(bp)
+			continue
+		}
 		key := peer.Addr().Unmap()
 		if !s.q.push(key, packet{buf: bp, n: n, peer: peer, loc: loc}) {
 			s.bufs.Put(bp)
 			s.m.drop(key.String(), "queue_full")
 		}
 	}
+}
+
+// readPacket reads one datagram into buf; n is -1 when it arrived on interface skip.
+func readPacket(conn *net.UDPConn, buf, oob []byte, skip int) (int, netip.AddrPort, error) {
+	if skip == 0 {
+		return conn.ReadFromUDPAddrPort(buf)
+	}
+	n, oobn, _, peer, err := conn.ReadMsgUDPAddrPort(buf, oob)
+	if err != nil {
+		return 0, peer, err
+	}
+	if idx, ok := arrivalIfindex(oob[:oobn]); ok && idx == skip {
+		return -1, peer, nil
+	}
+	return n, peer, nil
 }
 
 // work handles queued packets until the queue is closed and empty.
