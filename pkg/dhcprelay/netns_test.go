@@ -126,19 +126,7 @@ func TestRealClientsThroughRelays(t *testing.T) {
 	torA.RouteRack("192.0.2.0/24") // unicast renewals of pod a
 	// The central namespace is fresh: the API's port is free there.
 	const api = "127.0.0.1:9443"
-	start := func() *testutil.Proc {
-		t.Helper()
-		serve := central.Start([]string{"PODBOOT_TFTP_ADDR=127.0.0.1:0", "PODBOOT_HTTP_ADDR=127.0.0.1:0", "PODBOOT_HTTPS_ADDR=127.0.0.1:0", "PODBOOT_DHCP_ADDR=:67"},
-			bin, "serve", "--data-dir", data, "--api-addr", api)
-		testutil.WaitFor(t, 30*time.Second, "podboot API and DHCP to serve", func() bool {
-			if serve.Exited() {
-				t.Fatalf("podboot serve exited:\n%s", serve.Output())
-			}
-			out := serve.Output()
-			return strings.Contains(out, "podboot serving") && strings.Contains(out, "service=dhcp") && strings.Contains(out, "msg=serving")
-		})
-		return serve
-	}
+	start := func() *testutil.Proc { return startServeIn(t, central, bin, data, api) }
 	serve := start()
 	cli := central.CLI(bin, data, api)
 	register(t, cli, work)
