@@ -1,7 +1,8 @@
 package server
 
 import (
-	"fmt"
+	"context"
+	"crypto/tls"
 	"path/filepath"
 
 	"github.com/podboot/podboot/pkg/artifact"
@@ -26,32 +27,44 @@ func (s *Server) openArtifacts() error {
 }
 
 // openBoot builds the boot service (TFTP, HTTP, HTTPS), registered to run with the
-// other listeners. The HTTPS listener uses podboot's own server certificate unless
-// boot.tlsCertFile is set. It is the last step of Open: pxe.New binds the listeners.
+// other listeners. It is the last step of Open: pxe.New binds the TFTP and HTTP
+// listeners and nothing may fail after it (see Open).
+//
+// serve runs the HTTPS listener itself (boothttps.go) rather than leaving it to the boot
+// service, so that it can pick podboot's own certificate per handshake and cover pods
+// registered after start-up; the handler is the boot service's, plus the agent API.
 func (s *Server) openBoot() error {
-	store := s.artifacts
-	var err error
-	bc := s.cfg.Boot
-	if bc.HTTPSAddr != pxe.Disabled && bc.TLSCertFile == "" {
-		if bc.TLSCertFile, bc.TLSKeyFile, err = s.pki.EnsureServerCert(s.certNames()); err != nil {
-			return fmt.Errorf("make boot HTTPS certificate: %w", err)
-		}
-	}
-	if s.leaseIP != nil {
-		bc.LeaseIP = s.leaseIP
-	}
-	prov, err := provision.New(s.cfg.Provision, s.mgr, store, s.log)
+	bc := withHTTPDefaults(s.cfg.Boot)
+	tlsCfg, err := s.bootTLSConfig(bc)
 	if err != nil {
 		return err
 	}
-	bc.HostToken, bc.AgentHandler = prov.HostToken, prov.Handler()
+	if tlsCfg != nil {
+		if err := s.listenBootHTTPS(&bc); err != nil {
+			return err
+		}
+	}
+	bc.HTTPSAddr, bc.TLSCertFile, bc.TLSKeyFile = pxe.Disabled, "", ""
+	if s.leaseIP != nil {
+		bc.LeaseIP = s.leaseIP
+	}
+	prov, err := provision.New(s.cfg.Provision, s.mgr, s.artifacts, s.log)
+	if err != nil {
+		return err
+	}
+	bc.HostToken = prov.HostToken
 	s.api.Mount(prov.Routes()...)
-	svc, err := pxe.New(bc, s.mgr, store, s.prom, s.log)
+	svc, err := pxe.New(bc, s.mgr, s.artifacts, s.prom, s.log)
 	if err != nil {
 		return err
 	}
 	s.boot = svc
 	s.addService("boot", svc.Serve)
+	if tlsCfg != nil {
+		hs := newBootHTTPSServer(bc, bootHTTPSHandler(svc.Handler(), prov.Handler()), s.log)
+		ln := tls.NewListener(s.bootHTTPSLn, tlsCfg)
+		s.addService("boot https", func(ctx context.Context) error { return serveHTTP(ctx, hs, ln, bc.DrainTimeout, s.log) })
+	}
 	return nil
 }
 

@@ -63,6 +63,10 @@ type Server struct {
 	// apiLn and apiTLS are the bound management API listener and its TLS settings.
 	apiLn  net.Listener
 	apiTLS *tls.Config
+	// own picks podboot's own HTTPS certificate per handshake (nil until first needed).
+	own *ownCerts
+	// bootHTTPSLn is the boot service's HTTPS listener (boot.go), nil when off.
+	bootHTTPSLn net.Listener
 	// undo holds what Open has opened so far, to close (last first) when a later step
 	// fails; Run takes over once Open has succeeded.
 	undo []undoStep
@@ -195,25 +199,44 @@ func (s *Server) openPKI() error {
 	return nil
 }
 
+// tlsConfig is the management API's TLS: the operator's certificate (api.tlsCert), or
+// podboot's own, chosen per handshake (owncert.go).
 func (s *Server) tlsConfig() (*tls.Config, error) {
-	certFile, keyFile := s.cfg.API.TLSCert, s.cfg.API.TLSKey
-	if certFile == "" {
-		var err error
-		if certFile, keyFile, err = s.pki.EnsureServerCert(s.certNames()); err != nil {
-			return nil, fmt.Errorf("make API certificate: %w", err)
+	if s.cfg.API.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.API.TLSCert, s.cfg.API.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("load API certificate: %w", err)
 		}
+		return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	own, err := s.ownCertificates()
 	if err != nil {
-		return nil, fmt.Errorf("load API certificate: %w", err)
+		return nil, fmt.Errorf("API certificate: %w", err)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	return &tls.Config{GetCertificate: own.GetCertificate, MinVersion: tls.VersionTLS12}, nil
 }
 
-// certNames are the names podboot's own HTTPS certificate covers: loopback, the host
+// ownCertificates makes (or renews) DATA_DIR/pki/server.pem for certNames on first use
+// and returns the per-handshake certificate source built on it; the API and the boot
+// service share it.
+func (s *Server) ownCertificates() (*ownCerts, error) {
+	if s.own != nil {
+		return s.own, nil
+	}
+	certFile, keyFile, err := s.pki.EnsureServerCert(s.certNames())
+	if err != nil {
+		return nil, fmt.Errorf("make podboot's HTTPS certificate: %w", err)
+	}
+	if s.own, err = newOwnCerts(s.pki, certFile, keyFile, s.mgr.Registry(), s.log); err != nil {
+		return nil, err
+	}
+	return s.own, nil
+}
+
+// certNames are the names podboot's default HTTPS certificate covers: loopback, the host
 // name, api.names, and every pod's server address known at start-up (the stage1 agent
 // connects to https://SERVER-ADDRESS and checks the certificate against its pinned CA).
-// The API and the boot service share the certificate, so both ask for the same names.
+// A pod server address added later gets its own certificate on demand (owncert.go).
 func (s *Server) certNames() []string {
 	names := append([]string{"localhost", "127.0.0.1", "::1"}, s.cfg.API.Names...)
 	if h, err := os.Hostname(); err == nil && h != "" {
