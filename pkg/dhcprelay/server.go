@@ -66,12 +66,13 @@ func New(cfg Config, mgr *podmgr.Manager, reg prometheus.Registerer, log *slog.L
 	}
 	// With a local interface, the relays' socket learns each packet's interface: the
 	// broadcasts of the local segment reach it too, and are the interface socket's.
-	if s.conn, err = listen(context.Background(), cfg.Addr, "", s.lindex != 0); err != nil {
+	shared := cfg.Interface != ""
+	if s.conn, err = listen(context.Background(), cfg.Addr, sockOpts{share: shared, pktinfo: shared}); err != nil {
 		return nil, err
 	}
-	if cfg.Interface != "" {
+	if shared {
 		_, port, _ := net.SplitHostPort(cfg.Addr)
-		if s.lconn, err = listen(context.Background(), ":"+port, cfg.Interface, false); err != nil {
+		if s.lconn, err = listen(context.Background(), ":"+port, sockOpts{device: cfg.Interface, share: true}); err != nil {
 			s.conn.Close()
 			return nil, err
 		}

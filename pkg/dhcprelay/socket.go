@@ -11,31 +11,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// listen opens a UDP socket with SO_REUSEADDR (so the optional interface socket can share
-// port 67) and SO_BROADCAST, optionally bound to a device. SO_REUSEPORT is deliberately
-// not set: a second podboot must fail to bind, not silently split the traffic. pktinfo
-// asks for each packet's arrival interface (IP_PKTINFO).
-func listen(ctx context.Context, addr, device string, pktinfo bool) (*net.UDPConn, error) {
+// sockOpts are the options of a DHCP socket.
+type sockOpts struct {
+	// device binds the socket to one interface (SO_BINDTODEVICE).
+	device string
+	// share sets SO_REUSEADDR, which the relays' socket and the interface socket need to
+	// share the port. Without an interface socket it stays off, so that a second podboot
+	// (another data dir, so no store lock) fails to bind the port instead of sharing it:
+	// on Linux two UDP sockets that both set SO_REUSEADDR bind the same address.
+	// SO_REUSEPORT is never set.
+	share bool
+	// pktinfo asks for each packet's arrival interface (IP_PKTINFO).
+	pktinfo bool
+}
+
+// listen opens a UDP socket with SO_BROADCAST and the options o.
+func listen(ctx context.Context, addr string, o sockOpts) (*net.UDPConn, error) {
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
-		err := c.Control(func(fd uintptr) {
-			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); serr != nil {
-				return
-			}
-			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1); serr != nil {
-				return
-			}
-			// A bigger receive buffer absorbs bursts while the workers catch up.
-			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
-			if pktinfo {
-				if serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_PKTINFO, 1); serr != nil {
-					return
-				}
-			}
-			if device != "" {
-				serr = unix.BindToDevice(int(fd), device)
-			}
-		})
+		err := c.Control(func(fd uintptr) { serr = o.apply(int(fd)) })
 		if err != nil {
 			return err
 		}
@@ -46,6 +40,30 @@ func listen(ctx context.Context, addr, device string, pktinfo bool) (*net.UDPCon
 		return nil, fmt.Errorf("dhcp: listen on udp %s: %w", addr, err)
 	}
 	return pc.(*net.UDPConn), nil
+}
+
+func (o sockOpts) apply(fd int) error {
+	if o.share {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+			return fmt.Errorf("SO_REUSEADDR: %w", err)
+		}
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BROADCAST, 1); err != nil {
+		return fmt.Errorf("SO_BROADCAST: %w", err)
+	}
+	// A bigger receive buffer absorbs bursts while the workers catch up.
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
+	if o.pktinfo {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_PKTINFO, 1); err != nil {
+			return fmt.Errorf("IP_PKTINFO: %w", err)
+		}
+	}
+	if o.device != "" {
+		if err := unix.BindToDevice(fd, o.device); err != nil {
+			return fmt.Errorf("bind to device %s: %w", o.device, err)
+		}
+	}
+	return nil
 }
 
 // interfaceAddr is the index and first IPv4 address of a local interface.
