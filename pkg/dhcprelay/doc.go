@@ -6,8 +6,10 @@
 // counted instead of starving the other pods or growing goroutines. A fixed pool of
 // workers runs the packet path (handler.go): parse and sanity checks (request.go), pod
 // resolution by the registry's match rules (relayinfo.go), the host by MAC, the address
-// (leases.go, pool.go), the boot program (boot.go) and the reply (reply.go). Replies
+// (leases.go), the boot program (boot.go) and the reply (reply.go, marshal.go). Replies
 // that bind a lease (ACK) go through the committer (commit.go), which writes many leases
 // in one store transaction and only then sends their ACKs: a lease is durable before its
-// ACK leaves. Everything else is answered at once.
+// ACK leaves. Everything else is answered at once. The sockets (socket.go) are the
+// relays' one and, optionally, one bound to a local interface for hosts on the central
+// node's own segment.
 package dhcprelay
