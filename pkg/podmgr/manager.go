@@ -148,13 +148,14 @@ func (m *Manager) putPodLocked(ctx context.Context, a Actor, p Pod, action strin
 			return Pod{}, fmt.Errorf("%w: pod %s: match rule {%s} is already pod %s's: the two pods could not be told apart; add a circuitId, remoteId, relaySource or linkSelection that differs", ErrConflict, p.Name, k, owner)
 		}
 	}
+	now := m.now().UTC()
 	if old, ok := m.reg.Pod(p.Name); ok {
 		if err := m.checkHostsFit(pc, old); err != nil {
 			return Pod{}, err
 		}
-	}
-	now := m.now().UTC()
-	if pc.Pod.CreatedAt.IsZero() {
+	} else {
+		// A new pod is a new incarnation whatever createdAt the client sent: the DHCP
+		// lease table tells a re-created pod from the deleted one by it.
 		pc.Pod.CreatedAt = now
 	}
 	pc.Pod.UpdatedAt = now

@@ -452,3 +452,37 @@ func TestDeleteProfileUsedByHostOverride(t *testing.T) {
 		t.Fatalf("want conflict, got %v", err)
 	}
 }
+
+// A pod re-created from an old `pod show -o json` is a new incarnation: its createdAt
+// is the server's, never the client's (the DHCP lease table keys on it).
+func TestRecreatedPodGetsNewCreatedAt(t *testing.T) {
+	m, _ := newTestManager(t)
+	seed(t, m)
+	ctx := context.Background()
+	old, ok := m.Registry().Pod("pod-a")
+	if !ok {
+		t.Fatal("seeded pod-a missing")
+	}
+	if err := m.DeletePod(ctx, admin, "pod-a", true); err != nil {
+		t.Fatal(err)
+	}
+	for name, create := range map[string]func(Pod) (Pod, error){
+		"create": func(p Pod) (Pod, error) { return m.CreatePod(ctx, admin, p) },
+		"apply": func(p Pod) (Pod, error) {
+			out, _, err := m.ApplyPod(ctx, admin, p)
+			return out, err
+		},
+	} {
+		p := old.Pod
+		got, err := create(p)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got.CreatedAt.Equal(old.Pod.CreatedAt) {
+			t.Fatalf("%s: re-created pod kept the client's createdAt %v", name, got.CreatedAt)
+		}
+		if err := m.DeletePod(ctx, admin, "pod-a", true); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
