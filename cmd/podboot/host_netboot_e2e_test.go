@@ -13,18 +13,10 @@ import (
 // checks what the gates read (the registry, through host show), who may do it, and that
 // refusals say what was wrong.
 func TestHostNetbootThroughCLI(t *testing.T) {
-	bin := testutil.BuildPodboot(t)
-	files := t.TempDir()
-	srv := testutil.StartServe(t, bin, t.TempDir())
-	admin := testutil.NewCLI(t, bin, srv)
-	admin.MustRun(t, "profile", "apply", "-f", writeFile(t, files, "profile.yaml", profileYAML))
-	admin.MustRun(t, "pod", "apply", "-f", writeFile(t, files, "pod-b.yaml", podBYAML))
+	admin, _ := startWithPodB(t)
 	const mac = "52:54:00:0b:00:01"
 	admin.MustRun(t, "host", "add", mac, "--pod", "pod-b")
-	token := func(role string) *testutil.CLI {
-		return admin.WithToken(strings.TrimSpace(admin.MustRun(t, "token", "create", role+"-tok", "--role", role)))
-	}
-	operator, viewer, ci := token("operator"), token("viewer"), token("ci")
+	operator, viewer, ci := roleCLI(t, admin, "operator"), roleCLI(t, admin, "viewer"), roleCLI(t, admin, "ci")
 	show := func() podmgr.Host {
 		t.Helper()
 		var h podmgr.Host

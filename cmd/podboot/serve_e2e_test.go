@@ -143,21 +143,29 @@ func TestServeLifecycle(t *testing.T) {
 	}
 }
 
-// TestRoles checks what each token role may do through the CLI.
-func TestRoles(t *testing.T) {
+// startWithPodB starts podboot serve with the test profile and pod-b applied through the
+// CLI; it returns the admin CLI and a directory for input files.
+func startWithPodB(t *testing.T) (admin *testutil.CLI, files string) {
+	t.Helper()
 	bin := testutil.BuildPodboot(t)
-	files := t.TempDir()
-	srv := testutil.StartServe(t, bin, t.TempDir())
-	admin := testutil.NewCLI(t, bin, srv)
+	files = t.TempDir()
+	admin = testutil.NewCLI(t, bin, testutil.StartServe(t, bin, t.TempDir()))
 	admin.MustRun(t, "profile", "apply", "-f", writeFile(t, files, "profile.yaml", profileYAML))
 	admin.MustRun(t, "pod", "apply", "-f", writeFile(t, files, "pod-b.yaml", podBYAML))
-	admin.MustRun(t, "host", "add", "52:54:00:0b:00:09", "--pod", "pod-b")
+	return admin, files
+}
 
-	token := func(role string) *testutil.CLI {
-		secret := strings.TrimSpace(admin.MustRun(t, "token", "create", role+"-tok", "--role", role))
-		return admin.WithToken(secret)
-	}
-	viewer, ci, operator := token("viewer"), token("ci"), token("operator")
+// roleCLI is the CLI with a new token of role.
+func roleCLI(t *testing.T, admin *testutil.CLI, role string) *testutil.CLI {
+	t.Helper()
+	return admin.WithToken(strings.TrimSpace(admin.MustRun(t, "token", "create", role+"-tok", "--role", role)))
+}
+
+// TestRoles checks what each token role may do through the CLI.
+func TestRoles(t *testing.T) {
+	admin, files := startWithPodB(t)
+	admin.MustRun(t, "host", "add", "52:54:00:0b:00:09", "--pod", "pod-b")
+	viewer, ci, operator := roleCLI(t, admin, "viewer"), roleCLI(t, admin, "ci"), roleCLI(t, admin, "operator")
 
 	podC := writeFile(t, files, "pod-c.yaml", strings.ReplaceAll(strings.ReplaceAll(podBYAML, "pod-b", "pod-c"), "203.0.113.1\n  - giaddr: 192.0.2.1\n    circuitId: rack-b", "192.0.2.254"))
 	csv := writeFile(t, files, "h.csv", "mac,pod\n52:54:00:0c:00:01,pod-b\n")

@@ -120,15 +120,7 @@ func (e *testEnv) handler(cfg Config) *handler {
 		e.t.Fatal(err)
 	}
 	h := &handler{cfg: cfg, mgr: e.mgr, reg: e.mgr.Registry(), leases: newLeaseTable(registryGen(e.mgr.Registry())), m: m, log: testLogger(), now: e.clock.Now}
-	var leases []podmgr.Lease
-	if err := e.store.View(context.Background(), func(tx podmgr.ReadTx) error {
-		var err error
-		leases, err = tx.Leases()
-		return err
-	}); err != nil {
-		e.t.Fatal(err)
-	}
-	h.leases.load(leases, e.clock.Now())
+	h.leases.load(e.storedLeases(), e.clock.Now())
 	return h
 }
 

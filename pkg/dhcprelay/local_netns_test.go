@@ -97,22 +97,7 @@ func TestLocalInterfaceService(t *testing.T) {
 
 	t.Run("dhclient on the segment gets its reservation and the pod's options", func(t *testing.T) {
 		h := lan.Host("ldhclient", "52:54:00:1c:00:01")
-		lf := filepath.Join(work, "dhclient.leases")
-		p := h.Start(nil, "dhclient", "-4", "-d", "-v", "-1", "-lf", lf, "-pf", filepath.Join(work, "dhclient.pid"), "-sf", "/bin/true", "eth0")
-		var lease string
-		testutil.WaitFor(t, 30*time.Second, "dhclient lease", func() bool {
-			b, _ := os.ReadFile(lf)
-			lease = string(b)
-			return strings.Contains(lease, "}") || p.Exited()
-		})
-		for _, want := range []string{"fixed-address 203.0.113.11;", "option routers 203.0.113.1;", "option domain-name-servers 203.0.113.53;", "option dhcp-lease-time 600;", "option dhcp-server-identifier 203.0.113.1;", `option domain-name "local.example";`} {
-			if !strings.Contains(lease, want) {
-				t.Errorf("lease file lacks %q:\n%s", want, lease)
-			}
-		}
-		if strings.Contains(lease, "filename") {
-			t.Errorf("a plain DHCP client got a boot file:\n%s", lease)
-		}
+		checkDhclientLease(t, h, work, "fixed-address 203.0.113.11;", "option routers 203.0.113.1;", "option domain-name-servers 203.0.113.53;", "option dhcp-lease-time 600;", "option dhcp-server-identifier 203.0.113.1;", `option domain-name "local.example";`)
 	})
 
 	pxe := lan.Host("lpxe", "52:54:00:1c:00:02")

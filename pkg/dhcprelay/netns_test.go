@@ -86,6 +86,28 @@ func installed(t *testing.T, dir, mac string) {
 // udhcpcScript records the variables of the bound lease.
 const udhcpcScript = "#!/bin/sh\n[ \"$1\" = bound ] && env > \"$OUT\"\nexit 0\n"
 
+// checkDhclientLease runs ISC dhclient once on h's eth0 and checks that its lease file
+// holds every wanted line and no boot file (a plain DHCP client must not get one).
+func checkDhclientLease(t *testing.T, h *testutil.NS, work string, wants ...string) {
+	t.Helper()
+	lf := filepath.Join(work, "dhclient.leases")
+	p := h.Start(nil, "dhclient", "-4", "-d", "-v", "-1", "-lf", lf, "-pf", filepath.Join(work, "dhclient.pid"), "-sf", "/bin/true", "eth0")
+	var lease string
+	testutil.WaitFor(t, 30*time.Second, "dhclient lease", func() bool {
+		b, _ := os.ReadFile(lf)
+		lease = string(b)
+		return strings.Contains(lease, "}") || p.Exited()
+	})
+	for _, want := range wants {
+		if !strings.Contains(lease, want) {
+			t.Errorf("lease file lacks %q:\n%s", want, lease)
+		}
+	}
+	if strings.Contains(lease, "filename") {
+		t.Errorf("a plain DHCP client got a boot file:\n%s", lease)
+	}
+}
+
 // udhcpc runs busybox udhcpc once in ns with extra options; it returns the bound lease's
 // variables, or nil when no lease was obtained.
 func udhcpc(t *testing.T, ns *testutil.NS, dir, name string, extra ...string) map[string]string {
@@ -143,22 +165,7 @@ func TestRealClientsThroughRelays(t *testing.T) {
 
 	t.Run("dhclient gets its reservation, router, DNS and lease time", func(t *testing.T) {
 		h := torA.Host("dhclient", "52:54:00:0a:00:01")
-		lf := filepath.Join(work, "dhclient.leases")
-		p := h.Start(nil, "dhclient", "-4", "-d", "-v", "-1", "-lf", lf, "-pf", filepath.Join(work, "dhclient.pid"), "-sf", "/bin/true", "eth0")
-		var lease string
-		testutil.WaitFor(t, 30*time.Second, "dhclient lease", func() bool {
-			b, _ := os.ReadFile(lf)
-			lease = string(b)
-			return strings.Contains(lease, "}") || p.Exited()
-		})
-		for _, want := range []string{"fixed-address 192.0.2.11;", "option routers 192.0.2.1;", "option domain-name-servers 192.0.2.53;", "option dhcp-lease-time 600;", "option dhcp-server-identifier 198.51.100.10;", `option domain-name "pod-a.example";`} {
-			if !strings.Contains(lease, want) {
-				t.Errorf("lease file lacks %q:\n%s", want, lease)
-			}
-		}
-		if strings.Contains(lease, "filename") {
-			t.Errorf("a plain DHCP client got a boot file:\n%s", lease)
-		}
+		checkDhclientLease(t, h, work, "fixed-address 192.0.2.11;", "option routers 192.0.2.1;", "option domain-name-servers 192.0.2.53;", "option dhcp-lease-time 600;", "option dhcp-server-identifier 198.51.100.10;", `option domain-name "pod-a.example";`)
 	})
 
 	pxe := torA.Host("pxe", "52:54:00:0a:00:02")

@@ -9,13 +9,9 @@ import (
 )
 
 func TestHostTokenLifecycle(t *testing.T) {
-	m, _ := newTestManager(t)
-	seed(t, m)
+	m := newManagerWithHost(t)
 	ctx := context.Background()
-	mac := "52:54:00:00:00:01"
-	if _, err := m.AddHosts(ctx, admin, []Host{{MAC: mac, Pod: "pod-a"}}); err != nil {
-		t.Fatal(err)
-	}
+	mac := testMAC
 	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	m.now = func() time.Time { return clock }
 
@@ -136,13 +132,9 @@ func TestIssueHostTokenWithStepIsOneCommit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, _ := newTestManager(t)
-			seed(t, m)
+			m := newManagerWithHost(t)
 			ctx := context.Background()
-			mac := "52:54:00:00:00:01"
-			if _, err := m.AddHosts(ctx, admin, []Host{{MAC: mac, Pod: "pod-a"}}); err != nil {
-				t.Fatal(err)
-			}
+			mac := testMAC
 			if tt.from != StateRegistered {
 				if _, err := m.RecordHostEvent(ctx, mac, "test", "setup", "", HostUpdate{State: tt.from}); err != nil {
 					t.Fatal(err)

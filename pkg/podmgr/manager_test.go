@@ -39,6 +39,20 @@ func openTestManager(t *testing.T, path string) *Manager {
 	return m
 }
 
+// testMAC is the host newManagerWithHost registers.
+const testMAC = "52:54:00:00:00:01"
+
+// newManagerWithHost is a seeded manager with one host, testMAC, in pod-a.
+func newManagerWithHost(t *testing.T) *Manager {
+	t.Helper()
+	m, _ := newTestManager(t)
+	seed(t, m)
+	if _, err := m.AddHosts(context.Background(), admin, []Host{{MAC: testMAC, Pod: "pod-a"}}); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 func testPod(name, giaddr string) Pod {
 	return Pod{
 		Name:          name,
@@ -385,13 +399,9 @@ func TestHostCodecRoundTrip(t *testing.T) {
 // whatever order the goroutines update it in: else a stale "netboot on" could come back
 // after the installed callback.
 func TestRegistryIgnoresStaleHostCopies(t *testing.T) {
-	m, _ := newTestManager(t)
-	seed(t, m)
+	m := newManagerWithHost(t)
 	ctx := context.Background()
-	mac := "52:54:00:00:00:01"
-	if _, err := m.AddHosts(ctx, admin, []Host{{MAC: mac, Pod: "pod-a"}}); err != nil {
-		t.Fatal(err)
-	}
+	mac := testMAC
 	early, err := m.RecordHostEvent(ctx, mac, "test", "http.script", "", HostUpdate{State: StateBooting})
 	if err != nil {
 		t.Fatal(err)
@@ -407,13 +417,9 @@ func TestRegistryIgnoresStaleHostCopies(t *testing.T) {
 }
 
 func TestServiceEventsDoNotMoveHostsBack(t *testing.T) {
-	m, _ := newTestManager(t)
-	seed(t, m)
+	m := newManagerWithHost(t)
 	ctx := context.Background()
-	mac := "52:54:00:00:00:01"
-	if _, err := m.AddHosts(ctx, admin, []Host{{MAC: mac, Pod: "pod-a"}}); err != nil {
-		t.Fatal(err)
-	}
+	mac := testMAC
 	steps := []struct {
 		state, want HostState
 	}{
