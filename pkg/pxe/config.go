@@ -2,6 +2,8 @@ package pxe
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -16,10 +18,15 @@ type Config struct {
 	TFTPAddr string `yaml:"tftpAddr"`
 	// HTTPAddr is the plain HTTP listen address for iPXE builds without TLS (default ":8080").
 	HTTPAddr string `yaml:"httpAddr"`
-	// HTTPSAddr is the HTTPS listen address (default ":8443"); "-" or no certificate disables it.
+	// HTTPSAddr is the HTTPS listen address (default ":8443"); "-" or no certificate
+	// (neither TLSConfig nor TLSCertFile) disables it.
 	HTTPSAddr   string `yaml:"httpsAddr"`
 	TLSCertFile string `yaml:"tlsCertFile"`
 	TLSKeyFile  string `yaml:"tlsKeyFile"`
+	// TLSConfig, when set, is the HTTPS listener's TLS settings in place of the file
+	// pair, e.g. one that picks the certificate per handshake (GetCertificate): serve
+	// passes podboot's own certificate source here. Set it or the file pair, not both.
+	TLSConfig *tls.Config `yaml:"-"`
 
 	// AdvertiseHTTPPort and AdvertiseHTTPSPort are the ports put in URLs handed to hosts
 	// (default: the ports listened on; set them when a port is forwarded).
@@ -118,7 +125,10 @@ func (c Config) validate() error {
 		return fmt.Errorf("boot: maxTftpTransfers %d: use at least 1", c.MaxTFTPTransfers)
 	}
 	if c.HTTPSAddr != Disabled && (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
-		return fmt.Errorf("boot: set both tlsCertFile and tlsKeyFile, or neither")
+		return errors.New("boot: set both tlsCertFile and tlsKeyFile, or neither")
+	}
+	if c.TLSConfig != nil && c.TLSCertFile != "" {
+		return errors.New("boot: a TLS config and tlsCertFile/tlsKeyFile are exclusive")
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,7 +22,8 @@ import (
 )
 
 // Service is the boot service. New binds its listeners (so a busy port fails start-up
-// at once, and tests can ask for the bound addresses); Serve serves until its context ends.
+// at once, and tests can ask for the bound addresses); Serve serves until its context
+// ends; Close releases the listeners of a service that is not served.
 type Service struct {
 	cfg     Config
 	mgr     *podmgr.Manager
@@ -40,6 +42,10 @@ type Service struct {
 	httpsLn   net.Listener
 	httpSrv   *http.Server
 	httpsSrv  *http.Server
+
+	closed    chan struct{} // closed by Close
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // New builds the boot service, binds its listeners and registers the profile template
@@ -64,7 +70,7 @@ func New(cfg Config, mgr *podmgr.Manager, store *artifact.Store, reg prometheus.
 		return nil, fmt.Errorf("boot: %w", err)
 	}
 	s := &Service{cfg: cfg, mgr: mgr, reg: mgr.Registry(), store: store, log: log.With("component", "boot"), m: m, scripts: scripts,
-		tftpSlots: make(chan struct{}, cfg.MaxTFTPTransfers)}
+		tftpSlots: make(chan struct{}, cfg.MaxTFTPTransfers), closed: make(chan struct{})}
 	if err := s.listen(); err != nil {
 		s.closeListeners()
 		return nil, err
@@ -74,38 +80,10 @@ func New(cfg Config, mgr *podmgr.Manager, store *artifact.Store, reg prometheus.
 }
 
 func (s *Service) listen() error {
-	var err error
-	if s.cfg.TFTPAddr != Disabled {
-		ua, err := net.ResolveUDPAddr("udp", s.cfg.TFTPAddr)
-		if err != nil {
-			return fmt.Errorf("boot: tftp address %q: %w", s.cfg.TFTPAddr, err)
+	for _, l := range []func() error{s.listenTFTP, s.listenHTTP, s.listenHTTPS} {
+		if err := l(); err != nil {
+			return err
 		}
-		if s.tftpConn, err = net.ListenUDP("udp", ua); err != nil {
-			return fmt.Errorf("boot: listen tftp %s: %w", s.cfg.TFTPAddr, err)
-		}
-		s.tftpSrv = s.newTFTPServer()
-	}
-	if s.cfg.HTTPAddr != Disabled {
-		if s.httpLn, err = net.Listen("tcp", s.cfg.HTTPAddr); err != nil {
-			return fmt.Errorf("boot: listen http %s: %w", s.cfg.HTTPAddr, err)
-		}
-		s.httpSrv = s.newHTTPServer()
-		s.httpPort = portOf(s.httpLn.Addr())
-	}
-	if s.cfg.HTTPSAddr != Disabled && s.cfg.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
-		if err != nil {
-			return fmt.Errorf("boot: load TLS certificate: %w", err)
-		}
-		ln, err := net.Listen("tcp", s.cfg.HTTPSAddr)
-		if err != nil {
-			return fmt.Errorf("boot: listen https %s: %w", s.cfg.HTTPSAddr, err)
-		}
-		s.httpsSrv = s.newHTTPServer()
-		s.httpsSrv.Handler = s.httpsHandler()
-		s.httpsSrv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-		s.httpsLn = tls.NewListener(ln, s.httpsSrv.TLSConfig)
-		s.httpsPort = portOf(ln.Addr())
 	}
 	if s.cfg.AdvertiseHTTPPort != 0 {
 		s.httpPort = s.cfg.AdvertiseHTTPPort
@@ -116,6 +94,70 @@ func (s *Service) listen() error {
 		s.httpsPort = configuredPort(s.cfg.HTTPSAddr) // HTTPS off here: URLs still name the usual port
 	}
 	return nil
+}
+
+func (s *Service) listenTFTP() error {
+	if s.cfg.TFTPAddr == Disabled {
+		return nil
+	}
+	ua, err := net.ResolveUDPAddr("udp", s.cfg.TFTPAddr)
+	if err != nil {
+		return fmt.Errorf("boot: tftp address %q: %w", s.cfg.TFTPAddr, err)
+	}
+	if s.tftpConn, err = net.ListenUDP("udp", ua); err != nil {
+		return fmt.Errorf("boot: listen tftp %s: %w", s.cfg.TFTPAddr, err)
+	}
+	s.tftpSrv = s.newTFTPServer()
+	return nil
+}
+
+func (s *Service) listenHTTP() error {
+	if s.cfg.HTTPAddr == Disabled {
+		return nil
+	}
+	var err error
+	if s.httpLn, err = net.Listen("tcp", s.cfg.HTTPAddr); err != nil {
+		return fmt.Errorf("boot: listen http %s: %w", s.cfg.HTTPAddr, err)
+	}
+	s.httpSrv = s.newHTTPServer()
+	s.httpPort = portOf(s.httpLn.Addr())
+	return nil
+}
+
+// listenHTTPS binds the HTTPS listener when it is on and has a certificate.
+func (s *Service) listenHTTPS() error {
+	tlsCfg, err := s.tlsConfig()
+	if err != nil || tlsCfg == nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", s.cfg.HTTPSAddr)
+	if err != nil {
+		return fmt.Errorf("boot: listen https %s: %w", s.cfg.HTTPSAddr, err)
+	}
+	s.httpsSrv = s.newHTTPServer()
+	s.httpsSrv.Handler = s.httpsHandler()
+	s.httpsSrv.TLSConfig = tlsCfg
+	s.httpsLn = tls.NewListener(ln, tlsCfg)
+	s.httpsPort = portOf(ln.Addr())
+	return nil
+}
+
+// tlsConfig is the HTTPS listener's TLS settings: Config.TLSConfig, or the certificate
+// file pair; nil when HTTPS is off or has no certificate.
+func (s *Service) tlsConfig() (*tls.Config, error) {
+	switch {
+	case s.cfg.HTTPSAddr == Disabled:
+		return nil, nil
+	case s.cfg.TLSConfig != nil:
+		return s.cfg.TLSConfig, nil
+	case s.cfg.TLSCertFile == "":
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("boot: load TLS certificate: %w", err)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
 }
 
 func portOf(a net.Addr) int {
@@ -135,19 +177,49 @@ func configuredPort(addr string) int {
 	return n
 }
 
-func (s *Service) closeListeners() {
-	for _, c := range []interface{ Close() error }{s.tftpConnCloser(), s.httpLn, s.httpsLn} {
-		if c != nil {
-			c.Close()
+// closeListeners closes every listener New bound; one already closed is no error.
+func (s *Service) closeListeners() error {
+	var errs []error
+	for _, c := range []io.Closer{s.tftpConnCloser(), s.httpLn, s.httpsLn} {
+		if c == nil {
+			continue
+		}
+		if err := c.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
 		}
 	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("boot: close listeners: %w", err)
+	}
+	return nil
 }
 
-func (s *Service) tftpConnCloser() interface{ Close() error } {
+func (s *Service) tftpConnCloser() io.Closer {
 	if s.tftpConn == nil {
 		return nil
 	}
 	return s.tftpConn
+}
+
+// Close closes every listener the service bound (TFTP, HTTP, HTTPS) without draining
+// HTTP requests (TFTP transfers in flight still end within their retransmit timeouts).
+// It is for a service Serve will not run, such as after a failed start-up: Serve closes
+// the listeners itself when it returns. A Serve running when Close is called returns; a
+// later Serve returns an error. Close is idempotent.
+func (s *Service) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		if s.tftpSrv != nil {
+			s.tftpSrv.Shutdown() // a Serve to come or running stops reading
+		}
+		for _, srv := range []*http.Server{s.httpSrv, s.httpsSrv} {
+			if srv != nil {
+				srv.Close()
+			}
+		}
+		s.closeErr = s.closeListeners()
+	})
+	return s.closeErr
 }
 
 // TFTPAddr, HTTPAddr and HTTPSAddr are the bound addresses (nil when disabled).
@@ -193,20 +265,24 @@ func (s *Service) httpsHandler() http.Handler {
 // Handler is the boot HTTP handler (the same on HTTP and HTTPS), for mounting elsewhere.
 func (s *Service) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
-// Serve serves TFTP, HTTP and HTTPS until ctx ends, then stops accepting, drains
-// transfers in flight (at most DrainTimeout for HTTP; TFTP transfers end within their
-// retransmit timeouts) and returns nil. A listener failure stops all and is returned.
+// Serve serves TFTP, HTTP and HTTPS until ctx ends (or Close is called), then stops
+// accepting, drains transfers in flight (at most DrainTimeout for HTTP; TFTP transfers end
+// within their retransmit timeouts), closes the listeners and returns nil. A listener
+// failure stops all and is returned. Call it once, and not after Close.
 func (s *Service) Serve(ctx context.Context) error {
+	select {
+	case <-s.closed:
+		return errors.New("boot: serve after close")
+	default:
+	}
 	errc := make(chan error, 3)
 	var wg sync.WaitGroup
 	start := func(name string, run func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			if err := run(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 				errc <- fmt.Errorf("boot: %s: %w", name, err)
 			}
-		}()
+		})
 	}
 	if s.tftpSrv != nil {
 		start("tftp", func() error { return s.tftpSrv.Serve(s.tftpConn) })
@@ -223,13 +299,19 @@ func (s *Service) Serve(ctx context.Context) error {
 	var err error
 	select {
 	case <-ctx.Done():
+	case <-s.closed:
 	case err = <-errc:
 	}
 	s.shutdown()
 	wg.Wait()
+	if cerr := s.closeListeners(); err == nil {
+		err = cerr
+	}
 	return err
 }
 
+// shutdown stops the listeners gracefully: HTTP requests in flight get DrainTimeout,
+// TFTP transfers their retransmit timeouts.
 func (s *Service) shutdown() {
 	dctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
 	defer cancel()
@@ -238,19 +320,27 @@ func (s *Service) shutdown() {
 		if srv == nil {
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			if err := srv.Shutdown(dctx); err != nil {
 				srv.Close()
 			}
-		}()
+		})
 	}
 	if s.tftpSrv != nil {
-		wg.Add(1)
-		go func() { defer wg.Done(); s.tftpSrv.Shutdown() }()
+		wg.Go(s.shutdownTFTP)
 	}
 	wg.Wait()
+}
+
+// shutdownTFTP stops the TFTP server and closes its socket. pin/tftp's Shutdown closes
+// the socket only when its Serve has already taken it; cancelled right after Serve
+// started, it may not have, and that Serve would then block reading it. Closing the
+// socket here ends that read and releases the port either way.
+func (s *Service) shutdownTFTP() {
+	s.tftpSrv.Shutdown()
+	if err := s.tftpConn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		s.log.Warn("close tftp socket", "err", err)
+	}
 }
 
 // recordEvent writes a host event. It runs in the handler after the body was handed to
