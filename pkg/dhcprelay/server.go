@@ -19,7 +19,8 @@ import (
 // fail to parse (they are counted as malformed).
 const readBufSize = 4096
 
-// Server is the DHCP service. Create it with New and run it with Serve.
+// Server is the DHCP service. Create it with New and run it with Serve; Close releases
+// the sockets of a server that is not served.
 type Server struct {
 	cfg     Config
 	mgr     *podmgr.Manager
@@ -34,6 +35,12 @@ type Server struct {
 	bufs    sync.Pool
 	commits chan result
 	events  chan hostEvent
+
+	// closed is cancelled by Close; a running Serve stops when it is.
+	closed     context.Context
+	markClosed context.CancelFunc
+	closeOnce  sync.Once
+	closeErr   error
 }
 
 // New binds the sockets, loads the stored leases and returns a Server ready to Serve.
@@ -51,6 +58,7 @@ func New(cfg Config, mgr *podmgr.Manager, reg prometheus.Registerer, log *slog.L
 		commits: make(chan result, 4*cfg.CommitBatch),
 		events:  make(chan hostEvent, 1024),
 	}
+	s.closed, s.markClosed = context.WithCancel(context.Background())
 	s.bufs.New = func() any { b := make([]byte, readBufSize); return &b }
 	if s.m, err = newMetrics(reg, func() float64 { return float64(s.q.depth()) }); err != nil {
 		return nil, fmt.Errorf("dhcp: register metrics: %w", err)
@@ -106,9 +114,16 @@ func (s *Server) LeaseIP(pod, mac string) (netip.Addr, bool) {
 	return s.h.leases.lookup(pod, mac, s.h.now())
 }
 
-// Serve answers DHCP until ctx is done, then stops reading, finishes the queued packets,
-// commits and sends what is pending, and returns nil. Call it once.
+// Serve answers DHCP until ctx is done (or Close is called), then stops reading,
+// finishes the queued packets, commits and sends what is pending, closes the sockets and
+// returns nil. Call it once, and not after Close.
 func (s *Server) Serve(ctx context.Context) error {
+	if s.closed.Err() != nil {
+		return errors.New("dhcp: serve after close")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.closed, cancel)()
 	var workers, committing, recording, readers sync.WaitGroup
 	cm := &committer{store: s.mgr.Store(), in: s.commits, max: s.cfg.CommitBatch, send: s.send, after: s.queueEvent, m: s.m, log: s.log}
 	// The drain after shutdown still commits and records: it must not see ctx cancelled.
@@ -136,11 +151,40 @@ func (s *Server) Serve(ctx context.Context) error {
 	committing.Wait()
 	close(s.events)
 	recording.Wait()
-	s.conn.Close()
-	if s.lconn != nil {
-		s.lconn.Close()
+	if err := s.closeSockets(); err != nil {
+		s.log.Warn("close sockets", "err", err)
 	}
 	s.log.Info("stopped")
+	return nil
+}
+
+// Close closes the server's sockets at once. It is for a server Serve will not run,
+// such as after a failed start-up: Serve closes them itself when it returns. A Serve
+// running when Close is called stops (replies still pending are not sent); a later
+// Serve returns an error. Close is idempotent.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.markClosed()
+		s.closeErr = s.closeSockets()
+	})
+	return s.closeErr
+}
+
+// closeSockets closes the relays' and the interface's socket; one already closed is no
+// error.
+func (s *Server) closeSockets() error {
+	var errs []error
+	for _, c := range []*net.UDPConn{s.conn, s.lconn} {
+		if c == nil {
+			continue
+		}
+		if err := c.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("dhcp: close sockets: %w", err)
+	}
 	return nil
 }
 
