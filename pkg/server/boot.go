@@ -1,8 +1,6 @@
 package server
 
 import (
-	"context"
-	"crypto/tls"
 	"path/filepath"
 
 	"github.com/podboot/podboot/pkg/artifact"
@@ -26,25 +24,16 @@ func (s *Server) openArtifacts() error {
 	return nil
 }
 
-// openBoot builds the boot service (TFTP, HTTP, HTTPS), registered to run with the
-// other listeners. It is the last step of Open: pxe.New binds the TFTP and HTTP
-// listeners and nothing may fail after it (see Open).
-//
-// serve runs the HTTPS listener itself (boothttps.go) rather than leaving it to the boot
-// service, so that it can pick podboot's own certificate per handshake and cover pods
-// registered after start-up; the handler is the boot service's, plus the agent API.
+// openBoot builds the boot service (TFTP, HTTP, HTTPS; pxe.New binds the listeners),
+// registered to run with the other listeners. Its HTTPS listener carries the agent API
+// and uses podboot's own certificate, picked per handshake, unless boot.tlsCertFile is set.
 func (s *Server) openBoot() error {
-	bc := withHTTPDefaults(s.cfg.Boot)
+	bc := s.cfg.Boot
 	tlsCfg, err := s.bootTLSConfig(bc)
 	if err != nil {
 		return err
 	}
-	if tlsCfg != nil {
-		if err := s.listenBootHTTPS(&bc); err != nil {
-			return err
-		}
-	}
-	bc.HTTPSAddr, bc.TLSCertFile, bc.TLSKeyFile = pxe.Disabled, "", ""
+	bc.TLSConfig = tlsCfg
 	if s.leaseIP != nil {
 		bc.LeaseIP = s.leaseIP
 	}
@@ -52,19 +41,15 @@ func (s *Server) openBoot() error {
 	if err != nil {
 		return err
 	}
-	bc.HostToken = prov.HostToken
+	bc.HostToken, bc.AgentHandler = prov.HostToken, prov.Handler()
 	s.api.Mount(prov.Routes()...)
 	svc, err := pxe.New(bc, s.mgr, s.artifacts, s.prom, s.log)
 	if err != nil {
 		return err
 	}
+	s.onFailure("boot listeners", svc.Close)
 	s.boot = svc
 	s.addService("boot", svc.Serve)
-	if tlsCfg != nil {
-		hs := newBootHTTPSServer(bc, bootHTTPSHandler(svc.Handler(), prov.Handler()), s.log)
-		ln := tls.NewListener(s.bootHTTPSLn, tlsCfg)
-		s.addService("boot https", func(ctx context.Context) error { return serveHTTP(ctx, hs, ln, bc.DrainTimeout, s.log) })
-	}
 	return nil
 }
 

@@ -13,8 +13,8 @@ import (
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
-// TestBootHTTPSServesAgentAPI: the HTTPS listener serve runs carries the agent API (and
-// checks its tokens) beside the boot files; plain HTTP never serves the agent API.
+// TestBootHTTPSServesAgentAPI: under serve, the boot service's HTTPS listener carries the
+// agent API (and checks its tokens) beside the boot files; plain HTTP never serves it.
 func TestBootHTTPSServesAgentAPI(t *testing.T) {
 	cfg := Defaults()
 	cfg.DataDir = t.TempDir()
@@ -39,7 +39,7 @@ func TestBootHTTPSServesAgentAPI(t *testing.T) {
 	}
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: s.PKI().CertPool(), MinVersion: tls.VersionTLS12}}}
-	httpsBase := "https://" + s.BootHTTPSAddr().String()
+	httpsBase := "https://" + s.Boot().HTTPSAddr().String()
 	httpBase := "http://" + s.Boot().HTTPAddr().String()
 	chainload := proto.HostPath(mac) + proto.ChainloadPath
 	tests := []struct {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"strconv"
@@ -27,17 +26,8 @@ func (s *Server) openDHCP() error {
 	}
 	s.leaseIP = srv.LeaseIP
 	s.addService("dhcp", srv.Serve)
-	s.onFailure("dhcp socket", func() error { return closeUnserved(srv.Serve) })
+	s.onFailure("dhcp socket", srv.Close)
 	return nil
-}
-
-// closeUnserved closes a service that was built but never served: the DHCP service has
-// no Close, but Serve with a context already done stops at once and closes its sockets
-// before it returns.
-func closeUnserved(serve func(context.Context) error) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return serve(ctx)
 }
 
 // portOf is the port of a listen address, or def when it names none (or port 0).

@@ -124,7 +124,7 @@ func TestOwnCertificateCoversPodsAddedAfterStart(t *testing.T) {
 	s := runTestServer(t, cfg)
 	roots := s.PKI().CertPool()
 	def := loadDefaultCert(t, dataDir)
-	boot, apiAddr := s.BootHTTPSAddr(), s.APIAddr()
+	boot, apiAddr := s.Boot().HTTPSAddr(), s.APIAddr()
 
 	// Before any pod: the default certificate, which does not name 127.0.0.7.
 	leaf, err := handshake(t, boot, bootIP, "", roots)

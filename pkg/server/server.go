@@ -65,8 +65,6 @@ type Server struct {
 	apiTLS *tls.Config
 	// own picks podboot's own HTTPS certificate per handshake (nil until first needed).
 	own *ownCerts
-	// bootHTTPSLn is the boot service's HTTPS listener (boot.go), nil when off.
-	bootHTTPSLn net.Listener
 	// undo holds what Open has opened so far, to close (last first) when a later step
 	// fails; Run takes over once Open has succeeded.
 	undo []undoStep
@@ -141,9 +139,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (_ 
 	if err := s.bootstrap(ctx); err != nil {
 		return nil, err
 	}
-	// Listeners and stores from here on; the boot service comes last because it binds
-	// its listeners in pxe.New and offers no way to close them short of serving, so
-	// nothing may fail after it.
+	// Listeners and stores from here on; each step registers how to close what it opened.
 	for _, step := range []func() error{s.listenAPI, s.openDHCP, s.openArtifacts, s.openImagePush, s.openBoot} {
 		if err := step(); err != nil {
 			return nil, err

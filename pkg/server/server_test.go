@@ -172,9 +172,8 @@ func TestRunReleasesEverything(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run not ready within 30s")
 	}
-	// The boot service's TFTP server must be serving before it is stopped: pin/tftp's
-	// Shutdown closes the socket only once Serve has taken it.
-	waitTFTPAnswers(t, ports.tftp, 30*time.Second)
+	// Stopped at once: the boot service closes its TFTP socket even when pin/tftp's
+	// Serve has not taken it yet.
 	cancel()
 	select {
 	case err := <-done:
@@ -192,30 +191,4 @@ func TestRunReleasesEverything(t *testing.T) {
 			t.Errorf("%s %s still bound after Run: %v (ports %+v)", l.network, l.addr, err, ports)
 		}
 	}
-}
-
-// waitTFTPAnswers sends read requests to addr until a TFTP reply (any) comes back.
-func waitTFTPAnswers(t *testing.T, addr string, timeout time.Duration) {
-	t.Helper()
-	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	dst, err := net.ResolveUDPAddr("udp4", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rrq := append([]byte{0, 1}, "pod/52-54-00-00-00-01/none\x00octet\x00"...)
-	buf := make([]byte, 1500)
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); {
-		if _, err := c.WriteTo(rrq, dst); err != nil {
-			t.Fatal(err)
-		}
-		_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-		if n, _, err := c.ReadFrom(buf); err == nil && n >= 2 {
-			return
-		}
-	}
-	t.Fatalf("TFTP on %s did not answer within %s", addr, timeout)
 }
