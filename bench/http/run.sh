@@ -3,12 +3,15 @@
 # boot service and from nginx (sendfile on), plain HTTP and TLS, one after the other in
 # this script on 127.0.0.1. Reports aggregate MB/s and podboot/nginx, and podboot's peak
 # RSS while it serves 64 clients. Targets: >= 0.8x nginx plain, >= 0.9x nginx TLS,
-# RSS < 200 MiB. Usage: bench/http/run.sh [N...]   (SIZE_MB=2048 by default)
+# RSS < 200 MiB. Each row runs ROUNDS rounds (default 3) of both servers back to back,
+# the order alternating; it shows the medians, their ratio and the per-round range.
+# Usage: [ROUNDS=n] [SIZE_MB=2048] bench/http/run.sh [N...]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/bench/tftp/lib.sh"
 NS=("${@:-1 4 16 64}"); NS=(${NS[*]})
 SIZE_MB=${SIZE_MB:-2048}
+ROUNDS=${ROUNDS:-3}
 PB_HTTP=${PB_HTTP:-18080}; PB_HTTPS=${PB_HTTPS:-18443}
 NG_HTTP=${NG_HTTP:-18081}; NG_HTTPS=${NG_HTTPS:-18444}
 
@@ -102,8 +105,8 @@ run() {
 run "http://127.0.0.1:$PB_HTTP$PB_PATH" 1 >/dev/null
 run "http://127.0.0.1:$NG_HTTP/stage2.img" 1 >/dev/null
 
-echo "file: $SIZE bytes; $(nproc) CPUs; $(uname -r)"
-printf '%-6s %-4s | %-24s | %-24s | %s\n' proto N "podboot (done, MB/s)" "nginx (done, MB/s)" ratio
+echo "file: $SIZE bytes; $(nproc) CPUs; $(uname -r); $ROUNDS rounds per row"
+printf '%-6s %-4s | %-26s | %-26s | %-6s | %s\n' proto N "podboot (done, MB/s)" "nginx (done, MB/s)" ratio "per-round ratios (min-max)"
 for proto in http https; do
   for n in "${NS[@]}"; do
     if [ "$proto" = http ]; then
@@ -111,13 +114,10 @@ for proto in http https; do
     else
       pb="https://127.0.0.1:$PB_HTTPS$PB_PATH"; ng="https://127.0.0.1:$NG_HTTPS/stage2.img"
     fi
-    read -r pb_ok pb_s < <(run "$pb" "$n")
-    read -r ng_ok ng_s < <(run "$ng" "$n")
-    pb_mbs=$(echo "$pb_ok * $SIZE / $pb_s / 1000000" | bc -l)
-    ng_mbs=$(echo "$ng_ok * $SIZE / $ng_s / 1000000" | bc -l)
-    ratio=$(echo "if ($ng_mbs > 0) $pb_mbs / $ng_mbs else 0" | bc -l)
-    printf '%-6s %-4s | %3s/%-3s %9.1f MB/s | %3s/%-3s %9.1f MB/s | %.2f\n' \
-      "$proto" "$n" "$pb_ok" "$n" "$pb_mbs" "$ng_ok" "$n" "$ng_mbs" "$ratio"
+    read -r pb_done ng_done pb_med ng_med ratio lo hi < <(compare_rounds "$pb" "$ng" "$n" "$ROUNDS")
+    total=$((n * ROUNDS))
+    printf '%-6s %-4s | %4s/%-4s %9.1f MB/s | %4s/%-4s %9.1f MB/s | %6.2f | %.2f-%.2f\n' \
+      "$proto" "$n" "$pb_done" "$total" "$pb_med" "$ng_done" "$total" "$ng_med" "$ratio" "$lo" "$hi"
   done
 done
 echo "podboot peak RSS (VmHWM over the whole run): $(( $(peak_rss_kib "$PODBOOT_PID") / 1024 )) MiB"

@@ -59,3 +59,34 @@ stop_podboot() {
 
 # peak_rss_kib PID: VmHWM (peak resident set) of a process, in KiB.
 peak_rss_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+
+# median: of the numbers on stdin.
+median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+
+# compare_rounds URL_A URL_B N ROUNDS: ROUNDS rounds of `run URL N` (the caller's: it
+# prints "completed seconds") against both URLs, back to back, the order alternating
+# between rounds. Prints "doneA doneB medianA medianB ratio minRatio maxRatio", MB/s of
+# SIZE-byte files; VERBOSE=1 logs every round to stderr.
+compare_rounds() {
+  local a=$1 b=$2 n=$3 rounds=$4 r a_ok a_s b_ok b_s ma mb
+  local a_done=0 b_done=0 a_all=() b_all=() ratios=()
+  for r in $(seq 1 "$rounds"); do
+    if [ $((r % 2)) -eq 1 ]; then
+      read -r a_ok a_s < <(run "$a" "$n")
+      read -r b_ok b_s < <(run "$b" "$n")
+    else
+      read -r b_ok b_s < <(run "$b" "$n")
+      read -r a_ok a_s < <(run "$a" "$n")
+    fi
+    ma=$(echo "$a_ok * $SIZE / $a_s / 1000000" | bc -l)
+    mb=$(echo "$b_ok * $SIZE / $b_s / 1000000" | bc -l)
+    a_done=$((a_done + a_ok)) b_done=$((b_done + b_ok))
+    a_all+=("$ma") b_all+=("$mb")
+    ratios+=("$(echo "if ($mb > 0) $ma / $mb else 0" | bc -l)")
+    if [ -n "${VERBOSE:-}" ]; then printf '  N=%s round %d: %.1f against %.1f MB/s\n' "$n" "$r" "$ma" "$mb" >&2; fi
+  done
+  ma=$(printf '%s\n' "${a_all[@]}" | median)
+  mb=$(printf '%s\n' "${b_all[@]}" | median)
+  echo "$a_done $b_done $ma $mb $(echo "if ($mb > 0) $ma / $mb else 0" | bc -l)" \
+    "$(printf '%s\n' "${ratios[@]}" | sort -g | head -1) $(printf '%s\n' "${ratios[@]}" | sort -g | tail -1)"
+}

@@ -79,34 +79,10 @@ run() {
 run "$PB_URL" 1 >/dev/null
 run "$HPA_URL" 1 >/dev/null
 
-# mbs OK SECONDS: aggregate MB/s of the bytes that arrived in full.
-mbs() { echo "$1 * $SIZE / $2 / 1000000" | bc -l; }
-# median: of the numbers on stdin.
-median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
-
 echo "$ROUNDS rounds per N, $SIZE_MB MB file, blksize 1468"
 printf '%-5s | %-24s | %-24s | %-6s | %s\n' N "podboot (done, MB/s)" "tftpd-hpa (done, MB/s)" ratio "per-round ratios (min-max)"
 for n in "${NS[@]}"; do
-  pb_done=0 hpa_done=0 pb_all=() hpa_all=() ratios=()
-  for r in $(seq 1 "$ROUNDS"); do
-    if [ $((r % 2)) -eq 1 ]; then
-      read -r pb_ok pb_s < <(run "$PB_URL" "$n")
-      read -r hpa_ok hpa_s < <(run "$HPA_URL" "$n")
-    else
-      read -r hpa_ok hpa_s < <(run "$HPA_URL" "$n")
-      read -r pb_ok pb_s < <(run "$PB_URL" "$n")
-    fi
-    pb=$(mbs "$pb_ok" "$pb_s") hpa=$(mbs "$hpa_ok" "$hpa_s")
-    pb_done=$((pb_done + pb_ok)) hpa_done=$((hpa_done + hpa_ok))
-    pb_all+=("$pb") hpa_all+=("$hpa")
-    ratios+=("$(echo "if ($hpa > 0) $pb / $hpa else 0" | bc -l)")
-    [ -n "${VERBOSE:-}" ] && printf '  round %d: podboot %.1f MB/s, tftpd-hpa %.1f MB/s\n' "$r" "$pb" "$hpa" >&2
-  done
-  pb_med=$(printf '%s\n' "${pb_all[@]}" | median)
-  hpa_med=$(printf '%s\n' "${hpa_all[@]}" | median)
-  ratio=$(echo "if ($hpa_med > 0) $pb_med / $hpa_med else 0" | bc -l)
-  lo=$(printf '%s\n' "${ratios[@]}" | sort -g | head -1)
-  hi=$(printf '%s\n' "${ratios[@]}" | sort -g | tail -1)
+  read -r pb_done hpa_done pb_med hpa_med ratio lo hi < <(compare_rounds "$PB_URL" "$HPA_URL" "$n" "$ROUNDS")
   total=$((n * ROUNDS))
   printf '%-5s | %5s/%-5s %8.1f MB/s | %5s/%-5s %8.1f MB/s | %6.2f | %.2f-%.2f\n' \
     "$n" "$pb_done" "$total" "$pb_med" "$hpa_done" "$total" "$hpa_med" "$ratio" "$lo" "$hi"
