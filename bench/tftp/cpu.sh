@@ -15,40 +15,8 @@ PORT_PB=${PORT_PB:-16971}
 PORT_HPA=${PORT_HPA:-16972}
 BLK=1468
 
-install_missing curl curl
-install_missing in.tftpd tftpd-hpa
-
-WORK=$(mktemp -d /tmp/podboot-bench-tftpcpu.XXXXXX)
-HPA_PID=
-cleanup() {
-  stop_podboot
-  [ -n "$HPA_PID" ] && kill "$HPA_PID" 2>/dev/null && wait "$HPA_PID" 2>/dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap "exit 130" INT TERM
-
-mkdir -p "$WORK/tftproot"
-chmod 755 "$WORK" "$WORK/tftproot"
-head -c "$((SIZE_MB * 1000 * 1000))" /dev/urandom >"$WORK/tftproot/boot.bin"
-chmod 644 "$WORK/tftproot/boot.bin"
-SIZE=$(stat -c %s "$WORK/tftproot/boot.bin")
+start_tftp_pair podboot-bench-tftpcpu "$BLK"
 BLOCKS=$((SIZE / BLK + 1))
-
-cat >"$WORK/podboot.yaml" <<YAML
-boot:
-  tftpAddr: 127.0.0.1:$PORT_PB
-  httpAddr: 127.0.0.1:0
-  httpsAddr: "-"
-  tftpBlockSize: $BLK
-  maxTftpTransfers: 512
-YAML
-start_podboot "$WORK/podboot.yaml"
-register_boot_file boot.bin "$WORK/tftproot/boot.bin" bootloader
-PB_URL="tftp://127.0.0.1:$PORT_PB/bench/$MACPATH/boot.bin"
-in.tftpd -L -a "127.0.0.1:$PORT_HPA" -s "$WORK/tftproot" -u nobody &
-HPA_PID=$!
-HPA_URL="tftp://127.0.0.1:$PORT_HPA/boot.bin"
 
 busy() { # busy: non-idle clock ticks of the whole machine (/proc/stat)
   awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat

@@ -90,3 +90,41 @@ compare_rounds() {
   echo "$a_done $b_done $ma $mb $(echo "if ($mb > 0) $ma / $mb else 0" | bc -l)" \
     "$(printf '%s\n' "${ratios[@]}" | sort -g | head -1) $(printf '%s\n' "${ratios[@]}" | sort -g | tail -1)"
 }
+
+# start_tftp_pair PREFIX BLK: a SIZE_MB MB file served by podboot on 127.0.0.1:PORT_PB
+# (boot.tftpBlockSize BLK) and by tftpd-hpa on 127.0.0.1:PORT_HPA, both stopped on exit.
+# Sets WORK, SIZE, PB_URL, HPA_URL, HPA_PID.
+start_tftp_pair() {
+  install_missing curl curl
+  install_missing in.tftpd tftpd-hpa
+  WORK=$(mktemp -d "/tmp/$1.XXXXXX")
+  HPA_PID=
+  trap stop_tftp_pair EXIT
+  trap "exit 130" INT TERM
+  mkdir -p "$WORK/tftproot"
+  chmod 755 "$WORK" "$WORK/tftproot"
+  head -c "$((SIZE_MB * 1000 * 1000))" /dev/urandom >"$WORK/tftproot/boot.bin"
+  chmod 644 "$WORK/tftproot/boot.bin"
+  SIZE=$(stat -c %s "$WORK/tftproot/boot.bin")
+  cat >"$WORK/podboot.yaml" <<YAML
+boot:
+  tftpAddr: 127.0.0.1:$PORT_PB
+  httpAddr: 127.0.0.1:0
+  httpsAddr: "-"
+  tftpBlockSize: $2
+  maxTftpTransfers: 512
+YAML
+  start_podboot "$WORK/podboot.yaml"
+  register_boot_file boot.bin "$WORK/tftproot/boot.bin" bootloader
+  PB_URL="tftp://127.0.0.1:$PORT_PB/bench/$MACPATH/boot.bin"
+  # tftpd-hpa as Debian ships it: standalone, foreground, chrooted to the root dir.
+  in.tftpd -L -a "127.0.0.1:$PORT_HPA" -s "$WORK/tftproot" -u nobody &
+  HPA_PID=$!
+  HPA_URL="tftp://127.0.0.1:$PORT_HPA/boot.bin"
+}
+
+stop_tftp_pair() {
+  stop_podboot
+  if [ -n "$HPA_PID" ]; then kill "$HPA_PID" 2>/dev/null && wait "$HPA_PID" 2>/dev/null; fi
+  rm -rf "$WORK"
+}

@@ -20,41 +20,7 @@ ROUNDS=${ROUNDS:-5}
 PORT_PB=${PORT_PB:-16969}
 PORT_HPA=${PORT_HPA:-16970}
 
-install_missing curl curl
-install_missing in.tftpd tftpd-hpa
-
-WORK=$(mktemp -d /tmp/podboot-bench-tftp.XXXXXX)
-HPA_PID=
-cleanup() {
-  stop_podboot
-  [ -n "$HPA_PID" ] && kill "$HPA_PID" 2>/dev/null && wait "$HPA_PID" 2>/dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap "exit 130" INT TERM
-
-mkdir -p "$WORK/tftproot"
-chmod 755 "$WORK" "$WORK/tftproot"
-head -c "$((SIZE_MB * 1000 * 1000))" /dev/urandom >"$WORK/tftproot/boot.bin"
-chmod 644 "$WORK/tftproot/boot.bin"
-SIZE=$(stat -c %s "$WORK/tftproot/boot.bin")
-
-cat >"$WORK/podboot.yaml" <<YAML
-boot:
-  tftpAddr: 127.0.0.1:$PORT_PB
-  httpAddr: 127.0.0.1:0
-  httpsAddr: "-"
-  tftpBlockSize: 1468
-  maxTftpTransfers: 512
-YAML
-start_podboot "$WORK/podboot.yaml"
-register_boot_file boot.bin "$WORK/tftproot/boot.bin" bootloader
-PB_URL="tftp://127.0.0.1:$PORT_PB/bench/$MACPATH/boot.bin"
-
-# tftpd-hpa as Debian ships it: standalone, foreground, chrooted to the root dir.
-in.tftpd -L -a "127.0.0.1:$PORT_HPA" -s "$WORK/tftproot" -u nobody &
-HPA_PID=$!
-HPA_URL="tftp://127.0.0.1:$PORT_HPA/boot.bin"
+start_tftp_pair podboot-bench-tftp 1468
 
 # run URL N: N parallel downloads; prints "completed seconds".
 run() {
