@@ -23,7 +23,8 @@ func KernelCacheDir(t testing.TB) string {
 	return dir
 }
 
-func runIn(t testing.TB, dir string, args ...string) string {
+// Run runs a command in dir and returns its combined output; a failure fails the test.
+func Run(t testing.TB, dir string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir = dir
@@ -51,7 +52,7 @@ func DebianCloudKernelDeb(t testing.TB) string {
 	pkg, out := resolve()
 	if pkg == "" {
 		// A fresh machine may have no package lists yet.
-		runIn(t, dir, "apt-get", "update", "-qq")
+		Run(t, dir, "apt-get", "update", "-qq")
 		if pkg, out = resolve(); pkg == "" {
 			t.Fatalf("cannot resolve linux-image-cloud-amd64 (the Debian cloud kernel):\n%s", out)
 		}
@@ -63,7 +64,7 @@ func DebianCloudKernelDeb(t testing.TB) string {
 	cmd.Dir = dir
 	if b, err := cmd.CombinedOutput(); err != nil {
 		// The package lists may be stale on a fresh machine.
-		runIn(t, dir, "apt-get", "update", "-qq")
+		Run(t, dir, "apt-get", "update", "-qq")
 		cmd = exec.Command("apt-get", "download", pkg)
 		cmd.Dir = dir
 		if b2, err := cmd.CombinedOutput(); err != nil {
@@ -90,7 +91,7 @@ func DebianCloudVmlinuz(t testing.TB) string {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(tmp)
-	runIn(t, tmp, "dpkg-deb", "-x", deb, tmp)
+	Run(t, tmp, "dpkg-deb", "-x", deb, tmp)
 	if err := os.Rename(tmp, out); err != nil && !os.IsExist(err) {
 		t.Fatalf("unpack %s: %v", deb, err)
 	}

@@ -152,17 +152,6 @@ func hostEvents(t *testing.T, dir, mac string) []podmgr.Event {
 	return evs
 }
 
-func run(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
 // poweroffInitrd builds a newc cpio (gzip) whose /init is testdata/poweroff, static.
 func poweroffInitrd(t *testing.T) string {
 	stage := t.TempDir()
@@ -173,9 +162,9 @@ func poweroffInitrd(t *testing.T) string {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build /init: %v\n%s", err, out)
 	}
-	run(t, stage, "mkdir", "-p", "dev")
-	run(t, stage, "mknod", "-m", "600", "dev/console", "c", "5", "1")
+	testutil.Run(t, stage, "mkdir", "-p", "dev")
+	testutil.Run(t, stage, "mknod", "-m", "600", "dev/console", "c", "5", "1")
 	img := filepath.Join(t.TempDir(), "initrd.img")
-	run(t, stage, "sh", "-c", "find . | cpio -o -H newc --quiet | gzip -1 > "+img)
+	testutil.Run(t, stage, "sh", "-c", "find . | cpio -o -H newc --quiet | gzip -1 > "+img)
 	return img
 }

@@ -17,17 +17,6 @@ import (
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
-func run(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
 // stage2Image makes a small disk image: an MBR partition table and one ext4 root file
 // system (mkfs.ext4 -d) at 1 MiB, as a CI pipeline would build an OS image.
 func stage2Image(t *testing.T, dir, name, motd string) string {
@@ -50,11 +39,11 @@ func stage2Image(t *testing.T, dir, name, motd string) string {
 	}
 	os.MkdirAll(filepath.Join(root, "root"), 0o700)
 	fs := filepath.Join(dir, name+"-rootfs.img")
-	run(t, dir, "mkfs.ext4", "-q", "-F", "-L", "root", "-E", "root_owner=0:0", "-d", root, fs, "12M")
+	testutil.Run(t, dir, "mkfs.ext4", "-q", "-F", "-L", "root", "-E", "root_owner=0:0", "-d", root, fs, "12M")
 	img := filepath.Join(dir, name+".img")
-	run(t, dir, "truncate", "-s", "14M", img)
+	testutil.Run(t, dir, "truncate", "-s", "14M", img)
 	writeMBR(t, img, 2048, 24576)
-	run(t, dir, "dd", "if="+fs, "of="+img, "bs=1M", "seek=1", "conv=notrunc", "status=none")
+	testutil.Run(t, dir, "dd", "if="+fs, "of="+img, "bs=1M", "seek=1", "conv=notrunc", "status=none")
 	return img
 }
 
@@ -205,7 +194,7 @@ func newDisk(t *testing.T, dir, name string) string {
 func debugfsCat(t *testing.T, dir, disk, path string) string {
 	t.Helper()
 	part := filepath.Join(dir, "part.img")
-	run(t, dir, "dd", "if="+disk, "of="+part, "bs=1M", "skip=1", "count=12", "status=none")
+	testutil.Run(t, dir, "dd", "if="+disk, "of="+part, "bs=1M", "skip=1", "count=12", "status=none")
 	cmd := exec.Command("debugfs", "-R", "cat "+path, part)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -95,14 +95,14 @@ func TestProvisionEndToEnd(t *testing.T) {
 	admin := &cli{t: t, ns: central, bin: bin, server: "https://127.0.0.1:9443", token: strings.TrimSpace(string(adminTok)), caCert: filepath.Join(pki, "ca.pem"), dataDir: data}
 
 	// CI side: a signer certificate, a ci token, signed images pushed.
-	run(t, work, bin, "ca", "issue", "--code-signing", "ci", "--dir", pki, "--out", work)
+	testutil.Run(t, work, bin, "ca", "issue", "--code-signing", "ci", "--dir", pki, "--out", work)
 	ci := admin.with(strings.TrimSpace(admin.must("token", "create", "ci-pipeline", "--role", "ci")))
-	out := run(t, src, bin, "stage1", "build", "--modules-deb", deb, "--root-ca", filepath.Join(pki, "ca.pem"), "--out", filepath.Join(work, "stage1"), "--src", src)
+	out := testutil.Run(t, src, bin, "stage1", "build", "--modules-deb", deb, "--root-ca", filepath.Join(pki, "ca.pem"), "--out", filepath.Join(work, "stage1"), "--src", src)
 	t.Logf("stage1 build:\n%s", out)
 	good := stage2Image(t, work, "good", "good image")
 	bad := stage2Image(t, work, "bad", "image to be tampered with")
 	push := func(ref, file, kind string) {
-		run(t, work, bin, "image", "sign", "--cert", filepath.Join(work, "ci.pem"), "--key", filepath.Join(work, "ci.key"), file, "-o", file+".p7s")
+		testutil.Run(t, work, bin, "image", "sign", "--cert", filepath.Join(work, "ci.pem"), "--key", filepath.Join(work, "ci.key"), file, "-o", file+".p7s")
 		ci.must("image", "push", ref, file, "--sig", file+".p7s", "--kind", kind)
 	}
 	push("stage1-kernel:1", filepath.Join(work, "stage1", "vmlinuz"), "kernel")
@@ -113,12 +113,12 @@ func TestProvisionEndToEnd(t *testing.T) {
 	// Operator side: profiles, the pod (provisioning and management networks differ),
 	// two hosts.
 	pkg := filepath.Join(work, "bash-package.tgz")
-	run(t, src, "tar", "-C", filepath.Join(src, "artifacts", "bash", "example"), "-czf", pkg, ".")
+	testutil.Run(t, src, "tar", "-C", filepath.Join(src, "artifacts", "bash", "example"), "-czf", pkg, ".")
 	push("bash-example:1", pkg, "package")
 	// The BIOS bootloader the profile names by default: only for the TFTP gate check
 	// (QEMU's own iPXE ROM boots the VMs).
 	kpxe := filepath.Join(work, "undionly.kpxe")
-	run(t, work, "cp", "/usr/lib/ipxe/undionly.kpxe", kpxe)
+	testutil.Run(t, work, "cp", "/usr/lib/ipxe/undionly.kpxe", kpxe)
 	push("undionly.kpxe:1", kpxe, "bootloader")
 	for name, body := range map[string]string{"e2e": profileYAML("e2e", "os@1", customKickstart(t, src)), "e2e-bad": profileYAML("e2e-bad", "os@2", "")} {
 		f := filepath.Join(work, name+".yaml")
