@@ -56,13 +56,7 @@ func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard,
 // hold binds addr so that podboot cannot.
 func hold(t *testing.T, network, addr string) {
 	t.Helper()
-	var c io.Closer
-	var err error
-	if network == "udp" {
-		c, err = net.ListenPacket("udp4", addr)
-	} else {
-		c, err = net.Listen("tcp4", addr)
-	}
+	c, err := bind(network, addr)
 	if err != nil {
 		t.Fatalf("hold %s %s: %v", network, addr, err)
 	}
@@ -71,17 +65,19 @@ func hold(t *testing.T, network, addr string) {
 
 // canBind reports whether addr can be bound now (and releases it again).
 func canBind(network, addr string) error {
-	var c io.Closer
-	var err error
-	if network == "udp" {
-		c, err = net.ListenPacket("udp4", addr)
-	} else {
-		c, err = net.Listen("tcp4", addr)
-	}
+	c, err := bind(network, addr)
 	if err != nil {
 		return err
 	}
 	return c.Close()
+}
+
+// bind binds addr: a UDP socket for network "udp", else a TCP listener.
+func bind(network, addr string) (io.Closer, error) {
+	if network == "udp" {
+		return net.ListenPacket("udp4", addr)
+	}
+	return net.Listen("tcp4", addr)
 }
 
 func openFDs(t *testing.T) int {
