@@ -16,7 +16,7 @@ type committer struct {
 	store podmgr.Store
 	in    chan result
 	max   int
-	send  func(result)
+	send  func(result) // sends the reply, if any, and counts the result
 	after func(result) // host events, after the reply left
 	m     *metrics
 	log   interface {
@@ -56,16 +56,18 @@ func (c *committer) commit(ctx context.Context, batch []result) {
 		// Not durable: no ACK leaves. The clients retry and the next batch may succeed.
 		c.m.commitErrs.Inc()
 		c.log.Error("lease commit failed; ACKs withheld", "leases", len(batch), "err", err)
+		for _, r := range batch {
+			c.m.packet(r.pod, r.relay, r.typ, "commit_failed")
+		}
 		return
 	}
 	for _, r := range batch {
 		if r.stale {
 			c.log.Info("pod deleted before its lease was written; no reply", "pod", r.pod, "host", r.persistMAC())
+			c.m.packet(r.pod, r.relay, r.typ, "stale")
 			continue
 		}
-		if r.reply != nil {
-			c.send(r)
-		}
+		c.send(r) // sends the reply, if any, and counts the result
 		if c.after != nil {
 			c.after(r)
 		}

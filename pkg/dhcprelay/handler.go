@@ -23,6 +23,8 @@ type handler struct {
 	m      *metrics
 	log    *slog.Logger
 	now    func() time.Time
+	// refusals rate-limits the log of refused packets.
+	refusals refusalLog
 }
 
 // result is what one packet produced. A non-nil persist or remove must be durable
@@ -41,6 +43,10 @@ type result struct {
 	// labels for the metrics
 	pod, relay, typ, outcome string
 }
+
+// pending reports whether the result still has something to do after the handler: a
+// lease to make durable or a reply to send.
+func (r result) pending() bool { return r.reply != nil || r.persist != nil || r.remove != nil }
 
 // persistMAC is the MAC of the lease written or removed, for logs.
 func (r result) persistMAC() string {
@@ -63,12 +69,37 @@ type local struct {
 	addr netip.Addr
 }
 
-// handle runs the whole packet path for one packet and counts its outcome.
+// origin is how a packet's pod was found, which says how far its claims are trusted.
+type origin uint8
+
+const (
+	// originRelay: relayed (giaddr set), resolved by the pod's match rules.
+	originRelay origin = iota
+	// originLocal: not relayed, on the local interface's segment, the pod's own link.
+	originLocal
+	// originSourceRule: not relayed, its IP source matched a pod's relaySource-only rule
+	// (a pod behind NAT, whose renewals arrive from the NAT's address).
+	originSourceRule
+	// originMAC: not relayed, resolved from the MAC alone (its host's pod, or where it
+	// holds a lease): nothing but the packet itself says where it came from.
+	originMAC
+)
+
+// noPodRelay is the relay label of packets no pod claims: one value, so that forged
+// giaddrs or sources cannot grow the label set.
+const noPodRelay = "unknown"
+
+// handle runs the whole packet path for one packet and counts its outcome, except for a
+// pending result, which the server counts once it is done.
 func (h *handler) handle(ctx context.Context, raw []byte, peer netip.AddrPort, loc local) result {
 	res := h.process(ctx, raw, peer, loc)
-	if res.pod == "" && res.typ == "" {
+	switch {
+	case res.pod == "" && res.typ == "":
 		h.m.drop(res.relay, res.outcome)
-	} else {
+	case res.pending():
+		// Counted once its lease is durable and its reply left (Server.send), so that
+		// an ACK withheld or not sent is not counted as one.
+	default:
 		h.m.packet(res.pod, res.relay, res.typ, res.outcome)
 	}
 	return res
@@ -81,11 +112,10 @@ func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, 
 		res.outcome = dropReason(err)
 		return res
 	}
-	switch {
-	case r.giaddr.IsValid():
-		res.relay = r.giaddr.String()
-	case loc.addr.IsValid():
-		res.relay = loc.addr.String() // the local segment, as if relayed by its address
+	// The relay label is the UDP source (giaddr is whatever the sender wrote), or the
+	// local segment's address.
+	if loc.addr.IsValid() {
+		res.relay = loc.addr.String()
 	}
 	res.typ = typeLabel(r.msgType)
 	// On the WAN socket a packet is relayed (giaddr) or a unicast renew/release (ciaddr).
@@ -94,13 +124,23 @@ func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, 
 		res.outcome = "not_relayed"
 		return res
 	}
-	pc, ok := h.resolvePod(r, loc)
+	pc, o, ok := h.resolvePod(r, loc)
 	if !ok {
+		h.log.Debug("no pod for packet", "source", r.peer.Addr().Unmap().String(), "giaddr", r.giaddr, "host", r.mac, "type", res.typ)
 		res.outcome = "no_pod"
+		if !loc.addr.IsValid() {
+			res.relay = noPodRelay
+		}
 		return res
 	}
 	res.pod, res.gen = pc.Pod.Name, pc.Pod.CreatedAt
 	log := &pktLog{l: h.log, pod: pc.Pod.Name, host: r.mac, relay: res.relay, typ: res.typ}
+	if r.direct() {
+		if reason := h.checkDirect(r, pc, o); reason != "" {
+			h.refuse(&res, log, reason, "ciaddr", r.ciaddr, "source", r.peer.Addr().Unmap())
+			return res
+		}
+	}
 	switch r.msgType {
 	case dhcpv4.MessageTypeDiscover:
 		h.discover(ctx, r, pc, loc, &res, log)
@@ -109,7 +149,7 @@ func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, 
 	case dhcpv4.MessageTypeDecline:
 		h.decline(r, pc, &res, log)
 	case dhcpv4.MessageTypeRelease:
-		h.release(r, pc, &res)
+		h.release(r, pc, &res, log)
 	case dhcpv4.MessageTypeInform:
 		h.inform(r, pc, loc, &res, log)
 	default:
@@ -128,24 +168,62 @@ func typeLabel(t dhcpv4.MessageType) string {
 }
 
 // resolvePod finds the pod: relayed packets by the match rules; local ones as if relayed
-// by the interface address; unicast renewals (no giaddr) by the relay rules on their
-// source, else by the host's pod, else by the pod where the MAC holds its lease.
-func (h *handler) resolvePod(r *request, loc local) (*podmgr.PodContext, bool) {
-	k := r.matchKeys()
-	if loc.addr.IsValid() && !r.giaddr.IsValid() {
-		k.Giaddr, k.RelaySource = loc.addr, netip.Addr{}
-		return h.reg.Resolve(k)
+// by the interface address; unicast renewals (no giaddr) by a relaySource rule on their
+// source, else by the host's pod, else by the pod where the MAC holds its lease. A
+// packet that was not relayed is not resolved by its options 82 or 118: the client wrote
+// them.
+func (h *handler) resolvePod(r *request, loc local) (*podmgr.PodContext, origin, bool) {
+	if r.giaddr.IsValid() {
+		pc, ok := h.reg.Resolve(r.matchKeys())
+		return pc, originRelay, ok
 	}
-	if pc, ok := h.reg.Resolve(k); ok || r.giaddr.IsValid() {
-		return pc, ok
+	if loc.addr.IsValid() {
+		pc, ok := h.reg.Resolve(podmgr.MatchKeys{Giaddr: loc.addr})
+		return pc, originLocal, ok
+	}
+	if pc, ok := h.reg.Resolve(podmgr.MatchKeys{RelaySource: r.peer.Addr().Unmap()}); ok {
+		return pc, originSourceRule, true
 	}
 	if host, ok := h.reg.Host(r.mac); ok {
-		return h.reg.Pod(host.Pod)
+		pc, ok := h.reg.Pod(host.Pod)
+		return pc, originMAC, ok
 	}
 	if pod, ok := h.leases.ownerOf(r.mac); ok {
-		return h.reg.Pod(pod)
+		pc, ok := h.reg.Pod(pod)
+		return pc, originMAC, ok
 	}
-	return nil, false
+	return nil, originMAC, false
+}
+
+// checkDirect is the rule for a packet a client sent itself, naming its address (no
+// giaddr, ciaddr set: renew, rebind, release, decline, inform): its IP source must be
+// ciaddr (except behind a pod's NAT, matched by a relaySource rule), and ciaddr must be
+// the MAC's current lease in the pod. From the pod's own link (the local segment, the
+// NAT) a MAC holding no lease may still name a free address, as through a relay; it
+// never moves a MAC that holds another. It returns the refusal reason, or "".
+func (h *handler) checkDirect(r *request, pc *podmgr.PodContext, o origin) string {
+	if o != originSourceRule && r.peer.Addr().Unmap() != r.ciaddr {
+		return refuseSource
+	}
+	cur, ok := h.leases.pod(pc.Pod.Name).bound(r.mac, h.now())
+	switch {
+	case ok && cur == r.ciaddr:
+		return ""
+	case o == originMAC:
+		return refuseNotLeased
+	case ok:
+		return refuseMoves
+	}
+	return ""
+}
+
+// refuse counts and logs a request refused by a rule; nothing is answered. The log is
+// rate-limited (refusalLog): forged packets come in floods.
+func (h *handler) refuse(res *result, log *pktLog, reason string, args ...any) {
+	res.outcome = "refused"
+	h.m.refuse(res.pod, res.typ, reason)
+	lvl, n := h.refusals.level(h.now())
+	log.log(lvl, "request refused", append(args, "reason", reason, "refused_since_last_warning", n)...)
 }
 
 // pktLog logs with the packet's pod, host, relay and message type, and formats them only
@@ -210,38 +288,52 @@ func (h *handler) lookupClient(ctx context.Context, r *request, pc *podmgr.PodCo
 	return client{}, false
 }
 
+// Why wantFor found no address for a client.
+var (
+	errNoSubnet = errors.New("no provisioning subnet for the client's link or reservation")
+	// errUnusable: the reservation is a subnet's network, broadcast or gateway address,
+	// or the relay's. Validation refuses such reservations; a stored one is not served.
+	errUnusable = errors.New("reserved address is the subnet's network, broadcast or gateway address, or the relay's")
+)
+
 // wantFor says which addresses c may have on the request's link.
-func (h *handler) wantFor(r *request, pc *podmgr.PodContext, c client, loc local) (want, bool) {
-	w := want{isReserved: func(a netip.Addr) (string, bool) { return h.reg.ReservedBy(pc.Pod.Name, a) }}
+func (h *handler) wantFor(r *request, pc *podmgr.PodContext, c client, loc local) (want, error) {
+	w := want{isReserved: func(a netip.Addr) (string, bool) { return h.reg.ReservedBy(pc.Pod.Name, a) }, relay: r.giaddr}
+	// The link: the relay's (link selection, option 118, giaddr); on the local segment
+	// the interface's; for a unicast renew the client's own address. Options 82 and 118
+	// of a packet that was not relayed are the client's words and name nothing.
+	link := r.linkAddr()
+	switch {
+	case !r.giaddr.IsValid() && loc.addr.IsValid():
+		link, w.relay = loc.addr, loc.addr
+	case !r.giaddr.IsValid():
+		link = r.ciaddr
+	}
 	if c.known && c.host.ProvisioningIP != "" {
 		a, err := netip.ParseAddr(c.host.ProvisioningIP)
 		if err != nil {
-			return w, false
+			return w, errNoSubnet
 		}
 		si, ok := pc.SubnetInfoFor(a)
 		if !ok {
-			return w, false
+			return w, errNoSubnet
+		}
+		if !hostAddrOK(a, si, w.relay) {
+			return w, errUnusable
 		}
 		w.reserved, w.subnet = a, si
-		return w, true
-	}
-	link := r.linkAddr()
-	if loc.addr.IsValid() && !r.giaddr.IsValid() {
-		link = loc.addr
-	}
-	if !link.IsValid() {
-		link = r.ciaddr // unicast renew: the client's own address names its subnet
+		return w, nil
 	}
 	si, ok := pc.SubnetInfoFor(link)
 	if !ok {
 		infos := pc.SubnetInfos()
 		if len(infos) != 1 {
-			return w, false
+			return w, errNoSubnet
 		}
 		si = infos[0]
 	}
 	w.subnet = si
-	return w, true
+	return w, nil
 }
 
 // serverID is option 54: the relay's server identifier override, or the pod's address.
@@ -268,8 +360,12 @@ func (h *handler) discover(ctx context.Context, r *request, pc *podmgr.PodContex
 	if !ok {
 		return
 	}
-	w, ok := h.wantFor(r, pc, c, loc)
-	if !ok {
+	w, err := h.wantFor(r, pc, c, loc)
+	if errors.Is(err, errUnusable) {
+		h.refuse(res, log, refuseUnusable, "reservation", c.host.ProvisioningIP)
+		return
+	}
+	if err != nil {
 		res.outcome = "no_subnet"
 		return
 	}
@@ -282,7 +378,7 @@ func (h *handler) discover(ctx context.Context, r *request, pc *podmgr.PodContex
 		return
 	}
 	a := answer{msgType: dhcpv4.MessageTypeOffer, yiaddr: ip, subnet: &w.subnet, serverID: serverID(r, pc),
-		leaseDur: time.Duration(w.subnet.LeaseSecondsOrDefault()) * time.Second, boot: h.bootFor(pc, c, r)}
+		leaseDur: leaseDuration(w.subnet), boot: h.bootFor(pc, c, r)}
 	h.finish(r, a, loc, res, "offer", log)
 }
 
@@ -303,17 +399,26 @@ func (h *handler) request(ctx context.Context, r *request, pc *podmgr.PodContext
 	default: // RENEWING, REBINDING
 		ip = r.ciaddr
 	}
+	if r.direct() && ip != r.ciaddr {
+		// checkDirect vouched for ciaddr only: a unicast REQUEST never moves a host.
+		h.refuse(res, log, refuseMoves, "ciaddr", r.ciaddr, "requested", ip)
+		return
+	}
 	c, ok := h.lookupClient(ctx, r, pc, false, res, log)
 	if !ok {
 		return
 	}
-	w, ok := h.wantFor(r, pc, c, loc)
-	if !ok || !ip.IsValid() {
+	w, err := h.wantFor(r, pc, c, loc)
+	if errors.Is(err, errUnusable) {
+		h.refuse(res, log, refuseUnusable, "reservation", c.host.ProvisioningIP)
+		return
+	}
+	if err != nil || !ip.IsValid() {
 		h.nak(r, sid, loc, res, log)
 		return
 	}
 	now := h.now()
-	d := time.Duration(w.subnet.LeaseSecondsOrDefault()) * time.Second
+	d := leaseDuration(w.subnet)
 	if err := pl.commit(r.mac, ip, w, now, d); err != nil {
 		log.Info("NAK", "requested", ip, "err", err)
 		h.nak(r, sid, loc, res, log)
@@ -335,9 +440,16 @@ func (h *handler) nak(r *request, sid netip.Addr, loc local, res *result, log *p
 
 func (h *handler) decline(r *request, pc *podmgr.PodContext, res *result, log *pktLog) {
 	ip := r.requested
-	now := h.now()
-	if !ip.IsValid() || !h.leases.pod(pc.Pod.Name).decline(r.mac, ip, now, h.cfg.DeclineQuarantine) {
+	if r.direct() && !ip.IsValid() {
+		ip = r.ciaddr
+	}
+	if !ip.IsValid() {
 		res.outcome = "ignored"
+		return
+	}
+	now := h.now()
+	if r.direct() && ip != r.ciaddr || !h.leases.pod(pc.Pod.Name).decline(r.mac, ip, now, h.cfg.DeclineQuarantine) {
+		h.refuse(res, log, refuseNotOwn, "address", ip)
 		return
 	}
 	log.Warn("address declined: quarantined", "address", ip, "until", now.Add(h.cfg.DeclineQuarantine))
@@ -345,9 +457,13 @@ func (h *handler) decline(r *request, pc *podmgr.PodContext, res *result, log *p
 	res.outcome = "declined"
 }
 
-func (h *handler) release(r *request, pc *podmgr.PodContext, res *result) {
-	if !r.ciaddr.IsValid() || !h.leases.pod(pc.Pod.Name).release(r.mac, r.ciaddr, h.now()) {
+func (h *handler) release(r *request, pc *podmgr.PodContext, res *result, log *pktLog) {
+	if !r.ciaddr.IsValid() {
 		res.outcome = "ignored"
+		return
+	}
+	if !h.leases.pod(pc.Pod.Name).release(r.mac, r.ciaddr, h.now()) {
+		h.refuse(res, log, refuseNotOwn, "address", r.ciaddr)
 		return
 	}
 	res.remove = &podmgr.Lease{Pod: pc.Pod.Name, IP: r.ciaddr.String(), MAC: r.mac}

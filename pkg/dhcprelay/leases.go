@@ -201,6 +201,9 @@ type want struct {
 	hint netip.Addr
 	// isReserved says whether an address is reserved for some host of the pod.
 	isReserved func(netip.Addr) (string, bool)
+	// relay is the relay's (or the local interface's) address on the link: never a
+	// client's, whatever the pool or a reservation says.
+	relay netip.Addr
 }
 
 // offer picks an address for mac and holds it for hold.
@@ -253,7 +256,7 @@ func (pl *podLeases) dynamicOK(ip netip.Addr, mac string, w want, now time.Time)
 	if !s.RangeFirst.IsValid() || ip.Less(s.RangeFirst) || s.RangeLast.Less(ip) || !s.Prefix.Contains(ip) {
 		return false
 	}
-	if ip == s.Router || ip == s.Prefix.Masked().Addr() || ip == broadcastOf(s.Prefix) {
+	if !hostAddrOK(ip, s, w.relay) {
 		return false
 	}
 	if w.isReserved != nil {
@@ -262,6 +265,16 @@ func (pl *podLeases) dynamicOK(ip netip.Addr, mac string, w want, now time.Time)
 		}
 	}
 	return pl.freeFor(ip, mac, now)
+}
+
+// hostAddrOK: ip may be a client's address in s: not the subnet's network or broadcast
+// address, its gateway, or the relay's address on the link.
+func hostAddrOK(ip netip.Addr, s podmgr.SubnetInfo, relay netip.Addr) bool {
+	if ip == s.Router || ip == relay || ip == broadcastOf(s.Prefix) {
+		return false
+	}
+	// A /31 has no network address (RFC 3021): both are hosts.
+	return s.Prefix.Bits() >= 31 || ip != s.Prefix.Masked().Addr()
 }
 
 // freeFor: no live binding of ip belongs to another MAC, and ip is not quarantined.
@@ -325,6 +338,17 @@ func (pl *podLeases) current(mac string, now time.Time) (netip.Addr, bool) {
 	defer pl.mu.Unlock()
 	b := pl.byMAC[mac]
 	if !b.live(now) {
+		return netip.Addr{}, false
+	}
+	return b.ip, true
+}
+
+// bound is mac's bound (ACKed) address, if live: the lease a unicast packet may name.
+func (pl *podLeases) bound(mac string, now time.Time) (netip.Addr, bool) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	b := pl.byMAC[mac]
+	if !b.live(now) || b.state != stateBound {
 		return netip.Addr{}, false
 	}
 	return b.ip, true

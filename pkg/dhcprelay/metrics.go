@@ -13,6 +13,7 @@ const maxRelayLabels = 4096
 type metrics struct {
 	packets     *prometheus.CounterVec // pod, relay, type, outcome
 	dropped     *prometheus.CounterVec // relay, reason (before a pod is known)
+	refused     *prometheus.CounterVec // pod, type, reason
 	commitTime  prometheus.Histogram
 	commitBatch prometheus.Histogram
 	commitErrs  prometheus.Counter
@@ -38,6 +39,10 @@ func newMetrics(reg prometheus.Registerer, queueDepth func() float64) (*metrics,
 			Namespace: "podboot", Subsystem: "dhcp", Name: "dropped_total",
 			Help: "DHCP packets dropped before a pod was resolved, by relay and reason (queue_full, malformed, hops, not_request, no_pod, ...).",
 		}, []string{"relay", "reason"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "podboot", Subsystem: "dhcp", Name: "refused_total",
+			Help: "DHCP requests refused by a security rule, by pod, message type and reason (source_not_ciaddr, not_leased, moves_host, not_own_address, unusable_address).",
+		}, []string{"pod", "type", "reason"}),
 		commitTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "podboot", Subsystem: "dhcp", Name: "lease_commit_seconds",
 			Help:    "Time to make a batch of leases durable before their ACKs are sent.",
@@ -58,7 +63,7 @@ func newMetrics(reg prometheus.Registerer, queueDepth func() float64) (*metrics,
 		}),
 		relays: map[string]struct{}{},
 	}
-	cs := []prometheus.Collector{m.packets, m.dropped, m.commitTime, m.commitBatch, m.commitErrs, m.eventsShed}
+	cs := []prometheus.Collector{m.packets, m.dropped, m.refused, m.commitTime, m.commitBatch, m.commitErrs, m.eventsShed}
 	if queueDepth != nil {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "podboot", Subsystem: "dhcp", Name: "queue_depth",
@@ -104,6 +109,12 @@ func (m *metrics) packet(pod, relay, typ, outcome string) {
 		m.counters.Store(k, c)
 	}
 	c.Inc()
+}
+
+// refuse counts a request refused by a rule; its labels are bounded (pods, types and a
+// fixed set of reasons).
+func (m *metrics) refuse(pod, typ, reason string) {
+	m.refused.WithLabelValues(pod, typ, reason).Inc()
 }
 
 func (m *metrics) drop(relay, reason string) {

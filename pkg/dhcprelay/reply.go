@@ -96,7 +96,7 @@ func buildReply(r *request, a answer) ([]byte, error) {
 	if a.leaseDur > 0 {
 		o.seconds(dhcpv4.OptionIPAddressLeaseTime, a.leaseDur)
 		o.seconds(dhcpv4.OptionRenewTimeValue, a.leaseDur/2)
-		o.seconds(dhcpv4.OptionRebindingTimeValue, a.leaseDur*7/8)
+		o.seconds(dhcpv4.OptionRebindingTimeValue, a.leaseDur-a.leaseDur/8) // 7/8, without overflow
 	}
 	setBoot(resp, a.boot)
 	return encode(resp, r.maxSize)
@@ -124,10 +124,11 @@ func (o *optArena) addr(code dhcpv4.OptionCode, a netip.Addr) {
 	o.put(code, v[:]...)
 }
 
-// seconds is a 32-bit seconds option, as dhcpv4.Duration encodes it.
+// seconds is a 32-bit seconds option, as dhcpv4.Duration encodes it; a longer time is
+// capped at the longest finite one (never wrapped, never 0xffffffff "infinite").
 func (o *optArena) seconds(code dhcpv4.OptionCode, d time.Duration) {
 	var v [4]byte
-	binary.BigEndian.PutUint32(v[:], uint32(d/time.Second))
+	binary.BigEndian.PutUint32(v[:], uint32(min(max(d/time.Second, 0), maxLeaseSeconds)))
 	o.put(code, v[:]...)
 }
 
@@ -168,10 +169,37 @@ func encode(resp *dhcpv4.DHCPv4, maxSize int) ([]byte, error) {
 			b = marshal(resp)
 		}
 	}
+	// Then what the fixed header already carries (as Kea and dnsmasq do): option 67 when
+	// the file field holds the name, option 66 when siaddr is the server it names.
+	for _, code := range [...]dhcpv4.OptionCode{dhcpv4.OptionBootfileName, dhcpv4.OptionTFTPServerName} {
+		if len(b) <= limit {
+			return b, nil
+		}
+		if inHeader(resp, code) {
+			resp.Options.Del(code)
+			b = marshal(resp)
+		}
+	}
 	if len(b) > limit {
 		return nil, errTooBig
 	}
 	return b, nil
+}
+
+// inHeader reports whether option code (66 or 67) repeats what the fixed header says.
+func inHeader(resp *dhcpv4.DHCPv4, code dhcpv4.OptionCode) bool {
+	v := resp.Options.Get(code)
+	if v == nil {
+		return false
+	}
+	switch code {
+	case dhcpv4.OptionBootfileName:
+		return resp.BootFileName != "" && string(v) == resp.BootFileName
+	case dhcpv4.OptionTFTPServerName:
+		siaddr := addr4(resp.ServerIPAddr)
+		return siaddr.IsValid() && string(v) == siaddr.String() || resp.ServerHostName != "" && string(v) == resp.ServerHostName
+	}
+	return false
 }
 
 // destination is where a reply goes and how.

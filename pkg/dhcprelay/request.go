@@ -57,6 +57,10 @@ type clientInfo struct {
 	guid        string // option 97, hex
 }
 
+// direct reports whether the client sent the packet itself, naming its address: no
+// relay (giaddr 0) and ciaddr set (renew, rebind, release, decline, inform).
+func (r *request) direct() bool { return !r.giaddr.IsValid() && r.ciaddr.IsValid() }
+
 // parseRequest decodes raw and checks what every answer relies on.
 func parseRequest(raw []byte, peer netip.AddrPort) (*request, error) {
 	pkt, err := dhcpv4.FromBytes(raw)

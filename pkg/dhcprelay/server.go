@@ -253,17 +253,32 @@ func (s *Server) work(ctx context.Context) {
 	}
 }
 
+// send sends a result's reply, if it has one, and counts the result: its outcome (an
+// ACK counts as "ack") only when the reply left.
 func (s *Server) send(r result) {
-	conn := s.conn
-	if r.dst.broadcast {
-		conn = s.lconn
+	outcome := r.outcome
+	if r.reply != nil {
+		conn := s.conn
+		if r.dst.broadcast {
+			conn = s.lconn
+		}
+		switch _, err := writeTo(conn, r.reply, r.dst.addr); {
+		case conn == nil:
+			outcome = "no_route"
+		case err != nil:
+			outcome = "send_failed"
+			s.log.Warn("send failed", "pod", r.pod, "host", r.persistMAC(), "to", r.dst.addr.String(), "err", err)
+		}
 	}
+	s.m.packet(r.pod, r.relay, r.typ, outcome)
+}
+
+// writeTo sends b on conn; a nil conn sends nothing.
+func writeTo(conn *net.UDPConn, b []byte, to netip.AddrPort) (int, error) {
 	if conn == nil {
-		return
+		return 0, nil
 	}
-	if _, err := conn.WriteToUDPAddrPort(r.reply, r.dst.addr); err != nil {
-		s.log.Warn("send failed", "pod", r.pod, "to", r.dst.addr.String(), "err", err)
-	}
+	return conn.WriteToUDPAddrPort(b, to)
 }
 
 func (s *Server) queueEvent(r result) {
