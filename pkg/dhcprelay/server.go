@@ -15,8 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// readBufSize is the largest datagram read; bigger DHCP messages are truncated and so
-// fail to parse (they are counted as malformed).
+// readBufSize bounds the datagrams read: one that fills the buffer (this size or more)
+// is dropped unparsed and counted as oversize. DHCP messages fit an Ethernet frame.
 const readBufSize = 4096
 
 // Server is the DHCP service. Create it with New and run it with Serve; Close releases
@@ -212,6 +212,12 @@ func (s *Server) read(ctx context.Context, conn *net.UDPConn, loc local, skip in
 			continue
 		}
 		key := peer.Addr().Unmap()
+		if n >= len(*bp) {
+			// Filled the buffer: the datagram was cut, whatever it said is lost.
+			s.bufs.Put(bp)
+			s.m.drop(key.String(), "oversize")
+			continue
+		}
 		if !s.q.push(key, packet{buf: bp, n: n, peer: peer, loc: loc}) {
 			s.bufs.Put(bp)
 			s.m.drop(key.String(), "queue_full")
