@@ -52,7 +52,8 @@ func TestLongestLeaseEncoded(t *testing.T) {
 		return binary.BigEndian.Uint32(v)
 	}
 	lease, t1, t2 := u32opt(dhcpv4.OptionIPAddressLeaseTime), u32opt(dhcpv4.OptionRenewTimeValue), u32opt(dhcpv4.OptionRebindingTimeValue)
-	if lease != 1<<32-2 || t1 == 0 || t1 >= t2 || t2 >= lease {
+	// T1 = lease/2, T2 = lease*7/8 (rounded down), computed without overflow.
+	if lease != 1<<32-2 || t1 != (1<<32-2)/2 || t2 != 3758096382 {
 		t.Fatalf("lease %d, T1 %d, T2 %d", lease, t1, t2)
 	}
 	if _, ok := h.leases.lookup("pod-a", macOther, e.clock.Now().Add(100*365*24*time.Hour)); !ok {

@@ -221,3 +221,31 @@ func TestFairness(t *testing.T) {
 func dropCount(t *testing.T, reg *prometheus.Registry, relay, reason string) float64 {
 	return metricValue(t, reg, "podboot_dhcp_dropped_total", map[string]string{"relay": relay, "reason": reason})
 }
+
+// TestAckCountedOnlyWhenSent: an ACK whose lease cannot be made durable is withheld, and
+// is counted as commit_failed, not as an ACK.
+func TestAckCountedOnlyWhenSent(t *testing.T) {
+	e := newTestEnv(t)
+	e.pod(loopbackPod("lo", "127.0.0.2"))
+	s, reg := startServer(t, e, Config{Workers: 1})
+	relay := newFakeRelay(t, "127.0.0.2")
+	const mac = "52:54:00:01:01:01"
+	relay.send(t, s.Addr(), newPkt(t, dhcpv4.MessageTypeDiscover, mac))
+	offer := relay.recv(t, 5*time.Second)
+	if offer == nil {
+		t.Fatal("no offer")
+	}
+	if err := e.store.Close(); err != nil { // every commit fails from now on
+		t.Fatal(err)
+	}
+	relay.send(t, s.Addr(), newPkt(t, dhcpv4.MessageTypeRequest, mac, withRequested(offer.YourIPAddr.String()), withServerID("127.0.0.1")))
+	testutil.WaitFor(t, 5*time.Second, "the withheld ACK to be counted", func() bool {
+		return packetCount(t, reg, "lo", "127.0.0.2", "request", "commit_failed") == 1
+	})
+	if n := packetCount(t, reg, "lo", "127.0.0.2", "request", "ack"); n != 0 {
+		t.Fatalf("ack counter %v for an ACK that was never sent", n)
+	}
+	if rep := relay.recv(t, 200*time.Millisecond); rep != nil {
+		t.Fatalf("got a %s although the lease was not stored", rep.MessageType())
+	}
+}
