@@ -60,6 +60,20 @@ func fuzzSeeds(t testing.TB) map[string][]byte {
 	hlen := newPkt(t, dhcpv4.MessageTypeDiscover, macBIOS).ToBytes()
 	hlen[2] = 255
 	seeds["hlen-255"] = hlen
+	// Packets a client sends itself (no giaddr): the unicast rules (issue 10).
+	direct := func(mt dhcpv4.MessageType, mac, ciaddr string, opts ...pktOpt) []byte {
+		return newPkt(t, mt, mac, append([]pktOpt{withGiaddr("0.0.0.0"), withCiaddr(ciaddr)}, opts...)...).ToBytes()
+	}
+	seeds["unicast-request-moves"] = direct(dhcpv4.MessageTypeRequest, macDyn, "192.0.2.100", withRequested("192.0.2.120"))
+	seeds["unicast-request-other-mac"] = direct(dhcpv4.MessageTypeRequest, macBIOS, "192.0.2.100")
+	seeds["unicast-release-other"] = direct(dhcpv4.MessageTypeRelease, macDyn, "192.0.2.11")
+	seeds["unicast-decline-other"] = direct(dhcpv4.MessageTypeDecline, macDyn, "192.0.2.100", withRequested("192.0.2.101"))
+	seeds["unicast-inform"] = direct(dhcpv4.MessageTypeInform, macDyn, "192.0.2.100")
+	seeds["unicast-forged-82"] = direct(dhcpv4.MessageTypeRequest, macNew, "192.0.2.130", withOpt(82, []byte{1, 3, 'a', 'b', 'c', 5, 4, 192, 0, 2, 0}))
+	seeds["request-gateway"] = newPkt(t, dhcpv4.MessageTypeRequest, macNew, withRequested(rackGW), withServerID(serverAddr)).ToBytes()
+	seeds["request-broadcast"] = newPkt(t, dhcpv4.MessageTypeRequest, macNew, withRequested("192.0.2.255"), withServerID(serverAddr)).ToBytes()
+	seeds["pxe-576-big-82"] = newPkt(t, dhcpv4.MessageTypeDiscover, macBIOS, withArch(iana.INTEL_X86PC), withOpt(57, []byte{2, 64}),
+		withOpt(82, append([]byte{1, 220}, bytes.Repeat([]byte("c"), 220)...))).ToBytes()
 	return seeds
 }
 
@@ -118,8 +132,12 @@ func FuzzHandle(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, fromB bool) {
 		peer := peerOf(relayA, 67)
-		if fromB {
+		switch {
+		case fromB:
 			peer = peerOf(relayB, 40000)
+		case len(data) >= 28 && [4]byte(data[24:28]) == [4]byte{}:
+			// Not relayed: the client sends it itself, from its ciaddr.
+			peer = netip.AddrPortFrom(netip.AddrFrom4([4]byte(data[12:16])), 68)
 		}
 		res := h.handle(context.Background(), data, peer, local{})
 		if res.reply == nil {
@@ -147,6 +165,13 @@ func FuzzHandle(f *testing.F) {
 		}
 		if res.dst.addr.Addr() == netip.IPv4Unspecified() {
 			t.Fatalf("reply to 0.0.0.0")
+		}
+		if req.direct() && res.dst.addr.Addr() != peer.Addr() {
+			t.Fatalf("a packet from %v answered to %v", peer, res.dst.addr)
+		}
+		switch yi := addr4(rep.YourIPAddr); yi {
+		case netip.MustParseAddr("192.0.2.0"), netip.MustParseAddr("192.0.2.255"), netip.MustParseAddr(rackGW):
+			t.Fatalf("%s offered or ACKed", yi)
 		}
 	})
 }
