@@ -232,3 +232,48 @@ func TestNoPodLabelIsBounded(t *testing.T) {
 		t.Fatalf("relayed: outcome %s relay label %q, want %s", res.outcome, res.relay, relayA)
 	}
 }
+
+// TestUnicastOnLocalSegment: on the local interface's segment the same rules hold for a
+// packet naming an address: from that address, for the MAC's own lease.
+func TestUnicastOnLocalSegment(t *testing.T) {
+	const lan = "203.0.113.1"
+	e := newTestEnv(t)
+	e.pod(podmgr.Pod{Name: "pod-local", ServerAddress: lan, UnknownHosts: podmgr.PolicyLease,
+		Match:   []podmgr.MatchRule{{Giaddr: lan}},
+		Subnets: []podmgr.Subnet{{CIDR: "203.0.113.0/24", Gateway: lan, LeaseSeconds: 600, RangeStart: "203.0.113.100", RangeEnd: "203.0.113.150"}}})
+	h := e.handler(Config{})
+	loc := local{addr: netip.MustParseAddr(lan)}
+	run := func(p *dhcpv4.DHCPv4, from string) result {
+		t.Helper()
+		res := h.handle(context.Background(), p.ToBytes(), peerOf(from, 68), loc)
+		e.persist(res)
+		return res
+	}
+	offer := run(newPkt(t, dhcpv4.MessageTypeDiscover, macOther, withoutGiaddr()), "0.0.0.0")
+	rep, err := dhcpv4.FromBytes(offer.reply)
+	if err != nil {
+		t.Fatalf("no offer: %s", offer.outcome)
+	}
+	ip := rep.YourIPAddr.String()
+	if res := run(newPkt(t, dhcpv4.MessageTypeRequest, macOther, withoutGiaddr(), withRequested(ip), withServerID(lan)), "0.0.0.0"); res.outcome != "ack" {
+		t.Fatalf("request on the segment: %s", res.outcome)
+	}
+	for _, tc := range []struct {
+		name, from, ciaddr string
+		opts               []pktOpt
+		outcome            string
+	}{
+		{"renew from its address", ip, ip, nil, "ack"},
+		{"renew from another address", "203.0.113.99", ip, nil, "refused"},
+		{"renew naming another address", "203.0.113.149", "203.0.113.149", nil, "refused"},
+		{"renew moving by option 50", ip, ip, []pktOpt{withRequested("203.0.113.149")}, "refused"},
+	} {
+		res := run(newPkt(t, dhcpv4.MessageTypeRequest, macOther, append([]pktOpt{withoutGiaddr(), withCiaddr(tc.ciaddr)}, tc.opts...)...), tc.from)
+		if res.outcome != tc.outcome {
+			t.Errorf("%s: %s, want %s", tc.name, res.outcome, tc.outcome)
+		}
+	}
+	if got, ok := h.leases.lookup("pod-local", macOther, e.clock.Now()); !ok || got.String() != ip {
+		t.Fatalf("host holds %v (%v), want %s", got, ok, ip)
+	}
+}
