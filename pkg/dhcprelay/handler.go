@@ -126,7 +126,9 @@ func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, 
 	}
 	pc, o, ok := h.resolvePod(r, loc)
 	if !ok {
-		h.log.Debug("no pod for packet", "source", r.peer.Addr().Unmap().String(), "giaddr", r.giaddr, "host", r.mac, "type", res.typ)
+		if h.log.Enabled(ctx, slog.LevelDebug) { // the arguments would cost on every packet
+			h.log.Debug("no pod for packet", "source", r.peer.Addr().Unmap().String(), "giaddr", r.giaddr, "host", r.mac, "type", res.typ)
+		}
 		res.outcome = "no_pod"
 		if !loc.addr.IsValid() {
 			res.relay = noPodRelay
