@@ -416,7 +416,7 @@ func TestDHCPAttacks(t *testing.T) {
 		handled0, shed0 := attackerLoad()
 		testutil.WaitFor(t, 15*time.Second, "the flood to load the server", func() bool {
 			h, s := attackerLoad()
-			return h+s-handled0-shed0 >= 20000
+			return h+s-handled0-shed0 >= 10000
 		})
 		start := time.Now()
 		c := l.startClient(t, l.torB.Host("during-flood", "52:54:00:0b:00:11"), "during-flood")
