@@ -1,6 +1,7 @@
 package dhcprelay
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -247,5 +248,31 @@ func TestAckCountedOnlyWhenSent(t *testing.T) {
 	}
 	if rep := relay.recv(t, 200*time.Millisecond); rep != nil {
 		t.Fatalf("got a %s although the lease was not stored", rep.MessageType())
+	}
+}
+
+// TestOversizeDatagramDropped: a datagram that fills the read buffer was cut; it is
+// dropped unparsed and counted, and the next packet is served.
+func TestOversizeDatagramDropped(t *testing.T) {
+	e := newTestEnv(t)
+	e.pod(loopbackPod("lo", "127.0.0.2"))
+	s, reg := startServer(t, e, Config{Workers: 1})
+	relay := newFakeRelay(t, "127.0.0.2")
+	p := newPkt(t, dhcpv4.MessageTypeDiscover, "52:54:00:01:02:01")
+	p.GatewayIPAddr = relay.addr.AsSlice()
+	b := p.ToBytes()
+	b = append(b[:len(b)-1], bytes.Repeat([]byte{0}, readBufSize)...) // padding past the buffer
+	if _, err := relay.conn.WriteToUDPAddrPort(b, s.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 5*time.Second, "the oversize datagram to be counted", func() bool {
+		return dropCount(t, reg, "127.0.0.2", "oversize") == 1
+	})
+	if rep := relay.recv(t, 200*time.Millisecond); rep != nil {
+		t.Fatalf("a cut datagram was answered: %s", rep.MessageType())
+	}
+	relay.send(t, s.Addr(), newPkt(t, dhcpv4.MessageTypeDiscover, "52:54:00:01:02:01"))
+	if rep := relay.recv(t, 5*time.Second); rep == nil || rep.MessageType() != dhcpv4.MessageTypeOffer {
+		t.Fatal("no offer after the oversize datagram")
 	}
 }
