@@ -138,6 +138,9 @@ func (m *Manager) putPodLocked(ctx context.Context, a Actor, p Pod, action strin
 	if err != nil {
 		return Pod{}, err
 	}
+	if err := checkPodInput(pc); err != nil {
+		return Pod{}, err
+	}
 	prof, ok := m.reg.Profile(pc.Pod.Profile)
 	if !ok {
 		return Pod{}, fmt.Errorf("%w: pod %s: profile %q does not exist: create it first with 'podboot profile apply'", ErrInvalid, p.Name, pc.Pod.Profile)
@@ -173,9 +176,11 @@ func (m *Manager) putPodLocked(ctx context.Context, a Actor, p Pod, action strin
 	return pc.Pod, nil
 }
 
-// checkHostsFit refuses a pod change that would leave a reservation outside the subnets.
+// checkHostsFit refuses a pod change that would leave a reservation outside the subnets
+// or on an address no host may have (a new gateway, giaddr or server address).
 func (m *Manager) checkHostsFit(pc, old *PodContext) error {
-	if slices.EqualFunc(pc.Subnets, old.Subnets, func(a, b parsedSubnet) bool { return a.Prefix == b.Prefix }) {
+	if slices.EqualFunc(pc.Subnets, old.Subnets, func(a, b parsedSubnet) bool { return a.Prefix == b.Prefix && a.Router == b.Router }) &&
+		slices.Equal(pc.rules, old.rules) && pc.ServerAddr == old.ServerAddr {
 		return nil
 	}
 	for _, h := range m.reg.HostsOfPod(pc.Pod.Name) {
