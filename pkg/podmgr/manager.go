@@ -177,10 +177,10 @@ func (m *Manager) putPodLocked(ctx context.Context, a Actor, p Pod, action strin
 }
 
 // checkHostsFit refuses a pod change that would leave a reservation outside the subnets
-// or on an address no host may have (a new gateway, giaddr or server address).
+// or on an address no host may have (a new gateway or giaddr).
 func (m *Manager) checkHostsFit(pc, old *PodContext) error {
 	if slices.EqualFunc(pc.Subnets, old.Subnets, func(a, b parsedSubnet) bool { return a.Prefix == b.Prefix && a.Router == b.Router }) &&
-		slices.Equal(pc.rules, old.rules) && pc.ServerAddr == old.ServerAddr {
+		slices.Equal(pc.rules, old.rules) {
 		return nil
 	}
 	for _, h := range m.reg.HostsOfPod(pc.Pod.Name) {

@@ -83,8 +83,8 @@ func checkUnicastMAC(mac string) error {
 }
 
 // unreservable says why a may not be reserved for a host ("" when it may): the
-// subnet's network or broadcast address, its gateway, an address the pod's relays use
-// (a giaddr match rule), or podboot's own address for the pod.
+// subnet's network or broadcast address, its gateway, or an address the pod's relays
+// use (a giaddr match rule).
 func (pc *PodContext) unreservable(a netip.Addr) string {
 	if ps, ok := pc.subnetFor(a); ok {
 		if ps.Prefix.Bits() < 31 {
@@ -103,9 +103,6 @@ func (pc *PodContext) unreservable(a netip.Addr) string {
 		if k.mask&bitGiaddr != 0 && k.giaddr == a {
 			return "a relay address (giaddr match rule) of pod " + pc.Pod.Name
 		}
-	}
-	if a == pc.ServerAddr {
-		return "podboot's serverAddress for pod " + pc.Pod.Name
 	}
 	return ""
 }
