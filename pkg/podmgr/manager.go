@@ -26,6 +26,10 @@ type Actor struct {
 	Name   string
 	Role   Role
 	Source string // remote address
+	// TokenID is the API token acting ("" for a service).
+	TokenID string
+	// Push is what a ci token may push (see Token.AllowKinds).
+	Push PushGrant
 }
 
 // Manager applies changes to the store and the registry.
