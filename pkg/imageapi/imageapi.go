@@ -2,9 +2,9 @@
 // stage1 files (bootloaders, kernels, initrds) with `podboot image add`, anyone with a
 // reading role lists and shows them, and an admin deletes what no profile or pod uses.
 //
-// It lives beside the store, not in it, because deciding whether an artifact is in use
-// needs the pods and profiles (podmgr), which the store itself must not depend on. The
-// CI push of signed stage2 images mounts its own route and shares Store.Ingest.
+// It is an API mount, beside pkg/imagepush (the CI push route), not part of the blob
+// store: deciding whether an artifact is in use needs the pods and profiles (podmgr),
+// which the store itself must not depend on. Both share Store.Ingest.
 package imageapi
 
 import (
