@@ -130,11 +130,11 @@ func (m *Manager) RevokeToken(ctx context.Context, a Actor, ref string, force bo
 		return err
 	}
 	if !force {
-		if t.ID == a.TokenID {
-			return fmt.Errorf("%w: token %s (id %s) is the one making this request: revoking it locks you out; pass --force if you mean it", ErrConflict, t.Name, t.ID)
-		}
 		if t.Role == RoleAdmin && m.reg.tokenRoleCount(RoleAdmin) == 1 {
 			return fmt.Errorf("%w: token %s (id %s) is the last admin token: create another admin token first, or pass --force (recovery is then only offline: 'podboot token create NAME --role admin --data-dir DIR' on a stopped server)", ErrConflict, t.Name, t.ID)
+		}
+		if t.ID == a.TokenID {
+			return fmt.Errorf("%w: token %s (id %s) is the one making this request: revoking it locks you out; pass --force if you mean it", ErrConflict, t.Name, t.ID)
 		}
 	}
 	err = m.store.Update(ctx, func(tx Tx) error {

@@ -20,6 +20,10 @@ func TestTokenNamesAndRevoke(t *testing.T) {
 	if _, _, err := m.CreateToken(ctx, admin, "root", RoleViewer); !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "a token named root exists") {
 		t.Fatalf("duplicate name: %v", err)
 	}
+	_, root2, err := m.CreateToken(ctx, admin, "root2", RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, ci, err := m.CreateToken(ctx, admin, "ci", RoleCI)
 	if err != nil {
 		t.Fatal(err)
@@ -34,10 +38,11 @@ func TestTokenNamesAndRevoke(t *testing.T) {
 	}{
 		{"unknown", "nope", admin, false, "no token has the ID or name"},
 		{"own token", "root", rootActor, false, "the one making this request"},
-		{"last admin by ID", root.ID, admin, false, "the last admin token"},
 		{"ci by name", "ci", rootActor, false, ""},
 		{"ci again by ID", ci.ID, rootActor, false, "no token has the ID or name"},
-		{"last admin with force", "root", rootActor, true, ""},
+		{"another admin by ID", root2.ID, rootActor, false, ""},
+		{"last admin", "root", admin, false, "the last admin token"},
+		{"last admin, own, with force", "root", rootActor, true, ""},
 	}
 	for _, s := range steps {
 		err := m.RevokeToken(ctx, s.as, s.ref, s.force)
