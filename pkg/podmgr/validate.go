@@ -235,7 +235,7 @@ func validateProfile(p *Profile) error {
 			return fmt.Errorf("profile %s: %w", p.Name, err)
 		}
 	}
-	return nil
+	return checkProfileLines(p)
 }
 
 // validFileName accepts empty or a single path element without traversal.

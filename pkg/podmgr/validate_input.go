@@ -158,6 +158,22 @@ func checkKickstartValues(k KickstartValues) error {
 	return nil
 }
 
+// checkProfileLines refuses a line break or control character in a profile's one-line
+// fields: each is rendered into one line of the iPXE script (kernel arguments, artifact
+// URLs), where a line break would add a command. The templates themselves are text.
+func checkProfileLines(p *Profile) error {
+	for _, f := range []struct{ field, v string }{
+		{"kernelArgs", p.KernelArgs}, {"kernel", p.Kernel}, {"initrd", p.Initrd}, {"stage2", p.Stage2}, {"bashPackage", p.BashPackage},
+	} {
+		if i := strings.IndexFunc(f.v, isControl); i >= 0 {
+			return invalidf("profile %s: %s has a line break or control character (%q at byte %d): it must be one line", p.Name, f.field, f.v[i], i)
+		}
+	}
+	return nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
 // clipValue bounds how much of a refused value an error quotes.
 func clipValue(v string) string {
 	const max = 64

@@ -140,3 +140,22 @@ func TestHostInputRules(t *testing.T) {
 		t.Fatalf("gateway moved onto a reservation: %v", err)
 	}
 }
+
+// TestProfileOneLineFields: a line break in a field rendered into one iPXE script line
+// (kernel arguments, artifact references) is refused.
+func TestProfileOneLineFields(t *testing.T) {
+	m, _ := newTestManager(t)
+	ctx := context.Background()
+	for _, p := range []Profile{
+		{Name: "p1", KernelArgs: "console=ttyS0\nshell"},
+		{Name: "p2", Kernel: "vmlinuz\nchain http://192.0.2.66/x"},
+		{Name: "p3", Stage2: "os@1\r"},
+	} {
+		if _, _, err := m.ApplyProfile(ctx, admin, p, true); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "must be one line") {
+			t.Fatalf("%+v: %v", p, err)
+		}
+	}
+	if _, _, err := m.ApplyProfile(ctx, admin, Profile{Name: "ok", KernelArgs: "console=ttyS0 panic=-1", Kickstart: "text\nreboot\n"}, true); err != nil {
+		t.Fatal(err)
+	}
+}
