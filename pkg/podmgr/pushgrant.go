@@ -7,14 +7,14 @@ import (
 	"strings"
 )
 
-// pushKinds are the artifact kinds a ci token may be granted; they are the artifact
-// store's kinds (a test in pkg/imagepush keeps the two lists equal).
-var pushKinds = []string{"bootloader", "kernel", "initrd", "stage2", "package"}
+// PushKinds returns the artifact kinds a ci token may be granted: the artifact store's
+// kinds (a test in pkg/imagepush keeps the two lists equal).
+func PushKinds() []string { return []string{"bootloader", "kernel", "initrd", "stage2", "package"} }
 
-// DefaultCIKinds is what a ci token may push when its creator granted nothing more:
+// defaultCIKind is what a ci token may push when its creator granted nothing more:
 // signed OS images. Bootloaders, kernels and initrds are what every PXE ROM and stage1
 // runs, so they stay the admin's unless granted.
-var defaultCIKinds = []string{"stage2"}
+const defaultCIKind = "stage2"
 
 var prefixRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
@@ -31,7 +31,7 @@ func (t Token) Actor(source string) Actor {
 	if t.Role == RoleCI {
 		a.Push = PushGrant{Kinds: t.AllowKinds, Prefixes: t.AllowPrefixes}
 		if len(a.Push.Kinds) == 0 { // a ci token stored before grants existed
-			a.Push.Kinds = defaultCIKinds
+			a.Push.Kinds = []string{defaultCIKind}
 		}
 	}
 	return a
@@ -64,15 +64,15 @@ func checkGrant(role Role, g PushGrant) (PushGrant, error) {
 	}
 	var out PushGrant
 	for _, k := range g.Kinds {
-		if !slices.Contains(pushKinds, k) {
-			return g, invalidf("allowed kind %q: use %s", k, strings.Join(pushKinds, ", "))
+		if !slices.Contains(PushKinds(), k) {
+			return g, invalidf("allowed kind %q: use %s", k, strings.Join(PushKinds(), ", "))
 		}
 		if !slices.Contains(out.Kinds, k) {
 			out.Kinds = append(out.Kinds, k)
 		}
 	}
 	if len(out.Kinds) == 0 {
-		out.Kinds = slices.Clone(defaultCIKinds)
+		out.Kinds = []string{defaultCIKind}
 	}
 	for _, p := range g.Prefixes {
 		if !prefixRE.MatchString(p) {
@@ -84,6 +84,3 @@ func checkGrant(role Role, g PushGrant) (PushGrant, error) {
 	}
 	return out, nil
 }
-
-// PushKinds returns the kinds a ci token may be granted.
-func PushKinds() []string { return slices.Clone(pushKinds) }
