@@ -203,13 +203,13 @@ func (r *Registry) resolveToken(ref string) (Token, error) {
 	}
 	switch {
 	case len(byID)+len(byName) == 0:
-		return Token{}, fmt.Errorf("%w: no token has the ID or name %q: see 'podboot token list'", ErrNotFound, ref)
+		return Token{}, fmt.Errorf("%w: no token has the ID or name %q: see 'podboot token list'", ErrNotFound, clipValue(ref))
 	case len(byID) == 1 && (len(byName) == 0 || byName[0].ID == ref):
 		return byID[0], nil
 	case len(byID) == 0 && len(byName) == 1:
 		return byName[0], nil
 	}
-	return Token{}, fmt.Errorf("%w: %q names more than one token: revoke by ID (see 'podboot token list')", ErrConflict, ref)
+	return Token{}, fmt.Errorf("%w: %q names more than one token: revoke by ID (see 'podboot token list')", ErrConflict, clipValue(ref))
 }
 
 func (r *Registry) tokenRoleCount(role Role) int {

@@ -133,3 +133,35 @@ func TestCITokenGrants(t *testing.T) {
 		}
 	}
 }
+
+// TestRevokeAmbiguousName: two tokens stored with one name (before names were unique)
+// are revoked by ID only; the name alone is refused as ambiguous.
+func TestRevokeAmbiguousName(t *testing.T) {
+	m, path := newTestManager(t)
+	ctx := context.Background()
+	if _, _, err := m.CreateToken(ctx, admin, "root", RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	err := m.Store().Update(ctx, func(tx Tx) error {
+		for _, id := range []string{"aaaaaaaaaaaa", "bbbbbbbbbbbb"} {
+			if err := tx.PutToken(Token{ID: id, Name: "ci", Role: RoleCI, Hash: HashSecret(id)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Store().Close()
+	m = openTestManager(t, path)
+	if err := m.RevokeToken(ctx, admin, "ci", false); !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "revoke by ID") {
+		t.Fatalf("ambiguous name: %v", err)
+	}
+	if err := m.RevokeToken(ctx, admin, "aaaaaaaaaaaa", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RevokeToken(ctx, admin, "ci", false); err != nil {
+		t.Fatalf("the name is unique again: %v", err)
+	}
+}
