@@ -219,6 +219,36 @@ func (e *opEnv) opBoot(t *testing.T, file string) (int, []byte) {
 	return e.opGet(t, "http://"+e.opListenAddr(t, "http")+"/boot/op-a/"+opMACPath+"/"+file, "")
 }
 
+// opTFTP fetches FILE for op-host with atftp, as its PXE ROM does, and returns the bytes
+// ("" when the transfer failed).
+func (e *opEnv) opTFTP(t *testing.T, file string) string {
+	t.Helper()
+	host, port, _ := strings.Cut(e.opListenAddr(t, "tftp"), ":")
+	out := filepath.Join(t.TempDir(), "tftp.out")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if b, err := exec.CommandContext(ctx, "atftp", "-g", "-r", "op-a/"+opMACPath+"/"+file, "-l", out, host, port).CombinedOutput(); err != nil {
+		t.Logf("atftp: %v: %s", err, b)
+		return ""
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// opAssertServes checks what op-host's PXE ROM gets for undionly.kpxe, over TFTP and HTTP.
+func (e *opEnv) opAssertServes(t *testing.T, want string) {
+	t.Helper()
+	if got := e.opTFTP(t, "undionly.kpxe"); got != want {
+		t.Fatalf("TFTP serves %q; want %q", got, want)
+	}
+	if st, body := e.opBoot(t, "undionly.kpxe"); st != 200 || string(body) != want {
+		t.Fatalf("HTTP boot serves %d %q; want %q", st, body, want)
+	}
+}
+
 // TestOperatorCITokenCannotReplaceBootloader: a leaked ci token pushes undionly.kpxe@99
 // (the attack of issue 10) and what every PXE ROM loads stays the same; a push that
 // changes a name's kind is refused for anyone; a granted kind works; an admin takes a
@@ -226,9 +256,7 @@ func (e *opEnv) opBoot(t *testing.T, file string) (int, []byte) {
 func TestOperatorCITokenCannotReplaceBootloader(t *testing.T) {
 	e := opStart(t)
 	e.opBootSetup(t)
-	if st, body := e.opBoot(t, "undionly.kpxe"); st != 200 || string(body) != "ipxe rom v1" {
-		t.Fatalf("PXE serves %d %q before the attack", st, body)
-	}
+	e.opAssertServes(t, "ipxe rom v1")
 	ci := e.opToken(t, "leaked-ci", "--role", "ci")
 	rogue, rogueSig := e.opSigned(t, "rogue.kpxe", []byte("rogue rom"))
 	cases := []struct {
@@ -254,9 +282,7 @@ func TestOperatorCITokenCannotReplaceBootloader(t *testing.T) {
 				}
 			}
 			e.opAssertUnchanged(t, before)
-			if st, body := e.opBoot(t, "undionly.kpxe"); st != 200 || string(body) != "ipxe rom v1" {
-				t.Fatalf("PXE now serves %d %q", st, body)
-			}
+			e.opAssertServes(t, "ipxe rom v1")
 		})
 	}
 	t.Run("image add that changes a name's kind", func(t *testing.T) {
@@ -284,13 +310,9 @@ func TestOperatorCITokenCannotReplaceBootloader(t *testing.T) {
 	t.Run("admin deletes a bad newest version a bare name serves", func(t *testing.T) {
 		bad, badSig := e.opSigned(t, "bad.kpxe", []byte("bad rom v2"))
 		e.admin.MustRun(t, "image", "push", "undionly.kpxe:2", bad, "--sig", badSig, "--kind", "bootloader")
-		if _, body := e.opBoot(t, "undionly.kpxe"); string(body) != "bad rom v2" {
-			t.Fatalf("PXE serves %q; want the new version", body)
-		}
+		e.opAssertServes(t, "bad rom v2")
 		e.admin.MustRun(t, "image", "delete", "undionly.kpxe@2")
-		if st, body := e.opBoot(t, "undionly.kpxe"); st != 200 || string(body) != "ipxe rom v1" {
-			t.Fatalf("after the delete PXE serves %d %q; want v1 again", st, body)
-		}
+		e.opAssertServes(t, "ipxe rom v1")
 		if errs := e.admin.MustFail(t, "image", "delete", "undionly.kpxe@1"); !strings.Contains(errs, "HTTP 409") || !strings.Contains(errs, "pod op-a boots it") {
 			t.Fatalf("deleting the last version a pod boots: %s", errs)
 		}
