@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -55,9 +56,16 @@ func newHostAddCmd(cf *clientFlags) *cobra.Command {
 // csvColumns are the columns host import understands; mac is required.
 var csvColumns = []string{"mac", "pod", "hostname", "ip", "mgmt_ip", "profile"}
 
+const utf8BOM = "\ufeff"
+
 // readHostsCSV parses a host CSV with a header row; defaultPod fills an empty pod column.
+// A UTF-8 byte order mark (what spreadsheets write) before the header is skipped.
 func readHostsCSV(r io.Reader, defaultPod string) ([]podmgr.Host, error) {
-	cr := csv.NewReader(r)
+	br := bufio.NewReader(r)
+	if b, err := br.Peek(len(utf8BOM)); err == nil && string(b) == utf8BOM {
+		_, _ = br.Discard(len(utf8BOM))
+	}
+	cr := csv.NewReader(br)
 	cr.TrimLeadingSpace = true
 	cr.Comment = '#'
 	header, err := cr.Read()
@@ -76,6 +84,9 @@ func readHostsCSV(r io.Reader, defaultPod string) ([]podmgr.Host, error) {
 		}
 		if !known {
 			return nil, fmt.Errorf("CSV header column %q is unknown: use %s", name, strings.Join(csvColumns, ","))
+		}
+		if j, dup := col[name]; dup {
+			return nil, fmt.Errorf("CSV header names column %q twice (columns %d and %d): which one holds the value?", name, j+1, i+1)
 		}
 		col[name] = i
 	}
@@ -117,7 +128,8 @@ func newHostImportCmd(cf *clientFlags) *cobra.Command {
 		Use:   "import -f HOSTS.csv [--pod POD]",
 		Short: "Register many hosts from CSV, all or none",
 		Long: `Register hosts in bulk from CSV. The first line is a header naming the columns
-(mac, pod, hostname, ip, mgmt_ip, profile; only mac is required; --pod fills an empty pod).
+(mac, pod, hostname, ip, mgmt_ip, profile; only mac is required; each at most once;
+--pod fills an empty pod). A UTF-8 byte order mark before the header is skipped.
 The import is one transaction: if any row is wrong, nothing is registered and the error
 names the row.`,
 		Args: cobra.NoArgs,

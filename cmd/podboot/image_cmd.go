@@ -118,7 +118,13 @@ func newImageDeleteCmd(cf *clientFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "delete NAME@VERSION",
 		Short: "Delete an artifact version no profile or pod uses (admin); unused bytes are collected",
-		Args:  cobra.ExactArgs(1),
+		Long: `Delete an artifact version (admin); unused bytes are collected.
+
+A version a profile, pod or host pins (NAME@VERSION) is in use, and so is the last
+version of a name they reference by bare name. The newest of several versions is not:
+deleting it makes bare-name references use the next newest, which is how a bad push is
+taken back without pinning every profile first.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := cf.client()
 			if err != nil {

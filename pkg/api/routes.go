@@ -33,10 +33,13 @@ type NetbootResult struct {
 	Changed bool        `json:"changed"`
 }
 
-// TokenRequest creates a token.
+// TokenRequest creates a token. AllowKinds and AllowPrefixes grant a ci token what it
+// may push (default: stage2, any name).
 type TokenRequest struct {
-	Name string      `json:"name"`
-	Role podmgr.Role `json:"role"`
+	Name          string      `json:"name"`
+	Role          podmgr.Role `json:"role"`
+	AllowKinds    []string    `json:"allowKinds,omitempty"`
+	AllowPrefixes []string    `json:"allowPrefixes,omitempty"`
 }
 
 // TokenCreated carries the secret, shown once.
@@ -334,7 +337,8 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, a podmgr.Ac
 	if !s.DecodeJSON(w, r, &req) {
 		return
 	}
-	secret, t, err := s.mgr.CreateToken(r.Context(), a, req.Name, req.Role)
+	spec := podmgr.TokenSpec{Name: req.Name, Role: req.Role, Push: podmgr.PushGrant{Kinds: req.AllowKinds, Prefixes: req.AllowPrefixes}}
+	secret, t, err := s.mgr.IssueToken(r.Context(), a, spec)
 	if err != nil {
 		s.WriteErr(w, r, err)
 		return
@@ -343,7 +347,8 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, a podmgr.Ac
 }
 
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
-	if err := s.mgr.RevokeToken(r.Context(), a, r.PathValue("id")); err != nil {
+	// {id} is a token's ID or name; ?force=true revokes the last admin or the caller's own token.
+	if err := s.mgr.RevokeToken(r.Context(), a, r.PathValue("id"), r.URL.Query().Get("force") == "true"); err != nil {
 		s.WriteErr(w, r, err)
 		return
 	}

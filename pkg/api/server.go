@@ -90,7 +90,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (podmgr.Ac
 		WriteError(w, http.StatusUnauthorized, errors.New("token is not valid (unknown or revoked)"))
 		return podmgr.Actor{}, false
 	}
-	return podmgr.Actor{Name: "token:" + t.Name, Role: t.Role, Source: r.RemoteAddr}, true
+	return t.Actor(r.RemoteAddr), true
 }
 
 // ErrorBody is the JSON of every error answer.

@@ -23,7 +23,8 @@ type VerifyFunc func(ctx context.Context, digest [32]byte, content *os.File) err
 // hashing it, fsync, verify (optional), then an atomic rename into the blob tree and an
 // atomic record write. Ingesting the same name, version and content again is a no-op
 // that returns the existing record; the same name and version with other content is
-// ErrConflict (versions are immutable).
+// ErrConflict (versions are immutable), and so is a kind other than the name's (see
+// CheckKind).
 func (s *Store) Ingest(ctx context.Context, meta Meta, r io.Reader, verify VerifyFunc) (Artifact, error) {
 	if err := ValidName("artifact name", meta.Name); err != nil {
 		return Artifact{}, err
@@ -35,6 +36,9 @@ func (s *Store) Ingest(ctx context.Context, meta Meta, r io.Reader, verify Verif
 		return Artifact{}, fmt.Errorf("%w: kind %q: use bootloader, kernel, initrd, stage2 or package", ErrInvalid, meta.Kind)
 	}
 	ref := meta.Name + "@" + meta.Version
+	if err := s.CheckKind(meta.Name, meta.Kind); err != nil { // early: before the body
+		return Artifact{}, fmt.Errorf("ingest %s: %w", ref, err)
+	}
 	tmp, err := os.CreateTemp(filepath.Join(s.dir, tmpDir), "ingest-*")
 	if err != nil {
 		return Artifact{}, fmt.Errorf("ingest %s: create temporary file: %w", ref, err)
@@ -73,6 +77,9 @@ func (s *Store) Ingest(ctx context.Context, meta Meta, r io.Reader, verify Verif
 			return old, nil
 		}
 		return Artifact{}, fmt.Errorf("%w: %s already exists with digest %s: versions are immutable, add a new version", ErrConflict, ref, old.Digest)
+	}
+	if err := s.CheckKind(meta.Name, meta.Kind); err != nil { // again, under the write lock
+		return Artifact{}, fmt.Errorf("ingest %s: %w", ref, err)
 	}
 	if err := s.commitBlob(tmp.Name(), a.Digest); err != nil {
 		return Artifact{}, fmt.Errorf("ingest %s: %w", ref, err)

@@ -5,7 +5,10 @@
 // network become something hosts will boot, so the order of checks is the security
 // property and deserves one small, reviewable home. The server refuses everything it
 // can from the request headers alone, before it reads a byte of the body: the token's
-// role (api.Mount), the name, version and kind, the declared length against the upload
+// role (api.Mount), the name, version and kind, what the token was granted (a ci token
+// pushes only its kinds and name prefixes: podmgr.Actor.MayPush; 403), a kind other than
+// the name already has (409: a bare-name reference must never start serving another
+// kind), the declared length against the upload
 // limit, and the detached CMS signature — parsed and its signer's chain checked against
 // the configured root CA at the server's clock (imagesign.NewVerifier). The client asks
 // for `Expect: 100-continue`, so a refused multi-gigabyte push is not even sent.

@@ -22,6 +22,7 @@ import (
 // over TLS on 127.0.0.1, with one token per role.
 type fixture struct {
 	srv    *httptest.Server
+	mgr    *podmgr.Manager
 	store  *artifact.Store
 	root   *pushtest.Cert
 	tokens map[podmgr.Role]string
@@ -46,7 +47,7 @@ func newFixture(t *testing.T, maxUpload int64) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	f := &fixture{store: store, root: pushtest.Root(t, "test root"), tokens: map[podmgr.Role]string{}}
+	f := &fixture{mgr: mgr, store: store, root: pushtest.Root(t, "test root"), tokens: map[podmgr.Role]string{}}
 	rootFile, _ := f.root.Write(t, dir, "root")
 	h, err := imagepush.New(imagepush.Config{RootCA: rootFile, MaxUploadBytes: maxUpload}, store, imagepush.ManagerAudit(mgr, log), log)
 	if err != nil {
@@ -69,8 +70,23 @@ func newFixture(t *testing.T, maxUpload int64) *fixture {
 // client is an API client with role's token ("" for none).
 func (f *fixture) client(t *testing.T, role podmgr.Role) *api.Client {
 	t.Helper()
+	return f.clientWith(t, f.tokens[role])
+}
+
+// grantedClient is an API client with a new ci token granted g.
+func (f *fixture) grantedClient(t *testing.T, name string, g podmgr.PushGrant) *api.Client {
+	t.Helper()
+	secret, _, err := f.mgr.IssueToken(context.Background(), podmgr.Actor{Name: "test"}, podmgr.TokenSpec{Name: name, Role: podmgr.RoleCI, Push: g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.clientWith(t, secret)
+}
+
+func (f *fixture) clientWith(t *testing.T, token string) *api.Client {
+	t.Helper()
 	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw})
-	c, err := api.NewClient(api.ClientConfig{Server: f.srv.URL, Token: f.tokens[role], CACert: string(ca)})
+	c, err := api.NewClient(api.ClientConfig{Server: f.srv.URL, Token: token, CACert: string(ca)})
 	if err != nil {
 		t.Fatal(err)
 	}

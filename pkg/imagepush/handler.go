@@ -63,6 +63,10 @@ func (h *Handler) push(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
 		h.fail(w, r, a, p, err, nil)
 		return
 	}
+	if err := h.mayPush(a, p.meta); err != nil {
+		h.fail(w, r, a, p, err, nil)
+		return
+	}
 	v, err := imagesign.NewVerifier(p.signature, h.roots, start, imagesign.WithExpectedSize(p.length))
 	if err != nil {
 		h.fail(w, r, a, p, err, nil)
@@ -102,6 +106,15 @@ func (h *Handler) push(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
 		h.audit(r.Context(), a, "image.push", fmt.Sprintf("%s kind=%s sha256=%s size=%d signer=%q", art.Ref(), art.Kind, art.Digest, art.Size, art.Signer))
 	}
 	api.WriteJSON(w, status, Result{Image: art, Created: created})
+}
+
+// mayPush refuses, from the headers alone, what the token was not granted (403) and a
+// kind other than the name already has (409; the store checks again under its lock).
+func (h *Handler) mayPush(a podmgr.Actor, m artifact.Meta) error {
+	if err := a.MayPush(string(m.Kind), m.Name); err != nil {
+		return statusErr(http.StatusForbidden, err)
+	}
+	return h.store.CheckKind(m.Name, m.Kind)
 }
 
 // existing answers from the record alone when the client declared its digest and the

@@ -134,7 +134,7 @@ func TestPushIdempotentAndAdmin(t *testing.T) {
 			r.SHA256 = digest(content)
 			r.Content = &refusingReader{}
 		}
-		again, err := imagepush.Push(ctx, f.client(t, podmgr.RoleCI), r)
+		again, err := imagepush.Push(ctx, f.client(t, podmgr.RoleAdmin), r)
 		if err != nil || again.Created || again.Image.CreatedAt != first.Image.CreatedAt {
 			t.Fatalf("re-push (declared digest %v): %+v %v", declare, again, err)
 		}
@@ -148,7 +148,7 @@ func TestPushIdempotentAndAdmin(t *testing.T) {
 func TestPushEmptyImage(t *testing.T) {
 	f := newFixture(t, 0)
 	signer := pushtest.Signer(t, f.root, "ci", pushtest.Spec{})
-	res, err := imagepush.Push(context.Background(), f.client(t, podmgr.RoleCI), imagepush.Request{Name: "empty", Version: "1", Kind: artifact.KindPackage,
+	res, err := imagepush.Push(context.Background(), f.client(t, podmgr.RoleCI), imagepush.Request{Name: "empty", Version: "1", Kind: artifact.KindStage2,
 		Signature: signer.Sign(t, nil), Content: bytes.NewReader(nil)})
 	if err != nil || res.Image.Size != 0 {
 		t.Fatalf("empty push: %+v %v", res, err)

@@ -12,7 +12,8 @@ import (
 var ErrDiscoverLimit = errors.New("discovered-host limit reached")
 
 // AddHosts registers hosts, all or none: one bad row refuses the whole batch, naming it.
-// A MAC may be registered once across all pods; a reservation once within its pod.
+// A MAC may be registered once across all pods; a reservation, a hostname and a
+// management address once within its pod.
 func (m *Manager) AddHosts(ctx context.Context, a Actor, hs []Host) ([]Host, error) {
 	m.wmu.Lock()
 	defer m.wmu.Unlock()
@@ -22,6 +23,7 @@ func (m *Manager) AddHosts(ctx context.Context, a Actor, hs []Host) ([]Host, err
 	now := m.now().UTC()
 	seenMAC := map[string]int{}
 	seenIP := map[string]string{}
+	ids := newPodIdentities(m.reg)
 	out := make([]Host, len(hs))
 	for i, h := range hs {
 		row := func(err error) error {
@@ -61,6 +63,9 @@ func (m *Manager) AddHosts(ctx context.Context, a Actor, hs []Host) ([]Host, err
 				return nil, row(fmt.Errorf("%w: host %s: address %s in pod %s is also given to %s", ErrConflict, h.MAC, h.ProvisioningIP, h.Pod, owner))
 			}
 			seenIP[ipKey] = h.MAC
+		}
+		if err := ids.claim(h); err != nil {
+			return nil, row(err)
 		}
 		h.State, h.StateReason, h.Netboot = StateRegistered, "", true
 		h.TokenHash, h.TokenExpires = "", time.Time{}

@@ -26,6 +26,10 @@ type Actor struct {
 	Name   string
 	Role   Role
 	Source string // remote address
+	// TokenID is the API token acting ("" for a service).
+	TokenID string
+	// Push is what a ci token may push (see Token.AllowKinds).
+	Push PushGrant
 }
 
 // Manager applies changes to the store and the registry.
@@ -138,6 +142,9 @@ func (m *Manager) putPodLocked(ctx context.Context, a Actor, p Pod, action strin
 	if err != nil {
 		return Pod{}, err
 	}
+	if err := checkPodInput(pc); err != nil {
+		return Pod{}, err
+	}
 	prof, ok := m.reg.Profile(pc.Pod.Profile)
 	if !ok {
 		return Pod{}, fmt.Errorf("%w: pod %s: profile %q does not exist: create it first with 'podboot profile apply'", ErrInvalid, p.Name, pc.Pod.Profile)
@@ -173,9 +180,11 @@ func (m *Manager) putPodLocked(ctx context.Context, a Actor, p Pod, action strin
 	return pc.Pod, nil
 }
 
-// checkHostsFit refuses a pod change that would leave a reservation outside the subnets.
+// checkHostsFit refuses a pod change that would leave a reservation outside the subnets
+// or on an address no host may have (a new gateway or giaddr).
 func (m *Manager) checkHostsFit(pc, old *PodContext) error {
-	if slices.EqualFunc(pc.Subnets, old.Subnets, func(a, b parsedSubnet) bool { return a.Prefix == b.Prefix }) {
+	if slices.EqualFunc(pc.Subnets, old.Subnets, func(a, b parsedSubnet) bool { return a.Prefix == b.Prefix && a.Router == b.Router }) &&
+		slices.Equal(pc.rules, old.rules) {
 		return nil
 	}
 	for _, h := range m.reg.HostsOfPod(pc.Pod.Name) {

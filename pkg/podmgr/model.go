@@ -196,11 +196,15 @@ const (
 
 // Token is a management API token; only the hash of its secret is kept.
 type Token struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Role      Role      `json:"role"`
-	Hash      string    `json:"hash,omitempty"`
-	CreatedAt time.Time `json:"createdAt"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Role Role   `json:"role"`
+	// AllowKinds and AllowPrefixes are what a ci token may push (see PushGrant); other
+	// roles have none.
+	AllowKinds    []string  `json:"allowKinds,omitempty"`
+	AllowPrefixes []string  `json:"allowPrefixes,omitempty"`
+	Hash          string    `json:"hash,omitempty"`
+	CreatedAt     time.Time `json:"createdAt"`
 }
 
 // EventKind separates operator audit records from host provisioning events.

@@ -235,7 +235,7 @@ func validateProfile(p *Profile) error {
 			return fmt.Errorf("profile %s: %w", p.Name, err)
 		}
 	}
-	return nil
+	return checkProfileLines(p)
 }
 
 // validFileName accepts empty or a single path element without traversal.
@@ -255,6 +255,9 @@ func validateHost(h *Host, pc *PodContext) error {
 	if err != nil {
 		return err
 	}
+	if err := checkUnicastMAC(mac); err != nil {
+		return err
+	}
 	h.MAC = mac
 	if h.Hostname != "" && !hostnameRE.MatchString(h.Hostname) {
 		return invalidf("host %s: hostname %q is not a valid DNS name", mac, h.Hostname)
@@ -266,6 +269,9 @@ func validateHost(h *Host, pc *PodContext) error {
 		}
 		if _, ok := pc.SubnetFor(a); !ok {
 			return invalidf("host %s: provisioningIp %s is outside every provisioning subnet of pod %s", mac, a, pc.Pod.Name)
+		}
+		if why := pc.unreservable(a); why != "" {
+			return invalidf("host %s: provisioningIp %s is %s: a host may not have it", mac, a, why)
 		}
 		h.ProvisioningIP = a.String()
 	}

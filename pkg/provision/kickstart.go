@@ -74,7 +74,12 @@ func newKickstartTemplates() (*kickstartTemplates, error) {
 
 // renderData executes a profile's template and parses the result with the agent's own
 // parser, so a template that would fail on the host fails here, with the line.
+// Every value must be one line (see oneLine): the input checks refuse line breaks, and
+// this is the second wall, for values stored before those checks or set elsewhere.
 func (k *kickstartTemplates) renderData(text string, d KickstartData) ([]byte, error) {
+	if err := d.oneLine(); err != nil {
+		return nil, err
+	}
 	t, err := k.cache.Get(text)
 	if err != nil {
 		return nil, err
@@ -88,6 +93,32 @@ func (k *kickstartTemplates) renderData(text string, d KickstartData) ([]byte, e
 	}
 	return b.Bytes(), nil
 }
+
+// oneLine refuses a value with a line break or another control character: rendered
+// into a kickstart line it could start a line of its own, such as a %post section.
+func (d KickstartData) oneLine() error {
+	vals := []struct{ field, v string }{
+		{"pod", d.Pod}, {"mac", d.MAC}, {"hostname", d.Hostname}, {"fqdn", d.FQDN}, {"server URL", d.ServerURL},
+		{"stage2 ref", d.Stage2.Ref}, {"stage2 URL", d.Stage2.URL}, {"stage2 sha256", d.Stage2.SHA256},
+		{"management address", d.Mgmt.Address}, {"management netmask", d.Mgmt.Netmask}, {"management gateway", d.Mgmt.Gateway},
+		{"management domain", d.Mgmt.Domain}, {"management cidr", d.Mgmt.CIDR},
+		{"rootPasswordHash", d.RootPasswordHash}, {"targetDisk", d.TargetDisk},
+	}
+	for i, v := range d.Mgmt.DNS {
+		vals = append(vals, struct{ field, v string }{fmt.Sprintf("management dns[%d]", i), v})
+	}
+	for i, v := range d.SSHKeys {
+		vals = append(vals, struct{ field, v string }{fmt.Sprintf("sshKeys[%d]", i), v})
+	}
+	for _, f := range vals {
+		if i := strings.IndexFunc(f.v, isControl); i >= 0 {
+			return fmt.Errorf("kickstart value %s has a control character (%q) at byte %d: refusing to render it, it could start a kickstart line of its own", f.field, f.v[i], i)
+		}
+	}
+	return nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // Data builds the template input for a host.
 func Data(pc *podmgr.PodContext, h podmgr.Host, stage2 artifact.Artifact, serverURL string) KickstartData {

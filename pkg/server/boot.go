@@ -4,7 +4,7 @@ import (
 	"path/filepath"
 
 	"github.com/podboot/podboot/pkg/artifact"
-	"github.com/podboot/podboot/pkg/artifact/imageapi"
+	"github.com/podboot/podboot/pkg/imageapi"
 	"github.com/podboot/podboot/pkg/provision"
 	"github.com/podboot/podboot/pkg/pxe"
 )

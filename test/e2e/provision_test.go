@@ -94,9 +94,10 @@ func TestProvisionEndToEnd(t *testing.T) {
 	pki := filepath.Join(data, "pki")
 	admin := &cli{t: t, ns: central, bin: bin, server: "https://127.0.0.1:9443", token: strings.TrimSpace(string(adminTok)), caCert: filepath.Join(pki, "ca.pem"), dataDir: data}
 
-	// CI side: a signer certificate, a ci token, signed images pushed.
+	// CI side: a signer certificate, a ci token granted every kind (this CI builds stage1
+	// and the bootloader too), signed images pushed.
 	testutil.Run(t, work, bin, "ca", "issue", "--code-signing", "ci", "--dir", pki, "--out", work)
-	ci := admin.with(strings.TrimSpace(admin.must("token", "create", "ci-pipeline", "--role", "ci")))
+	ci := admin.with(strings.TrimSpace(admin.must("token", "create", "ci-pipeline", "--role", "ci", "--allow-kind", "stage2,kernel,initrd,package,bootloader")))
 	out := testutil.Run(t, src, bin, "stage1", "build", "--modules-deb", deb, "--root-ca", filepath.Join(pki, "ca.pem"), "--out", filepath.Join(work, "stage1"), "--src", src)
 	t.Logf("stage1 build:\n%s", out)
 	good := stage2Image(t, work, "good", "good image")

@@ -2,9 +2,9 @@
 // stage1 files (bootloaders, kernels, initrds) with `podboot image add`, anyone with a
 // reading role lists and shows them, and an admin deletes what no profile or pod uses.
 //
-// It lives beside the store, not in it, because deciding whether an artifact is in use
-// needs the pods and profiles (podmgr), which the store itself must not depend on. The
-// CI push of signed stage2 images mounts its own route and shares Store.Ingest.
+// It is an API mount, beside pkg/imagepush (the CI push route), not part of the blob
+// store: deciding whether an artifact is in use needs the pods and profiles (podmgr),
+// which the store itself must not depend on. Both share Store.Ingest.
 package imageapi
 
 import (
@@ -117,22 +117,33 @@ func (im *Images) delete(w http.ResponseWriter, r *http.Request, a podmgr.Actor)
 		writeErr(w, im.log, err)
 		return
 	}
-	im.audit(r.Context(), a, "image.delete", ref)
+	detail := ref
+	if next, ok := im.store.Resolve(name); ok {
+		detail += "; " + name + " now resolves to " + next.Ref()
+	}
+	im.audit(r.Context(), a, "image.delete", detail)
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // ErrInUse marks an artifact a profile or pod references.
 var ErrInUse = errors.New("in use")
 
-// InUse says which profile, host or pod references art, if any. A bare-name reference
-// uses the newest version, so it protects that version only; older versions of it can go.
+// InUse says which profile, host or pod references art, if any. A reference pinned to
+// art's version always protects it. A bare-name reference uses the newest version, so it
+// protects only that one, and only while it is the last version of the name: deleting
+// the newest of several moves bare-name references to the next newest (how an admin
+// takes back a bad push without pinning every profile first).
 func InUse(mgr *podmgr.Manager, store *artifact.Store, art artifact.Artifact) error {
 	uses := func(ref string) bool {
 		if ref == "" {
 			return false
 		}
 		got, ok := store.Resolve(ref)
-		return ok && got.Ref() == art.Ref()
+		if !ok || got.Ref() != art.Ref() {
+			return false
+		}
+		_, version, _ := artifact.ParseRef(ref)
+		return version != "" || store.Versions(art.Name) == 1
 	}
 	reg := mgr.Registry()
 	for _, p := range mgr.Profiles() {

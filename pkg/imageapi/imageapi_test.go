@@ -75,20 +75,49 @@ func TestImageRoutes(t *testing.T) {
 			t.Fatalf("%s: %d %s, want %d containing %q", s.name, code, body, s.want, s.contains)
 		}
 	}
-	// A profile referencing the bare name protects the newest version only.
+	// A bare-name reference protects only the last version of the name: the newest of
+	// several may go (issue 10: the admin could not take back a rogue push without
+	// pinning every profile), and the reference moves to the next newest. A pinned
+	// reference protects its version.
+	if _, err := store.Ingest(ctx, artifact.Meta{Name: "vmlinuz", Version: "3", Kind: artifact.KindKernel}, strings.NewReader("kernel-3"), nil); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := mgr.ApplyProfile(ctx, podmgr.Actor{Name: "t"}, podmgr.Profile{Name: "p", Kernel: "vmlinuz"}, true); err != nil {
 		t.Fatal(err)
 	}
-	if code, body := call(admin, "DELETE", "/api/v1/images/vmlinuz@2", ""); code != 409 || !strings.Contains(body, "profile p") {
-		t.Fatalf("delete referenced: %d %s", code, body)
+	if _, _, err := mgr.ApplyProfile(ctx, podmgr.Actor{Name: "t"}, podmgr.Profile{Name: "pinned", Kernel: "vmlinuz@1"}, true); err != nil {
+		t.Fatal(err)
 	}
-	if code, body := call(admin, "DELETE", "/api/v1/images/vmlinuz@1", ""); code != 204 {
-		t.Fatalf("delete unreferenced: %d %s", code, body)
+	for _, s := range []struct {
+		ref      string
+		want     int
+		contains string
+		newest   string
+	}{
+		{"vmlinuz@3", 204, "", "2"},
+		{"vmlinuz@1", 409, "profile pinned", "2"},
+		{"vmlinuz@2", 204, "", "1"},
+	} {
+		if code, body := call(admin, "DELETE", "/api/v1/images/"+s.ref, ""); code != s.want || !strings.Contains(body, s.contains) {
+			t.Fatalf("delete %s: %d %s; want %d with %q", s.ref, code, body, s.want, s.contains)
+		}
+		if a, _ := store.Resolve("vmlinuz"); a.Version != s.newest {
+			t.Fatalf("after deleting %s the bare name serves %s; want %s", s.ref, a.Version, s.newest)
+		}
+	}
+	if _, _, err := mgr.ApplyProfile(ctx, podmgr.Actor{Name: "t"}, podmgr.Profile{Name: "pinned", Kernel: "other"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := call(admin, "DELETE", "/api/v1/images/vmlinuz@1", ""); code != 409 || !strings.Contains(body, "profile p ") {
+		t.Fatalf("delete the last version a bare name references: %d %s", code, body)
 	}
 	var list []artifact.Artifact
 	_, body := call(viewer, "GET", "/api/v1/images", "")
-	if err := json.Unmarshal([]byte(body), &list); err != nil || len(list) != 1 || list[0].Version != "2" {
+	if err := json.Unmarshal([]byte(body), &list); err != nil || len(list) != 1 || list[0].Version != "1" {
 		t.Fatalf("after delete: %v %s", err, body)
+	}
+	if code, body := call(admin, "POST", "/api/v1/images?name=vmlinuz&version=9&kind=bootloader", "rom"); code != 409 || !strings.Contains(body, "vmlinuz is a kernel") {
+		t.Fatalf("image add changing a name's kind: %d %s", code, body)
 	}
 	evs, _ := mgr.Events(ctx, podmgr.EventFilter{Kind: podmgr.KindAudit})
 	var actions []string
