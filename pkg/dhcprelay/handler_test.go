@@ -317,7 +317,9 @@ func TestOfferEventOnAck(t *testing.T) {
 func TestMaxMessageSize(t *testing.T) {
 	e := newTestEnv(t)
 	p := stdPod("pod-a", relayA, podmgr.PolicyLease)
-	p.Subnets[0].Domain = string(bytes.Repeat([]byte("d"), 200)) + ".example"
+	// A long but valid domain: labels of at most 63 bytes.
+	label := string(bytes.Repeat([]byte("d"), 63))
+	p.Subnets[0].Domain = label + "." + label + "." + label + ".example"
 	p.Subnets[0].DNS = []string{"192.0.2.53", "192.0.2.54", "192.0.2.55"}
 	e.pod(p)
 	h := e.handler(Config{})
