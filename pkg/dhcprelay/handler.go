@@ -38,6 +38,8 @@ type result struct {
 	gen time.Time
 	// stale: the pod was deleted before the lease was written; nothing is sent.
 	stale bool
+	// relaySrc is the UDP source of a relayed packet (exchange.go); zero otherwise.
+	relaySrc netip.Addr
 	// labels for the metrics
 	pod, relay, typ, outcome string
 }
@@ -84,6 +86,7 @@ func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, 
 	switch {
 	case r.giaddr.IsValid():
 		res.relay = r.giaddr.String()
+		res.relaySrc = peer.Addr().Unmap()
 	case loc.addr.IsValid():
 		res.relay = loc.addr.String() // the local segment, as if relayed by its address
 	}
