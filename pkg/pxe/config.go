@@ -57,6 +57,13 @@ type Config struct {
 	// LeaseIP returns the address leased to a host by the DHCP service, for hosts without
 	// a reservation; used by the source-address check of non-NAT pods. Nil: reservations only.
 	LeaseIP func(pod, mac string) (netip.Addr, bool) `yaml:"-"`
+	// DHCPExchange returns a host's last relayed DHCP exchange (wired to
+	// dhcprelay.Server.LastExchange): the tokens of NAT pods are bound to it (tokengate.go).
+	// Nil: NAT pods get scripts without tokens.
+	DHCPExchange func(pod, mac string) (Exchange, bool) `yaml:"-"`
+	// NATTokenWindow is how long after a host's relayed DHCP ACK the iPXE script of a NAT
+	// pod may carry a token (default 3m; one token per exchange).
+	NATTokenWindow time.Duration `yaml:"natTokenWindow"`
 	// HostToken returns the one-time provisioning token rendered into a host's kernel
 	// command line (podboot.token=…) and records step, the script's host event, in the
 	// same commit (provision.Service.HostToken, podmgr.Manager.IssueHostTokenWith): the
@@ -75,6 +82,7 @@ const (
 	DefaultHTTPSAddr        = ":8443"
 	DefaultTFTPBlockSize    = 1400
 	DefaultMaxTFTPTransfers = 512
+	DefaultNATTokenWindow   = 3 * time.Minute
 )
 
 // Disabled as a listen address turns that listener off.
@@ -111,6 +119,7 @@ func (c Config) withDefaults() Config {
 	dur(&c.HTTPWriteTimeout, time.Hour)
 	dur(&c.HTTPIdleTimeout, 120*time.Second)
 	dur(&c.DrainTimeout, 30*time.Second)
+	dur(&c.NATTokenWindow, DefaultNATTokenWindow)
 	if c.HTTPMaxHeaderBytes == 0 {
 		c.HTTPMaxHeaderBytes = 16 << 10
 	}
@@ -123,6 +132,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxTFTPTransfers < 1 {
 		return fmt.Errorf("boot: maxTftpTransfers %d: use at least 1", c.MaxTFTPTransfers)
+	}
+	if c.NATTokenWindow < 0 {
+		return fmt.Errorf("boot: natTokenWindow %s: use a positive duration (default 3m)", c.NATTokenWindow)
 	}
 	if c.HTTPSAddr != Disabled && (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return errors.New("boot: set both tlsCertFile and tlsKeyFile, or neither")

@@ -13,6 +13,7 @@ type metrics struct {
 	httpRequests  *prometheus.CounterVec // pod, kind, code
 	httpBytes     *prometheus.CounterVec // pod
 	httpRefused   *prometheus.CounterVec // pod, reason
+	tokenWithheld *prometheus.CounterVec // pod, reason
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -31,8 +32,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Body bytes sent by the boot HTTP(S) endpoints by pod."}, []string{"pod"}),
 		httpRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "podboot", Subsystem: "http", Name: "refused_total",
 			Help: "Boot HTTP(S) requests refused by pod and reason."}, []string{"pod", "reason"}),
+		tokenWithheld: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "podboot", Subsystem: "http", Name: "script_token_withheld_total",
+			Help: "iPXE scripts served without a provisioning token by pod and reason (no_dhcp, no_dhcp_exchange, stale_exchange, source, exchange_used)."}, []string{"pod", "reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.tftpTransfers, m.tftpBytes, m.tftpRefused, m.tftpActive, m.httpRequests, m.httpBytes, m.httpRefused} {
+	for _, c := range []prometheus.Collector{m.tftpTransfers, m.tftpBytes, m.tftpRefused, m.tftpActive, m.httpRequests, m.httpBytes, m.httpRefused, m.tokenWithheld} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -32,6 +32,7 @@ type Service struct {
 	log     *slog.Logger
 	m       *metrics
 	scripts *scriptTemplates
+	tokens  *tokenGate
 
 	httpPort, httpsPort int
 
@@ -70,6 +71,7 @@ func New(cfg Config, mgr *podmgr.Manager, store *artifact.Store, reg prometheus.
 		return nil, fmt.Errorf("boot: %w", err)
 	}
 	s := &Service{cfg: cfg, mgr: mgr, reg: mgr.Registry(), store: store, log: log.With("component", "boot"), m: m, scripts: scripts,
+		tokens:    newTokenGate(cfg.NATTokenWindow, cfg.DHCPExchange),
 		tftpSlots: make(chan struct{}, cfg.MaxTFTPTransfers), closed: make(chan struct{})}
 	if err := s.listen(); err != nil {
 		s.closeListeners()
