@@ -1,6 +1,7 @@
 package pxe
 
 import (
+	"bufio"
 	"io"
 	"net/netip"
 	"sync"
@@ -130,7 +131,7 @@ func (h *slotHold) end() {
 // beyond the first full block means the client acknowledged the first DATA. Read errors
 // become "file not found": no Go error text reaches the client.
 type ackReader struct {
-	r     io.Reader
+	r     *bufio.Reader
 	h     *slotHold
 	block int   // the first read's length: the block size
 	sent  int64 // bytes handed to pin/tftp
