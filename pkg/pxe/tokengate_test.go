@@ -1,9 +1,15 @@
 package pxe
 
 import (
+	"context"
 	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/podboot/podboot/pkg/podmgr"
 )
 
 // TestTokenGate: a NAT pod's token needs a fresh exchange, from its relay source, once;
@@ -72,5 +78,42 @@ func TestTokenGateNewExchange(t *testing.T) {
 	x.ID, x.At = 2, time.Now()
 	if _, why := g.claim("p", "m", true, relay); why != "" {
 		t.Fatalf("after a new exchange: %q", why)
+	}
+}
+
+// TestScriptTokenOncePerExchange: with the DHCP service's exchanges wired, repeated
+// script GETs from the host's own address no longer replace its token each time; a
+// new exchange brings a new one.
+func TestScriptTokenOncePerExchange(t *testing.T) {
+	need(t, "curl")
+	var issued atomic.Int32
+	x := Exchange{At: time.Now(), Source: netip.MustParseAddr("127.0.0.2"), ID: 1}
+	var mu sync.Mutex
+	f := newFixture(t, func(c *Config) {
+		c.HostToken = func(ctx context.Context, h podmgr.Host, step podmgr.HostStep) (string, error) {
+			issued.Add(1)
+			return "tok", nil
+		}
+		c.DHCPExchange = func(pod, mac string) (Exchange, bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			return x, pod == "pod-a" && mac == macA
+		}
+	})
+	url := "http://" + f.svc.HTTPAddr().String() + podmgr.ScriptPath("pod-a", macA)
+	for i, want := range []int32{1, 1, 1} {
+		r := curl(t, url)
+		if r.code != "200" || issued.Load() != want || strings.Contains(string(r.body), "podboot.token=tok") != (i == 0) {
+			t.Fatalf("GET %d: code %s, %d tokens issued, body:\n%s", i, r.code, issued.Load(), r.body)
+		}
+	}
+	mu.Lock()
+	x.ID++
+	mu.Unlock()
+	if r := curl(t, url); issued.Load() != 2 || !strings.Contains(string(r.body), "podboot.token=tok") {
+		t.Fatalf("after a new exchange: %d tokens issued", issued.Load())
+	}
+	if n := f.counter(t, "podboot_http_script_token_withheld_total", map[string]string{"pod": "pod-a", "reason": "exchange_used"}); n != 2 {
+		t.Errorf("withheld exchange_used = %v, want 2", n)
 	}
 }
