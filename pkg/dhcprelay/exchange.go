@@ -18,22 +18,39 @@ type Exchange struct {
 }
 
 // exchanges keeps the last relayed exchange of each MAC, in memory only: the boot
-// service binds the provisioning tokens of NAT pods to them. It holds one entry per MAC
-// that was ACKed (known hosts, and discovered ones up to the pods' caps).
+// service binds the provisioning tokens of NAT pods to them. Exchanges older than
+// exchangeMaxAge are dropped when the table has doubled since the last sweep, so MACs
+// that come and go (a pod that leases to unknown hosts) cannot grow it without bound.
 type exchanges struct {
-	mu   sync.Mutex
-	last map[string]Exchange // by MAC
-	next uint64
+	mu      sync.Mutex
+	last    map[string]Exchange // by MAC
+	next    uint64
+	sweepAt int // sweep when the table reaches this size
 }
 
-func newExchanges() *exchanges { return &exchanges{last: map[string]Exchange{}} }
+// exchangeMaxAge is how long an exchange is kept: far longer than any token window.
+const exchangeMaxAge = time.Hour
+
+const minExchangeSweep = 4096
+
+func newExchanges() *exchanges {
+	return &exchanges{last: map[string]Exchange{}, sweepAt: minExchangeSweep}
+}
 
 // record notes an exchange; it runs once per ACK, right before it is sent.
 func (e *exchanges) record(pod, mac string, at time.Time, src netip.Addr) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.next++
 	e.last[mac] = Exchange{Pod: pod, MAC: mac, At: at, Source: src, ID: e.next}
-	e.mu.Unlock()
+	if len(e.last) >= e.sweepAt {
+		for k, x := range e.last {
+			if at.Sub(x.At) > exchangeMaxAge {
+				delete(e.last, k)
+			}
+		}
+		e.sweepAt = max(minExchangeSweep, 2*len(e.last))
+	}
 }
 
 // lookup is the last exchange of mac in pod.

@@ -1,6 +1,7 @@
 package dhcprelay
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -53,5 +54,27 @@ func TestServeRecordsExchange(t *testing.T) {
 	})
 	if x, _ := s.LastExchange("lo", mac); x.Source != netip.MustParseAddr("127.0.0.3") {
 		t.Errorf("second exchange source %s, want the UDP source 127.0.0.3", x.Source)
+	}
+}
+
+// TestExchangesSwept: exchanges older than an hour go when the table has grown, the
+// recent ones stay.
+func TestExchangesSwept(t *testing.T) {
+	e := newExchanges()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	src := netip.MustParseAddr("198.51.100.2")
+	for i := range minExchangeSweep - 1 {
+		e.record("p", fmt.Sprintf("old-%d", i), start, src)
+	}
+	later := start.Add(2 * time.Hour)
+	e.record("p", "new", later, src) // reaches the sweep size
+	if _, ok := e.lookup("p", "old-0"); ok {
+		t.Error("an exchange two hours old survived the sweep")
+	}
+	if x, ok := e.lookup("p", "new"); !ok || x.ID != minExchangeSweep {
+		t.Errorf("the new exchange: %+v %v", x, ok)
+	}
+	if len(e.last) != 1 || e.sweepAt != minExchangeSweep {
+		t.Errorf("after the sweep: %d entries, next sweep at %d", len(e.last), e.sweepAt)
 	}
 }
