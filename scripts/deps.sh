@@ -12,6 +12,7 @@ packages=(
   udhcpc            # busybox DHCP client that sends options 60/77/93
   atftp             # TFTP client with blksize/tsize
   curl              # TFTP and HTTP client
+  nftables          # nft: a ToR's NAT (test/adversarial/boot_test.go)
   openssl           # CMS interop
   qemu-system-x86   # boots under TCG
   ipxe-qemu         # real iPXE ROMs for QEMU

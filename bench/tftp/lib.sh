@@ -113,6 +113,8 @@ boot:
   httpsAddr: "-"
   tftpBlockSize: $2
   maxTftpTransfers: 512
+  maxTftpPerSource: 512 # every client is 127.0.0.1, of one pod
+  maxTftpPerPod: 512
 YAML
   start_podboot "$WORK/podboot.yaml"
   register_boot_file boot.bin "$WORK/tftproot/boot.bin" bootloader

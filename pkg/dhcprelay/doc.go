@@ -11,5 +11,6 @@
 // in one store transaction and only then sends their ACKs: a lease is durable before its
 // ACK leaves. Everything else is answered at once. The sockets (socket.go) are the
 // relays' one and, optionally, one bound to a local interface for hosts on the central
-// node's own segment.
+// node's own segment. The last relayed ACK of each MAC is kept in memory for the boot
+// service, which binds NAT pods' provisioning tokens to it (exchange.go).
 package dhcprelay

@@ -40,6 +40,8 @@ type result struct {
 	gen time.Time
 	// stale: the pod was deleted before the lease was written; nothing is sent.
 	stale bool
+	// relaySrc is the UDP source of a relayed packet (exchange.go); zero otherwise.
+	relaySrc netip.Addr
 	// labels for the metrics
 	pod, relay, typ, outcome string
 }
@@ -116,6 +118,9 @@ func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, 
 	// local segment's address.
 	if loc.addr.IsValid() {
 		res.relay = loc.addr.String()
+	}
+	if r.giaddr.IsValid() {
+		res.relaySrc = peer.Addr().Unmap()
 	}
 	res.typ = typeLabel(r.msgType)
 	// On the WAN socket a packet is relayed (giaddr) or a unicast renew/release (ciaddr).

@@ -35,6 +35,7 @@ type Server struct {
 	bufs    sync.Pool
 	commits chan result
 	events  chan hostEvent
+	exch    *exchanges // the last relayed ACK of each MAC (exchange.go)
 
 	// closed is cancelled by Close; a running Serve stops when it is.
 	closed     context.Context
@@ -57,6 +58,7 @@ func New(cfg Config, mgr *podmgr.Manager, reg prometheus.Registerer, log *slog.L
 		q:       newFairQueue(cfg.QueueLen, 8*cfg.QueueLen),
 		commits: make(chan result, 4*cfg.CommitBatch),
 		events:  make(chan hostEvent, 1024),
+		exch:    newExchanges(),
 	}
 	s.closed, s.markClosed = context.WithCancel(context.Background())
 	s.bufs.New = func() any { b := make([]byte, readBufSize); return &b }
@@ -125,7 +127,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer cancel()
 	defer context.AfterFunc(s.closed, cancel)()
 	var workers, committing, recording, readers sync.WaitGroup
-	cm := &committer{store: s.mgr.Store(), in: s.commits, max: s.cfg.CommitBatch, send: s.send, after: s.queueEvent, m: s.m, log: s.log}
+	cm := &committer{store: s.mgr.Store(), in: s.commits, max: s.cfg.CommitBatch, send: s.sendCommitted, after: s.queueEvent, m: s.m, log: s.log}
 	// The drain after shutdown still commits and records: it must not see ctx cancelled.
 	drainCtx := context.WithoutCancel(ctx)
 	committing.Go(func() { cm.run(drainCtx) })

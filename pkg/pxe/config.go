@@ -39,6 +39,14 @@ type Config struct {
 	// MaxTFTPTransfers bounds concurrent TFTP transfers (default 512); beyond it clients
 	// get a "server busy" TFTP error at once.
 	MaxTFTPTransfers int `yaml:"maxTftpTransfers"`
+	// MaxTFTPPerSource and MaxTFTPPerPod are one source address's and one pod's shares of
+	// those transfers (defaults max(8, maxTftpTransfers/16) and maxTftpTransfers/2); beyond
+	// them "server busy" too. Every host behind one NAT address shares that address's share.
+	MaxTFTPPerSource int `yaml:"maxTftpPerSource"`
+	MaxTFTPPerPod    int `yaml:"maxTftpPerPod"`
+	// TFTPFirstACKTimeout: a transfer whose first DATA (or option ack) is not acknowledged
+	// within it gives its slot back (default 2 × tftpTimeout: one retransmit).
+	TFTPFirstACKTimeout time.Duration `yaml:"tftpFirstAckTimeout"`
 	// TFTPTimeout is the retransmit timeout (default 1s, as tftpd-hpa); TFTPRetries the
 	// attempts (5).
 	TFTPTimeout time.Duration `yaml:"tftpTimeout"`
@@ -57,6 +65,13 @@ type Config struct {
 	// LeaseIP returns the address leased to a host by the DHCP service, for hosts without
 	// a reservation; used by the source-address check of non-NAT pods. Nil: reservations only.
 	LeaseIP func(pod, mac string) (netip.Addr, bool) `yaml:"-"`
+	// DHCPExchange returns a host's last relayed DHCP exchange (wired to
+	// dhcprelay.Server.LastExchange): the tokens of NAT pods are bound to it (tokengate.go).
+	// Nil: NAT pods get scripts without tokens.
+	DHCPExchange func(pod, mac string) (Exchange, bool) `yaml:"-"`
+	// NATTokenWindow is how long after a host's relayed DHCP ACK the iPXE script of a NAT
+	// pod may carry a token (default 3m; one token per exchange).
+	NATTokenWindow time.Duration `yaml:"natTokenWindow"`
 	// HostToken returns the one-time provisioning token rendered into a host's kernel
 	// command line (podboot.token=…) and records step, the script's host event, in the
 	// same commit (provision.Service.HostToken, podmgr.Manager.IssueHostTokenWith): the
@@ -75,6 +90,7 @@ const (
 	DefaultHTTPSAddr        = ":8443"
 	DefaultTFTPBlockSize    = 1400
 	DefaultMaxTFTPTransfers = 512
+	DefaultNATTokenWindow   = 3 * time.Minute
 )
 
 // Disabled as a listen address turns that listener off.
@@ -101,6 +117,15 @@ func (c Config) withDefaults() Config {
 	if c.TFTPRetries == 0 {
 		c.TFTPRetries = 5
 	}
+	if c.MaxTFTPPerSource == 0 {
+		c.MaxTFTPPerSource = max(8, c.MaxTFTPTransfers/16)
+	}
+	if c.MaxTFTPPerPod == 0 {
+		c.MaxTFTPPerPod = max(1, c.MaxTFTPTransfers/2)
+	}
+	if c.TFTPFirstACKTimeout == 0 {
+		c.TFTPFirstACKTimeout = 2 * c.TFTPTimeout
+	}
 	dur := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
@@ -111,6 +136,7 @@ func (c Config) withDefaults() Config {
 	dur(&c.HTTPWriteTimeout, time.Hour)
 	dur(&c.HTTPIdleTimeout, 120*time.Second)
 	dur(&c.DrainTimeout, 30*time.Second)
+	dur(&c.NATTokenWindow, DefaultNATTokenWindow)
 	if c.HTTPMaxHeaderBytes == 0 {
 		c.HTTPMaxHeaderBytes = 16 << 10
 	}
@@ -123,6 +149,15 @@ func (c Config) validate() error {
 	}
 	if c.MaxTFTPTransfers < 1 {
 		return fmt.Errorf("boot: maxTftpTransfers %d: use at least 1", c.MaxTFTPTransfers)
+	}
+	if c.MaxTFTPPerSource < 1 || c.MaxTFTPPerPod < 1 {
+		return fmt.Errorf("boot: maxTftpPerSource %d, maxTftpPerPod %d: use at least 1 (defaults max(8, maxTftpTransfers/16) and maxTftpTransfers/2)", c.MaxTFTPPerSource, c.MaxTFTPPerPod)
+	}
+	if c.TFTPFirstACKTimeout < 0 {
+		return fmt.Errorf("boot: tftpFirstAckTimeout %s: use a positive duration (default 2 × tftpTimeout)", c.TFTPFirstACKTimeout)
+	}
+	if c.NATTokenWindow < 0 {
+		return fmt.Errorf("boot: natTokenWindow %s: use a positive duration (default 3m)", c.NATTokenWindow)
 	}
 	if c.HTTPSAddr != Disabled && (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return errors.New("boot: set both tlsCertFile and tlsKeyFile, or neither")

@@ -25,4 +25,11 @@
 //
 // The netboot gate is also why scripts are rendered per request: a host that was just
 // provisioned gets `exit` on its next boot with no cache to invalidate.
+//
+// A script carries a provisioning token only when the token gate allows it
+// (tokengate.go): a NAT pod has no source address to check, so its tokens are bound to
+// the host's last relayed DHCP exchange instead — fresh, from the relay's address, once.
+// TFTP transfers share their slots per source and per pod, and one whose first DATA is
+// not acknowledged gives its slot back early (tftpslots.go): one source cannot make
+// every pod "server busy".
 package pxe

@@ -106,7 +106,7 @@ func (s *Service) serveScript(w http.ResponseWriter, r *http.Request, t target, 
 		return
 	}
 	step := podmgr.HostStep{Source: src.String(), Action: "http.script", Detail: "iPXE script served", State: podmgr.StateBooting}
-	token, recorded, err := s.scriptToken(r, t, step)
+	token, recorded, withheld, err := s.scriptToken(r, t, step, src)
 	if err != nil {
 		s.scriptFailed(w, r, t, "iPXE script: issue host token", err)
 		return
@@ -119,7 +119,8 @@ func (s *Service) serveScript(w http.ResponseWriter, r *http.Request, t target, 
 		return
 	}
 	s.writeScript(w, r, pod, "script", body)
-	if r.Method == http.MethodGet && !recorded {
+	// A script without its token records nothing: for a NAT pod it may be anyone's.
+	if r.Method == http.MethodGet && !recorded && withheld == "" {
 		s.recordEvent(step.Source, step.Action, step.Detail, t, step.State)
 	}
 }
@@ -127,13 +128,25 @@ func (s *Service) serveScript(w http.ResponseWriter, r *http.Request, t target, 
 // scriptToken issues the host's token through the HostToken hook, which records step
 // in the token's commit (recorded). Only a GET issues a token: each token replaces the
 // host's previous one, and a HEAD (a probe, a health check) must not invalidate the
-// token of a boot in progress.
-func (s *Service) scriptToken(r *http.Request, t target, step podmgr.HostStep) (token string, recorded bool, err error) {
+// token of a boot in progress. The token gate (tokengate.go) may withhold it: withheld
+// says why, and the script is then served without a token.
+func (s *Service) scriptToken(r *http.Request, t target, step podmgr.HostStep, src netip.Addr) (token string, recorded bool, withheld string, err error) {
 	if s.cfg.HostToken == nil || r.Method != http.MethodGet {
-		return "", false, nil
+		return "", false, "", nil
+	}
+	undo, why := s.tokens.claim(t.pc.Pod.Name, t.host.MAC, t.pc.Pod.NAT, src)
+	if why != "" {
+		s.m.tokenWithheld.WithLabelValues(t.pc.Pod.Name, why).Inc()
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "iPXE script served without a token",
+			append(scriptAttrs(t), slog.String("reason", why), slog.String("source", src.String()))...)
+		return "", false, why, nil
 	}
 	token, err = s.cfg.HostToken(r.Context(), t.host, step)
-	return token, err == nil, err
+	if err != nil {
+		undo()
+		return "", false, "", err
+	}
+	return token, true, "", nil
 }
 
 func (s *Service) scriptFailed(w http.ResponseWriter, r *http.Request, t target, msg string, err error) {

@@ -32,12 +32,13 @@ type Service struct {
 	log     *slog.Logger
 	m       *metrics
 	scripts *scriptTemplates
+	tokens  *tokenGate
 
 	httpPort, httpsPort int
 
 	tftpConn  *net.UDPConn
 	tftpSrv   *tftp.Server
-	tftpSlots chan struct{}
+	tftpSlots *tftpSlots
 	httpLn    net.Listener
 	httpsLn   net.Listener
 	httpSrv   *http.Server
@@ -61,7 +62,8 @@ func New(cfg Config, mgr *podmgr.Manager, store *artifact.Store, reg prometheus.
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m, err := newMetrics(reg)
+	slots := newTFTPSlots(cfg.MaxTFTPTransfers, cfg.MaxTFTPPerSource, cfg.MaxTFTPPerPod)
+	m, err := newMetrics(reg, func() float64 { return float64(slots.inUse()) })
 	if err != nil {
 		return nil, fmt.Errorf("boot: register metrics: %w", err)
 	}
@@ -70,7 +72,8 @@ func New(cfg Config, mgr *podmgr.Manager, store *artifact.Store, reg prometheus.
 		return nil, fmt.Errorf("boot: %w", err)
 	}
 	s := &Service{cfg: cfg, mgr: mgr, reg: mgr.Registry(), store: store, log: log.With("component", "boot"), m: m, scripts: scripts,
-		tftpSlots: make(chan struct{}, cfg.MaxTFTPTransfers), closed: make(chan struct{})}
+		tokens:    newTokenGate(cfg.NATTokenWindow, cfg.DHCPExchange),
+		tftpSlots: slots, closed: make(chan struct{})}
 	if err := s.listen(); err != nil {
 		s.closeListeners()
 		return nil, err
@@ -286,7 +289,8 @@ func (s *Service) Serve(ctx context.Context) error {
 	}
 	if s.tftpSrv != nil {
 		start("tftp", func() error { return s.tftpSrv.Serve(s.tftpConn) })
-		s.log.Info("tftp listening", "addr", s.tftpConn.LocalAddr().String(), "blksize_cap", s.cfg.TFTPBlockSize, "max_transfers", s.cfg.MaxTFTPTransfers)
+		s.log.Info("tftp listening", "addr", s.tftpConn.LocalAddr().String(), "blksize_cap", s.cfg.TFTPBlockSize, "max_transfers", s.cfg.MaxTFTPTransfers,
+			"max_per_source", s.cfg.MaxTFTPPerSource, "max_per_pod", s.cfg.MaxTFTPPerPod)
 	}
 	if s.httpSrv != nil {
 		start("http", func() error { return s.httpSrv.Serve(s.httpLn) })

@@ -21,11 +21,11 @@ import (
 // do not tell a missing host from a forbidden file.
 var (
 	errTFTPNotFound = errors.New("file not found")
-	errTFTPBusy     = errors.New("server busy: too many TFTP transfers, retry later")
+	errTFTPBusy     = errors.New("server busy")
 )
 
 func (s *Service) newTFTPServer() *tftp.Server {
-	srv := tftp.NewServer(s.tftpRead, nil) // read-only: write requests are refused
+	srv := tftp.NewServer(s.tftpRead, tftpWrite)
 	// The cap is the configured block size, not the interface MTU: pin/tftp's MTU clamp
 	// sees only the local interface (not the WAN path) and falls back to 512 when the
 	// socket gives no control messages.
@@ -39,8 +39,12 @@ func (s *Service) newTFTPServer() *tftp.Server {
 	return srv
 }
 
-// tftpRead serves one read request: POD/MAC/FILE, gated like HTTP; the whole transfer
-// holds one of MaxTFTPTransfers slots.
+// tftpWrite refuses every write request with the same text as a missing file (pin/tftp's
+// own refusal would name its Go error).
+func tftpWrite(string, io.WriterTo) error { return errTFTPNotFound }
+
+// tftpRead serves one read request: POD/MAC/FILE, gated like HTTP; the transfer holds one
+// slot of MaxTFTPTransfers and of its source's and pod's shares (tftpslots.go).
 func (s *Service) tftpRead(filename string, rf io.ReaderFrom) error {
 	ot, _ := rf.(tftp.OutgoingTransfer)
 	var src netip.Addr
@@ -49,17 +53,6 @@ func (s *Service) tftpRead(filename string, rf io.ReaderFrom) error {
 		src, _ = netip.AddrFromSlice(ra.IP)
 		src = src.Unmap()
 	}
-	select {
-	case s.tftpSlots <- struct{}{}:
-	default:
-		s.m.tftpRefused.WithLabelValues("", "busy").Inc()
-		s.log.Warn("tftp refused: transfer limit reached", "source", src.String(), "limit", s.cfg.MaxTFTPTransfers)
-		return errTFTPBusy
-	}
-	defer func() { <-s.tftpSlots }()
-	s.m.tftpActive.Inc()
-	defer s.m.tftpActive.Dec()
-
 	bp, ok := parseBootPath(filename)
 	if !ok || bp.file == podmgr.ScriptName {
 		return s.tftpRefuse(target{}, refusePath, src, filename)
@@ -72,6 +65,17 @@ func (s *Service) tftpRead(filename string, rf io.ReaderFrom) error {
 	if err != nil {
 		return s.tftpRefuse(t, artifactRefusal(err), src, filename)
 	}
+	pod := t.pc.Pod.Name
+	if busy := s.tftpSlots.acquire(src, pod); busy != "" {
+		s.m.tftpRefused.WithLabelValues(pod, string(busy)).Inc()
+		s.log.Warn("tftp refused: transfer limit reached", "pod", pod, "host", t.host.MAC, "source", src.String(), "reason", string(busy))
+		return errTFTPBusy
+	}
+	hold := s.tftpSlots.hold(src, pod, s.cfg.TFTPFirstACKTimeout, func() { s.m.tftpUnacked.WithLabelValues(pod).Inc() })
+	defer hold.end()
+	s.m.tftpActive.Inc()
+	defer s.m.tftpActive.Dec()
+
 	var f interface {
 		io.ReadSeeker
 		io.Closer
@@ -94,10 +98,9 @@ func (s *Service) tftpRead(filename string, rf io.ReaderFrom) error {
 	if ot != nil {
 		ot.SetSize(size) // tsize for every file, whatever reader wraps it
 	}
-	pod := t.pc.Pod.Name
 	start := time.Now()
 	// pin/tftp reads one block per read call; buffering saves a syscall per packet.
-	n, err := rf.ReadFrom(bufio.NewReaderSize(f, 32<<10))
+	n, err := rf.ReadFrom(&ackReader{r: bufio.NewReaderSize(f, 32<<10), h: hold})
 	s.m.tftpBytes.WithLabelValues(pod).Add(float64(n))
 	switch {
 	case err == nil:

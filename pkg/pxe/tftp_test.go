@@ -119,8 +119,11 @@ type rawTFTP struct {
 	peer *net.UDPAddr
 }
 
-func dialTFTP(t *testing.T, f *fixture) *rawTFTP {
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+func dialTFTP(t *testing.T, f *fixture) *rawTFTP { return dialTFTPFrom(t, f, net.IPv4(127, 0, 0, 1)) }
+
+// dialTFTPFrom is dialTFTP from another loopback address.
+func dialTFTPFrom(t *testing.T, f *fixture, ip net.IP) *rawTFTP {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip})
 	if err != nil {
 		t.Fatal(err)
 	}

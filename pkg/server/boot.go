@@ -35,7 +35,7 @@ func (s *Server) openBoot() error {
 	}
 	bc.TLSConfig = tlsCfg
 	if s.leaseIP != nil {
-		bc.LeaseIP = s.leaseIP
+		bc.LeaseIP, bc.DHCPExchange = s.leaseIP, s.dhcpExchange
 	}
 	prov, err := provision.New(s.cfg.Provision, s.mgr, s.artifacts, s.log)
 	if err != nil {

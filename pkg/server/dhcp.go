@@ -25,6 +25,10 @@ func (s *Server) openDHCP() error {
 		return fmt.Errorf("dhcp: %w", err)
 	}
 	s.leaseIP = srv.LeaseIP
+	s.dhcpExchange = func(pod, mac string) (pxe.Exchange, bool) {
+		x, ok := srv.LastExchange(pod, mac)
+		return pxe.Exchange{At: x.At, Source: x.Source, ID: x.ID}, ok
+	}
 	s.addService("dhcp", srv.Serve)
 	s.onFailure("dhcp socket", srv.Close)
 	return nil

@@ -57,6 +57,8 @@ type Server struct {
 	// leaseIP, when the DHCP service sets it, tells the boot service a host's leased
 	// address (set it before openBoot runs).
 	leaseIP func(pod, mac string) (netip.Addr, bool)
+	// dhcpExchange, set with leaseIP, tells it a host's last relayed DHCP exchange.
+	dhcpExchange func(pod, mac string) (pxe.Exchange, bool)
 	// services run beside the API (DHCP, boot); each serves until its context ends,
 	// then drains and returns.
 	services []service
