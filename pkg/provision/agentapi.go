@@ -204,6 +204,14 @@ func stateOf(action string) podmgr.HostState {
 }
 
 func (s *Service) event(w http.ResponseWriter, r *http.Request, c call) {
+	if ok, first := s.events.allow(c.host.MAC, time.Now()); !ok {
+		if first {
+			s.logFor(c).Warn("agent events over the rate limit: refusing until the rate drops", "per_minute", s.cfg.AgentEventsPerMinute, "source", c.source)
+		}
+		w.Header().Set("Retry-After", "60")
+		http.Error(w, fmt.Sprintf("too many events: at most %d a minute per host", s.cfg.AgentEventsPerMinute), http.StatusTooManyRequests)
+		return
+	}
 	var ev proto.Event
 	if !decode(w, r, &ev) {
 		return
