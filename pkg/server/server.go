@@ -321,7 +321,10 @@ func (s *Server) Run(ctx context.Context) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// Few streams per HTTP/2 connection: the per-source connection cap (connlimit.go)
+		// then bounds the requests one source can hold open.
+		HTTP2:    &http.HTTP2Config{MaxConcurrentStreams: 32},
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
