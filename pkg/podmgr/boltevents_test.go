@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func openEventStore(t *testing.T, l EventLimits) *BoltStore {
@@ -148,5 +150,42 @@ func TestPruneHostEvents(t *testing.T) {
 	}
 	if got := readEvents(t, st, EventFilter{Kind: KindHost, MAC: "52:54:00:00:01:00"}); len(got) != 12 {
 		t.Fatalf("host has %d events, want the ring's 12", len(got))
+	}
+}
+
+// TestHostEventIndexMigration: a store written before the seq index and the counts
+// existed gets both on open, and its events page and ring as new ones do.
+func TestHostEventIndexMigration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "podboot.db")
+	st, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	for i := range 10 {
+		appendEvents(t, st, Event{Time: now, Kind: KindHost, MAC: fmt.Sprintf("52:54:00:00:00:%02x", i%2), Action: fmt.Sprint(i)})
+	}
+	// Make it an old store: no index, no counts.
+	if err := st.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bucketHostSeq); err != nil {
+			return err
+		}
+		return tx.DeleteBucket(bucketHostCount)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	st, err = OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if got := readEvents(t, st, EventFilter{Kind: KindHost, Limit: 4}); len(got) != 4 || got[0].Action != "0" {
+		t.Fatalf("first page after migration: %+v", got)
+	}
+	st.SetEventLimits(EventLimits{PerHost: 5})
+	appendEvents(t, st, Event{Time: now, Kind: KindHost, MAC: "52:54:00:00:00:00", Action: "new"})
+	if got := readEvents(t, st, EventFilter{Kind: KindHost, MAC: "52:54:00:00:00:00"}); len(got) != 5 || got[4].Action != "new" {
+		t.Fatalf("ring after migration: %d events", len(got))
 	}
 }

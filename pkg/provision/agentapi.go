@@ -143,7 +143,7 @@ func (s *Service) kickstart(w http.ResponseWriter, r *http.Request, c call) {
 	body, err := s.render(c, a, "https://"+r.Host)
 	if err != nil {
 		s.logFor(c).Error("render kickstart", "err", err)
-		http.Error(w, "kickstart does not render: "+err.Error(), http.StatusInternalServerError)
+		http.Error(w, "kickstart does not render: see the server log", http.StatusInternalServerError)
 		return
 	}
 	if !s.record(w, r, c, "kickstart.served", fmt.Sprintf("%d bytes for %s", len(body), a.Ref()), podmgr.HostUpdate{State: podmgr.StateInstalling}) {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/podboot/podboot/pkg/api"
@@ -175,6 +176,10 @@ func writeErr(w http.ResponseWriter, log *slog.Logger, err error) {
 		st = http.StatusNotFound
 	case errors.Is(err, artifact.ErrConflict), errors.Is(err, ErrInUse):
 		st = http.StatusConflict
+	case errors.Is(err, syscall.ENOSPC):
+		log.Error("image request failed: disk full", "err", err)
+		api.WriteError(w, http.StatusInsufficientStorage, errors.New("the server's disk is full: nothing was stored; free space on the data dir and retry"))
+		return
 	}
 	if st == http.StatusInternalServerError {
 		log.Error("image request failed", "err", err)
