@@ -4,6 +4,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -56,7 +57,7 @@ type Limits struct {
 	// BulkBodyBytes bounds the bulk host import (POST /api/v1/hosts).
 	BulkBodyBytes int64
 	// BodyTimeout is how long a request may take to send its body; a streaming upload
-	// extends it while bytes keep arriving (see StreamBody).
+	// instead must bring StreamChunk bytes every BodyTimeout (see StreamBody).
 	BodyTimeout time.Duration
 }
 
@@ -104,6 +105,7 @@ func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody {
 			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.limits.BodyTimeout))
+			r = r.WithContext(context.WithValue(r.Context(), bodyTimeoutKey{}, s.limits.BodyTimeout))
 		}
 		s.mux.ServeHTTP(w, r)
 	})

@@ -57,7 +57,7 @@ type APIConfig struct {
 	MaxConnsPerSource int `yaml:"maxConnsPerSource"`
 	MaxConns          int `yaml:"maxConns"`
 	// BodyTimeout is how long a request may take to send its body (default 30s); an
-	// upload instead must keep bringing 64 KiB every 30s.
+	// upload instead must keep bringing 64 KiB every BodyTimeout.
 	BodyTimeout time.Duration `yaml:"bodyTimeout"`
 	// MaxBodyBytes bounds a JSON request body (default 1 MiB); MaxBulkBodyBytes the
 	// bulk host import (default 32 MiB).

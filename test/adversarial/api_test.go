@@ -240,6 +240,30 @@ func TestAPISlowBodies(t *testing.T) {
 	if took := time.Since(start); took < 3*time.Second {
 		t.Fatalf("the slow push took only %s: it did not outlast the body timeout", took)
 	}
+
+	// A push that stalls after its first 64 KiB is cut within the body timeout.
+	img2 := append(bytes.Clone(img), "another version\n"...)
+	sig2 := apiSign(t, e.srv.DataDir, img2)
+	c, err := e.apiDialTLS("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(60 * time.Second))
+	start = time.Now()
+	fmt.Fprintf(c, "PUT /api/v1/images/adv-stall/1?kind=stage2 HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nPodboot-Signature: %s\r\nContent-Length: %d\r\n\r\n",
+		e.addr, ci, base64.StdEncoding.EncodeToString(sig2), len(img2))
+	if _, err := c.Write(img2[:64<<10]); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("stalled push: %v", err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	if took := time.Since(start); resp.StatusCode != http.StatusRequestTimeout || took > apiBodyBound {
+		t.Fatalf("stalled push: %d %s after %s, want 408 within %s", resp.StatusCode, b, took.Round(time.Millisecond), apiBodyBound)
+	}
 }
 
 // apiTrickle reads b in chunks, one chunk every interval.

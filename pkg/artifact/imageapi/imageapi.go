@@ -60,7 +60,7 @@ func (im *Images) add(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
 		api.WriteError(w, http.StatusBadRequest, errors.New("stage2 images must be signed: push them with 'podboot image push', not 'image add'"))
 		return
 	}
-	body := api.StreamBody(w, http.MaxBytesReader(w, r.Body, im.MaxUpload))
+	body := api.StreamBody(w, r, http.MaxBytesReader(w, r.Body, im.MaxUpload))
 	art, err := im.store.Ingest(r.Context(), meta, body, nil)
 	if err != nil {
 		var mbe *http.MaxBytesError
