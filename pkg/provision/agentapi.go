@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/api"
 	"github.com/podboot/podboot/pkg/artifact"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
@@ -175,14 +176,12 @@ func (s *Service) bashPackage(w http.ResponseWriter, r *http.Request, c call) {
 
 const maxDetail = 2048
 
+// maxAgentBody bounds an agent's JSON body (an event's detail is clipped at maxDetail).
+const maxAgentBody = 16 << 10
+
+// decode reads an agent's JSON body strictly, as the management API does.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		http.Error(w, "bad request body: "+err.Error(), http.StatusBadRequest)
-		return false
-	}
-	return true
+	return api.DecodeJSONLimit(w, r, v, maxAgentBody)
 }
 
 func clip(s string) string {
@@ -221,7 +220,7 @@ func (s *Service) event(w http.ResponseWriter, r *http.Request, c call) {
 		known = known || a == ev.Action
 	}
 	if !known {
-		http.Error(w, fmt.Sprintf("unknown agent action %q", ev.Action), http.StatusBadRequest)
+		http.Error(w, "unknown agent action "+api.Quote(ev.Action), http.StatusBadRequest)
 		return
 	}
 	if s.record(w, r, c, ev.Action, clip(ev.Detail), podmgr.HostUpdate{State: stateOf(ev.Action)}) {
