@@ -3,8 +3,8 @@ package imagepush
 import (
 	"errors"
 	"io"
-	"os"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/podboot/podboot/pkg/api"
