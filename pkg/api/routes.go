@@ -239,11 +239,11 @@ func (s *Server) getHost(w http.ResponseWriter, r *http.Request, _ podmgr.Actor)
 }
 
 func (s *Server) addHosts(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
-	var req HostsRequest
-	if !DecodeJSONLimit(w, r, &req, s.limits.BulkBodyBytes) {
+	hosts, ok := decodeHosts(w, r, s.limits.BulkBodyBytes)
+	if !ok {
 		return
 	}
-	out, err := s.mgr.AddHosts(r.Context(), a, req.Hosts)
+	out, err := s.mgr.AddHosts(r.Context(), a, hosts)
 	if err != nil {
 		s.WriteErr(w, r, err)
 		return
