@@ -99,15 +99,20 @@ func (s *Server) SetLimits(l Limits) {
 // Collectors are the API's metrics, for the server's Prometheus registry.
 func (s *Server) Collectors() []prometheus.Collector { return []prometheus.Collector{s.refused.count} }
 
-// Handler is the HTTP handler to serve. A request with a body must send it within the
-// body timeout: the read deadline is set here, before any route runs.
-func (s *Server) Handler() http.Handler {
+// Handler is the HTTP handler to serve (with BoundBodies).
+func (s *Server) Handler() http.Handler { return s.BoundBodies(s.mux) }
+
+// BoundBodies wraps h so that a request with a body must send it within the body
+// timeout: the read deadline is set before h runs, whether h reads the body or not (net/http
+// reads an unread body after the handler to reuse the connection). The server wraps its
+// whole listener's handler (metrics and health included) with it.
+func (s *Server) BoundBodies(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody {
 			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.limits.BodyTimeout))
 			r = r.WithContext(context.WithValue(r.Context(), bodyTimeoutKey{}, s.limits.BodyTimeout))
 		}
-		s.mux.ServeHTTP(w, r)
+		h.ServeHTTP(w, r)
 	})
 }
 

@@ -316,7 +316,7 @@ func (s *Server) Run(ctx context.Context) error {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.prom, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	hs := &http.Server{
-		Handler:           mux,
+		Handler:           s.api.BoundBodies(mux),
 		TLSConfig:         s.apiTLS,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -200,6 +200,9 @@ func TestAPISlowBodies(t *testing.T) {
 		{"wrong role", viewer, "POST", "/api/v1/hosts"},
 		{"admin", admin, "POST", "/api/v1/pods"},
 		{"admin push route", admin, "PUT", "/api/v1/images/x/1?kind=stage2"},
+		{"health check", "", "GET", "/healthz"},
+		{"metrics, wrong method", "", "POST", "/metrics"},
+		{"outside the API", "", "POST", "/nothing"},
 	}
 	held := make([][5]time.Duration, len(cases))
 	for i, c := range cases {
@@ -219,11 +222,12 @@ func TestAPISlowBodies(t *testing.T) {
 		}
 	}
 
-	// A push that keeps moving: 64 KiB every 700ms, well past the 2s body timeout.
+	// A push that keeps moving: 16 KiB every 200ms (64 KiB in 0.8s, the floor is 64 KiB
+	// in 2s), for about 6s, three times the body timeout.
 	ci := e.apiToken(t, "adv-ci", "ci")
-	img := bytes.Repeat([]byte("podboot adversarial slow push\n"), 6*(64<<10)/30)
+	img := bytes.Repeat([]byte("podboot adversarial slow push\n"), (512<<10)/30)
 	sig := apiSign(t, e.srv.DataDir, img)
-	req, _ := http.NewRequest("PUT", e.srv.Server+"/api/v1/images/adv-slow/1?kind=stage2", &apiTrickle{b: img, chunk: 64 << 10, every: 700 * time.Millisecond})
+	req, _ := http.NewRequest("PUT", e.srv.Server+"/api/v1/images/adv-slow/1?kind=stage2", &apiTrickle{b: img, chunk: 16 << 10, every: 200 * time.Millisecond})
 	req.ContentLength = int64(len(img))
 	req.Header.Set("Authorization", "Bearer "+ci)
 	req.Header.Set("Podboot-Signature", base64.StdEncoding.EncodeToString(sig))
@@ -237,7 +241,7 @@ func TestAPISlowBodies(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("slow push that kept moving: %d %s, want 201", resp.StatusCode, b)
 	}
-	if took := time.Since(start); took < 3*time.Second {
+	if took := time.Since(start); took < 4*time.Second {
 		t.Fatalf("the slow push took only %s: it did not outlast the body timeout", took)
 	}
 
