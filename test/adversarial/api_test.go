@@ -37,7 +37,7 @@ const apiConfig = `api:
 provision:
   agentEventsPerMinute: 20
 events:
-  perHost: 150
+  perHost: 120
 `
 
 // apiBodyBound is how long a request that does not send its body may hold a
@@ -463,9 +463,10 @@ func TestAPIEventFlood(t *testing.T) {
 	}
 	httpAddr, httpsAddr := e.apiBootAddrs(t)
 
-	// 200 script fetches from the host's own address: each records an event.
+	// 80 script fetches from the host's own address: each records events (the token
+	// issue and the script), more than the ring of 120 holds.
 	token := ""
-	for range 200 {
+	for range 80 {
 		resp, err := http.Get("http://" + httpAddr + "/boot/adv/" + mac + "/script.ipxe")
 		if err != nil {
 			t.Fatal(err)
@@ -484,6 +485,7 @@ func TestAPIEventFlood(t *testing.T) {
 	agent := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: e.tlsCfg}}
 	defer agent.CloseIdleConnections()
 	codes := map[int]int{}
+	floodStart := time.Now()
 	for range 100 {
 		req, _ := http.NewRequest("POST", "https://"+httpsAddr+"/agent/v1/hosts/"+mac+"/events",
 			strings.NewReader(`{"action":"agent.warning","detail":"`+strings.Repeat("x", 2000)+`"}`))
@@ -495,17 +497,19 @@ func TestAPIEventFlood(t *testing.T) {
 		resp.Body.Close()
 		codes[resp.StatusCode]++
 	}
-	if accepted := codes[http.StatusNoContent]; accepted < 15 || accepted > 25 || codes[http.StatusTooManyRequests] < 75 {
-		t.Fatalf("agent event flood answered %v, want at most ~20 accepted and the rest 429", codes)
+	// The burst (20) and what refilled while the flood ran (20 a minute) are accepted.
+	allowed := 20 + int(time.Since(floodStart).Minutes()*20) + 1
+	if accepted := codes[http.StatusNoContent]; accepted < 20 || accepted > allowed || accepted+codes[http.StatusTooManyRequests] != 100 {
+		t.Fatalf("agent event flood answered %v, want %d..%d accepted and the rest 429", codes, 20, allowed)
 	}
 
-	// The ring holds: the CLI pages through exactly perHost events.
+	// The ring holds: the CLI pages through exactly perHost events (two pages).
 	var evs []podmgr.Event
 	if err := json.Unmarshal([]byte(e.admin.MustRun(t, "host", "events", mac, "-o", "json")), &evs); err != nil {
 		t.Fatal(err)
 	}
-	if len(evs) != 150 {
-		t.Fatalf("the CLI shows %d events of the host, want the ring's 150", len(evs))
+	if len(evs) != 120 {
+		t.Fatalf("the CLI shows %d events of the host, want the ring's 120", len(evs))
 	}
 	for i := 1; i < len(evs); i++ {
 		if evs[i].Seq <= evs[i-1].Seq {
