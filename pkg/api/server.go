@@ -177,13 +177,13 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// maxErrorText bounds an error answer: messages quote input through Quote, and this
-// cut is the backstop for one that does not.
+// maxErrorText bounds an error answer: messages quote input through Quote, quoted runs
+// are cut (clipQuoted), and this cut is the backstop for input that is not quoted.
 const maxErrorText = 1024
 
 // WriteError writes {"error": msg} with status.
 func WriteError(w http.ResponseWriter, status int, err error) {
-	msg := err.Error()
+	msg := clipQuoted(err.Error())
 	if len(msg) > maxErrorText {
 		cut := maxErrorText
 		for cut > 0 && !isRuneStart(msg[cut]) {

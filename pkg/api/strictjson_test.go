@@ -53,6 +53,23 @@ func TestQuoteBoundsInput(t *testing.T) {
 	}
 }
 
+func TestClipQuoted(t *testing.T) {
+	long := strings.Repeat("a", 200)
+	tests := []struct{ in, want string }{
+		{`pod "short" not found`, `pod "short" not found`},
+		{`name "` + long + `" is bad`, `name "` + long[:maxQuote] + `"… is bad`},
+		{`a "` + long + `" and "` + long + `"`, `a "` + long[:maxQuote] + `"… and "` + long[:maxQuote] + `"…`},
+		{`escaped "\"` + long + `"`, `escaped "\"` + long[:maxQuote-2] + `"…`},
+		{`unbalanced "` + long, `unbalanced "` + long},
+		{`no quotes`, `no quotes`},
+	}
+	for _, tt := range tests {
+		if got := clipQuoted(tt.in); got != tt.want {
+			t.Errorf("clipQuoted(%.40q…) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
 // TestBodyLimitsAndEcho: a body over the limit is 413; an error never echoes a long
 // value back.
 func TestBodyLimitsAndEcho(t *testing.T) {
