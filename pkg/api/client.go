@@ -81,30 +81,29 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	return err
 }
 
-// EventPages reads an event listing (path, with its query, but no after) page by page,
-// following the server's next-page cursor, and calls fn with each page.
+// EventPages reads an event listing (path, with its query) page by page, following the
+// server's next-page cursor, and calls fn with each page.
 func (c *Client) EventPages(ctx context.Context, path string, fn func([]podmgr.Event) error) error {
-	sep := "?"
-	if strings.Contains(path, "?") {
-		sep = "&"
+	u, err := url.Parse(path)
+	if err != nil {
+		return fmt.Errorf("events path %s: %w", path, err)
 	}
-	next := ""
+	q := u.Query()
 	for {
-		p := path
-		if next != "" {
-			p += sep + "after=" + url.QueryEscape(next)
-		}
+		u.RawQuery = q.Encode()
 		var page []podmgr.Event
-		h, err := c.do(ctx, http.MethodGet, p, nil, &page)
+		h, err := c.do(ctx, http.MethodGet, u.String(), nil, &page)
 		if err != nil {
 			return err
 		}
 		if err := fn(page); err != nil {
 			return err
 		}
-		if next = h.Get(HeaderNextAfter); next == "" || len(page) == 0 {
+		next := h.Get(HeaderNextAfter)
+		if next == "" || len(page) == 0 || next == q.Get("after") {
 			return nil
 		}
+		q.Set("after", next)
 	}
 }
 

@@ -516,6 +516,13 @@ func TestAPIEventFlood(t *testing.T) {
 			t.Fatalf("events out of order at %d", i)
 		}
 	}
+	var all []podmgr.Event
+	if err := json.Unmarshal([]byte(e.admin.MustRun(t, "events", "--kind", "host", "-o", "json")), &all); err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 120 {
+		t.Fatalf("podboot events --kind host shows %d events, want the one host's ring of 120", len(all))
+	}
 	status, body, hdr := e.apiDo(t, admin, "GET", "/api/v1/events", nil)
 	var page []podmgr.Event
 	if status != 200 || json.Unmarshal([]byte(body), &page) != nil || len(page) != 100 || hdr.Get("Podboot-Next-After") == "" {
