@@ -90,8 +90,25 @@ func deleteHostEvent(tx *bolt.Tx, mac string, seq []byte) error {
 	return cb.Put([]byte(mac), seqKey(binary.BigEndian.Uint64(v)-1))
 }
 
-// indexHostEvents builds the seq index and the per-host counts of a store written
-// before they existed (once, when their buckets are created).
+// checkHostEventIndex rebuilds the seq index and the per-host counts when they do not
+// cover every host event: a store written before they existed, or written meanwhile by
+// an older podboot that did not keep them.
+func checkHostEventIndex(tx *bolt.Tx) error {
+	if tx.Bucket(bucketHostEvents).Stats().KeyN == tx.Bucket(bucketHostSeq).Stats().KeyN {
+		return nil
+	}
+	for _, b := range [][]byte{bucketHostSeq, bucketHostCount} {
+		if err := tx.DeleteBucket(b); err != nil {
+			return fmt.Errorf("rebuild host event index: %w", err)
+		}
+		if _, err := tx.CreateBucket(b); err != nil {
+			return fmt.Errorf("rebuild host event index: %w", err)
+		}
+	}
+	return indexHostEvents(tx)
+}
+
+// indexHostEvents fills the seq index and the per-host counts from the host events.
 func indexHostEvents(tx *bolt.Tx) error {
 	counts := map[string]uint64{}
 	err := tx.Bucket(bucketHostEvents).ForEach(func(k, _ []byte) error {

@@ -165,12 +165,23 @@ func TestHostEventIndexMigration(t *testing.T) {
 	for i := range 10 {
 		appendEvents(t, st, Event{Time: now, Kind: KindHost, MAC: fmt.Sprintf("52:54:00:00:00:%02x", i%2), Action: fmt.Sprint(i)})
 	}
-	// Make it an old store: no index, no counts.
+	// Make it an old store: no index, no counts; and then one more event written by an
+	// old podboot, which keeps neither.
 	if err := st.db.Update(func(tx *bolt.Tx) error {
 		if err := tx.DeleteBucket(bucketHostSeq); err != nil {
 			return err
 		}
 		return tx.DeleteBucket(bucketHostCount)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if st, err = OpenBolt(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.db.Update(func(tx *bolt.Tx) error {
+		seq, _ := tx.Bucket(bucketAudit).NextSequence()
+		return put(tx, bucketHostEvents, hostEventKey("52:54:00:00:00:01", seqKey(seq)), Event{Seq: seq, Time: now, Kind: KindHost, MAC: "52:54:00:00:00:01", Action: "old"})
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -182,6 +193,9 @@ func TestHostEventIndexMigration(t *testing.T) {
 	defer st.Close()
 	if got := readEvents(t, st, EventFilter{Kind: KindHost, Limit: 4}); len(got) != 4 || got[0].Action != "0" {
 		t.Fatalf("first page after migration: %+v", got)
+	}
+	if got := readEvents(t, st, EventFilter{Kind: KindHost}); len(got) != 11 || got[10].Action != "old" {
+		t.Fatalf("after migration: %d host events, want 11 ending with the old podboot's", len(got))
 	}
 	st.SetEventLimits(EventLimits{PerHost: 5})
 	appendEvents(t, st, Event{Time: now, Kind: KindHost, MAC: "52:54:00:00:00:00", Action: "new"})

@@ -96,16 +96,13 @@ func (s *BoltStore) initSchema(isNew bool) error {
 		}
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
-		indexed := tx.Bucket(bucketHostSeq) != nil
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("create bucket %s: %w", b, err)
 			}
 		}
-		if !indexed {
-			if err := indexHostEvents(tx); err != nil {
-				return err
-			}
+		if err := checkHostEventIndex(tx); err != nil {
+			return err
 		}
 		if tx.Bucket(bucketMeta).Get(keySchema) == nil {
 			return tx.Bucket(bucketMeta).Put(keySchema, []byte{schemaVersion})
