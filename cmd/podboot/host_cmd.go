@@ -235,7 +235,11 @@ func newHostEventsCmd(cf *clientFlags) *cobra.Command {
 			return err
 		}
 		var evs []podmgr.Event
-		if err := c.Do(cmd.Context(), "GET", "/api/v1/hosts/"+url.PathEscape(args[0])+"/events", nil, &evs); err != nil {
+		err = c.EventPages(cmd.Context(), "/api/v1/hosts/"+url.PathEscape(args[0])+"/events", func(page []podmgr.Event) error {
+			evs = append(evs, page...)
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 		return printOut(cmd.OutOrStdout(), *out, evs, []string{"TIME", "ACTION", "STATE", "SOURCE", "DETAIL"}, func() [][]string {

@@ -67,6 +67,7 @@ or the client config it writes at first start: --client-config / PODBOOT_CLIENT_
 		newProfileCmd(cf),
 		newHostCmd(cf),
 		newTokenCmd(cf),
+		newEventsCmd(cf),
 		newCACmd(),
 		newStage1Cmd(),
 		image,

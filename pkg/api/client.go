@@ -10,9 +10,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/podboot/podboot/pkg/podmgr"
 )
 
 // ClientConfig is what a CLI needs to reach the API; podboot writes one at first start.
@@ -74,6 +77,37 @@ func (e *Error) Error() string { return fmt.Sprintf("%s (HTTP %d)", e.Message, e
 // Do sends a JSON request (in may be nil, or an io.Reader sent as is) and decodes the
 // JSON answer into out (may be nil).
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	_, err := c.do(ctx, method, path, in, out)
+	return err
+}
+
+// EventPages reads an event listing (path, with its query) page by page, following the
+// server's next-page cursor, and calls fn with each page.
+func (c *Client) EventPages(ctx context.Context, path string, fn func([]podmgr.Event) error) error {
+	u, err := url.Parse(path)
+	if err != nil {
+		return fmt.Errorf("events path %s: %w", path, err)
+	}
+	q := u.Query()
+	for {
+		u.RawQuery = q.Encode()
+		var page []podmgr.Event
+		h, err := c.do(ctx, http.MethodGet, u.String(), nil, &page)
+		if err != nil {
+			return err
+		}
+		if err := fn(page); err != nil {
+			return err
+		}
+		next := h.Get(HeaderNextAfter)
+		if next == "" || len(page) == 0 || next == q.Get("after") {
+			return nil
+		}
+		q.Set("after", next)
+	}
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) (http.Header, error) {
 	var body io.Reader
 	contentType := ""
 	switch v := in.(type) {
@@ -83,13 +117,13 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	default:
 		b, err := json.Marshal(v)
 		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
+			return nil, fmt.Errorf("encode request: %w", err)
 		}
 		body, contentType = bytes.NewReader(b), "application/json"
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -99,7 +133,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, c.base+path, err)
+		return nil, fmt.Errorf("%s %s: %w", method, c.base+path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
@@ -108,16 +142,16 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 		if json.Unmarshal(b, &eb) != nil || eb.Error == "" {
 			eb.Error = strings.TrimSpace(string(b))
 		}
-		return &Error{Status: resp.StatusCode, Message: eb.Error}
+		return resp.Header, &Error{Status: resp.StatusCode, Message: eb.Error}
 	}
 	if out == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
-		return nil
+		return resp.Header, nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+		return resp.Header, fmt.Errorf("%s %s: decode answer: %w", method, path, err)
 	}
-	return nil
+	return resp.Header, nil
 }
 
 // HTTPClient exposes the configured transport (for streaming uploads).

@@ -242,11 +242,11 @@ func (s *Server) getHost(w http.ResponseWriter, r *http.Request, _ podmgr.Actor)
 }
 
 func (s *Server) addHosts(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
-	var req HostsRequest
-	if !s.DecodeJSON(w, r, &req) {
+	hosts, ok := decodeHosts(w, r, s.limits.BulkBodyBytes)
+	if !ok {
 		return
 	}
-	out, err := s.mgr.AddHosts(r.Context(), a, req.Hosts)
+	out, err := s.mgr.AddHosts(r.Context(), a, hosts)
 	if err != nil {
 		s.WriteErr(w, r, err)
 		return
@@ -283,47 +283,36 @@ func (s *Server) setNetboot(w http.ResponseWriter, r *http.Request, a podmgr.Act
 }
 
 func (s *Server) hostEvents(w http.ResponseWriter, r *http.Request, _ podmgr.Actor) {
-	evs, err := s.mgr.HostEvents(r.Context(), r.PathValue("mac"))
+	after, limit, ok := pageOf(w, r)
+	if !ok {
+		return
+	}
+	evs, err := s.mgr.HostEventsPage(r.Context(), r.PathValue("mac"), after, limit+1)
 	if err != nil {
 		s.WriteErr(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, nonNil(evs))
+	writePage(w, r, evs, limit)
 }
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request, _ podmgr.Actor) {
 	q := r.URL.Query()
 	f := podmgr.EventFilter{Kind: podmgr.EventKind(q.Get("kind")), Pod: q.Get("pod")}
 	if f.Kind != "" && f.Kind != podmgr.KindAudit && f.Kind != podmgr.KindHost {
-		WriteError(w, http.StatusBadRequest, fmt.Errorf("kind %q: use audit or host", f.Kind))
+		WriteError(w, http.StatusBadRequest, fmt.Errorf("kind %s: use audit or host", Quote(string(f.Kind))))
 		return
 	}
-	for _, p := range []struct {
-		name string
-		dst  any
-	}{{"after", &f.After}, {"limit", &f.Limit}} {
-		v := q.Get(p.name)
-		if v == "" {
-			continue
-		}
-		n, err := strconv.ParseUint(v, 10, 63)
-		if err != nil {
-			WriteError(w, http.StatusBadRequest, fmt.Errorf("%s %q is not a non-negative number", p.name, v))
-			return
-		}
-		switch d := p.dst.(type) {
-		case *uint64:
-			*d = n
-		case *int:
-			*d = int(n)
-		}
+	var ok bool
+	if f.After, f.Limit, ok = pageOf(w, r); !ok {
+		return
 	}
+	f.Limit++ // one more tells whether there is a next page
 	evs, err := s.mgr.Events(r.Context(), f)
 	if err != nil {
 		s.WriteErr(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, nonNil(evs))
+	writePage(w, r, evs, f.Limit-1)
 }
 
 // ---- tokens (admin only) ----

@@ -4,13 +4,21 @@
 package api
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/podboot/podboot/pkg/podmgr"
 )
@@ -35,40 +43,93 @@ func Readers() []podmgr.Role { return slices.Clone(readers) }
 // Changers are the roles that may change pods, profiles and hosts.
 func Changers() []podmgr.Role { return slices.Clone(changers) }
 
+// Defaults of the request limits (see Limits).
+const (
+	DefaultMaxBodyBytes  int64 = 1 << 20
+	DefaultBulkBodyBytes int64 = 32 << 20
+	DefaultBodyTimeout         = 30 * time.Second
+)
+
+// Limits bound what one request may send.
+type Limits struct {
+	// MaxBodyBytes bounds a JSON request body (uploads mount their own routes).
+	MaxBodyBytes int64
+	// BulkBodyBytes bounds the bulk host import (POST /api/v1/hosts).
+	BulkBodyBytes int64
+	// BodyTimeout is how long a request may take to send its body; a streaming upload
+	// instead must bring StreamChunk bytes every BodyTimeout (see StreamBody).
+	BodyTimeout time.Duration
+}
+
 // Server serves the management API.
 type Server struct {
-	mgr *podmgr.Manager
-	log *slog.Logger
-	mux *http.ServeMux
-	// MaxBodyBytes bounds JSON request bodies (uploads mount their own routes).
-	MaxBodyBytes int64
-	version      string
+	mgr     *podmgr.Manager
+	log     *slog.Logger
+	mux     *http.ServeMux
+	limits  Limits
+	refused *refusals
+	version string
 }
 
 // New returns the API with its core routes mounted.
 func New(mgr *podmgr.Manager, log *slog.Logger, version string) *Server {
-	s := &Server{mgr: mgr, log: log, mux: http.NewServeMux(), MaxBodyBytes: 256 << 20, version: version}
+	s := &Server{mgr: mgr, log: log, mux: http.NewServeMux(), version: version,
+		limits:  Limits{MaxBodyBytes: DefaultMaxBodyBytes, BulkBodyBytes: DefaultBulkBodyBytes, BodyTimeout: DefaultBodyTimeout},
+		refused: newRefusals(log)}
 	s.Mount(s.coreRoutes()...)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
+		WriteError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, Quote(r.URL.Path)))
 	})
 	return s
 }
 
-// Handler is the HTTP handler to serve.
-func (s *Server) Handler() http.Handler { return s.mux }
+// SetLimits replaces the request limits; zero fields keep their defaults.
+func (s *Server) SetLimits(l Limits) {
+	if l.MaxBodyBytes > 0 {
+		s.limits.MaxBodyBytes = l.MaxBodyBytes
+	}
+	if l.BulkBodyBytes > 0 {
+		s.limits.BulkBodyBytes = l.BulkBodyBytes
+	}
+	if l.BodyTimeout > 0 {
+		s.limits.BodyTimeout = l.BodyTimeout
+	}
+}
 
-// Mount adds routes; other packages (images, boot) mount theirs the same way.
+// Collectors are the API's metrics, for the server's Prometheus registry.
+func (s *Server) Collectors() []prometheus.Collector { return []prometheus.Collector{s.refused.count} }
+
+// Handler is the HTTP handler to serve (with BoundBodies).
+func (s *Server) Handler() http.Handler { return s.BoundBodies(s.mux) }
+
+// BoundBodies wraps h so that a request with a body must send it within the body
+// timeout: the read deadline is set before h runs, whether h reads the body or not (net/http
+// reads an unread body after the handler to reuse the connection). The server wraps its
+// whole listener's handler (metrics and health included) with it.
+func (s *Server) BoundBodies(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.limits.BodyTimeout))
+			r = r.WithContext(context.WithValue(r.Context(), bodyTimeoutKey{}, s.limits.BodyTimeout))
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Mount adds routes; other packages (images, boot) mount theirs the same way. The
+// caller is authenticated and authorised before the route reads any of the body.
 func (s *Server) Mount(routes ...Route) {
 	for _, rt := range routes {
 		rt := rt
-		s.mux.HandleFunc(rt.Method+" "+rt.Path, func(w http.ResponseWriter, r *http.Request) {
-			a, ok := s.authenticate(w, r)
+		pattern := rt.Method + " " + rt.Path
+		s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			a, ok := s.authenticate(w, r, pattern)
 			if !ok {
 				return
 			}
 			if a.Role != podmgr.RoleAdmin && !slices.Contains(rt.Allow, a.Role) {
-				WriteError(w, http.StatusForbidden, fmt.Errorf("%s has role %s, which may not %s %s", a.Name, a.Role, r.Method, r.URL.Path))
+				s.refuse(w, r, pattern, reasonRole, a.Name, http.StatusForbidden,
+					fmt.Errorf("%s has role %s, which may not %s %s", a.Name, a.Role, r.Method, rt.Path))
 				return
 			}
 			rt.Handler(w, r, a)
@@ -76,21 +137,30 @@ func (s *Server) Mount(routes ...Route) {
 	}
 }
 
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (podmgr.Actor, bool) {
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, pattern string) (podmgr.Actor, bool) {
 	auth := r.Header.Get("Authorization")
 	secret, ok := strings.CutPrefix(auth, "Bearer ")
 	if !ok || secret == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="podboot"`)
-		WriteError(w, http.StatusUnauthorized, errors.New("missing bearer token: pass --token, set PODBOOT_TOKEN, or use the client config written at first start"))
+		s.refuse(w, r, pattern, reasonMissing, "", http.StatusUnauthorized,
+			errors.New("missing bearer token: pass --token, set PODBOOT_TOKEN, or use the client config written at first start"))
 		return podmgr.Actor{}, false
 	}
 	t, ok := s.mgr.Authenticate(secret)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="podboot", error="invalid_token"`)
-		WriteError(w, http.StatusUnauthorized, errors.New("token is not valid (unknown or revoked)"))
+		s.refuse(w, r, pattern, reasonInvalid, "", http.StatusUnauthorized, errors.New("token is not valid (unknown or revoked)"))
 		return podmgr.Actor{}, false
 	}
 	return t.Actor(r.RemoteAddr), true
+}
+
+// refuse answers a 401 or 403, counts and logs it, and closes the connection: a client
+// that is refused gets no second request on it, and its unread body is not waited for.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, pattern string, reason refusalReason, actor string, status int, err error) {
+	s.refused.record(r, pattern, reason, actor)
+	w.Header().Set("Connection", "close")
+	WriteError(w, status, err)
 }
 
 // ErrorBody is the JSON of every error answer.
@@ -107,12 +177,25 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
+// maxErrorText bounds an error answer: messages quote input through Quote, quoted runs
+// are cut (clipQuoted), and this cut is the backstop for input that is not quoted.
+const maxErrorText = 1024
+
 // WriteError writes {"error": msg} with status.
 func WriteError(w http.ResponseWriter, status int, err error) {
-	WriteJSON(w, status, ErrorBody{Error: err.Error()})
+	msg := clipQuoted(err.Error())
+	if len(msg) > maxErrorText {
+		cut := maxErrorText
+		for cut > 0 && !isRuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut] + "…"
+	}
+	WriteJSON(w, status, ErrorBody{Error: msg})
 }
 
-// StatusOf maps podmgr's error kinds to HTTP status codes.
+// StatusOf maps podmgr's error kinds to HTTP status codes; a write that failed for a
+// full disk is 507 Insufficient Storage, as the image push answers.
 func StatusOf(err error) int {
 	switch {
 	case errors.Is(err, podmgr.ErrInvalid):
@@ -121,31 +204,63 @@ func StatusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, podmgr.ErrConflict):
 		return http.StatusConflict
+	case errors.Is(err, syscall.ENOSPC):
+		return http.StatusInsufficientStorage
 	}
 	return http.StatusInternalServerError
 }
 
-// WriteErr writes err with the status StatusOf picks; server errors are logged and
-// answered without internals.
+// WriteErr writes err with the status StatusOf picks. A server error is logged with a
+// request id and answered with that id only: no path, no Go error text.
 func (s *Server) WriteErr(w http.ResponseWriter, r *http.Request, err error) {
-	st := StatusOf(err)
-	if st == http.StatusInternalServerError {
-		s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	}
-	WriteError(w, st, err)
+	WriteServerErr(w, r, s.log, err)
 }
 
-// DecodeJSON reads a JSON body into v, refusing unknown fields and oversized bodies.
+// WriteServerErr is WriteErr for routes other packages mount.
+func WriteServerErr(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	st := StatusOf(err)
+	if st < 500 {
+		WriteError(w, st, err)
+		return
+	}
+	id := requestID()
+	log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "status", st, "request_id", id, "err", err)
+	msg := "internal error"
+	if st == http.StatusInsufficientStorage {
+		msg = "the server's disk is full: nothing was changed; free space on the data dir and retry"
+	}
+	WriteError(w, st, fmt.Errorf("%s (request id %s; the server log has the details)", msg, id))
+}
+
+func requestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// DecodeJSON reads a JSON body of at most the body limit into v, strictly (see
+// StrictUnmarshal).
 func (s *Server) DecodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, s.MaxBodyBytes)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	return DecodeJSONLimit(w, r, v, s.limits.MaxBodyBytes)
+}
+
+// DecodeJSONLimit is DecodeJSON with its own size limit. The body is read whole (it is
+// small), then the read deadline the handler set is lifted: the request has arrived.
+func DecodeJSONLimit(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
+			w.Header().Set("Connection", "close")
 			WriteError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is larger than %d bytes", mbe.Limit))
 			return false
 		}
+		w.Header().Set("Connection", "close")
+		WriteError(w, http.StatusRequestTimeout, errors.New("request body did not arrive in time"))
+		return false
+	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	if err := StrictUnmarshal(b, v); err != nil {
 		WriteError(w, http.StatusBadRequest, fmt.Errorf("request body is not valid JSON for this endpoint: %v", err))
 		return false
 	}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/podboot/podboot/pkg/api"
@@ -59,7 +60,7 @@ func (im *Images) add(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
 		api.WriteError(w, http.StatusBadRequest, errors.New("stage2 images must be signed: push them with 'podboot image push', not 'image add'"))
 		return
 	}
-	body := http.MaxBytesReader(w, r.Body, im.MaxUpload)
+	body := api.StreamBody(w, r, http.MaxBytesReader(w, r.Body, im.MaxUpload))
 	art, err := im.store.Ingest(r.Context(), meta, body, nil)
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -186,6 +187,10 @@ func writeErr(w http.ResponseWriter, log *slog.Logger, err error) {
 		st = http.StatusNotFound
 	case errors.Is(err, artifact.ErrConflict), errors.Is(err, ErrInUse):
 		st = http.StatusConflict
+	case errors.Is(err, syscall.ENOSPC):
+		log.Error("image request failed: disk full", "err", err)
+		api.WriteError(w, http.StatusInsufficientStorage, errors.New("the server's disk is full: nothing was stored; free space on the data dir and retry"))
+		return
 	}
 	if st == http.StatusInternalServerError {
 		log.Error("image request failed", "err", err)

@@ -1,8 +1,10 @@
 package imagepush
 
 import (
+	"errors"
 	"io"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/podboot/podboot/pkg/api"
@@ -37,8 +39,12 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, a podmgr.Actor, p
 	default:
 		h.log.Warn("image push refused", attrs...)
 	}
+	stalled := errors.Is(err, os.ErrDeadlineExceeded)
+	if stalled {
+		w.Header().Set("Connection", "close") // a stalled client is not waited for again
+	}
 	api.WriteJSON(w, status, ErrorBody{Error: msg, Reason: string(reason)})
-	if body == nil || body.n >= p.length {
+	if body == nil || body.n >= p.length || stalled {
 		return
 	}
 	rc := http.NewResponseController(w)

@@ -86,7 +86,7 @@ func (h *Handler) push(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
 	// rest of the body is drained (see fail), instead of resetting the connection under
 	// a client that is still sending.
 	_ = http.NewResponseController(w).EnableFullDuplex()
-	body := &countingReader{r: http.MaxBytesReader(w, r.Body, p.length)}
+	body := &countingReader{r: api.StreamBody(w, r, http.MaxBytesReader(w, r.Body, p.length))}
 	old, existed := h.store.Get(p.meta.Name, p.meta.Version)
 	h.log.Info("image push receiving", "ref", p.ref(), "kind", p.meta.Kind, "size", p.length, "signer", p.meta.Signer, "actor", a.Name)
 	art, err := h.store.Ingest(r.Context(), p.meta, io.TeeReader(body, v), func(_ context.Context, digest [32]byte, _ *os.File) error {

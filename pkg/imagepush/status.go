@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"syscall"
 
 	"github.com/podboot/podboot/pkg/artifact"
@@ -46,6 +47,8 @@ func classify(err error) (status int, reason imagesign.Reason, msg string) {
 		return http.StatusBadRequest, "", err.Error()
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		return statusDiskFull, "", "the server's artifact store is out of disk space; nothing was stored: free space under DATA_DIR/artifacts (or lower images.maxUploadBytes) and push again"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return http.StatusRequestTimeout, "", "the upload stalled: it must bring 64 KiB every api.bodyTimeout; nothing was stored"
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, context.Canceled):
 		return http.StatusBadRequest, "", "the upload ended before Content-Length bytes arrived; nothing was stored"
 	}

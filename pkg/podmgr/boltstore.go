@@ -3,7 +3,6 @@ package podmgr
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,16 +27,20 @@ var (
 	bucketHostsByPod = []byte("hosts-by-pod") // pod \x00 mac -> nil
 	bucketMatch      = []byte("pod-by-match") // canonical rule -> pod
 	bucketTokens     = []byte("tokens")
-	bucketLeases     = []byte("leases")       // pod \x00 ip -> lease
-	bucketAudit      = []byte("audit-events") // seq -> event
-	bucketHostEvents = []byte("host-events")  // mac \x00 seq -> event
-	allBuckets       = [][]byte{bucketMeta, bucketPods, bucketProfiles, bucketHosts, bucketHostsByPod, bucketMatch, bucketTokens, bucketLeases, bucketAudit, bucketHostEvents}
+	bucketLeases     = []byte("leases")             // pod \x00 ip -> lease
+	bucketAudit      = []byte("audit-events")       // seq -> event
+	bucketHostEvents = []byte("host-events")        // mac \x00 seq -> event
+	bucketHostSeq    = []byte("host-events-by-seq") // seq -> mac (host events in order)
+	bucketHostCount  = []byte("host-event-counts")  // mac -> number of its events (uint64)
+	allBuckets       = [][]byte{bucketMeta, bucketPods, bucketProfiles, bucketHosts, bucketHostsByPod, bucketMatch, bucketTokens, bucketLeases, bucketAudit, bucketHostEvents, bucketHostSeq, bucketHostCount}
 	keySchema        = []byte("schema")
 )
 
 // BoltStore is the Store in one bbolt file.
 type BoltStore struct {
 	db *bolt.DB
+	// perHost is how many events one host keeps (the ring of events.go).
+	perHost uint64
 }
 
 // OpenBolt opens (or creates) the store at path. It fails at once, naming the problem,
@@ -63,7 +66,7 @@ func OpenBolt(path string) (*BoltStore, error) {
 		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s := &BoltStore{db: db}
+	s := &BoltStore{db: db, perHost: DefaultEventLimits().PerHost}
 	if err := s.initSchema(isNew); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -98,6 +101,9 @@ func (s *BoltStore) initSchema(isNew bool) error {
 				return fmt.Errorf("create bucket %s: %w", b, err)
 			}
 		}
+		if err := checkHostEventIndex(tx); err != nil {
+			return err
+		}
 		if tx.Bucket(bucketMeta).Get(keySchema) == nil {
 			return tx.Bucket(bucketMeta).Put(keySchema, []byte{schemaVersion})
 		}
@@ -123,7 +129,7 @@ func (s *BoltStore) View(ctx context.Context, fn func(ReadTx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+	return s.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx, s.perHost}) })
 }
 
 // Update implements Store.
@@ -131,7 +137,7 @@ func (s *BoltStore) Update(ctx context.Context, fn func(Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+	return s.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx, s.perHost}) })
 }
 
 // Batch implements Store.
@@ -139,10 +145,13 @@ func (s *BoltStore) Batch(ctx context.Context, fn func(Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Batch(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+	return s.db.Batch(func(tx *bolt.Tx) error { return fn(boltTx{tx, s.perHost}) })
 }
 
-type boltTx struct{ tx *bolt.Tx }
+type boltTx struct {
+	tx      *bolt.Tx
+	perHost uint64
+}
 
 func encode(v any) ([]byte, error) {
 	b, err := json.Marshal(v)
@@ -349,67 +358,4 @@ func (t boltTx) PutLease(l Lease) error {
 
 func (t boltTx) DeleteLease(pod, ip string) error {
 	return t.tx.Bucket(bucketLeases).Delete(leaseKey(pod, ip))
-}
-
-func seqKey(seq uint64) []byte {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], seq)
-	return b[:]
-}
-
-func (t boltTx) AppendEvent(e Event) (uint64, error) {
-	ab := t.tx.Bucket(bucketAudit)
-	seq, err := ab.NextSequence() // one counter for both kinds keeps events totally ordered
-	if err != nil {
-		return 0, err
-	}
-	e.Seq = seq
-	if e.Kind == KindHost {
-		return seq, put(t.tx, bucketHostEvents, append([]byte(e.MAC+"\x00"), seqKey(seq)...), e)
-	}
-	return seq, put(t.tx, bucketAudit, seqKey(seq), e)
-}
-
-func (t boltTx) Events(f EventFilter) ([]Event, error) {
-	var out []Event
-	keep := func(b []byte) error {
-		var e Event
-		if err := decode(b, &e); err != nil {
-			return err
-		}
-		if (f.Pod != "" && e.Pod != f.Pod) || (f.MAC != "" && e.MAC != f.MAC) || e.Seq <= f.After || e.Time.Before(f.Since) {
-			return nil
-		}
-		out = append(out, e)
-		return nil
-	}
-	var err error
-	switch {
-	case f.Kind == KindHost && f.MAC != "":
-		prefix := []byte(f.MAC + "\x00")
-		c := t.tx.Bucket(bucketHostEvents).Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && err == nil; k, v = c.Next() {
-			err = keep(v)
-		}
-	case f.Kind == KindHost:
-		err = t.tx.Bucket(bucketHostEvents).ForEach(func(_, v []byte) error { return keep(v) })
-		sortEvents(out)
-	case f.Kind == KindAudit:
-		c := t.tx.Bucket(bucketAudit).Cursor()
-		for k, v := c.Seek(seqKey(f.After + 1)); k != nil && err == nil; k, v = c.Next() {
-			err = keep(v)
-		}
-	default:
-		if err = t.tx.Bucket(bucketAudit).ForEach(func(_, v []byte) error { return keep(v) }); err == nil {
-			err = t.tx.Bucket(bucketHostEvents).ForEach(func(_, v []byte) error { return keep(v) })
-		}
-		sortEvents(out)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
-	}
-	if f.Limit > 0 && len(out) > f.Limit {
-		out = out[len(out)-f.Limit:]
-	}
-	return out, nil
 }

@@ -1,21 +1,9 @@
 package podmgr
 
 import (
-	"slices"
 	"sync"
+	"time"
 )
-
-func sortEvents(evs []Event) {
-	slices.SortFunc(evs, func(a, b Event) int {
-		switch {
-		case a.Seq < b.Seq:
-			return -1
-		case a.Seq > b.Seq:
-			return 1
-		}
-		return 0
-	})
-}
 
 // subscribers fans host events out to watchers (podboot host watch). A slow watcher
 // loses events rather than slowing the services down.
@@ -52,4 +40,42 @@ func (m *Manager) Subscribe() (<-chan Event, func()) {
 		delete(s.subs, id)
 		s.mu.Unlock()
 	}
+}
+
+// EventLimits bound the stored host events: a ring per host, and a global retention
+// the server enforces in the background (events of unknown MACs and of hosts since
+// deleted count too). Audit records, written only by authenticated changes, are kept.
+type EventLimits struct {
+	// PerHost is how many events one MAC keeps; an append beyond drops its oldest in the
+	// same transaction (default 500).
+	PerHost uint64 `yaml:"perHost"`
+	// Max is how many host events are kept in all (default 200000).
+	Max int `yaml:"max"`
+	// MaxAge drops host events older than this (default 720h, 30 days).
+	MaxAge time.Duration `yaml:"maxAge"`
+	// PruneEvery is how often the retention runs (default 1m).
+	PruneEvery time.Duration `yaml:"pruneEvery"`
+}
+
+// DefaultEventLimits are the limits when the config says nothing.
+func DefaultEventLimits() EventLimits {
+	return EventLimits{PerHost: 500, Max: 200000, MaxAge: 30 * 24 * time.Hour, PruneEvery: time.Minute}
+}
+
+// WithDefaults fills in zero fields.
+func (l EventLimits) WithDefaults() EventLimits {
+	d := DefaultEventLimits()
+	if l.PerHost == 0 {
+		l.PerHost = d.PerHost
+	}
+	if l.Max == 0 {
+		l.Max = d.Max
+	}
+	if l.MaxAge == 0 {
+		l.MaxAge = d.MaxAge
+	}
+	if l.PruneEvery == 0 {
+		l.PruneEvery = d.PruneEvery
+	}
+	return l
 }

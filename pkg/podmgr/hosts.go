@@ -250,6 +250,12 @@ func (m *Manager) Discover(ctx context.Context, pod, mac string, info DiscoverIn
 
 // HostEvents returns a host's events, oldest first.
 func (m *Manager) HostEvents(ctx context.Context, mac string) ([]Event, error) {
+	return m.HostEventsPage(ctx, mac, 0, 0)
+}
+
+// HostEventsPage returns at most limit (0: all) of a host's events after seq after,
+// oldest first.
+func (m *Manager) HostEventsPage(ctx context.Context, mac string, after uint64, limit int) ([]Event, error) {
 	mac, err := NormalizeMAC(mac)
 	if err != nil {
 		return nil, err
@@ -257,13 +263,13 @@ func (m *Manager) HostEvents(ctx context.Context, mac string) ([]Event, error) {
 	var evs []Event
 	err = m.store.View(ctx, func(tx ReadTx) error {
 		var err error
-		evs, err = tx.Events(EventFilter{Kind: KindHost, MAC: mac})
+		evs, err = tx.Events(EventFilter{Kind: KindHost, MAC: mac, After: after, Limit: limit})
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("events of host %s: %w", mac, err)
 	}
-	if len(evs) == 0 {
+	if len(evs) == 0 && after == 0 {
 		if _, ok := m.reg.Host(mac); !ok {
 			return nil, fmt.Errorf("%w: host %s", ErrNotFound, mac)
 		}

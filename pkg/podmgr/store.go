@@ -33,7 +33,7 @@ type ReadTx interface {
 	HostsOfPod(pod string) ([]string, error)
 	Tokens() ([]Token, error)
 	Leases() ([]Lease, error)
-	// Events returns events matching f, oldest first.
+	// Events returns events matching f, oldest first: from After on, at most Limit.
 	Events(f EventFilter) ([]Event, error)
 }
 
@@ -61,7 +61,7 @@ type EventFilter struct {
 	MAC   string
 	After uint64 // only events with Seq > After
 	Since time.Time
-	Limit int // 0: no limit; otherwise the newest Limit events
+	Limit int // 0: no limit; otherwise at most Limit events, the oldest after After
 }
 
 // ErrStoreCorrupt says the database file exists but cannot be read as a podboot store.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/api"
 	"github.com/podboot/podboot/pkg/artifact"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
@@ -143,7 +144,7 @@ func (s *Service) kickstart(w http.ResponseWriter, r *http.Request, c call) {
 	body, err := s.render(c, a, "https://"+r.Host)
 	if err != nil {
 		s.logFor(c).Error("render kickstart", "err", err)
-		http.Error(w, "kickstart does not render: "+err.Error(), http.StatusInternalServerError)
+		http.Error(w, "kickstart does not render: see the server log", http.StatusInternalServerError)
 		return
 	}
 	if !s.record(w, r, c, "kickstart.served", fmt.Sprintf("%d bytes for %s", len(body), a.Ref()), podmgr.HostUpdate{State: podmgr.StateInstalling}) {
@@ -175,14 +176,12 @@ func (s *Service) bashPackage(w http.ResponseWriter, r *http.Request, c call) {
 
 const maxDetail = 2048
 
+// maxAgentBody bounds an agent's JSON body (an event's detail is clipped at maxDetail).
+const maxAgentBody = 16 << 10
+
+// decode reads an agent's JSON body strictly, as the management API does.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		http.Error(w, "bad request body: "+err.Error(), http.StatusBadRequest)
-		return false
-	}
-	return true
+	return api.DecodeJSONLimit(w, r, v, maxAgentBody)
 }
 
 func clip(s string) string {
@@ -204,6 +203,14 @@ func stateOf(action string) podmgr.HostState {
 }
 
 func (s *Service) event(w http.ResponseWriter, r *http.Request, c call) {
+	if ok, first := s.events.allow(c.host.MAC, time.Now()); !ok {
+		if first {
+			s.logFor(c).Warn("agent events over the rate limit: refusing until the rate drops", "per_minute", s.cfg.AgentEventsPerMinute, "source", c.source)
+		}
+		w.Header().Set("Retry-After", "60")
+		http.Error(w, fmt.Sprintf("too many events: at most %d a minute per host", s.cfg.AgentEventsPerMinute), http.StatusTooManyRequests)
+		return
+	}
 	var ev proto.Event
 	if !decode(w, r, &ev) {
 		return
@@ -213,7 +220,7 @@ func (s *Service) event(w http.ResponseWriter, r *http.Request, c call) {
 		known = known || a == ev.Action
 	}
 	if !known {
-		http.Error(w, fmt.Sprintf("unknown agent action %q", ev.Action), http.StatusBadRequest)
+		http.Error(w, "unknown agent action "+api.Quote(ev.Action), http.StatusBadRequest)
 		return
 	}
 	if s.record(w, r, c, ev.Action, clip(ev.Detail), podmgr.HostUpdate{State: stateOf(ev.Action)}) {

@@ -21,7 +21,7 @@ func (s *Service) Routes() []api.Route {
 func (s *Service) reprovision(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
 	h, err := s.mgr.Reprovision(r.Context(), a, r.PathValue("mac"))
 	if err != nil {
-		api.WriteError(w, api.StatusOf(err), err)
+		api.WriteServerErr(w, r, s.log, err)
 		return
 	}
 	h.TokenHash = ""

@@ -16,6 +16,9 @@ import (
 type Config struct {
 	// TokenTTL is how long a per-host provisioning token is valid (default 2h).
 	TokenTTL time.Duration `yaml:"tokenTTL"`
+	// AgentEventsPerMinute is how many progress events one host's agent may post a
+	// minute (default 60); more are answered 429.
+	AgentEventsPerMinute int `yaml:"agentEventsPerMinute"`
 }
 
 // Service serves the agent API and the provisioning management routes.
@@ -26,6 +29,8 @@ type Service struct {
 	store *artifact.Store
 	log   *slog.Logger
 	ks    *kickstartTemplates
+	// events rate-limits agent events per host.
+	events *hostLimiter
 }
 
 // New builds the service. store is the artifact store stage2 images and bash packages
@@ -37,6 +42,12 @@ func New(cfg Config, mgr *podmgr.Manager, store *artifact.Store, log *slog.Logge
 	if cfg.TokenTTL < time.Minute {
 		return nil, fmt.Errorf("provision: tokenTTL %s is too short: use at least 1m (default 2h)", cfg.TokenTTL)
 	}
+	if cfg.AgentEventsPerMinute < 0 {
+		return nil, fmt.Errorf("provision: agentEventsPerMinute %d must not be negative (0 means the default %d)", cfg.AgentEventsPerMinute, DefaultAgentEventsPerMinute)
+	}
+	if cfg.AgentEventsPerMinute == 0 {
+		cfg.AgentEventsPerMinute = DefaultAgentEventsPerMinute
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -44,7 +55,8 @@ func New(cfg Config, mgr *podmgr.Manager, store *artifact.Store, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, mgr: mgr, reg: mgr.Registry(), store: store, log: log.With("component", "provision"), ks: ks}
+	s := &Service{cfg: cfg, mgr: mgr, reg: mgr.Registry(), store: store, log: log.With("component", "provision"), ks: ks,
+		events: newHostLimiter(cfg.AgentEventsPerMinute)}
 	mgr.AddProfileCheck(s.checkProfile)
 	return s, nil
 }

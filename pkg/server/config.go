@@ -7,10 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/podboot/podboot/pkg/dhcprelay"
+	"github.com/podboot/podboot/pkg/podmgr"
 	"github.com/podboot/podboot/pkg/provision"
 	"github.com/podboot/podboot/pkg/pxe"
 )
@@ -33,6 +35,8 @@ type Config struct {
 	Provision provision.Config `yaml:"provision"`
 	// DHCP is the relayed DHCPv4 service (addr "-" turns it off).
 	DHCP dhcprelay.Config `yaml:"dhcp"`
+	// Events bounds the stored host events: a ring per host and a global retention.
+	Events podmgr.EventLimits `yaml:"events"`
 }
 
 // APIConfig is the management API listener.
@@ -48,6 +52,17 @@ type APIConfig struct {
 	// AdvertiseURL is the server URL written into the client config (default
 	// https://localhost:PORT).
 	AdvertiseURL string `yaml:"advertiseURL"`
+	// MaxConnsPerSource caps the open connections from one IP address (default 64);
+	// MaxConns caps them in total (default 1024). Connections over a cap are closed.
+	MaxConnsPerSource int `yaml:"maxConnsPerSource"`
+	MaxConns          int `yaml:"maxConns"`
+	// BodyTimeout is how long a request may take to send its body (default 30s); an
+	// upload instead must keep bringing 64 KiB every BodyTimeout.
+	BodyTimeout time.Duration `yaml:"bodyTimeout"`
+	// MaxBodyBytes bounds a JSON request body (default 1 MiB); MaxBulkBodyBytes the
+	// bulk host import (default 32 MiB).
+	MaxBodyBytes     int64 `yaml:"maxBodyBytes"`
+	MaxBulkBodyBytes int64 `yaml:"maxBulkBodyBytes"`
 }
 
 // LogConfig sets up log/slog.
@@ -134,6 +149,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		return fmt.Errorf("log.format %q: use text or json", c.Log.Format)
+	}
+	if c.API.MaxConnsPerSource < 0 || c.API.MaxConns < 0 || c.API.BodyTimeout < 0 || c.API.MaxBodyBytes < 0 || c.API.MaxBulkBodyBytes < 0 {
+		return fmt.Errorf("api: maxConnsPerSource, maxConns, bodyTimeout, maxBodyBytes and maxBulkBodyBytes must not be negative (0 means the default)")
+	}
+	if c.Events.Max < 0 || c.Events.MaxAge < 0 || c.Events.PruneEvery < 0 {
+		return fmt.Errorf("events: max, maxAge and pruneEvery must not be negative (0 means the default)")
 	}
 	return nil
 }

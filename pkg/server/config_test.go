@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestConfigPrecedence(t *testing.T) {
@@ -36,6 +37,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad format", "log:\n  format: xml\n", "log.format"},
 		{"half a certificate", "api:\n  tlsCert: /a.pem\n", "tlsCert and tlsKey"},
 		{"not YAML", "dataDir: [\n", "config"},
+		{"negative connection cap", "api:\n  maxConnsPerSource: -1\n", "must not be negative"},
+		{"negative event age", "events:\n  maxAge: -1h\n", "must not be negative"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -52,5 +55,27 @@ func TestConfigErrors(t *testing.T) {
 				t.Fatalf("got %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestConfigLimits: the API and event limits read from YAML, durations included.
+func TestConfigLimits(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	y := "dataDir: /x\napi:\n  maxConnsPerSource: 8\n  maxConns: 100\n  bodyTimeout: 5s\n  maxBodyBytes: 4096\n" +
+		"events:\n  perHost: 50\n  max: 1000\n  maxAge: 24h\n  pruneEvery: 10s\nprovision:\n  agentEventsPerMinute: 5\n"
+	if err := os.WriteFile(file, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Defaults()
+	if err := cfg.LoadFile(file); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	a, e := cfg.API, cfg.Events
+	if a.MaxConnsPerSource != 8 || a.MaxConns != 100 || a.BodyTimeout != 5*time.Second || a.MaxBodyBytes != 4096 ||
+		e.PerHost != 50 || e.Max != 1000 || e.MaxAge != 24*time.Hour || e.PruneEvery != 10*time.Second || cfg.Provision.AgentEventsPerMinute != 5 {
+		t.Fatalf("limits not read: api %+v events %+v", a, e)
 	}
 }

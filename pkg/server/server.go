@@ -120,6 +120,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (_ 
 		}
 		return nil, err
 	}
+	cfg.Events = cfg.Events.WithDefaults()
+	st.SetEventLimits(cfg.Events)
 	s := &Server{cfg: cfg, log: log, store: st, prom: prometheus.NewRegistry(), Ready: make(chan struct{})}
 	s.onFailure("store", st.Close)
 	defer func() {
@@ -138,6 +140,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (_ 
 	s.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.prom.MustRegister(newRegistryCollector(s.mgr.Registry()))
 	s.api = api.New(s.mgr, log, version)
+	s.api.SetLimits(api.Limits{MaxBodyBytes: cfg.API.MaxBodyBytes, BulkBodyBytes: cfg.API.MaxBulkBodyBytes, BodyTimeout: cfg.API.BodyTimeout})
+	s.prom.MustRegister(s.api.Collectors()...)
+	s.addService("event retention", s.retainEvents)
 	if err := s.bootstrap(ctx); err != nil {
 		return nil, err
 	}
@@ -162,7 +167,16 @@ func (s *Server) listenAPI() error {
 		return fmt.Errorf("listen management API on %s: %w", s.cfg.API.Addr, err)
 	}
 	s.onFailure("management API listener", ln.Close)
-	s.apiLn, s.apiTLS, s.apiAddr = ln, tlsCfg, ln.Addr()
+	perSource, total := s.cfg.API.MaxConnsPerSource, s.cfg.API.MaxConns
+	if perSource == 0 {
+		perSource = DefaultMaxConnsPerSource
+	}
+	if total == 0 {
+		total = DefaultMaxConns
+	}
+	lim := newConnLimiter(ln, perSource, total)
+	s.prom.MustRegister(lim.refused)
+	s.apiLn, s.apiTLS, s.apiAddr = lim, tlsCfg, ln.Addr()
 	return nil
 }
 
@@ -304,12 +318,15 @@ func (s *Server) Run(ctx context.Context) error {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.prom, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	hs := &http.Server{
-		Handler:           mux,
+		Handler:           s.api.BoundBodies(mux),
 		TLSConfig:         s.apiTLS,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// Few streams per HTTP/2 connection: the per-source connection cap (connlimit.go)
+		// then bounds the requests one source can hold open.
+		HTTP2:    &http.HTTP2Config{MaxConcurrentStreams: 32},
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
