@@ -1,0 +1,144 @@
+package testutil
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+)
+
+// EtcdCluster is a real etcd cluster (the server module's embed package, v3.7.3) running
+// inside the test process on loopback. Only tests import embed: podboot's binary is a
+// client of an etcd it does not run.
+type EtcdCluster struct {
+	t       testing.TB
+	dir     string
+	members []*etcdMember
+}
+
+type etcdMember struct {
+	cfg *embed.Config
+	e   *embed.Etcd // nil while stopped
+}
+
+// StartEtcd starts an n-member cluster (1 or 3) with data and logs (level error) in
+// t.TempDir, waits until a write goes through, and stops it when the test ends.
+func StartEtcd(t testing.TB, n int) *EtcdCluster {
+	t.Helper()
+	c := &EtcdCluster{t: t, dir: t.TempDir()}
+	var initial []string
+	for i := range n {
+		peer := loopbackURL(FreeTCPPort(t))
+		client := loopbackURL(FreeTCPPort(t))
+		name := fmt.Sprintf("m%d", i)
+		cfg := embed.NewConfig()
+		cfg.Name, cfg.Dir = name, filepath.Join(c.dir, name)
+		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
+		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
+		cfg.InitialClusterToken, cfg.ClusterState = "podboot-test", embed.ClusterStateFlagNew
+		cfg.Logger, cfg.LogLevel = "zap", "error"
+		cfg.LogOutputs = []string{filepath.Join(c.dir, name+".log")}
+		initial = append(initial, name+"="+peer.String())
+		c.members = append(c.members, &etcdMember{cfg: cfg})
+	}
+	for _, m := range c.members {
+		m.cfg.InitialCluster = strings.Join(initial, ",")
+	}
+	// Close one member after the other: closing all at once waits out a 7 s timeout.
+	t.Cleanup(func() {
+		for i := range c.members {
+			c.Stop(i)
+		}
+	})
+	// Start every member before waiting: a member of a new cluster is ready only once
+	// a quorum of its peers runs.
+	for i := range c.members {
+		c.start(i)
+	}
+	for i := range c.members {
+		c.waitReady(i)
+	}
+	c.waitWritable()
+	return c
+}
+
+func loopbackURL(port int) url.URL {
+	return url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", port)}
+}
+
+func (c *EtcdCluster) start(i int) {
+	c.t.Helper()
+	e, err := embed.StartEtcd(c.members[i].cfg)
+	if err != nil {
+		c.t.Fatalf("start etcd member %d: %v", i, err)
+	}
+	c.members[i].e = e
+}
+
+func (c *EtcdCluster) waitReady(i int) {
+	c.t.Helper()
+	e := c.members[i].e
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		c.t.Fatalf("etcd member %d: %v", i, err)
+	case <-time.After(30 * time.Second):
+		c.t.Fatalf("etcd member %d not ready after 30s (log in %s)", i, c.dir)
+	}
+}
+
+// waitWritable waits until a Put through all endpoints commits.
+func (c *EtcdCluster) waitWritable() {
+	c.t.Helper()
+	cli := c.Client()
+	WaitFor(c.t, 30*time.Second, "etcd to accept a write", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := cli.Put(ctx, "/podboot-test/ready", "1")
+		return err == nil
+	})
+}
+
+// Endpoints are the client URLs of all members (stopped ones too).
+func (c *EtcdCluster) Endpoints() []string {
+	var out []string
+	for _, m := range c.members {
+		out = append(out, m.cfg.AdvertiseClientUrls[0].String())
+	}
+	return out
+}
+
+// Client is a client of every member, closed when the test ends.
+func (c *EtcdCluster) Client() *clientv3.Client {
+	c.t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second,
+		DialKeepAliveTime: 10 * time.Second, DialKeepAliveTimeout: 3 * time.Second})
+	if err != nil {
+		c.t.Fatalf("etcd client: %v", err)
+	}
+	c.t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// Stop closes member i (a no-op when it is stopped). Its data dir stays for Restart.
+func (c *EtcdCluster) Stop(i int) {
+	if m := c.members[i]; m.e != nil {
+		m.e.Close()
+		m.e = nil
+	}
+}
+
+// Restart starts a stopped member i again on its data dir and ports and waits until it
+// is ready.
+func (c *EtcdCluster) Restart(i int) {
+	c.t.Helper()
+	c.Stop(i)
+	c.start(i)
+	c.waitReady(i)
+}
