@@ -320,8 +320,14 @@ func TestReplicasRaceForOneMAC(t *testing.T) {
 	for i := range rounds {
 		giaddr := fmt.Sprintf("203.0.113.%d", i+1)
 		errA, errB := race(
-			func() error { _, err := a.CreatePod(ctx, testActor, pod(fmt.Sprintf("ra%d", i), giaddr, "default")); return err },
-			func() error { _, err := b.CreatePod(ctx, testActor, pod(fmt.Sprintf("rb%d", i), giaddr, "default")); return err })
+			func() error {
+				_, err := a.CreatePod(ctx, testActor, pod(fmt.Sprintf("ra%d", i), giaddr, "default"))
+				return err
+			},
+			func() error {
+				_, err := b.CreatePod(ctx, testActor, pod(fmt.Sprintf("rb%d", i), giaddr, "default"))
+				return err
+			})
 		oneWins("match rule giaddr="+giaddr, errA, errB)
 	}
 }
