@@ -42,7 +42,7 @@ const (
 type Server struct {
 	cfg   Config
 	log   *slog.Logger
-	store *podmgr.BoltStore
+	store podmgr.Store
 	mgr   *podmgr.Manager
 	prom  *prometheus.Registry
 	api   *api.Server
@@ -111,7 +111,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (_ 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
 	}
-	st, err := podmgr.OpenBolt(filepath.Join(cfg.DataDir, DBFile))
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		if errors.Is(err, podmgr.ErrStoreLocked) {
 			return nil, fmt.Errorf("data dir %s is held by another podboot serve; stop it first or use another --data-dir: %w", cfg.DataDir, err)
@@ -129,7 +129,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (_ 
 	if s.mgr, err = podmgr.Open(ctx, st, log); err != nil {
 		return nil, err
 	}
-	log.Info("store loaded", "pods", len(s.mgr.Registry().PodNames()), "hosts", s.mgr.Registry().HostCount(""), "took", time.Since(start).Round(time.Millisecond))
+	log.Info("store loaded", "store", cfg.Store.Kind, "pods", len(s.mgr.Registry().PodNames()), "hosts", s.mgr.Registry().HostCount(""), "took", time.Since(start).Round(time.Millisecond))
 	if err := s.openPKI(); err != nil {
 		return nil, err
 	}
