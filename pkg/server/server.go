@@ -111,6 +111,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (_ 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
 	}
+	fitStore(&cfg)
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		if errors.Is(err, podmgr.ErrStoreLocked) {

@@ -67,3 +67,15 @@ func lockDataDir(dir string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// etcdCommitBatch is the most DHCP results one lease commit carries on etcd: each may
+// put a lease, delete one and mark the deletion, and etcd takes 128 operations per
+// transaction (the bbolt default of 1000 would be refused whole).
+const etcdCommitBatch = 40
+
+// fitStore adjusts settings whose defaults the store cannot carry.
+func fitStore(cfg *Config) {
+	if cfg.Store.Kind == "etcd" && (cfg.DHCP.CommitBatch == 0 || cfg.DHCP.CommitBatch > etcdCommitBatch) {
+		cfg.DHCP.CommitBatch = etcdCommitBatch
+	}
+}
