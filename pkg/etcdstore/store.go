@@ -22,6 +22,7 @@ import (
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/podboot/podboot/pkg/podmgr"
 )
@@ -110,7 +111,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		DialKeepAliveTime:    10 * time.Second,
 		DialKeepAliveTimeout: 3 * time.Second,
 		TLS:                  tlsCfg,
-		Logger:               nil,
+		// podboot logs through slog; the client's own zap logger would print JSON
+		// retries to stderr. Its errors reach us as return values.
+		Logger: zap.NewNop(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcd client for %s: %w", strings.Join(cfg.Endpoints, ","), err)
