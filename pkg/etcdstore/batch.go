@@ -98,41 +98,12 @@ func (s *Store) runGroup(calls []*call) {
 
 // commitSome runs a prefix of calls that fits one transaction until it commits, answers
 // those callers and returns the rest.
-func (s *Store) commitSome(calls []*call) (rest []*call) {
+func (s *Store) commitSome(calls []*call) []*call {
 	for attempt := 1; ; attempt++ {
-		t := newTxn(context.Background(), s)
-		var in []*call
-		rest = nil
-		for i, c := range calls {
-			if c.ctx.Err() != nil {
-				c.done <- c.ctx.Err()
-				continue
-			}
-			sp := t.savepoint()
-			if err := c.fn(&recordTx{t}); err != nil {
-				t.rollback(sp)
-				if retryable(err) {
-					rest = append(rest, c)
-					continue
-				}
-				c.done <- err
-				continue
-			}
-			if err := t.fits(); err != nil {
-				t.rollback(sp)
-				if len(in) == 0 {
-					c.done <- err // too large on its own
-					continue
-				}
-				rest = append(rest, calls[i:]...)
-				break
-			}
-			in = append(in, c)
-		}
+		in, rest, ok, err := s.groupAttempt(calls)
 		if len(in) == 0 {
 			return rest
 		}
-		ok, err := t.commit()
 		if err == nil && !ok && attempt >= s.cfg.MaxAttempts {
 			err = fmt.Errorf("%w (%d attempts)", ErrContention, attempt)
 		}
@@ -142,9 +113,48 @@ func (s *Store) commitSome(calls []*call) (rest []*call) {
 			}
 			return rest
 		}
-		// Conflict: the callers answered with their fn's error above ran on a stale
-		// snapshot too, but an error from fn is the caller's own outcome, as in bbolt.
+		// Conflict: run the group's fns again. (Callers answered with their fn's error
+		// keep it: like a failed Update, it is their outcome.)
 		calls = append(in, rest...)
 		_ = s.backoff(context.Background(), attempt)
 	}
+}
+
+// groupAttempt runs calls' fns on one new txn, as many as fit, and commits them: in are
+// the callers whose writes it carries, rest those left for the next transaction.
+func (s *Store) groupAttempt(calls []*call) (in, rest []*call, ok bool, err error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	t := newTxn(context.Background(), s)
+	for i, c := range calls {
+		if c.ctx.Err() != nil {
+			c.done <- c.ctx.Err()
+			continue
+		}
+		sp := t.savepoint()
+		if err := c.fn(&recordTx{t}); err != nil {
+			t.rollback(sp)
+			if retryable(err) {
+				rest = append(rest, c)
+			} else {
+				c.done <- err
+			}
+			continue
+		}
+		if err := t.fits(); err != nil {
+			t.rollback(sp)
+			if len(in) == 0 {
+				c.done <- err // too large on its own
+				continue
+			}
+			ok, err = t.commit()
+			return in, append(rest, calls[i:]...), ok, err
+		}
+		in = append(in, c)
+	}
+	if len(in) == 0 {
+		return nil, rest, false, nil
+	}
+	ok, err = t.commit()
+	return in, rest, ok, err
 }

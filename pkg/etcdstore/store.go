@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
@@ -83,6 +84,10 @@ type Store struct {
 	cli    *clientv3.Client
 	prefix string
 	batch  *batcher
+	// wmu runs this process's write transactions one at a time, as bbolt does: nearly
+	// every write takes the event counter, so concurrent ones would only conflict and
+	// retry. Conflicts then come only from other replicas.
+	wmu sync.Mutex
 }
 
 var _ podmgr.Store = (*Store)(nil)
@@ -170,16 +175,11 @@ func (s *Store) View(ctx context.Context, fn func(podmgr.ReadTx) error) error {
 // snapshot, at most MaxAttempts times.
 func (s *Store) Update(ctx context.Context, fn func(podmgr.Tx) error) error {
 	for attempt := 1; ; attempt++ {
-		t := newTxn(ctx, s)
-		err := fn(&recordTx{t})
+		ok, err := s.attempt(ctx, fn)
 		if err != nil {
 			if retryable(err) && attempt < s.cfg.MaxAttempts {
 				continue
 			}
-			return err
-		}
-		ok, err := t.commit()
-		if err != nil {
 			return err
 		}
 		if ok {
@@ -192,6 +192,18 @@ func (s *Store) Update(ctx context.Context, fn func(podmgr.Tx) error) error {
 			return err
 		}
 	}
+}
+
+// attempt runs fn once on a new snapshot and commits its writes; ok is false on a
+// conflict.
+func (s *Store) attempt(ctx context.Context, fn func(podmgr.Tx) error) (ok bool, err error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	t := newTxn(ctx, s)
+	if err := fn(&recordTx{t}); err != nil {
+		return false, err
+	}
+	return t.commit()
 }
 
 // backoff waits a little, more after each conflict, so colliding writers spread out.

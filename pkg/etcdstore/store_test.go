@@ -1,6 +1,7 @@
 package etcdstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -152,5 +153,47 @@ func TestTooLargeIsRefusedClearly(t *testing.T) {
 	_ = s.View(ctx, func(tx podmgr.ReadTx) (err error) { leases, err = tx.Leases(); return })
 	if len(leases) != 300 {
 		t.Fatalf("%d leases after 300 Batch calls, want 300", len(leases))
+	}
+}
+
+// TestOneReplicaDoesNotContendWithItself: a boot storm on one replica (many goroutines
+// recording host events through Batch and Update at once, every one of them taking the
+// event counter) must not run into ErrContention: one store's writers are serial, as
+// bbolt's are, and only other replicas' writes cost retries.
+func TestOneReplicaDoesNotContendWithItself(t *testing.T) {
+	c := testutil.StartEtcd(t, 3)
+	s := openStore(t, c, "/storm/")
+	ctx := context.Background()
+	const workers, each = 64, 15
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				write := s.Batch
+				if w%4 == 0 {
+					write = s.Update
+				}
+				errs <- write(ctx, func(tx podmgr.Tx) error {
+					_, err := tx.AppendEvent(podmgr.Event{Kind: podmgr.KindHost, MAC: fmt.Sprintf("52:54:00:00:%02x:%02x", w, i), Action: "offered"})
+					return err
+				})
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	failed := 0
+	var first error
+	for err := range errs {
+		if err != nil {
+			failed++
+			first = cmp.Or(first, err)
+		}
+	}
+	if failed > 0 {
+		t.Fatalf("%d of %d writes failed, first: %v", failed, workers*each, first)
 	}
 }
