@@ -37,7 +37,7 @@ type Config struct {
 	// CertFile, KeyFile and CAFile are the client certificate, its key and the CA that
 	// signed the members' certificates (all empty: plain or system-trusted TLS).
 	CertFile, KeyFile, CAFile string
-	// RequestTimeout bounds every request (default 3s).
+	// RequestTimeout bounds every request (default 5s).
 	RequestTimeout time.Duration
 	// MaxTxnOps and MaxRequestBytes are the server's --max-txn-ops and
 	// --max-request-bytes (defaults 128 and 1.5 MiB).
@@ -58,7 +58,7 @@ func (c *Config) setDefaults() {
 		c.Prefix += "/"
 	}
 	if c.RequestTimeout <= 0 {
-		c.RequestTimeout = 3 * time.Second
+		c.RequestTimeout = 5 * time.Second
 	}
 	if c.MaxTxnOps <= 0 {
 		c.MaxTxnOps = 128

@@ -18,7 +18,9 @@ func openStore(t testing.TB, c *testutil.EtcdCluster, prefix string) *Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s, err := Open(ctx, Config{Endpoints: c.Endpoints(), Prefix: prefix})
+	// A generous request timeout: CI's two cores run the members, the test and other
+	// packages' tests at once, and a slow fsync must not read as a failed operation.
+	s, err := Open(ctx, Config{Endpoints: c.Endpoints(), Prefix: prefix, RequestTimeout: 15 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
