@@ -12,8 +12,8 @@ import (
 )
 
 // TestEtcdStoreWiring: --store etcd locks the data dir (a second serve on it is refused)
-// and caps the DHCP commit group so its worst case (a put, a delete and a deletion mark
-// per result, every result in another pod) fits one etcd transaction.
+// and caps the DHCP commit group so its worst case (a pod read, a put, a delete and a
+// deletion mark per result, every result in another pod) fits one etcd transaction.
 func TestEtcdStoreWiring(t *testing.T) {
 	c := testutil.StartEtcd(t, 1)
 	cfg := Defaults()
@@ -36,11 +36,11 @@ func TestEtcdStoreWiring(t *testing.T) {
 		t.Fatalf("second open of one data dir: %v, want ErrStoreLocked", err)
 	}
 	err = st.Update(ctx, func(tx podmgr.Tx) error {
-		if _, err := tx.Pods(); err != nil { // the committer's incarnation check
-			return err
-		}
 		for i := range cfg.DHCP.CommitBatch {
 			pod := fmt.Sprintf("pod%d", i)
+			if _, _, err := tx.Pod(pod); err != nil { // the committer's incarnation check
+				return err
+			}
 			if err := tx.PutLease(podmgr.Lease{Pod: pod, IP: "192.0.2.10", MAC: "52:54:00:00:00:01"}); err != nil {
 				return err
 			}
