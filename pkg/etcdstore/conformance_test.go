@@ -331,3 +331,48 @@ func TestReplicasRaceForOneMAC(t *testing.T) {
 		oneWins("match rule giaddr="+giaddr, errA, errB)
 	}
 }
+
+// TestManagerAcrossMemberRestart: with one of three members stopped the Manager keeps
+// registering hosts, and after the member comes back every host it acknowledged is
+// there, read through each member in turn.
+func TestManagerAcrossMemberRestart(t *testing.T) {
+	c := testutil.StartEtcd(t, 3)
+	ctx := context.Background()
+	st := openStore(t, c, "/restart/")
+	m := openManager(t, st)
+	if _, _, err := m.ApplyProfile(ctx, testActor, podmgr.Profile{Name: "default"}, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.CreatePod(ctx, testActor, pod("pa", "192.0.2.1", "default")); err != nil {
+		t.Fatal(err)
+	}
+	var acked []string
+	add := func(i int) {
+		mac := fmt.Sprintf("52:54:00:dd:00:%02x", i)
+		if _, err := m.AddHosts(ctx, testActor, []podmgr.Host{{MAC: mac, Pod: "pa"}}); err != nil {
+			t.Logf("add %s: %v", mac, err) // an in-flight request on the stopped member may fail
+			return
+		}
+		acked = append(acked, mac)
+	}
+	for member := range 3 {
+		c.Stop(member)
+		for i := range 5 {
+			add(member*10 + i)
+		}
+		c.Restart(member)
+	}
+	if len(acked) < 12 {
+		t.Fatalf("only %d of 15 registrations succeeded with one member of three down", len(acked))
+	}
+	cli := c.Client()
+	for _, ep := range c.Endpoints() {
+		cli.SetEndpoints(ep)
+		for _, mac := range acked {
+			r, err := cli.Get(ctx, "/restart/hosts/"+mac)
+			if err != nil || len(r.Kvs) != 1 {
+				t.Fatalf("host %s acknowledged but not on member %s: %v", mac, ep, err)
+			}
+		}
+	}
+}
