@@ -68,6 +68,7 @@ or the client config it writes at first start: --client-config / PODBOOT_CLIENT_
 		newHostCmd(cf),
 		newTokenCmd(cf),
 		newCACmd(),
+		newStoreCmd(),
 		newStage1Cmd(),
 		image,
 		newVersionCmd(),
