@@ -167,3 +167,20 @@ func TestStoreMigrateCLI(t *testing.T) {
 		t.Fatalf("migrate etcd -> bbolt: %v %s", err, out)
 	}
 }
+
+// TestServeOnEtcdTLS: serve reaches members that require client certificates through
+// --etcd-cert, --etcd-key and --etcd-ca, and what the CLI writes is in etcd.
+func TestServeOnEtcdTLS(t *testing.T) {
+	etcd := testutil.StartEtcdTLS(t, 1)
+	bin := testutil.BuildPodboot(t)
+	srv := testutil.StartServe(t, bin, t.TempDir(), "--store", "etcd", "--etcd-endpoints", strings.Join(etcd.Endpoints(), ","),
+		"--etcd-cert", etcd.TLS.CertFile, "--etcd-key", etcd.TLS.KeyFile, "--etcd-ca", etcd.TLS.CAFile, "--etcd-prefix", "/tls/")
+	cli := testutil.NewCLI(t, bin, srv)
+	cli.MustRun(t, "profile", "apply", "-f", writeFile(t, t.TempDir(), "profile.yaml", profileYAML))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := etcd.Client().Get(ctx, "/tls/profiles/default")
+	if err != nil || len(r.Kvs) != 1 {
+		t.Fatalf("profile not in etcd: %v", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 )
@@ -20,6 +21,14 @@ type EtcdCluster struct {
 	t       testing.TB
 	dir     string
 	members []*etcdMember
+	// TLS, when the cluster was started with StartEtcdTLS, is what a client needs.
+	TLS *EtcdTLS
+}
+
+// EtcdTLS are the files of a TLS cluster: the CA that signed the members' certificate,
+// and a client certificate and key the members accept.
+type EtcdTLS struct {
+	CAFile, CertFile, KeyFile string
 }
 
 type etcdMember struct {
@@ -31,11 +40,29 @@ type etcdMember struct {
 // t.TempDir, waits until a write goes through, and stops it when the test ends.
 func StartEtcd(t testing.TB, n int) *EtcdCluster {
 	t.Helper()
+	return startEtcd(t, n, false)
+}
+
+// StartEtcdTLS is StartEtcd with clients served over HTTPS only, with client
+// certificate authentication; c.TLS names the files a client needs.
+func StartEtcdTLS(t testing.TB, n int) *EtcdCluster {
+	t.Helper()
+	return startEtcd(t, n, true)
+}
+
+func startEtcd(t testing.TB, n int, withTLS bool) *EtcdCluster {
+	t.Helper()
 	c := &EtcdCluster{t: t, dir: t.TempDir()}
+	if withTLS {
+		c.TLS = writeTestPKI(t, c.dir)
+	}
 	var initial []string
 	for i := range n {
 		peer := loopbackURL(FreeTCPPort(t))
 		client := loopbackURL(FreeTCPPort(t))
+		if withTLS {
+			client.Scheme = "https"
+		}
 		name := fmt.Sprintf("m%d", i)
 		cfg := embed.NewConfig()
 		cfg.Name, cfg.Dir = name, filepath.Join(c.dir, name)
@@ -44,6 +71,9 @@ func StartEtcd(t testing.TB, n int) *EtcdCluster {
 		cfg.InitialClusterToken, cfg.ClusterState = "podboot-test", embed.ClusterStateFlagNew
 		cfg.Logger, cfg.LogLevel = "zap", "error"
 		cfg.LogOutputs = []string{filepath.Join(c.dir, name+".log")}
+		if withTLS {
+			cfg.ClientTLSInfo = transport.TLSInfo{CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile, TrustedCAFile: c.TLS.CAFile, ClientCertAuth: true}
+		}
 		initial = append(initial, name+"="+peer.String())
 		c.members = append(c.members, &etcdMember{cfg: cfg})
 	}
@@ -117,8 +147,16 @@ func (c *EtcdCluster) Endpoints() []string {
 // Client is a client of every member, closed when the test ends.
 func (c *EtcdCluster) Client() *clientv3.Client {
 	c.t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second,
-		DialKeepAliveTime: 10 * time.Second, DialKeepAliveTimeout: 3 * time.Second})
+	cfg := clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second,
+		DialKeepAliveTime: 10 * time.Second, DialKeepAliveTimeout: 3 * time.Second}
+	if c.TLS != nil {
+		tlsCfg, err := transport.TLSInfo{CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile, TrustedCAFile: c.TLS.CAFile}.ClientConfig()
+		if err != nil {
+			c.t.Fatalf("etcd client TLS: %v", err)
+		}
+		cfg.TLS = tlsCfg
+	}
+	cli, err := clientv3.New(cfg)
 	if err != nil {
 		c.t.Fatalf("etcd client: %v", err)
 	}

@@ -199,3 +199,23 @@ func TestOneReplicaDoesNotContendWithItself(t *testing.T) {
 		t.Fatalf("%d of %d writes failed, first: %v", failed, workers*each, first)
 	}
 }
+
+// TestTLSClientCertificate: against members that require client certificates, the
+// store works with --etcd-cert/--etcd-key/--etcd-ca, and without a client certificate
+// it fails to open, saying so, instead of hanging.
+func TestTLSClientCertificate(t *testing.T) {
+	c := testutil.StartEtcdTLS(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := Open(ctx, Config{Endpoints: c.Endpoints(), Prefix: "/tls/", CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile, CAFile: c.TLS.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Update(ctx, func(tx podmgr.Tx) error { return tx.PutToken(podmgr.Token{ID: "t1", Name: "t1"}) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, Config{Endpoints: c.Endpoints(), Prefix: "/tls/", CAFile: c.TLS.CAFile, RequestTimeout: 2 * time.Second}); err == nil {
+		t.Fatal("opened a store on members that require a client certificate without one")
+	}
+}
