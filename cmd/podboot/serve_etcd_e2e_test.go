@@ -184,3 +184,26 @@ func TestServeOnEtcdTLS(t *testing.T) {
 		t.Fatalf("profile not in etcd: %v", err)
 	}
 }
+
+// TestServeOnEtcdDown: with etcd gone, a change through the API is answered 503, reads
+// are served from memory, and changes work again by themselves once etcd is back.
+func TestServeOnEtcdDown(t *testing.T) {
+	etcd := testutil.StartEtcd(t, 1)
+	bin := testutil.BuildPodboot(t)
+	srv := testutil.StartServe(t, bin, t.TempDir(), "--store", "etcd", "--etcd-endpoints", strings.Join(etcd.Endpoints(), ","))
+	cli := testutil.NewCLI(t, bin, srv)
+	profile := writeFile(t, t.TempDir(), "profile.yaml", profileYAML)
+	cli.MustRun(t, "profile", "apply", "-f", profile)
+	etcd.Stop(0)
+	if msg := cli.MustFail(t, "token", "create", "while-down", "--role", "viewer"); !strings.Contains(msg, "HTTP 503") {
+		t.Fatalf("a change with etcd down: %s, want HTTP 503", msg)
+	}
+	if out := cli.MustRun(t, "profile", "list"); !strings.Contains(out, "default") {
+		t.Fatalf("profile list from memory with etcd down: %q", out)
+	}
+	etcd.Restart(0)
+	testutil.WaitFor(t, 30*time.Second, "changes to work again", func() bool {
+		_, _, err := cli.Run(context.Background(), "token", "create", "after", "--role", "viewer")
+		return err == nil
+	})
+}

@@ -121,6 +121,8 @@ func StatusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, podmgr.ErrConflict):
 		return http.StatusConflict
+	case errors.Is(err, podmgr.ErrStoreUnavailable):
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }

@@ -219,3 +219,38 @@ func TestTLSClientCertificate(t *testing.T) {
 		t.Fatal("opened a store on members that require a client certificate without one")
 	}
 }
+
+// TestUnavailableThenRecovers: with the whole cluster down, reads and writes fail within
+// the request timeout as ErrStoreUnavailable (the API's 503), and the same store works
+// again by itself once etcd is back.
+func TestUnavailableThenRecovers(t *testing.T) {
+	c := testutil.StartEtcd(t, 1)
+	ctx := context.Background()
+	s, err := Open(ctx, Config{Endpoints: c.Endpoints(), Prefix: "/down/", RequestTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	put := func(id string) error {
+		return s.Update(ctx, func(tx podmgr.Tx) error { return tx.PutToken(podmgr.Token{ID: id, Name: id}) })
+	}
+	if err := put("t1"); err != nil {
+		t.Fatal(err)
+	}
+	c.Stop(0)
+	start := time.Now()
+	for name, op := range map[string]func() error{
+		"update": func() error { return put("t2") },
+		"batch":  func() error { return s.Batch(ctx, func(tx podmgr.Tx) error { return tx.DeleteToken("t1") }) },
+		"view":   func() error { return s.View(ctx, func(tx podmgr.ReadTx) error { _, err := tx.Tokens(); return err }) },
+	} {
+		if err := op(); !errors.Is(err, podmgr.ErrStoreUnavailable) {
+			t.Fatalf("%s with etcd down: %v, want ErrStoreUnavailable", name, err)
+		}
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Fatalf("three operations with etcd down took %s, want each within its 2s timeout", d)
+	}
+	c.Restart(0)
+	testutil.WaitFor(t, 30*time.Second, "writes to work again", func() bool { return put("t3") == nil })
+}

@@ -9,6 +9,10 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/podboot/podboot/pkg/podmgr"
 )
 
 // txn is one optimistic serializable transaction. Every read is taken at one snapshot
@@ -107,7 +111,7 @@ func (t *txn) fetch(key string, opts ...clientv3.OpOption) (*clientv3.GetRespons
 	defer cancel()
 	resp, err := t.s.cli.Get(ctx, key, t.readOpts(opts...)...)
 	if err != nil {
-		return nil, fmt.Errorf("etcd read %s: %w", strings.TrimPrefix(key, t.s.prefix), err)
+		return nil, t.wrap(fmt.Sprintf("etcd read %s", strings.TrimPrefix(key, t.s.prefix)), err)
 	}
 	if t.rev == 0 {
 		t.rev = resp.Header.Revision
@@ -276,9 +280,34 @@ func (t *txn) commit() (ok bool, err error) {
 	defer cancel()
 	resp, err := t.s.cli.Txn(ctx).If(t.compares()...).Then(ops...).Commit()
 	if err != nil {
-		return false, fmt.Errorf("etcd commit of %d writes: %w", len(ops), err)
+		return false, t.wrap(fmt.Sprintf("etcd commit of %d writes", len(ops)), err)
 	}
 	return resp.Succeeded, nil
+}
+
+// wrap names what failed and marks the errors that mean etcd cannot serve now (no
+// member reachable, no leader, overloaded, our request timeout) as
+// podmgr.ErrStoreUnavailable. The caller's own cancellation is not one of them.
+func (t *txn) wrap(what string, err error) error {
+	if t.ctx.Err() == nil && unavailable(err) {
+		return fmt.Errorf("%s: %w (%w)", what, podmgr.ErrStoreUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func unavailable(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) {
+		return ee.Code() == codes.Unavailable || ee.Code() == codes.DeadlineExceeded
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return true
+	}
+	return false
 }
 
 // retryable reports whether fn failed only because its snapshot went away.
