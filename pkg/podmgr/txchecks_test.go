@@ -45,7 +45,10 @@ func TestInvariantsCheckedInTransaction(t *testing.T) {
 			func(m *Manager) error { _, err := m.CreatePod(ctx, admin, testPod("pod-y", "192.0.2.79")); return err }, ErrInvalid},
 		{"profile created by another replica",
 			func(tx Tx) error { return tx.PutProfile(Profile{Name: "other"}) },
-			func(m *Manager) error { _, _, err := m.ApplyProfile(ctx, admin, Profile{Name: "other"}, true); return err }, ErrConflict},
+			func(m *Manager) error {
+				_, _, err := m.ApplyProfile(ctx, admin, Profile{Name: "other"}, true)
+				return err
+			}, ErrConflict},
 		{"host added to the pod by another replica",
 			func(tx Tx) error { return tx.PutHost(Host{MAC: "52:54:00:00:00:97", Pod: "pod-a"}) },
 			func(m *Manager) error { return m.DeletePod(ctx, admin, "pod-a", false) }, ErrConflict},
