@@ -100,19 +100,24 @@ func (m *Manager) AddHosts(ctx context.Context, a Actor, hs []Host) ([]Host, err
 // pod or the profile since the registry was read. (Reservations are the store's own
 // index: PutHost refuses a taken address.)
 func checkNewHosts(tx Tx, hs []Host) error {
+	checked := map[string]bool{} // pods and profiles, read once per batch
 	for _, h := range hs {
 		if old, ok, err := tx.Host(h.MAC); err != nil {
 			return err
 		} else if ok {
 			return fmt.Errorf("%w: MAC %s is already registered in pod %s", ErrConflict, h.MAC, old.Pod)
 		}
-		if err := mustExist(tx.Pod, "pod", h.Pod); err != nil {
-			return err
+		if !checked["pod/"+h.Pod] {
+			if err := mustExist(tx.Pod, "pod", h.Pod); err != nil {
+				return err
+			}
+			checked["pod/"+h.Pod] = true
 		}
-		if h.Profile != "" {
+		if h.Profile != "" && !checked["profile/"+h.Profile] {
 			if err := mustExist(tx.Profile, "profile", h.Profile); err != nil {
 				return err
 			}
+			checked["profile/"+h.Profile] = true
 		}
 	}
 	return nil
