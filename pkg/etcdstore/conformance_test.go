@@ -376,3 +376,49 @@ func TestManagerAcrossMemberRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestHostImportLimit pins the documented limit (docs/ha.md): one AddHosts on etcd takes
+// 42 hosts (31 with reserved addresses); one more is refused whole as ErrInvalid (400)
+// naming etcd's limit, and nothing of it is stored.
+func TestHostImportLimit(t *testing.T) {
+	c := testutil.StartEtcd(t, 1)
+	ctx := context.Background()
+	m := openManager(t, openStore(t, c, "/limit/"))
+	if _, _, err := m.ApplyProfile(ctx, testActor, podmgr.Profile{Name: "default"}, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.CreatePod(ctx, testActor, pod("pa", "192.0.2.1", "default")); err != nil {
+		t.Fatal(err)
+	}
+	hosts := func(first, n int, reserve bool) []podmgr.Host {
+		var hs []podmgr.Host
+		for i := first; i < first+n; i++ {
+			h := podmgr.Host{MAC: fmt.Sprintf("52:54:00:ee:00:%02x", i), Pod: "pa"}
+			if reserve {
+				h.ProvisioningIP = fmt.Sprintf("192.0.2.%d", 10+i-first)
+			}
+			hs = append(hs, h)
+		}
+		return hs
+	}
+	stored := 0
+	for _, tc := range []struct {
+		first, fits int
+		reserve     bool
+	}{{0, 42, false}, {100, 31, true}} {
+		_, err := m.AddHosts(ctx, testActor, hosts(tc.first, tc.fits+1, tc.reserve))
+		if !errors.Is(err, podmgr.ErrInvalid) || !strings.Contains(err.Error(), "max-txn-ops") {
+			t.Fatalf("%d hosts (reserve=%v): %v, want ErrInvalid naming --max-txn-ops", tc.fits+1, tc.reserve, err)
+		}
+		n := 0
+		if err := m.Store().View(ctx, func(tx podmgr.ReadTx) error {
+			return tx.EachHost(func(podmgr.Host) error { n++; return nil })
+		}); err != nil || n != stored {
+			t.Fatalf("after a refused import the store holds %d hosts (%v), want %d", n, err, stored)
+		}
+		if _, err := m.AddHosts(ctx, testActor, hosts(tc.first, tc.fits, tc.reserve)); err != nil {
+			t.Fatalf("%d hosts (reserve=%v): %v", tc.fits, tc.reserve, err)
+		}
+		stored += tc.fits
+	}
+}

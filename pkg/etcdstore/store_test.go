@@ -130,8 +130,8 @@ func TestTooLargeIsRefusedClearly(t *testing.T) {
 		}
 		return nil
 	})
-	if !errors.Is(err, ErrTooLarge) {
-		t.Fatalf("200 writes in one Update: %v, want ErrTooLarge", err)
+	if !errors.Is(err, ErrTooLarge) || !errors.Is(err, podmgr.ErrInvalid) {
+		t.Fatalf("200 writes in one Update: %v, want ErrTooLarge (an ErrInvalid, the API's 400)", err)
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 300)

@@ -196,8 +196,9 @@ func isMarker(key string) bool { return strings.HasSuffix(key, "/") }
 // prefixEnd is the end of the range of keys that start with p.
 func prefixEnd(p string) string { return clientv3.GetPrefixRangeEnd(p) }
 
-// ErrTooLarge says a transaction exceeds what one etcd request may carry.
-var ErrTooLarge = errors.New("change too large for one etcd transaction")
+// ErrTooLarge says a transaction exceeds what one etcd request may carry. It is
+// podmgr.ErrInvalid (the API's 400): the caller can make the change in smaller parts.
+var ErrTooLarge = fmt.Errorf("%w: change too large for one etcd transaction", podmgr.ErrInvalid)
 
 // compares are the conditions of the commit: every key read still at the revision it
 // had, nothing in a guarded range newer than the snapshot. When there are more than one
