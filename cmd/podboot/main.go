@@ -69,6 +69,7 @@ or the client config it writes at first start: --client-config / PODBOOT_CLIENT_
 		newTokenCmd(cf),
 		newEventsCmd(cf),
 		newCACmd(),
+		newStoreCmd(),
 		newStage1Cmd(),
 		image,
 		newVersionCmd(),

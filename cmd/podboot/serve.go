@@ -11,6 +11,7 @@ import (
 
 func newServeCmd() *cobra.Command {
 	var cfgFile, dataDir, apiAddr, logLevel, logFormat string
+	var storeKind, etcdEndpoints, etcdPrefix, etcdCert, etcdKey, etcdCA string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run podboot: management API, DHCP, TFTP and HTTP(S) boot",
@@ -31,7 +32,9 @@ and a client config (DATA_DIR/client.json). SIGTERM drains every listener and ex
 			}
 			cfg.LoadEnv(os.Getenv)
 			f := cmd.Flags()
-			for name, dst := range map[string]*string{"data-dir": &cfg.DataDir, "api-addr": &cfg.API.Addr, "log-level": &cfg.Log.Level, "log-format": &cfg.Log.Format} {
+			for name, dst := range map[string]*string{"data-dir": &cfg.DataDir, "api-addr": &cfg.API.Addr, "log-level": &cfg.Log.Level, "log-format": &cfg.Log.Format,
+				"store": &cfg.Store.Kind, "etcd-endpoints": &cfg.Store.Etcd.Endpoints, "etcd-prefix": &cfg.Store.Etcd.Prefix,
+				"etcd-cert": &cfg.Store.Etcd.CertFile, "etcd-key": &cfg.Store.Etcd.KeyFile, "etcd-ca": &cfg.Store.Etcd.CAFile} {
 				if f.Changed(name) {
 					v, _ := f.GetString(name)
 					*dst = v
@@ -54,5 +57,11 @@ and a client config (DATA_DIR/client.json). SIGTERM drains every listener and ex
 	f.StringVar(&apiAddr, "api-addr", ":9443", "management API HTTPS listen address (env PODBOOT_API_ADDR)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error (env PODBOOT_LOG_LEVEL)")
 	f.StringVar(&logFormat, "log-format", "text", "text or json (env PODBOOT_LOG_FORMAT)")
+	f.StringVar(&storeKind, "store", "bbolt", "store of record: bbolt (DATA_DIR/podboot.db) or etcd (env PODBOOT_STORE; see docs/ha.md)")
+	f.StringVar(&etcdEndpoints, "etcd-endpoints", "", "etcd members' client URLs, comma separated, for --store etcd (env PODBOOT_ETCD_ENDPOINTS)")
+	f.StringVar(&etcdPrefix, "etcd-prefix", "/podboot/", "key prefix in etcd; one etcd can hold several installs (env PODBOOT_ETCD_PREFIX)")
+	f.StringVar(&etcdCert, "etcd-cert", "", "client certificate for etcd (env PODBOOT_ETCD_CERT)")
+	f.StringVar(&etcdKey, "etcd-key", "", "key of --etcd-cert (env PODBOOT_ETCD_KEY)")
+	f.StringVar(&etcdCA, "etcd-ca", "", "CA certificate that verifies the etcd members (env PODBOOT_ETCD_CA)")
 	return cmd
 }

@@ -206,6 +206,8 @@ func StatusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, syscall.ENOSPC):
 		return http.StatusInsufficientStorage
+	case errors.Is(err, podmgr.ErrStoreUnavailable):
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }

@@ -73,6 +73,9 @@ func (m *Manager) AddHosts(ctx context.Context, a Actor, hs []Host) ([]Host, err
 		out[i] = h
 	}
 	err := m.store.Update(ctx, func(tx Tx) error {
+		if err := checkNewHosts(tx, out); err != nil {
+			return err
+		}
 		for i := range out {
 			out[i].rev = m.hostRev.Add(1)
 			h := out[i]
@@ -95,6 +98,46 @@ func (m *Manager) AddHosts(ctx context.Context, a Actor, hs []Host) ([]Host, err
 	m.reg.putHosts(out)
 	m.log.Info("hosts added", "count", len(out), "pod", out[0].Pod, "actor", a.Name)
 	return out, nil
+}
+
+// checkNewHosts repeats AddHosts' checks against the store inside the write
+// transaction: another replica sharing the store may have registered a MAC, deleted the
+// pod or the profile since the registry was read. (Reservations are the store's own
+// index: PutHost refuses a taken address.)
+func checkNewHosts(tx Tx, hs []Host) error {
+	checked := map[string]bool{} // pods and profiles, read once per batch
+	for _, h := range hs {
+		if old, ok, err := tx.Host(h.MAC); err != nil {
+			return err
+		} else if ok {
+			return fmt.Errorf("%w: MAC %s is already registered in pod %s", ErrConflict, h.MAC, old.Pod)
+		}
+		if !checked["pod/"+h.Pod] {
+			if err := mustExist(tx.Pod, "pod", h.Pod); err != nil {
+				return err
+			}
+			checked["pod/"+h.Pod] = true
+		}
+		if h.Profile != "" && !checked["profile/"+h.Profile] {
+			if err := mustExist(tx.Profile, "profile", h.Profile); err != nil {
+				return err
+			}
+			checked["profile/"+h.Profile] = true
+		}
+	}
+	return nil
+}
+
+// mustExist reads name through get inside a transaction and says when it is missing.
+func mustExist[T any](get func(string) (T, bool, error), kind, name string) error {
+	_, ok, err := get(name)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: %s %q does not exist", ErrInvalid, kind, name)
+	}
+	return nil
 }
 
 func mustAddr(s string) netip.Addr {
@@ -232,6 +275,11 @@ func (m *Manager) Discover(ctx context.Context, pod, mac string, info DiscoverIn
 	h := Host{MAC: mac, Pod: pod, State: StateDiscovered, Netboot: true, Discovered: true,
 		Arch: info.Arch, VendorClass: info.VendorClass, GUID: info.GUID, CreatedAt: now, UpdatedAt: now}
 	err := m.store.Batch(ctx, func(tx Tx) error {
+		if _, ok, err := tx.Host(mac); err != nil {
+			return err
+		} else if ok {
+			return fmt.Errorf("%w: host %s was registered meanwhile", ErrConflict, mac)
+		}
 		h.rev = m.hostRev.Add(1)
 		if err := tx.PutHost(h); err != nil {
 			return err

@@ -167,6 +167,15 @@ func (m *Manager) putPodLocked(ctx context.Context, a Actor, p Pod, action strin
 	}
 	pc.Pod.UpdatedAt = now
 	err = m.store.Update(ctx, func(tx Tx) error {
+		// The registry said so; the store says so for every replica sharing it.
+		if _, exists, err := tx.Pod(p.Name); err != nil {
+			return err
+		} else if exists && action == "pod.create" {
+			return fmt.Errorf("%w: pod %s already exists: use 'pod apply' to change it", ErrConflict, p.Name)
+		}
+		if err := mustExist(tx.Profile, "profile", pc.Pod.Profile); err != nil {
+			return err
+		}
 		if err := tx.PutPod(pc.Pod); err != nil {
 			return err
 		}
@@ -216,6 +225,11 @@ func (m *Manager) DeletePod(ctx context.Context, a Actor, name string, force boo
 		return fmt.Errorf("%w: pod %s still has %d hosts: delete them first, or pass --force to delete the pod with its hosts", ErrConflict, name, n)
 	}
 	err := m.store.Update(ctx, func(tx Tx) error {
+		if macs, err := tx.HostsOfPod(name); err != nil {
+			return err
+		} else if len(macs) > 0 && !force {
+			return fmt.Errorf("%w: pod %s still has %d hosts: delete them first, or pass --force to delete the pod with its hosts", ErrConflict, name, len(macs))
+		}
 		if err := tx.DeletePod(name); err != nil {
 			return err
 		}
@@ -272,6 +286,11 @@ func (m *Manager) ApplyProfile(ctx context.Context, a Actor, p Profile, create b
 	}
 	p.UpdatedAt = now
 	err := m.store.Update(ctx, func(tx Tx) error {
+		if _, exists, err := tx.Profile(p.Name); err != nil {
+			return err
+		} else if exists && action == "profile.create" {
+			return fmt.Errorf("%w: profile %s already exists: use 'profile apply' to change it", ErrConflict, p.Name)
+		}
 		if err := tx.PutProfile(p); err != nil {
 			return err
 		}
@@ -300,6 +319,15 @@ func (m *Manager) DeleteProfile(ctx context.Context, a Actor, name string) error
 		return fmt.Errorf("%w: profile %s is the profile override of host %s", ErrConflict, name, mac)
 	}
 	err := m.store.Update(ctx, func(tx Tx) error {
+		pods, err := tx.Pods()
+		if err != nil {
+			return err
+		}
+		for _, p := range pods {
+			if p.Profile == name {
+				return fmt.Errorf("%w: profile %s is used by pod %s", ErrConflict, name, p.Name)
+			}
+		}
 		if err := tx.DeleteProfile(name); err != nil {
 			return err
 		}

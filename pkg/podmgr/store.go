@@ -67,5 +67,10 @@ type EventFilter struct {
 // ErrStoreCorrupt says the database file exists but cannot be read as a podboot store.
 var ErrStoreCorrupt = errors.New("store is corrupt or not a podboot database")
 
+// ErrStoreUnavailable says the store cannot be reached or cannot commit now (an etcd
+// cluster without quorum); the API answers 503. For a failed commit the outcome is
+// unknown: the change may have been applied.
+var ErrStoreUnavailable = errors.New("store unavailable")
+
 // ErrStoreLocked says another process holds the database.
 var ErrStoreLocked = errors.New("store is locked by another process")

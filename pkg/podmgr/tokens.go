@@ -88,6 +88,9 @@ func (m *Manager) IssueToken(ctx context.Context, a Actor, spec TokenSpec) (stri
 		detail += fmt.Sprintf(" kinds=%s prefixes=%s", strings.Join(t.AllowKinds, ","), strings.Join(t.AllowPrefixes, ","))
 	}
 	err = m.store.Update(ctx, func(tx Tx) error {
+		if err := uniqueTokenName(tx, name); err != nil {
+			return err
+		}
 		if err := tx.PutToken(t); err != nil {
 			return err
 		}
@@ -99,6 +102,21 @@ func (m *Manager) IssueToken(ctx context.Context, a Actor, spec TokenSpec) (stri
 	m.reg.putToken(t)
 	t.Hash = ""
 	return secret, t, nil
+}
+
+// uniqueTokenName refuses a name a stored token has, inside the write transaction, so
+// two replicas sharing the store cannot both create it.
+func uniqueTokenName(tx Tx, name string) error {
+	toks, err := tx.Tokens()
+	if err != nil {
+		return err
+	}
+	for _, t := range toks {
+		if t.Name == name {
+			return fmt.Errorf("%w: a token named %s exists (id %s): revoke it first or pick another name", ErrConflict, name, t.ID)
+		}
+	}
+	return nil
 }
 
 // Tokens lists tokens without their hashes, oldest first.

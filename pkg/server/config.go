@@ -24,9 +24,11 @@ const DefaultDataDir = "/var/lib/podboot"
 // PODBOOT_* environment, then flags, each overriding the one before.
 type Config struct {
 	// DataDir holds the bbolt file, the artifact store and the PKI.
-	DataDir string    `yaml:"dataDir"`
-	API     APIConfig `yaml:"api"`
-	Log     LogConfig `yaml:"log"`
+	DataDir string `yaml:"dataDir"`
+	// Store is where the state lives: the bbolt file in DataDir, or etcd.
+	Store StoreConfig `yaml:"store"`
+	API   APIConfig   `yaml:"api"`
+	Log   LogConfig   `yaml:"log"`
 	// Boot is the boot service: TFTP, HTTP and HTTPS listeners and their limits.
 	Boot pxe.Config `yaml:"boot"`
 	// Images is the signed-image push: trusted root CA and upload limit.
@@ -65,6 +67,25 @@ type APIConfig struct {
 	MaxBulkBodyBytes int64 `yaml:"maxBulkBodyBytes"`
 }
 
+// StoreConfig picks the store of record (docs/ha.md).
+type StoreConfig struct {
+	// Kind is "bbolt" (the default: DATA_DIR/podboot.db) or "etcd".
+	Kind string     `yaml:"kind"`
+	Etcd EtcdConfig `yaml:"etcd"`
+}
+
+// EtcdConfig is the etcd cluster of --store etcd.
+type EtcdConfig struct {
+	// Endpoints are the members' client URLs, comma separated.
+	Endpoints string `yaml:"endpoints"`
+	// Prefix starts every key (default /podboot/): one etcd can hold several installs.
+	Prefix string `yaml:"prefix"`
+	// CertFile and KeyFile are podboot's client certificate; CAFile verifies the members.
+	CertFile string `yaml:"certFile"`
+	KeyFile  string `yaml:"keyFile"`
+	CAFile   string `yaml:"caFile"`
+}
+
 // LogConfig sets up log/slog.
 type LogConfig struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
@@ -98,17 +119,23 @@ func (c *Config) LoadFile(path string) error {
 // envVars maps PODBOOT_* variables to config fields.
 func (c *Config) envVars() map[string]*string {
 	return map[string]*string{
-		"PODBOOT_DATA_DIR":      &c.DataDir,
-		"PODBOOT_API_ADDR":      &c.API.Addr,
-		"PODBOOT_API_TLS_CERT":  &c.API.TLSCert,
-		"PODBOOT_API_TLS_KEY":   &c.API.TLSKey,
-		"PODBOOT_ADVERTISE_URL": &c.API.AdvertiseURL,
-		"PODBOOT_LOG_LEVEL":     &c.Log.Level,
-		"PODBOOT_LOG_FORMAT":    &c.Log.Format,
-		"PODBOOT_TFTP_ADDR":     &c.Boot.TFTPAddr,
-		"PODBOOT_HTTP_ADDR":     &c.Boot.HTTPAddr,
-		"PODBOOT_HTTPS_ADDR":    &c.Boot.HTTPSAddr,
-		"PODBOOT_DHCP_ADDR":     &c.DHCP.Addr,
+		"PODBOOT_DATA_DIR":       &c.DataDir,
+		"PODBOOT_API_ADDR":       &c.API.Addr,
+		"PODBOOT_API_TLS_CERT":   &c.API.TLSCert,
+		"PODBOOT_API_TLS_KEY":    &c.API.TLSKey,
+		"PODBOOT_ADVERTISE_URL":  &c.API.AdvertiseURL,
+		"PODBOOT_LOG_LEVEL":      &c.Log.Level,
+		"PODBOOT_LOG_FORMAT":     &c.Log.Format,
+		"PODBOOT_TFTP_ADDR":      &c.Boot.TFTPAddr,
+		"PODBOOT_HTTP_ADDR":      &c.Boot.HTTPAddr,
+		"PODBOOT_HTTPS_ADDR":     &c.Boot.HTTPSAddr,
+		"PODBOOT_DHCP_ADDR":      &c.DHCP.Addr,
+		"PODBOOT_STORE":          &c.Store.Kind,
+		"PODBOOT_ETCD_ENDPOINTS": &c.Store.Etcd.Endpoints,
+		"PODBOOT_ETCD_PREFIX":    &c.Store.Etcd.Prefix,
+		"PODBOOT_ETCD_CERT":      &c.Store.Etcd.CertFile,
+		"PODBOOT_ETCD_KEY":       &c.Store.Etcd.KeyFile,
+		"PODBOOT_ETCD_CA":        &c.Store.Etcd.CAFile,
 	}
 }
 
@@ -144,6 +171,9 @@ func (c *Config) Validate() error {
 	if (c.API.TLSCert == "") != (c.API.TLSKey == "") {
 		return fmt.Errorf("api: set both tlsCert and tlsKey, or neither (podboot then makes its own)")
 	}
+	if err := c.Store.validate(); err != nil {
+		return err
+	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		return err
 	}
@@ -157,6 +187,34 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("events: max, maxAge and pruneEvery must not be negative (0 means the default)")
 	}
 	return nil
+}
+
+func (s *StoreConfig) validate() error {
+	switch s.Kind {
+	case "", "bbolt":
+		s.Kind = "bbolt"
+	case "etcd":
+		if len(s.EndpointList()) == 0 {
+			return fmt.Errorf("store etcd: set the members' client URLs with --etcd-endpoints, PODBOOT_ETCD_ENDPOINTS or store.etcd.endpoints")
+		}
+		if (s.Etcd.CertFile == "") != (s.Etcd.KeyFile == "") {
+			return fmt.Errorf("store.etcd: set both certFile and keyFile, or neither")
+		}
+	default:
+		return fmt.Errorf("store %q: use bbolt or etcd", s.Kind)
+	}
+	return nil
+}
+
+// EndpointList is Etcd.Endpoints split at commas, blanks dropped.
+func (s *StoreConfig) EndpointList() []string {
+	var out []string
+	for _, e := range strings.Split(s.Etcd.Endpoints, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func parseLevel(s string) (slog.Level, error) {

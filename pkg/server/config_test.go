@@ -39,6 +39,9 @@ func TestConfigErrors(t *testing.T) {
 		{"not YAML", "dataDir: [\n", "config"},
 		{"negative connection cap", "api:\n  maxConnsPerSource: -1\n", "must not be negative"},
 		{"negative event age", "events:\n  maxAge: -1h\n", "must not be negative"},
+		{"unknown store", "store:\n  kind: redis\n", "use bbolt or etcd"},
+		{"etcd without endpoints", "store:\n  kind: etcd\n", "--etcd-endpoints"},
+		{"etcd half a certificate", "store:\n  kind: etcd\n  etcd:\n    endpoints: https://a:2379\n    certFile: /c.pem\n", "certFile and keyFile"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -77,5 +80,28 @@ func TestConfigLimits(t *testing.T) {
 	if a.MaxConnsPerSource != 8 || a.MaxConns != 100 || a.BodyTimeout != 5*time.Second || a.MaxBodyBytes != 4096 ||
 		e.PerHost != 50 || e.Max != 1000 || e.MaxAge != 24*time.Hour || e.PruneEvery != 10*time.Second || cfg.Provision.AgentEventsPerMinute != 5 {
 		t.Fatalf("limits not read: api %+v events %+v", a, e)
+	}
+}
+
+func TestConfigStoreEtcd(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "podboot.yaml")
+	if err := os.WriteFile(file, []byte("dataDir: /d\nstore:\n  kind: etcd\n  etcd:\n    endpoints: \"https://a:2379, https://b:2379,\"\n    prefix: /site1/\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Defaults()
+	if err := cfg.LoadFile(file); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"PODBOOT_ETCD_CA": "/ca.pem"}
+	cfg.LoadEnv(func(k string) string { return env[k] })
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Store.EndpointList(); len(got) != 2 || got[1] != "https://b:2379" || cfg.Store.Etcd.Prefix != "/site1/" || cfg.Store.Etcd.CAFile != "/ca.pem" {
+		t.Fatalf("store config %+v, endpoints %q", cfg.Store, got)
+	}
+	def := Defaults()
+	if err := def.Validate(); err != nil || def.Store.Kind != "bbolt" {
+		t.Fatalf("default store %q (%v), want bbolt", def.Store.Kind, err)
 	}
 }

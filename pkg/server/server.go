@@ -42,7 +42,7 @@ const (
 type Server struct {
 	cfg   Config
 	log   *slog.Logger
-	store *podmgr.BoltStore
+	store podmgr.Store
 	mgr   *podmgr.Manager
 	prom  *prometheus.Registry
 	api   *api.Server
@@ -113,7 +113,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (_ 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
 	}
-	st, err := podmgr.OpenBolt(filepath.Join(cfg.DataDir, DBFile))
+	fitStore(&cfg)
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		if errors.Is(err, podmgr.ErrStoreLocked) {
 			return nil, fmt.Errorf("data dir %s is held by another podboot serve; stop it first or use another --data-dir: %w", cfg.DataDir, err)
@@ -121,7 +122,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (_ 
 		return nil, err
 	}
 	cfg.Events = cfg.Events.WithDefaults()
-	st.SetEventLimits(cfg.Events)
+	if r, ok := st.(eventRetainer); ok {
+		r.SetEventLimits(cfg.Events)
+	}
 	s := &Server{cfg: cfg, log: log, store: st, prom: prometheus.NewRegistry(), Ready: make(chan struct{})}
 	s.onFailure("store", st.Close)
 	defer func() {
@@ -133,7 +136,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (_ 
 	if s.mgr, err = podmgr.Open(ctx, st, log); err != nil {
 		return nil, err
 	}
-	log.Info("store loaded", "pods", len(s.mgr.Registry().PodNames()), "hosts", s.mgr.Registry().HostCount(""), "took", time.Since(start).Round(time.Millisecond))
+	log.Info("store loaded", "store", cfg.Store.Kind, "pods", len(s.mgr.Registry().PodNames()), "hosts", s.mgr.Registry().HostCount(""), "took", time.Since(start).Round(time.Millisecond))
 	if err := s.openPKI(); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/podboot/podboot/internal/testutil"
+	"github.com/podboot/podboot/pkg/podmgr"
+)
+
+// TestServeOnEtcd drives the real binary and CLI against a real 3-member etcd cluster:
+// what the CLI creates survives a restart of serve (the registry loads from etcd), and
+// two serves with different data dirs on one etcd (two replicas) each refuse the second
+// of two simultaneous registrations of one MAC, or of one match rule, with HTTP 409.
+//
+// Phase 1 of issue 12: a replica's memory does not follow the other's changes yet (no
+// watch), so only what the store guarantees is checked on B: the commit-time conflict.
+func TestServeOnEtcd(t *testing.T) {
+	etcd := testutil.StartEtcd(t, 3)
+	bin := testutil.BuildPodboot(t)
+	files := t.TempDir()
+	flags := []string{"--store", "etcd", "--etcd-endpoints", strings.Join(etcd.Endpoints(), ","), "--etcd-prefix", "/e2e/"}
+	dirA := t.TempDir()
+
+	a := testutil.StartServe(t, bin, dirA, flags...)
+	cliA := testutil.NewCLI(t, bin, a)
+	cliA.MustRun(t, "profile", "apply", "-f", writeFile(t, files, "profile.yaml", profileYAML))
+	cliA.MustRun(t, "pod", "apply", "-f", writeFile(t, files, "pod-b.yaml", podBYAML))
+	cliA.MustRun(t, "pod", "register", "pod-a", "--giaddr", "192.0.2.1", "--subnet", "192.0.2.0/24",
+		"--gateway", "192.0.2.1", "--server-address", "198.51.100.10", "--profile", "default")
+	cliA.MustRun(t, "host", "add", "52:54:00:0a:00:01", "--pod", "pod-a", "--ip", "192.0.2.10")
+	cliA.MustRun(t, "host", "import", "-f", writeFile(t, files, "hosts.csv", hostsCSV), "--pod", "pod-b")
+	cliA.MustRun(t, "token", "create", "viewer-tok", "--role", "viewer")
+	if msg := cliA.MustFail(t, "host", "add", "52:54:00:0b:00:01", "--pod", "pod-a"); !strings.Contains(msg, "HTTP 409") {
+		t.Fatalf("a MAC registered twice on one replica: %s, want HTTP 409", msg)
+	}
+	if err := a.Stop(t); err != nil {
+		t.Fatalf("serve on etcd did not stop cleanly: %v\n%s", err, a.Log())
+	}
+
+	// Restart: the data dir keeps only the PKI, the artifacts and the lock; the records
+	// come back from etcd.
+	a = testutil.StartServe(t, bin, dirA, flags...)
+	cliA = testutil.NewCLI(t, bin, a)
+	if pods := listJSON[podmgr.Pod](t, cliA, "pod", "list"); len(pods) != 2 {
+		t.Fatalf("after restart: %d pods, want 2", len(pods))
+	}
+	if hosts := listJSON[podmgr.Host](t, cliA, "host", "list"); len(hosts) != 4 {
+		t.Fatalf("after restart: %d hosts, want 4", len(hosts))
+	}
+	if toks := listJSON[podmgr.Token](t, cliA, "token", "list"); len(toks) != 2 {
+		t.Fatalf("after restart: %d tokens, want admin and viewer-tok", len(toks))
+	}
+
+	// Replica B: its own data dir (own PKI), the same etcd. It finds tokens in the store,
+	// so it writes no admin token of its own: A's admin token works on it.
+	dirB := t.TempDir()
+	b := testutil.StartServe(t, bin, dirB, flags...)
+	cliB := &testutil.CLI{Bin: bin, Server: b.Server, Token: cliA.Token, CACert: filepath.Join(dirB, "pki", "ca.pem")}
+	if pods := listJSON[podmgr.Pod](t, cliB, "pod", "list"); len(pods) != 2 {
+		t.Fatalf("replica B loaded %d pods, want 2", len(pods))
+	}
+
+	for i := range 4 {
+		mac := fmt.Sprintf("52:54:00:cc:00:%02x", i)
+		errA, errB := etcdRace(
+			func(ctx context.Context) (string, error) {
+				_, e, err := cliA.Run(ctx, "host", "add", mac, "--pod", "pod-a")
+				return e, err
+			},
+			func(ctx context.Context) (string, error) {
+				_, e, err := cliB.Run(ctx, "host", "add", mac, "--pod", "pod-b")
+				return e, err
+			})
+		etcdOneWins(t, "MAC "+mac, errA, errB)
+	}
+	for i := range 3 {
+		giaddr := fmt.Sprintf("198.51.100.%d", 100+i)
+		register := func(cli *testutil.CLI, name string) func(context.Context) (string, error) {
+			return func(ctx context.Context) (string, error) {
+				_, e, err := cli.Run(ctx, "pod", "register", name, "--giaddr", giaddr, "--subnet", "192.0.2.0/24",
+					"--gateway", "192.0.2.1", "--server-address", "198.51.100.10", "--profile", "default")
+				return e, err
+			}
+		}
+		errA, errB := etcdRace(register(cliA, fmt.Sprintf("ra%d", i)), register(cliB, fmt.Sprintf("rb%d", i)))
+		etcdOneWins(t, "match rule giaddr="+giaddr, errA, errB)
+	}
+}
+
+// etcdResult is one CLI run's stderr and error.
+type etcdResult struct {
+	stderr string
+	err    error
+}
+
+// etcdRace runs two CLI commands at the same instant.
+func etcdRace(fa, fb func(context.Context) (string, error)) (etcdResult, etcdResult) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var ra, rb etcdResult
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	wg.Add(2)
+	go func() { defer wg.Done(); <-start; ra.stderr, ra.err = fa(ctx) }()
+	go func() { defer wg.Done(); <-start; rb.stderr, rb.err = fb(ctx) }()
+	close(start)
+	wg.Wait()
+	return ra, rb
+}
+
+// etcdOneWins fails unless exactly one command succeeded and the other got HTTP 409.
+func etcdOneWins(t *testing.T, what string, a, b etcdResult) {
+	t.Helper()
+	conflict := func(r etcdResult) bool { return r.err != nil && strings.Contains(r.stderr, "HTTP 409") }
+	if (a.err == nil && conflict(b)) || (b.err == nil && conflict(a)) {
+		return
+	}
+	t.Fatalf("%s: replica A: %v %s; replica B: %v %s; want exactly one success and one HTTP 409", what, a.err, a.stderr, b.err, b.stderr)
+}
+
+// TestStoreMigrateCLI: `podboot store migrate` refuses a bbolt file a serve holds, copies
+// a stopped serve's bbolt store into etcd, where a serve --store etcd on the same data dir
+// finds everything, and copies it back into a new bbolt file; each copy is verified.
+func TestStoreMigrateCLI(t *testing.T) {
+	etcd := testutil.StartEtcd(t, 3)
+	bin := testutil.BuildPodboot(t)
+	files, dataDir := t.TempDir(), t.TempDir()
+	srv := testutil.StartServe(t, bin, dataDir)
+	cli := testutil.NewCLI(t, bin, srv)
+	cli.MustRun(t, "profile", "apply", "-f", writeFile(t, files, "profile.yaml", profileYAML))
+	cli.MustRun(t, "pod", "apply", "-f", writeFile(t, files, "pod-b.yaml", podBYAML))
+	cli.MustRun(t, "host", "import", "-f", writeFile(t, files, "hosts.csv", hostsCSV), "--pod", "pod-b")
+
+	eps := "etcd:" + strings.Join(etcd.Endpoints(), ",")
+	migrate := func(from, to string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, bin, "store", "migrate", "--from", from, "--to", to, "--etcd-prefix", "/mig/").CombinedOutput()
+		return string(out), err
+	}
+	db := "bbolt:" + filepath.Join(dataDir, "podboot.db")
+	if out, err := migrate(db, eps); err == nil || !strings.Contains(out, "stop the podboot serve") {
+		t.Fatalf("migrate from a live serve's store: %v %s, want a refusal", err, out)
+	}
+	if err := srv.Stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := migrate(db, eps); err != nil || !strings.Contains(out, "copied and verified 1 profiles, 1 pods, 3 hosts, 1 tokens") {
+		t.Fatalf("migrate bbolt -> etcd: %v %s", err, out)
+	}
+	srv = testutil.StartServe(t, bin, dataDir, "--store", "etcd", "--etcd-endpoints", strings.Join(etcd.Endpoints(), ","), "--etcd-prefix", "/mig/")
+	cli = testutil.NewCLI(t, bin, srv)
+	if hosts := listJSON[podmgr.Host](t, cli, "host", "list"); len(hosts) != 3 {
+		t.Fatalf("serve on the migrated etcd store lists %d hosts, want 3", len(hosts))
+	}
+	if err := srv.Stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := migrate(eps, "bbolt:"+filepath.Join(t.TempDir(), "back.db")); err != nil || !strings.Contains(out, "copied and verified") {
+		t.Fatalf("migrate etcd -> bbolt: %v %s", err, out)
+	}
+}
+
+// TestServeOnEtcdTLS: serve reaches members that require client certificates through
+// --etcd-cert, --etcd-key and --etcd-ca, and what the CLI writes is in etcd.
+func TestServeOnEtcdTLS(t *testing.T) {
+	etcd := testutil.StartEtcdTLS(t, 1)
+	bin := testutil.BuildPodboot(t)
+	srv := testutil.StartServe(t, bin, t.TempDir(), "--store", "etcd", "--etcd-endpoints", strings.Join(etcd.Endpoints(), ","),
+		"--etcd-cert", etcd.TLS.CertFile, "--etcd-key", etcd.TLS.KeyFile, "--etcd-ca", etcd.TLS.CAFile, "--etcd-prefix", "/tls/")
+	cli := testutil.NewCLI(t, bin, srv)
+	cli.MustRun(t, "profile", "apply", "-f", writeFile(t, t.TempDir(), "profile.yaml", profileYAML))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := etcd.Client().Get(ctx, "/tls/profiles/default")
+	if err != nil || len(r.Kvs) != 1 {
+		t.Fatalf("profile not in etcd: %v", err)
+	}
+}
+
+// TestServeOnEtcdDown: with etcd gone, a change through the API is answered 503, reads
+// are served from memory, and changes work again by themselves once etcd is back.
+func TestServeOnEtcdDown(t *testing.T) {
+	etcd := testutil.StartEtcd(t, 1)
+	bin := testutil.BuildPodboot(t)
+	srv := testutil.StartServe(t, bin, t.TempDir(), "--store", "etcd", "--etcd-endpoints", strings.Join(etcd.Endpoints(), ","))
+	cli := testutil.NewCLI(t, bin, srv)
+	profile := writeFile(t, t.TempDir(), "profile.yaml", profileYAML)
+	cli.MustRun(t, "profile", "apply", "-f", profile)
+	etcd.Stop(0)
+	if msg := cli.MustFail(t, "token", "create", "while-down", "--role", "viewer"); !strings.Contains(msg, "HTTP 503") {
+		t.Fatalf("a change with etcd down: %s, want HTTP 503", msg)
+	}
+	if out := cli.MustRun(t, "profile", "list"); !strings.Contains(out, "default") {
+		t.Fatalf("profile list from memory with etcd down: %q", out)
+	}
+	etcd.Restart(0)
+	testutil.WaitFor(t, 30*time.Second, "changes to work again", func() bool {
+		_, _, err := cli.Run(context.Background(), "token", "create", "after", "--role", "viewer")
+		return err == nil
+	})
+}

@@ -1,0 +1,386 @@
+package etcdstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/podboot/podboot/pkg/podmgr"
+)
+
+// Key layout under the prefix P (schema 1), mirroring the bbolt buckets:
+//
+//	P meta/schema                     "1"
+//	P meta/event-seq                  last event sequence number (decimal)
+//	P pods/NAME, P profiles/NAME      record
+//	P hosts/MAC                       host record (podmgr's compact codec)
+//	P hosts-by-pod/POD/MAC            "" (index)
+//	P pod-by-match/RULE               pod name (index: one owner per canonical rule)
+//	P reservations/POD/IP             MAC (index: one host per reserved address in a pod)
+//	P tokens/ID                       record
+//	P leases/POD/IP                   lease
+//	P audit-events/SEQ                event (SEQ: 16 hex digits, so keys sort by number)
+//	P host-events/MAC/SEQ             event
+//
+// Keys ending in '/' are deletion markers (txn.go), not records.
+const (
+	collMeta         = "meta"
+	collPods         = "pods"
+	collProfiles     = "profiles"
+	collHosts        = "hosts"
+	collHostsByPod   = "hosts-by-pod"
+	collMatch        = "pod-by-match"
+	collReservations = "reservations"
+	collTokens       = "tokens"
+	collLeases       = "leases"
+	collAudit        = "audit-events"
+	collHostEvents   = "host-events"
+)
+
+func (s *Store) key(coll string, parts ...string) string {
+	return s.prefix + coll + "/" + strings.Join(parts, "/")
+}
+
+// dir is the prefix of a collection, or of one group inside it (a pod's hosts).
+func (s *Store) dir(coll string, parts ...string) string {
+	if len(parts) == 0 {
+		return s.prefix + coll + "/"
+	}
+	return s.key(coll, parts...) + "/"
+}
+
+// collection names the collection a key belongs to.
+func (s *Store) collection(key string) string {
+	c, _, _ := strings.Cut(strings.TrimPrefix(key, s.prefix), "/")
+	return c
+}
+
+func seqHex(seq uint64) string { return fmt.Sprintf("%016x", seq) }
+
+func (s *Store) initSchema(ctx context.Context) error {
+	return s.Update(ctx, func(tx podmgr.Tx) error {
+		t := tx.(*recordTx).t
+		k := s.key(collMeta, "schema")
+		v, ok, err := t.get(k)
+		switch {
+		case err != nil:
+			return err
+		case !ok:
+			t.put(k, []byte(schemaVersion))
+			return nil
+		case string(v) != schemaVersion:
+			return fmt.Errorf("%w: schema %q under %s: this podboot reads schema %s (upgrade podboot, or check --etcd-prefix)", podmgr.ErrStoreCorrupt, v, s.prefix, schemaVersion)
+		}
+		return nil
+	})
+}
+
+// recordTx is podmgr's Tx over a txn.
+type recordTx struct{ t *txn }
+
+func getRecord[T any](t *txn, key string) (T, bool, error) {
+	var v T
+	b, ok, err := t.get(key)
+	if err != nil || !ok {
+		return v, false, err
+	}
+	if err := podmgr.DecodeRecord(b, &v); err != nil {
+		return v, false, fmt.Errorf("read %s: %w", strings.TrimPrefix(key, t.s.prefix), err)
+	}
+	return v, true, nil
+}
+
+func scanRecords[T any](t *txn, dir string) ([]T, error) {
+	var out []T
+	err := t.scan(dir, prefixEnd(dir), func(k string, b []byte) error {
+		var v T
+		if err := podmgr.DecodeRecord(b, &v); err != nil {
+			return fmt.Errorf("read %s: %w", strings.TrimPrefix(k, t.s.prefix), err)
+		}
+		out = append(out, v)
+		return nil
+	})
+	return out, err
+}
+
+func (x *recordTx) putRecord(key string, v any) error {
+	b, err := podmgr.EncodeRecord(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", strings.TrimPrefix(key, x.t.s.prefix), err)
+	}
+	x.t.put(key, b)
+	return nil
+}
+
+func (x *recordTx) Pod(name string) (podmgr.Pod, bool, error) {
+	return getRecord[podmgr.Pod](x.t, x.t.s.key(collPods, name))
+}
+
+func (x *recordTx) Pods() ([]podmgr.Pod, error) {
+	return scanRecords[podmgr.Pod](x.t, x.t.s.dir(collPods))
+}
+
+func (x *recordTx) Profile(name string) (podmgr.Profile, bool, error) {
+	return getRecord[podmgr.Profile](x.t, x.t.s.key(collProfiles, name))
+}
+
+func (x *recordTx) Profiles() ([]podmgr.Profile, error) {
+	return scanRecords[podmgr.Profile](x.t, x.t.s.dir(collProfiles))
+}
+
+func (x *recordTx) Host(mac string) (podmgr.Host, bool, error) {
+	var h podmgr.Host
+	b, ok, err := x.t.get(x.t.s.key(collHosts, mac))
+	if err != nil || !ok {
+		return h, false, err
+	}
+	if err := podmgr.DecodeHost(b, &h); err != nil {
+		return h, false, fmt.Errorf("read host %s: %w", mac, err)
+	}
+	return h, true, nil
+}
+
+func (x *recordTx) EachHost(fn func(podmgr.Host) error) error {
+	dir := x.t.s.dir(collHosts)
+	return x.t.scan(dir, prefixEnd(dir), func(k string, b []byte) error {
+		var h podmgr.Host
+		if err := podmgr.DecodeHost(b, &h); err != nil {
+			return fmt.Errorf("read host %s: %w", strings.TrimPrefix(k, dir), err)
+		}
+		return fn(h)
+	})
+}
+
+func (x *recordTx) HostsOfPod(pod string) ([]string, error) {
+	var macs []string
+	dir := x.t.s.dir(collHostsByPod, pod)
+	err := x.t.scan(dir, prefixEnd(dir), func(k string, _ []byte) error {
+		macs = append(macs, strings.TrimPrefix(k, dir))
+		return nil
+	})
+	return macs, err
+}
+
+func (x *recordTx) Tokens() ([]podmgr.Token, error) {
+	return scanRecords[podmgr.Token](x.t, x.t.s.dir(collTokens))
+}
+
+func (x *recordTx) Leases() ([]podmgr.Lease, error) {
+	return scanRecords[podmgr.Lease](x.t, x.t.s.dir(collLeases))
+}
+
+// PutPod stores a pod and its match-rule index; a rule another pod owns is a conflict.
+func (x *recordTx) PutPod(p podmgr.Pod) error {
+	p, keys, err := podmgr.PodMatchKeys(p)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		owner, ok, err := x.t.get(x.t.s.key(collMatch, k))
+		if err != nil {
+			return err
+		}
+		if ok && string(owner) != p.Name {
+			return fmt.Errorf("%w: pod %s: match rule {%s} already belongs to pod %s", podmgr.ErrConflict, p.Name, k, owner)
+		}
+	}
+	if err := x.dropMatchKeys(p.Name); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		x.t.put(x.t.s.key(collMatch, k), []byte(p.Name))
+	}
+	return x.putRecord(x.t.s.key(collPods, p.Name), p)
+}
+
+func (x *recordTx) dropMatchKeys(pod string) error {
+	old, ok, err := x.Pod(pod)
+	if err != nil || !ok {
+		return err
+	}
+	_, keys, err := podmgr.PodMatchKeys(old)
+	if err != nil {
+		return nil // a stored pod that no longer validates has no keys we could name
+	}
+	for _, k := range keys {
+		x.t.del(x.t.s.key(collMatch, k), "")
+	}
+	return nil
+}
+
+// DeletePod removes a pod with its hosts, leases and index keys.
+func (x *recordTx) DeletePod(name string) error {
+	if err := x.dropMatchKeys(name); err != nil {
+		return err
+	}
+	macs, err := x.HostsOfPod(name)
+	if err != nil {
+		return err
+	}
+	for _, mac := range macs {
+		if err := x.DeleteHost(mac); err != nil {
+			return err
+		}
+	}
+	dir := x.t.s.dir(collLeases, name)
+	var leases []string
+	if err := x.t.scan(dir, prefixEnd(dir), func(k string, _ []byte) error { leases = append(leases, k); return nil }); err != nil {
+		return err
+	}
+	for _, k := range leases {
+		x.t.del(k, dir)
+	}
+	x.t.del(x.t.s.key(collPods, name), x.t.s.dir(collPods))
+	return nil
+}
+
+func (x *recordTx) PutProfile(p podmgr.Profile) error {
+	return x.putRecord(x.t.s.key(collProfiles, p.Name), p)
+}
+
+func (x *recordTx) DeleteProfile(name string) error {
+	x.t.del(x.t.s.key(collProfiles, name), x.t.s.dir(collProfiles))
+	return nil
+}
+
+// PutHost stores a host with its pod index and its reservation; an address another
+// host of the pod has reserved is a conflict.
+func (x *recordTx) PutHost(h podmgr.Host) error {
+	s := x.t.s
+	old, had, err := x.Host(h.MAC)
+	if err != nil {
+		return err
+	}
+	if h.ProvisioningIP != "" {
+		rk := s.key(collReservations, h.Pod, h.ProvisioningIP)
+		owner, ok, err := x.t.get(rk)
+		if err != nil {
+			return err
+		}
+		if ok && string(owner) != h.MAC {
+			return fmt.Errorf("%w: host %s: address %s in pod %s is already reserved for %s", podmgr.ErrConflict, h.MAC, h.ProvisioningIP, h.Pod, owner)
+		}
+	}
+	if had {
+		if old.Pod != h.Pod {
+			x.t.del(s.key(collHostsByPod, old.Pod, h.MAC), s.dir(collHostsByPod, old.Pod))
+		}
+		if old.ProvisioningIP != "" && (old.Pod != h.Pod || old.ProvisioningIP != h.ProvisioningIP) {
+			x.t.del(s.key(collReservations, old.Pod, old.ProvisioningIP), "")
+		}
+	}
+	if h.ProvisioningIP != "" {
+		x.t.put(s.key(collReservations, h.Pod, h.ProvisioningIP), []byte(h.MAC))
+	}
+	x.t.put(s.key(collHostsByPod, h.Pod, h.MAC), nil)
+	x.t.put(s.key(collHosts, h.MAC), podmgr.EncodeHost(h))
+	return nil
+}
+
+func (x *recordTx) DeleteHost(mac string) error {
+	s := x.t.s
+	old, ok, err := x.Host(mac)
+	if err != nil || !ok {
+		return err
+	}
+	x.t.del(s.key(collHostsByPod, old.Pod, mac), s.dir(collHostsByPod, old.Pod))
+	if old.ProvisioningIP != "" {
+		x.t.del(s.key(collReservations, old.Pod, old.ProvisioningIP), "")
+	}
+	x.t.del(s.key(collHosts, mac), s.dir(collHosts))
+	return nil
+}
+
+func (x *recordTx) PutToken(tok podmgr.Token) error {
+	return x.putRecord(x.t.s.key(collTokens, tok.ID), tok)
+}
+
+func (x *recordTx) DeleteToken(id string) error {
+	x.t.del(x.t.s.key(collTokens, id), x.t.s.dir(collTokens))
+	return nil
+}
+
+func (x *recordTx) PutLease(l podmgr.Lease) error {
+	return x.putRecord(x.t.s.key(collLeases, l.Pod, l.IP), l)
+}
+
+func (x *recordTx) DeleteLease(pod, ip string) error {
+	x.t.del(x.t.s.key(collLeases, pod, ip), x.t.s.dir(collLeases, pod))
+	return nil
+}
+
+// AppendEvent takes the next number of the one event counter (both kinds, so events
+// stay totally ordered, as in bbolt). The counter is read and written in the txn: two
+// replicas appending at once conflict there and one runs again.
+func (x *recordTx) AppendEvent(e podmgr.Event) (uint64, error) {
+	s := x.t.s
+	if !x.t.seqLoaded {
+		b, ok, err := x.t.get(s.key(collMeta, "event-seq"))
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			if x.t.seq, err = strconv.ParseUint(string(b), 10, 64); err != nil {
+				return 0, fmt.Errorf("%w: event counter %q", podmgr.ErrStoreCorrupt, b)
+			}
+		}
+		x.t.seqLoaded = true
+	}
+	x.t.seq++
+	e.Seq = x.t.seq
+	x.t.put(s.key(collMeta, "event-seq"), []byte(strconv.FormatUint(e.Seq, 10)))
+	if e.Kind == podmgr.KindHost {
+		return e.Seq, x.putRecord(s.key(collHostEvents, e.MAC, seqHex(e.Seq)), e)
+	}
+	return e.Seq, x.putRecord(s.key(collAudit, seqHex(e.Seq)), e)
+}
+
+// Events implements podmgr.ReadTx with the bbolt store's semantics.
+func (x *recordTx) Events(f podmgr.EventFilter) ([]podmgr.Event, error) {
+	s := x.t.s
+	var out []podmgr.Event
+	keep := func(_ string, b []byte) error {
+		var e podmgr.Event
+		if err := podmgr.DecodeRecord(b, &e); err != nil {
+			return err
+		}
+		if (f.Pod != "" && e.Pod != f.Pod) || (f.MAC != "" && e.MAC != f.MAC) || e.Seq <= f.After || e.Time.Before(f.Since) {
+			return nil
+		}
+		out = append(out, e)
+		return nil
+	}
+	scanDir := func(dir string) error { return x.t.scan(dir, prefixEnd(dir), keep) }
+	var err error
+	switch {
+	case f.Kind == podmgr.KindHost && f.MAC != "":
+		err = scanDir(s.dir(collHostEvents, f.MAC))
+	case f.Kind == podmgr.KindHost:
+		err = scanDir(s.dir(collHostEvents))
+	case f.Kind == podmgr.KindAudit:
+		dir := s.dir(collAudit)
+		err = x.t.scan(dir+seqHex(f.After+1), prefixEnd(dir), keep)
+	default:
+		if err = scanDir(s.dir(collAudit)); err == nil {
+			err = scanDir(s.dir(collHostEvents))
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	slices.SortFunc(out, func(a, b podmgr.Event) int {
+		switch {
+		case a.Seq < b.Seq:
+			return -1
+		case a.Seq > b.Seq:
+			return 1
+		}
+		return 0
+	})
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[len(out)-f.Limit:]
+	}
+	return out, nil
+}
