@@ -142,6 +142,13 @@ func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, 
 	}
 	res.pod, res.gen = pc.Pod.Name, pc.Pod.CreatedAt
 	log := &pktLog{l: h.log, pod: pc.Pod.Name, host: r.mac, relay: res.relay, typ: res.typ}
+	if o == originRelay {
+		// A relay sends from its own address; one from a host's was written by the host.
+		if subnet, ok := h.reg.HostSource(res.relaySrc); ok {
+			h.refuse(&res, log, refuseHostRelay, "giaddr", r.giaddr, "source", res.relaySrc, "subnet", subnet)
+			return res
+		}
+	}
 	if r.direct() {
 		if reason := h.checkDirect(r, pc, o); reason != "" {
 			h.refuse(&res, log, reason, "ciaddr", r.ciaddr, "source", r.peer.Addr().Unmap())

@@ -18,6 +18,9 @@ const (
 	refuseNotOwn = "not_own_address"
 	// A reservation on a subnet's network, broadcast or gateway address, or the relay's.
 	refuseUnusable = "unusable_address"
+	// A relayed packet (giaddr set) whose UDP source is a host's address: inside a pod's
+	// provisioning subnet, and not a gateway, giaddr or relaySource of any pod.
+	refuseHostRelay = "relayed_by_host"
 )
 
 // refusalWarnEvery is the least time between two refusals logged at Warn.
