@@ -21,7 +21,7 @@ const (
 type Listener struct {
 	net.Listener
 	perSource, total int
-	refused          func(capName string)
+	refused          func(capName string, src netip.Addr)
 
 	mu    sync.Mutex
 	open  int
@@ -29,10 +29,11 @@ type Listener struct {
 }
 
 // New wraps ln: at most perSource connections from one source address, total in all.
-// refused, if not nil, is called with the cap's name for each connection closed.
-func New(ln net.Listener, perSource, total int, refused func(capName string)) *Listener {
+// refused, if not nil, is called with the cap's name and the source address for each
+// connection closed.
+func New(ln net.Listener, perSource, total int, refused func(capName string, src netip.Addr)) *Listener {
 	if refused == nil {
-		refused = func(string) {}
+		refused = func(string, netip.Addr) {}
 	}
 	return &Listener{Listener: ln, perSource: perSource, total: total, refused: refused, bySrc: map[netip.Addr]int{}}
 }
@@ -47,7 +48,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		src := sourceOf(c)
 		if capName := l.take(src); capName != "" {
-			l.refused(capName)
+			l.refused(capName, src)
 			c.Close()
 			continue
 		}

@@ -3,6 +3,7 @@ package connlimit
 import (
 	"io"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ func TestListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	refused := make(chan string, 16)
-	lim := New(ln, 2, 3, func(c string) { refused <- c })
+	lim := New(ln, 2, 3, func(c string, _ netip.Addr) { refused <- c })
 	defer lim.Close()
 	accepted := make(chan net.Conn, 16)
 	go func() {

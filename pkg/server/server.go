@@ -186,7 +186,7 @@ func (s *Server) listenAPI() error {
 		Help: "Management API connections closed at accept because a cap was reached (per_source or total).",
 	}, []string{"cap"})
 	s.prom.MustRegister(refused)
-	lim := connlimit.New(ln, perSource, total, func(c string) { refused.WithLabelValues(c).Inc() })
+	lim := connlimit.New(ln, perSource, total, func(c string, _ netip.Addr) { refused.WithLabelValues(c).Inc() })
 	s.apiLn, s.apiTLS, s.apiAddr = lim, tlsCfg, ln.Addr()
 	return nil
 }
