@@ -1,6 +1,7 @@
 package podmgr
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 )
@@ -70,5 +71,34 @@ func TestHostSource(t *testing.T) {
 	check("no pods", map[string]string{"192.0.2.66": "", "203.0.113.77": ""})
 	if len(r.hostSrc.subnets) != 0 || len(r.hostSrc.relays) != 0 || len(r.hostSrc.inUse) != 0 {
 		t.Errorf("index not empty after every pod went: %+v", r.hostSrc)
+	}
+}
+
+// BenchmarkHostSource: the lookup of a relay's WAN address (in no subnet: every prefix
+// length in use is probed) among 1 and 4000 pods with their own /24 and /23 subnets;
+// the cost must not grow with the pods.
+func BenchmarkHostSource(b *testing.B) {
+	for _, pods := range []int{1, 4000} {
+		b.Run(fmt.Sprintf("pods=%d", pods), func(b *testing.B) {
+			r := newRegistry()
+			for i := range pods {
+				net24 := fmt.Sprintf("10.%d.%d", i/128, i%128*2)
+				p := Pod{Name: fmt.Sprintf("pod-%d", i), Profile: "default", ServerAddress: "198.51.100.10",
+					Match: []MatchRule{{Giaddr: net24 + ".1"}},
+					Subnets: []Subnet{{CIDR: net24 + ".0/24", Gateway: net24 + ".1"},
+						{CIDR: fmt.Sprintf("172.%d.%d.0/23", 16+i/128, i%128*2)}}}
+				pc, err := validatePod(&p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r.putPod(pc)
+			}
+			wan := netip.MustParseAddr("198.51.100.2")
+			for b.Loop() {
+				if _, ok := r.HostSource(wan); ok {
+					b.Fatal("a WAN address taken for a host's")
+				}
+			}
+		})
 	}
 }
