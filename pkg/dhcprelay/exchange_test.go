@@ -9,6 +9,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
 	"github.com/podboot/podboot/internal/testutil"
+	"github.com/podboot/podboot/pkg/podmgr"
 )
 
 // TestServeRecordsExchange: every relayed ACK that left is an exchange with a new ID,
@@ -16,7 +17,10 @@ import (
 // other pods' lookups are not.
 func TestServeRecordsExchange(t *testing.T) {
 	e := newTestEnv(t)
-	e.pod(loopbackPod("lo", "127.0.0.2"))
+	pod := loopbackPod("lo", "127.0.0.2")
+	// 127.0.0.3 is in the pod's subnet: it is a relay's address only once a rule names it.
+	pod.Match = append(pod.Match, podmgr.MatchRule{Giaddr: "127.0.0.2", RelaySource: "127.0.0.3"})
+	e.pod(pod)
 	s, _ := startServer(t, e, Config{Workers: 2})
 	relay := newFakeRelay(t, "127.0.0.2")
 	const mac = "52:54:00:01:00:01"
@@ -43,8 +47,8 @@ func TestServeRecordsExchange(t *testing.T) {
 	if _, ok := s.LastExchange("other", mac); ok {
 		t.Error("the exchange is visible under another pod")
 	}
-	// The same giaddr from another UDP source (a NAT in between, or a forger): the
-	// exchange records the UDP source.
+	// The same giaddr from another UDP source (a NAT in between): the exchange records
+	// the UDP source.
 	forged := newFakeRelay(t, "127.0.0.3")
 	forged.addr = netip.MustParseAddr("127.0.0.2") // giaddr written into the packet
 	forged.send(t, s.Addr(), newPkt(t, dhcpv4.MessageTypeRequest, mac, withRequested(ip)))

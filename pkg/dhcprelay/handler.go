@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/podboot/podboot/internal/ratelog"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
@@ -24,7 +25,7 @@ type handler struct {
 	log    *slog.Logger
 	now    func() time.Time
 	// refusals rate-limits the log of refused packets.
-	refusals refusalLog
+	refusals ratelog.Limiter
 }
 
 // result is what one packet produced. A non-nil persist or remove must be durable
@@ -142,6 +143,13 @@ func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, 
 	}
 	res.pod, res.gen = pc.Pod.Name, pc.Pod.CreatedAt
 	log := &pktLog{l: h.log, pod: pc.Pod.Name, host: r.mac, relay: res.relay, typ: res.typ}
+	if o == originRelay {
+		// A relay sends from its own address; one from a host's was written by the host.
+		if subnet, ok := h.reg.HostSource(res.relaySrc); ok {
+			h.refuse(&res, log, refuseHostRelay, "giaddr", r.giaddr, "source", res.relaySrc, "subnet", subnet)
+			return res
+		}
+	}
 	if r.direct() {
 		if reason := h.checkDirect(r, pc, o); reason != "" {
 			h.refuse(&res, log, reason, "ciaddr", r.ciaddr, "source", r.peer.Addr().Unmap())
@@ -225,11 +233,11 @@ func (h *handler) checkDirect(r *request, pc *podmgr.PodContext, o origin) strin
 }
 
 // refuse counts and logs a request refused by a rule; nothing is answered. The log is
-// rate-limited (refusalLog): forged packets come in floods.
+// rate-limited (ratelog): forged packets come in floods.
 func (h *handler) refuse(res *result, log *pktLog, reason string, args ...any) {
 	res.outcome = "refused"
 	h.m.refuse(res.pod, res.typ, reason)
-	lvl, n := h.refusals.level(h.now())
+	lvl, n := h.refusals.Level(h.now())
 	log.log(lvl, "request refused", append(args, "reason", reason, "refused_since_last_warning", n)...)
 }
 

@@ -41,7 +41,7 @@ func newMetrics(reg prometheus.Registerer, queueDepth func() float64) (*metrics,
 		}, []string{"relay", "reason"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "podboot", Subsystem: "dhcp", Name: "refused_total",
-			Help: "DHCP requests refused by a security rule, by pod, message type and reason (source_not_ciaddr, not_leased, moves_host, not_own_address, unusable_address).",
+			Help: "DHCP requests refused by a security rule, by pod, message type and reason (source_not_ciaddr, not_leased, moves_host, not_own_address, unusable_address, relayed_by_host).",
 		}, []string{"pod", "type", "reason"}),
 		commitTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "podboot", Subsystem: "dhcp", Name: "lease_commit_seconds",

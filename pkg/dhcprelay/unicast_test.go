@@ -2,10 +2,8 @@ package dhcprelay
 
 import (
 	"context"
-	"log/slog"
 	"net/netip"
 	"testing"
-	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/podboot/podboot/pkg/podmgr"
@@ -277,31 +275,5 @@ func TestUnicastOnLocalSegment(t *testing.T) {
 	}
 	if got, ok := h.leases.lookup("pod-local", macOther, e.clock.Now()); !ok || got.String() != ip {
 		t.Fatalf("host holds %v (%v), want %s", got, ok, ip)
-	}
-}
-
-// TestRefusalLogRateLimited: one Warn per second at most, the rest at Debug, and the
-// next Warn says how many went to Debug.
-func TestRefusalLogRateLimited(t *testing.T) {
-	var l refusalLog
-	t0 := time.Unix(1000, 0)
-	steps := []struct {
-		at         time.Duration
-		level      slog.Level
-		suppressed int64
-	}{
-		{0, slog.LevelWarn, 0},
-		{10 * time.Millisecond, slog.LevelDebug, 0},
-		{500 * time.Millisecond, slog.LevelDebug, 0},
-		{999 * time.Millisecond, slog.LevelDebug, 0},
-		{time.Second, slog.LevelWarn, 3},
-		{1500 * time.Millisecond, slog.LevelDebug, 0},
-		{5 * time.Second, slog.LevelWarn, 1},
-	}
-	for _, s := range steps {
-		lvl, n := l.level(t0.Add(s.at))
-		if lvl != s.level || n != s.suppressed {
-			t.Errorf("at %v: %v with %d suppressed, want %v with %d", s.at, lvl, n, s.level, s.suppressed)
-		}
 	}
 }

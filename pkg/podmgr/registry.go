@@ -78,6 +78,7 @@ type Registry struct {
 	hosts    map[string]*Host // by normalised MAC
 	podHosts map[string]map[string]struct{}
 	match    *matchIndex
+	hostSrc  *hostSourceIndex
 	tokens   map[string]Token // by hash
 	// discovered counts discovered hosts per pod (for the discovery cap).
 	discovered map[string]int
@@ -92,6 +93,7 @@ func newRegistry() *Registry {
 		hosts:      map[string]*Host{},
 		podHosts:   map[string]map[string]struct{}{},
 		match:      newMatchIndex(),
+		hostSrc:    newHostSourceIndex(),
 		tokens:     map[string]Token{},
 		discovered: map[string]int{},
 		reserved:   map[string]map[netip.Addr]string{},
@@ -236,11 +238,13 @@ func (r *Registry) putPod(pc *PodContext) {
 		for _, k := range old.rules {
 			r.match.remove(k)
 		}
+		r.hostSrc.update(old, -1)
 	}
 	r.pods[pc.Pod.Name] = pc
 	for _, k := range pc.rules {
 		r.match.add(k, pc.Pod.Name)
 	}
+	r.hostSrc.update(pc, 1)
 }
 
 func (r *Registry) deletePod(name string) {
@@ -250,6 +254,7 @@ func (r *Registry) deletePod(name string) {
 		for _, k := range old.rules {
 			r.match.remove(k)
 		}
+		r.hostSrc.update(old, -1)
 	}
 	for mac := range r.podHosts[name] {
 		delete(r.hosts, mac)

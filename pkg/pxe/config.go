@@ -61,6 +61,12 @@ type Config struct {
 	HTTPMaxHeaderBytes    int           `yaml:"httpMaxHeaderBytes"`    // default 16 KiB
 	// DrainTimeout bounds how long Serve waits for transfers when its context ends (30s).
 	DrainTimeout time.Duration `yaml:"drainTimeout"`
+	// MaxConnsPerSource and MaxConns cap the open connections of each of the HTTP and
+	// HTTPS listeners from one source address and in total (defaults 128 and 4096);
+	// connections over a cap are closed at accept. Every host behind one NAT address
+	// shares that address's connections.
+	MaxConnsPerSource int `yaml:"maxConnsPerSource"`
+	MaxConns          int `yaml:"maxConns"`
 
 	// LeaseIP returns the address leased to a host by the DHCP service, for hosts without
 	// a reservation; used by the source-address check of non-NAT pods. Nil: reservations only.
@@ -91,6 +97,12 @@ const (
 	DefaultTFTPBlockSize    = 1400
 	DefaultMaxTFTPTransfers = 512
 	DefaultNATTokenWindow   = 3 * time.Minute
+)
+
+// Defaults of the HTTP and HTTPS listeners' connection caps (per listener).
+const (
+	DefaultMaxConnsPerSource = 128
+	DefaultMaxConns          = 4096
 )
 
 // Disabled as a listen address turns that listener off.
@@ -137,6 +149,12 @@ func (c Config) withDefaults() Config {
 	dur(&c.HTTPIdleTimeout, 120*time.Second)
 	dur(&c.DrainTimeout, 30*time.Second)
 	dur(&c.NATTokenWindow, DefaultNATTokenWindow)
+	if c.MaxConnsPerSource == 0 {
+		c.MaxConnsPerSource = DefaultMaxConnsPerSource
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = DefaultMaxConns
+	}
 	if c.HTTPMaxHeaderBytes == 0 {
 		c.HTTPMaxHeaderBytes = 16 << 10
 	}
@@ -152,6 +170,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxTFTPPerSource < 1 || c.MaxTFTPPerPod < 1 {
 		return fmt.Errorf("boot: maxTftpPerSource %d, maxTftpPerPod %d: use at least 1 (defaults max(8, maxTftpTransfers/16) and maxTftpTransfers/2)", c.MaxTFTPPerSource, c.MaxTFTPPerPod)
+	}
+	if c.MaxConnsPerSource < 0 || c.MaxConns < 0 {
+		return fmt.Errorf("boot: maxConnsPerSource %d, maxConns %d: use at least 1 (defaults %d and %d)", c.MaxConnsPerSource, c.MaxConns, DefaultMaxConnsPerSource, DefaultMaxConns)
 	}
 	if c.TFTPFirstACKTimeout < 0 {
 		return fmt.Errorf("boot: tftpFirstAckTimeout %s: use a positive duration (default 2 × tftpTimeout)", c.TFTPFirstACKTimeout)

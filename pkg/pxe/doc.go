@@ -31,5 +31,6 @@
 // the host's last relayed DHCP exchange instead — fresh, from the relay's address, once.
 // TFTP transfers share their slots per source and per pod, and one whose first DATA is
 // not acknowledged gives its slot back early (tftpslots.go): one source cannot make
-// every pod "server busy".
+// every pod "server busy". The HTTP and HTTPS listeners cap their connections per
+// source and in total (conncap.go), for the same reason.
 package pxe

@@ -15,6 +15,7 @@ type metrics struct {
 	httpBytes     *prometheus.CounterVec // pod
 	httpRefused   *prometheus.CounterVec // pod, reason
 	tokenWithheld *prometheus.CounterVec // pod, reason
+	connRefused   *prometheus.CounterVec // listener, cap
 }
 
 func newMetrics(reg prometheus.Registerer, slotsInUse func() float64) (*metrics, error) {
@@ -37,10 +38,12 @@ func newMetrics(reg prometheus.Registerer, slotsInUse func() float64) (*metrics,
 			Help: "Boot HTTP(S) requests refused by pod and reason."}, []string{"pod", "reason"}),
 		tokenWithheld: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "podboot", Subsystem: "http", Name: "script_token_withheld_total",
 			Help: "iPXE scripts served without a provisioning token by pod and reason (no_dhcp, no_dhcp_exchange, stale_exchange, source, exchange_used)."}, []string{"pod", "reason"}),
+		connRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "podboot", Subsystem: "boot", Name: "connections_refused_total",
+			Help: "Boot HTTP and HTTPS connections closed at accept because a cap was reached, by listener (http, https) and cap (per_source, total)."}, []string{"listener", "cap"}),
 	}
 	inUse := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "podboot", Subsystem: "tftp", Name: "slots_in_use",
 		Help: "TFTP transfer slots taken (of maxTftpTransfers)."}, slotsInUse)
-	for _, c := range []prometheus.Collector{inUse, m.tftpTransfers, m.tftpBytes, m.tftpRefused, m.tftpActive, m.tftpUnacked, m.httpRequests, m.httpBytes, m.httpRefused, m.tokenWithheld} {
+	for _, c := range []prometheus.Collector{inUse, m.tftpTransfers, m.tftpBytes, m.tftpRefused, m.tftpActive, m.tftpUnacked, m.httpRequests, m.httpBytes, m.httpRefused, m.tokenWithheld, m.connRefused} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/pin/tftp/v3"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/podboot/podboot/internal/ratelog"
 	"github.com/podboot/podboot/pkg/artifact"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
@@ -43,6 +44,9 @@ type Service struct {
 	httpsLn   net.Listener
 	httpSrv   *http.Server
 	httpsSrv  *http.Server
+
+	// busyLog and connLog rate-limit the logs of refusals that come in floods.
+	busyLog, connLog ratelog.Limiter
 
 	closed    chan struct{} // closed by Close
 	closeOnce sync.Once
@@ -122,6 +126,7 @@ func (s *Service) listenHTTP() error {
 	if s.httpLn, err = net.Listen("tcp", s.cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("boot: listen http %s: %w", s.cfg.HTTPAddr, err)
 	}
+	s.httpLn = s.limitConns(s.httpLn, "http")
 	s.httpSrv = s.newHTTPServer()
 	s.httpPort = portOf(s.httpLn.Addr())
 	return nil
@@ -140,7 +145,7 @@ func (s *Service) listenHTTPS() error {
 	s.httpsSrv = s.newHTTPServer()
 	s.httpsSrv.Handler = s.httpsHandler()
 	s.httpsSrv.TLSConfig = tlsCfg
-	s.httpsLn = tls.NewListener(ln, tlsCfg)
+	s.httpsLn = tls.NewListener(s.limitConns(ln, "https"), tlsCfg)
 	s.httpsPort = portOf(ln.Addr())
 	return nil
 }

@@ -68,7 +68,9 @@ func (s *Service) tftpRead(filename string, rf io.ReaderFrom) error {
 	pod := t.pc.Pod.Name
 	if busy := s.tftpSlots.acquire(src, pod); busy != "" {
 		s.m.tftpRefused.WithLabelValues(pod, string(busy)).Inc()
-		s.log.Warn("tftp refused: transfer limit reached", "pod", pod, "host", t.host.MAC, "source", src.String(), "reason", string(busy))
+		lvl, n := s.busyLog.Level(time.Now())
+		s.log.Log(context.Background(), lvl, "tftp refused: transfer limit reached", "pod", pod, "host", t.host.MAC, "source", src.String(),
+			"reason", string(busy), "refused_since_last_warning", n)
 		return errTFTPBusy
 	}
 	hold := s.tftpSlots.hold(src, pod, s.cfg.TFTPFirstACKTimeout, func() { s.m.tftpUnacked.WithLabelValues(pod).Inc() })

@@ -1,8 +1,10 @@
 package pxe
 
 import (
+	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,5 +125,42 @@ func TestTFTPErrorTexts(t *testing.T) {
 		if op, body, _ := cl.read(t); op != 5 || string(body[2:]) != "file not found\x00" {
 			t.Errorf("%s: got opcode %d %q, want ERROR \"file not found\"", tc.name, op, body)
 		}
+	}
+}
+
+// TestTFTPBusyLogRateLimited: a burst of requests refused for lack of a slot is counted
+// in full but logged at Warn once (the rest at Debug), so a flood cannot fill the log.
+func TestTFTPBusyLogRateLimited(t *testing.T) {
+	h := newRecordingHandler()
+	f := newFixtureLog(t, func(c *Config) { c.MaxTFTPTransfers = 1; c.TFTPTimeout = 2 * time.Second; c.TFTPRetries = 1 }, slog.New(h))
+	stall := dialTFTP(t, f)
+	stall.rrq(t, tftpPath("pod-a", macA, "vmlinuz"))
+	if op, _, _ := stall.read(t); op != 3 {
+		t.Fatalf("want DATA, got opcode %d", op)
+	}
+	const burst = 5
+	for range burst {
+		c := dialTFTP(t, f)
+		c.rrq(t, tftpPath("pod-a", macA, "undionly.kpxe"))
+		if op, body, _ := c.read(t); op != 5 || !strings.Contains(string(body), "server busy") {
+			t.Fatalf("want ERROR server busy, got opcode %d %q", op, body)
+		}
+	}
+	if n := f.counter(t, "podboot_tftp_refused_total", map[string]string{"reason": "busy"}); n != burst {
+		t.Errorf("busy refusals = %v, want %d", n, burst)
+	}
+	warns := 0
+	h.mu.Lock()
+	for _, r := range *h.recs {
+		if r.Message == "tftp refused: transfer limit reached" {
+			warns++
+			if r.Level != slog.LevelWarn {
+				t.Errorf("busy refusal logged at %v", r.Level)
+			}
+		}
+	}
+	h.mu.Unlock()
+	if warns != 1 {
+		t.Errorf("%d busy refusals logged at Warn, want 1 for a burst of %d", warns, burst)
 	}
 }

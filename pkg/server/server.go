@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/podboot/podboot/internal/connlimit"
 	"github.com/podboot/podboot/pkg/api"
 	"github.com/podboot/podboot/pkg/artifact"
 	"github.com/podboot/podboot/pkg/imagesign"
@@ -160,6 +161,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (_ 
 }
 
 // listenAPI binds the management API listener with its TLS settings.
+// Defaults of the management API's connection caps (connlimit).
+const (
+	DefaultMaxConnsPerSource = 64
+	DefaultMaxConns          = 1024
+)
+
 func (s *Server) listenAPI() error {
 	tlsCfg, err := s.tlsConfig()
 	if err != nil {
@@ -177,8 +184,12 @@ func (s *Server) listenAPI() error {
 	if total == 0 {
 		total = DefaultMaxConns
 	}
-	lim := newConnLimiter(ln, perSource, total)
-	s.prom.MustRegister(lim.refused)
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "podboot_api_connections_refused_total",
+		Help: "Management API connections closed at accept because a cap was reached (per_source or total).",
+	}, []string{"cap"})
+	s.prom.MustRegister(refused)
+	lim := connlimit.New(ln, perSource, total, func(c string, _ netip.Addr) { refused.WithLabelValues(c).Inc() })
 	s.apiLn, s.apiTLS, s.apiAddr = lim, tlsCfg, ln.Addr()
 	return nil
 }

@@ -440,6 +440,36 @@ func TestBootAttacks(t *testing.T) {
 			}
 		}
 	})
+
+	// One source opening more connections than the per-source cap of each boot listener
+	// (boot.maxConnsPerSource, default 128): the excess is closed at accept and counted,
+	// and another source downloads meanwhile.
+	t.Run("http connection hog", func(t *testing.T) {
+		const n, perSource = 200, 128
+		for _, l := range []struct{ listener, port string }{{"http", ":8080"}, {"https", ":8443"}} {
+			before := bootMetric(t, b, "podboot_boot_connections_refused_total", `listener="`+l.listener+`"`, `cap="per_source"`)
+			bootInNS(t, b.outsider.NS, func() {
+				for range n {
+					c, err := net.DialTimeout("tcp", bootServer+l.port, 5*time.Second)
+					if err != nil {
+						t.Fatalf("%s: %v", l.listener, err)
+					}
+					t.Cleanup(func() { c.Close() })
+				}
+			})
+			// Within the read-header timeout (2 s) every accepted connection is still open.
+			testutil.WaitFor(t, 10*time.Second, l.listener+" connections over the cap to be refused", func() bool {
+				return bootMetric(t, b, "podboot_boot_connections_refused_total", `listener="`+l.listener+`"`, `cap="per_source"`)-before >= n-perSource
+			})
+			if got := bootMetric(t, b, "podboot_boot_connections_refused_total", `listener="`+l.listener+`"`, `cap="per_source"`) - before; got != n-perSource {
+				t.Errorf("%s: %v connections refused, want %d", l.listener, got, n-perSource)
+			}
+		}
+		got := b.torA.Run("sh", "-c", "curl -sf --max-time 20 http://"+bootServer+":8080/boot/pod-nat/"+strings.ReplaceAll(bootMAC, ":", "-")+"/adv-kernel | wc -c")
+		if strings.TrimSpace(got) != strconv.Itoa(1<<20) {
+			t.Errorf("curl from another source during the hog: %s bytes", got)
+		}
+	})
 }
 
 // bootTrickle sends head one byte every 200 ms, then one more byte each 200 ms, until

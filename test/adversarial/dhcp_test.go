@@ -25,8 +25,8 @@ import (
 
 // The DHCP attack topology: pod A's rack (192.0.2.0/24 behind ToR A) holds the attacker;
 // pod B's rack (203.0.113.0/24 behind ToR B) holds the victim, whose DHCP is relayed by
-// ISC dhcrelay. Pod A is matched by giaddr alone (anyone who can reach udp/67 can claim
-// it, as a flooding "relay" does); pod B by giaddr and relay source.
+// ISC dhcrelay from ToR B's WAN address. Both pods are matched by giaddr alone, as the
+// attack found them: anyone who can reach udp/67 can write their giaddr.
 const (
 	dhcpServer     = "198.51.100.10"
 	dhcpAPI        = "127.0.0.1:9443"
@@ -53,7 +53,6 @@ serverAddress: 198.51.100.10
 unknownHosts: lease
 match:
   - giaddr: 203.0.113.1
-    relaySource: 198.51.100.3
 subnets:
   - cidr: 203.0.113.0/24
     gateway: 203.0.113.1
@@ -109,7 +108,10 @@ func dhcpNewLab(t *testing.T) *dhcpLab {
 	cli.MustRun(t, "pod", "apply", "-f", l.write(t, "pods.yaml", dhcpPodsYAML))
 	cli.MustRun(t, "host", "add", dhcpVictimMAC, "--pod", "pod-b")
 	cli.MustRun(t, "host", "add", dhcpOtherMAC, "--pod", "pod-b")
-	l.torA.StartRelay(dhcpServer)
+	// ToR A adds option 82 and drops client packets that already carry one (-m
+	// discard), as a rack's relay should; it forwards a packet with giaddr set and no
+	// option 82 from its own address, which podboot cannot tell from its own (SECURITY.md).
+	l.torA.StartRelay(dhcpServer, "-a", "-m", "discard")
 	l.torB.StartRelay(dhcpServer)
 	return l
 }
@@ -333,6 +335,41 @@ func TestDHCPAttacks(t *testing.T) {
 		}
 	})
 
+	t.Run("relayed packets forged by a rack host", func(t *testing.T) {
+		// The attacker writes pod B's giaddr and option 82, as a relay would, and sends
+		// from its own address on pod A's rack, routed by ToR A straight to podboot (ToR
+		// A's relay drops its copy: it carries option 82). A relay never sends from a
+		// host's address.
+		giaddrB := dhcpv4.WithGatewayIP(net.ParseIP("203.0.113.1"))
+		relayed := func(mt dhcpv4.MessageType, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
+			mods = append([]dhcpv4.Modifier{giaddrB,
+				dhcpv4.WithGeneric(dhcpv4.OptionRelayAgentInformation, []byte{1, 6, 'r', 'a', 'c', 'k', '-', 'b'})}, mods...)
+			p := dhcpPacket(t, mt, dhcpVictimMAC, mods...)
+			p.HopCount = 1
+			return p
+		}
+		attacks := []*dhcpv4.DHCPv4{
+			relayed(dhcpv4.MessageTypeRelease, dhcpv4.WithClientIP(net.ParseIP(victimIP))),
+			relayed(dhcpv4.MessageTypeDecline, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.ParseIP(victimIP)))),
+			relayed(dhcpv4.MessageTypeRequest, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.ParseIP(dhcpFreeIP)))),
+			relayed(dhcpv4.MessageTypeDiscover),
+		}
+		before := l.metric(t, "podboot_dhcp_refused_total", `pod="pod-b"`, `reason="relayed_by_host"`)
+		for _, p := range attacks {
+			dhcpSend(t, attacker, p.ToBytes())
+		}
+		testutil.WaitFor(t, 10*time.Second, "the forged relayed packets to be refused", func() bool {
+			return l.metric(t, "podboot_dhcp_refused_total", `pod="pod-b"`, `reason="relayed_by_host"`)-before >= float64(len(attacks))
+		})
+		if got := l.metric(t, "podboot_dhcp_refused_total", `pod="pod-b"`, `reason="relayed_by_host"`) - before; got != float64(len(attacks)) {
+			t.Errorf("refused{pod-b, relayed_by_host} rose by %v, want %d", got, len(attacks))
+		}
+		// The victim still holds its address: it renews by unicast and keeps it.
+		if renewed := victim.renew(t); renewed["ip"] != victimIP {
+			t.Fatalf("victim renewed %v, want %s", renewed, victimIP)
+		}
+	})
+
 	t.Run("malformed and overlong packets", func(t *testing.T) {
 		valid := dhcpPacket(t, dhcpv4.MessageTypeDiscover, "52:54:00:0a:00:77", dhcpv4.WithGatewayIP(net.ParseIP("192.0.2.1"))).ToBytes()
 		header := valid[:240] // fixed header and magic cookie
@@ -388,8 +425,8 @@ func TestDHCPAttacks(t *testing.T) {
 	})
 
 	t.Run("one relay flooding does not starve another", func(t *testing.T) {
-		// The attacker claims pod A's giaddr (pod A trusts giaddr alone) and floods
-		// DISCOVERs of ever new MACs: each is resolved, looked up and offered or refused.
+		// The attacker claims pod A's giaddr and floods DISCOVERs of ever new MACs from
+		// its own address: each is read, queued, resolved and refused (relayed_by_host).
 		ctx, stop := context.WithTimeout(context.Background(), 20*time.Second)
 		defer stop()
 		var sent atomic.Int64

@@ -1,22 +1,24 @@
-package server
+package connlimit
 
 import (
 	"io"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/podboot/podboot/internal/testutil"
 )
 
-// TestConnLimiter: connections over the per-source or the total cap are closed at
-// accept; closing one frees its slot.
-func TestConnLimiter(t *testing.T) {
+// TestListener: connections over the per-source or the total cap are closed at accept
+// and reported by cap; closing one frees its slot.
+func TestListener(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	lim := newConnLimiter(ln, 2, 3)
+	refused := make(chan string, 16)
+	lim := New(ln, 2, 3, func(c string, _ netip.Addr) { refused <- c })
 	defer lim.Close()
 	accepted := make(chan net.Conn, 16)
 	go func() {
@@ -44,23 +46,25 @@ func TestConnLimiter(t *testing.T) {
 	}
 	tests := []struct {
 		src     string
-		refused bool
+		refused string // the cap reported, "" when accepted
 	}{
-		{"127.0.0.1", false},
-		{"127.0.0.1", false},
-		{"127.0.0.1", true}, // per source
-		{"127.0.0.2", false},
-		{"127.0.0.3", true}, // total
+		{"127.0.0.1", ""},
+		{"127.0.0.1", ""},
+		{"127.0.0.1", CapPerSource},
+		{"127.0.0.2", ""},
+		{"127.0.0.3", CapTotal},
 	}
 	var open []net.Conn
 	for i, tt := range tests {
 		c := dial(tt.src)
 		defer c.Close()
-		if got := closedByServer(c); got != tt.refused {
-			t.Fatalf("connection %d from %s: refused=%v, want %v", i, tt.src, got, tt.refused)
+		if got := closedByServer(c); got != (tt.refused != "") {
+			t.Fatalf("connection %d from %s: refused=%v, want %q", i, tt.src, got, tt.refused)
 		}
-		if !tt.refused {
+		if tt.refused == "" {
 			open = append(open, <-accepted)
+		} else if got := <-refused; got != tt.refused {
+			t.Errorf("connection %d from %s: refused by cap %q, want %q", i, tt.src, got, tt.refused)
 		}
 	}
 	open[0].Close()
