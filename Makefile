@@ -6,8 +6,15 @@ LDFLAGS := -X main.version=$(VERSION)
 
 .PHONY: build run test fuzz bench-scale demo clean
 
+BIN ?= bin/podboot
+AGENT := internal/agentbin/podboot-agent
+
+# build makes bin/podboot with the static podboot-agent embedded (the podboot_agent tag),
+# so `podboot stage1 build` needs neither Go nor the source tree. The agent flags are
+# those of pkg/stage1.BuildAgent: the same source gives the same agent bytes.
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o bin/podboot ./cmd/podboot
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -buildvcs=false -ldflags "-s -w" -o $(AGENT) ./cmd/podboot-agent
+	$(GO) build -tags podboot_agent -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/podboot
 
 run: build
 	./bin/podboot serve --data-dir $${PODBOOT_DATA_DIR:-./.work/data}
@@ -27,4 +34,4 @@ demo:
 		$(GO) test ./test/e2e -run TestProvisionEndToEnd -count=1 -v -timeout 10m
 
 clean:
-	rm -rf bin .work
+	rm -rf bin .work $(AGENT)
