@@ -138,7 +138,12 @@ created; one that differs is updated; one that already says exactly this is left
 and reported unchanged.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return applyFile(cmd, cf, file, "pod", "pods", func(p podmgr.Pod) string { return p.Name })
+			pods, c, err := applyFile(cmd, cf, file, "pod", "pods", func(p podmgr.Pod) string { return p.Name })
+			if err != nil {
+				return err
+			}
+			warnMissingBootloaders(cmd.Context(), c, cmd.ErrOrStderr(), podProfiles(cmd.Context(), c, pods))
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "pod intent file (YAML; - for stdin)")
@@ -240,28 +245,32 @@ func newPodDeleteCmd(cf *clientFlags) *cobra.Command {
 // applyFile PUTs every YAML document of file to /api/v1/COLLECTION/NAME, the idempotent
 // apply of pods and profiles, and says for each whether it was created, configured or
 // left unchanged.
-func applyFile[T any](cmd *cobra.Command, cf *clientFlags, file, kind, collection string, name func(T) string) error {
+// applyFile applies each document of file and returns the objects as stored, with the
+// client it used (for checks after the apply).
+func applyFile[T any](cmd *cobra.Command, cf *clientFlags, file, kind, collection string, name func(T) string) ([]T, *api.Client, error) {
 	if file == "" {
-		return errors.New("-f FILE is required (use - for standard input)")
+		return nil, nil, errors.New("-f FILE is required (use - for standard input)")
 	}
 	docs, err := readDocs[T](file)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	c, err := cf.client()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
+	var applied []T
 	for _, d := range docs {
 		n := name(d)
 		if n == "" {
-			return fmt.Errorf("%s: a %s without a name: add 'name:'", file, kind)
+			return nil, nil, fmt.Errorf("%s: a %s without a name: add 'name:'", file, kind)
 		}
 		var res api.ApplyResult[T]
 		if err := c.Do(cmd.Context(), "PUT", "/api/v1/"+collection+"/"+url.PathEscape(n), d, &res); err != nil {
-			return fmt.Errorf("%s %s: %w", kind, n, err)
+			return nil, nil, fmt.Errorf("%s %s: %w", kind, n, err)
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "%s %s %s\n", kind, n, applyVerb(res.Created, res.Changed))
+		applied = append(applied, res.Object)
 	}
-	return nil
+	return applied, c, nil
 }
