@@ -30,6 +30,9 @@ func main() {
 
 // explain turns API errors into one line an operator can act on.
 func explain(err error) string {
+	if msg, ok := unreachable(err); ok {
+		return msg
+	}
 	var ae *api.Error
 	if errors.As(err, &ae) {
 		switch ae.Status {
@@ -72,7 +75,7 @@ or the client config it writes at first start: --client-config / PODBOOT_CLIENT_
 		newStoreCmd(),
 		newStage1Cmd(),
 		image,
-		newVersionCmd(),
+		newVersionCmd(cf),
 		newGenDocsCmd(),
 	)
 	return root
