@@ -30,6 +30,9 @@ func main() {
 
 // explain turns API errors into one line an operator can act on.
 func explain(err error) string {
+	if ue, ok := asUsage(err); ok {
+		return ue.explainUsage()
+	}
 	if msg, ok := unreachable(err); ok {
 		return msg
 	}
@@ -78,5 +81,6 @@ or the client config it writes at first start: --client-config / PODBOOT_CLIENT_
 		newVersionCmd(cf),
 		newGenDocsCmd(),
 	)
+	withUsageErrors(root)
 	return root
 }
