@@ -22,10 +22,10 @@ func (c Config) listenAddrs() []listenAddr {
 	}
 	return []listenAddr{
 		{"management API", "tcp", or(c.API.Addr, ":9443"), "api.addr in --config, --api-addr or PODBOOT_API_ADDR"},
-		{"dhcp", "udp", or(c.DHCP.Addr, ":67"), "dhcp.addr in --config or PODBOOT_DHCP_ADDR; \"-\" turns DHCP off"},
-		{"tftp", "udp", or(c.Boot.TFTPAddr, pxe.DefaultTFTPAddr), "boot.tftpAddr in --config or PODBOOT_TFTP_ADDR; \"-\" turns TFTP off"},
-		{"http", "tcp", or(c.Boot.HTTPAddr, pxe.DefaultHTTPAddr), "boot.httpAddr in --config or PODBOOT_HTTP_ADDR"},
-		{"https", "tcp", or(c.Boot.HTTPSAddr, pxe.DefaultHTTPSAddr), "boot.httpsAddr in --config or PODBOOT_HTTPS_ADDR; \"-\" turns it off"},
+		{"dhcp", "udp", or(c.DHCP.Addr, ":67"), "dhcp.addr in --config, --dhcp-addr or PODBOOT_DHCP_ADDR; \"-\" turns DHCP off"},
+		{"tftp", "udp", or(c.Boot.TFTPAddr, pxe.DefaultTFTPAddr), "boot.tftpAddr in --config, --tftp-addr or PODBOOT_TFTP_ADDR; \"-\" turns TFTP off"},
+		{"http", "tcp", or(c.Boot.HTTPAddr, pxe.DefaultHTTPAddr), "boot.httpAddr in --config, --http-addr or PODBOOT_HTTP_ADDR"},
+		{"https", "tcp", or(c.Boot.HTTPSAddr, pxe.DefaultHTTPSAddr), "boot.httpsAddr in --config, --https-addr or PODBOOT_HTTPS_ADDR; \"-\" turns it off"},
 	}
 }
 
