@@ -41,6 +41,9 @@ and one provisioning subnet; use 'pod apply -f' for pods with several of either.
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p.Name = args[0]
+			if missing := registerMissing(rule, sub, p); len(missing) > 0 {
+				return &usageError{cmd: cmd, err: fmt.Errorf("pod register %s: missing %s", p.Name, strings.Join(missing, ", "))}
+			}
 			if rule != (podmgr.MatchRule{}) {
 				p.Match = []podmgr.MatchRule{rule}
 			}
@@ -89,6 +92,22 @@ and one provisioning subnet; use 'pod apply -f' for pods with several of either.
 	f.StringVar(&mgmtGW, "mgmt-gateway", "", "management network gateway")
 	f.IntVar(&mgmtVLAN, "mgmt-vlan", 0, "management network VLAN (0: untagged)")
 	return cmd
+}
+
+// registerMissing lists every flag pod register needs and was not given, so the user
+// hears of all of them at once (the server would refuse one at a time).
+func registerMissing(rule podmgr.MatchRule, sub podmgr.Subnet, p podmgr.Pod) []string {
+	var missing []string
+	if rule == (podmgr.MatchRule{}) {
+		missing = append(missing, "a match rule (--giaddr ADDR, or --relay-source, --circuit-id, --remote-id, --link-selection)")
+	}
+	if sub.CIDR == "" {
+		missing = append(missing, "--subnet CIDR")
+	}
+	if p.ServerAddress == "" {
+		missing = append(missing, "--server-address ADDR")
+	}
+	return missing
 }
 
 // readDocs decodes every YAML document of a file (or stdin for "-") into T.

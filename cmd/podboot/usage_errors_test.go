@@ -20,6 +20,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"pod", "register", "pod-b", "--cidr", "192.0.2.0/24"}, []string{"unknown flag: --cidr", "usage: podboot pod register NAME", "did you mean --subnet?"}},
 		{[]string{"host", "add", "--pod", "pod-a"}, []string{"usage: podboot host add MAC --pod POD", "see 'podboot host add --help'"}},
 		{[]string{"host", "add", "52:54:00:00:00:01", "--pdo", "pod-a"}, []string{"did you mean --pod?"}},
+		{[]string{"pod", "register", "pod-b", "--profile", "default"}, []string{"missing a match rule (--giaddr ADDR", "--subnet CIDR, --server-address ADDR", "usage: podboot pod register NAME"}},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			cmd := exec.Command(bin, tc.args...)
