@@ -11,9 +11,10 @@ AGENT := internal/agentbin/podboot-agent
 
 # build makes bin/podboot with the static podboot-agent embedded (the podboot_agent tag),
 # so `podboot stage1 build` needs neither Go nor the source tree. The agent flags are
-# those of pkg/stage1.BuildAgent: the same source gives the same agent bytes.
+# those of pkg/stage1.BuildAgent: the same source gives the same agent bytes. The agent
+# is renamed into place, so two builds at once (tests) never embed a half-written file.
 build:
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -buildvcs=false -ldflags "-s -w" -o $(AGENT) ./cmd/podboot-agent
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -buildvcs=false -ldflags "-s -w" -o $(AGENT).$$$$ ./cmd/podboot-agent && mv -f $(AGENT).$$$$ $(AGENT)
 	$(GO) build -tags podboot_agent -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/podboot
 
 run: build
