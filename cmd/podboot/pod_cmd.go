@@ -94,6 +94,15 @@ and one provisioning subnet; use 'pod apply -f' for pods with several of either.
 	return cmd
 }
 
+// nameIn adds "KIND NAME: " to err unless the server's message names the object
+// already: one format, "invalid: pod pod-b: ..." (podmgr's), not both orders.
+func nameIn(err error, kind, name string) error {
+	if strings.Contains(err.Error(), kind+" "+name) {
+		return err
+	}
+	return fmt.Errorf("%s %s: %w", kind, name, err)
+}
+
 // registerMissing lists every flag pod register needs and was not given, so the user
 // hears of all of them at once (the server would refuse one at a time).
 func registerMissing(rule podmgr.MatchRule, sub podmgr.Subnet, p podmgr.Pod) []string {
@@ -286,7 +295,7 @@ func applyFile[T any](cmd *cobra.Command, cf *clientFlags, file, kind, collectio
 		}
 		var res api.ApplyResult[T]
 		if err := c.Do(cmd.Context(), "PUT", "/api/v1/"+collection+"/"+url.PathEscape(n), d, &res); err != nil {
-			return nil, nil, fmt.Errorf("%s %s: %w", kind, n, err)
+			return nil, nil, nameIn(err, kind, n)
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "%s %s %s\n", kind, n, applyVerb(res.Created, res.Changed))
 		applied = append(applied, res.Object)
