@@ -146,8 +146,15 @@ func TestQuickstartGuide(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// stage1 build fetches Debian's kernel package into the user cache: share it.
-	cache := filepath.Join(testutil.KernelCacheDir(t), "xdg")
+	// stage1 build fetches Debian's kernel package into USER_CACHE_DIR/podboot/kernels:
+	// make that the kernel cache every QEMU test shares (downloaded once per machine).
+	cache := filepath.Join(scratch, "xdg")
+	if err := os.MkdirAll(filepath.Join(cache, "podboot"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(testutil.KernelCacheDir(t), filepath.Join(cache, "podboot", "kernels")); err != nil {
+		t.Fatal(err)
+	}
 	s := newSite(t)
 	path := "PATH=" + bin + ":" + filepath.Join(src, "scripts") + ":" + os.Getenv("PATH")
 	sh := startShell(t, s.central, filepath.Join(scratch, "work"), append(env(scratch, "XDG_CACHE_HOME="+cache), path))
