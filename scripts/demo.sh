@@ -12,7 +12,7 @@ fi
 scripts/deps.sh
 mkdir -p .work
 log=.work/demo.log
-echo "demo: about 3 minutes on a first run (it builds podboot and downloads a Debian kernel once), then runs two QEMU servers"
+echo "demo: about 1.5 minutes (about 3 on a first run: it builds podboot and downloads a Debian kernel once)"
 go build -o .work/demostory ./internal/demostory
 if ! PODBOOT_E2E_CACHE=${PODBOOT_E2E_CACHE:-$PWD/.work/e2e-cache} CI= \
   go test -json ./test/e2e -run '^TestProvisionEndToEnd$' -count=1 -timeout 10m 2>&1 |
