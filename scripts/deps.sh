@@ -18,6 +18,7 @@ packages=(
   ipxe-qemu         # real iPXE ROMs for QEMU
   ipxe              # undionly.kpxe, ipxe.efi
   e2fsprogs         # mkfs.ext4 -d, debugfs
+  fdisk             # sfdisk: scripts/stage2-image.sh's partition table
   cpio
   time              # /usr/bin/time -v for RSS
   procps

@@ -21,6 +21,8 @@ go vet ./...
 echo "== go build"
 go build ./...
 echo "== go test"
-go test -count=1 -timeout 30m "${@:-./...}"
+# One line per test with its result and time, a failing test's output under it, and go
+# test's own ok/FAIL lines (internal/testfmt); pipefail keeps go test's exit status.
+go test -json -count=1 -timeout 30m "${@:-./...}" | go run ./internal/testfmt
 echo "== fuzz (bounded)"
 scripts/fuzz.sh "${FUZZTIME:-20s}"

@@ -30,6 +30,12 @@ func main() {
 
 // explain turns API errors into one line an operator can act on.
 func explain(err error) string {
+	if ue, ok := asUsage(err); ok {
+		return ue.explainUsage()
+	}
+	if msg, ok := unreachable(err); ok {
+		return msg
+	}
 	var ae *api.Error
 	if errors.As(err, &ae) {
 		switch ae.Status {
@@ -72,8 +78,9 @@ or the client config it writes at first start: --client-config / PODBOOT_CLIENT_
 		newStoreCmd(),
 		newStage1Cmd(),
 		image,
-		newVersionCmd(),
+		newVersionCmd(cf),
 		newGenDocsCmd(),
 	)
+	withUsageErrors(root)
 	return root
 }

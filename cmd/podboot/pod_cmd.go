@@ -41,6 +41,9 @@ and one provisioning subnet; use 'pod apply -f' for pods with several of either.
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p.Name = args[0]
+			if missing := registerMissing(rule, sub, p); len(missing) > 0 {
+				return &usageError{cmd: cmd, err: fmt.Errorf("pod register %s: missing %s", p.Name, strings.Join(missing, ", "))}
+			}
 			if rule != (podmgr.MatchRule{}) {
 				p.Match = []podmgr.MatchRule{rule}
 			}
@@ -91,6 +94,31 @@ and one provisioning subnet; use 'pod apply -f' for pods with several of either.
 	return cmd
 }
 
+// nameIn adds "KIND NAME: " to err unless the server's message names the object
+// already: one format, "invalid: pod pod-b: ..." (podmgr's), not both orders.
+func nameIn(err error, kind, name string) error {
+	if strings.Contains(err.Error(), kind+" "+name) {
+		return err
+	}
+	return fmt.Errorf("%s %s: %w", kind, name, err)
+}
+
+// registerMissing lists every flag pod register needs and was not given, so the user
+// hears of all of them at once (the server would refuse one at a time).
+func registerMissing(rule podmgr.MatchRule, sub podmgr.Subnet, p podmgr.Pod) []string {
+	var missing []string
+	if rule == (podmgr.MatchRule{}) {
+		missing = append(missing, "a match rule (--giaddr ADDR, or --relay-source, --circuit-id, --remote-id, --link-selection)")
+	}
+	if sub.CIDR == "" {
+		missing = append(missing, "--subnet CIDR")
+	}
+	if p.ServerAddress == "" {
+		missing = append(missing, "--server-address ADDR")
+	}
+	return missing
+}
+
 // readDocs decodes every YAML document of a file (or stdin for "-") into T.
 func readDocs[T any](path string) ([]T, error) {
 	var r io.Reader
@@ -138,7 +166,12 @@ created; one that differs is updated; one that already says exactly this is left
 and reported unchanged.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return applyFile(cmd, cf, file, "pod", "pods", func(p podmgr.Pod) string { return p.Name })
+			pods, c, err := applyFile(cmd, cf, file, "pod", "pods", func(p podmgr.Pod) string { return p.Name })
+			if err != nil {
+				return err
+			}
+			warnMissingBootloaders(cmd.Context(), c, cmd.ErrOrStderr(), podProfiles(cmd.Context(), c, pods))
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "pod intent file (YAML; - for stdin)")
@@ -240,28 +273,32 @@ func newPodDeleteCmd(cf *clientFlags) *cobra.Command {
 // applyFile PUTs every YAML document of file to /api/v1/COLLECTION/NAME, the idempotent
 // apply of pods and profiles, and says for each whether it was created, configured or
 // left unchanged.
-func applyFile[T any](cmd *cobra.Command, cf *clientFlags, file, kind, collection string, name func(T) string) error {
+// applyFile applies each document of file and returns the objects as stored, with the
+// client it used (for checks after the apply).
+func applyFile[T any](cmd *cobra.Command, cf *clientFlags, file, kind, collection string, name func(T) string) ([]T, *api.Client, error) {
 	if file == "" {
-		return errors.New("-f FILE is required (use - for standard input)")
+		return nil, nil, errors.New("-f FILE is required (use - for standard input)")
 	}
 	docs, err := readDocs[T](file)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	c, err := cf.client()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
+	var applied []T
 	for _, d := range docs {
 		n := name(d)
 		if n == "" {
-			return fmt.Errorf("%s: a %s without a name: add 'name:'", file, kind)
+			return nil, nil, fmt.Errorf("%s: a %s without a name: add 'name:'", file, kind)
 		}
 		var res api.ApplyResult[T]
 		if err := c.Do(cmd.Context(), "PUT", "/api/v1/"+collection+"/"+url.PathEscape(n), d, &res); err != nil {
-			return fmt.Errorf("%s %s: %w", kind, n, err)
+			return nil, nil, nameIn(err, kind, n)
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "%s %s %s\n", kind, n, applyVerb(res.Created, res.Changed))
+		applied = append(applied, res.Object)
 	}
-	return nil
+	return applied, c, nil
 }

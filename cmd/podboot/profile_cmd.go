@@ -23,7 +23,12 @@ func newProfileApplyCmd(cf *clientFlags) *cobra.Command {
 		Short: "Create or update profiles from a YAML file (idempotent)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return applyFile(cmd, cf, file, "profile", "profiles", func(p podmgr.Profile) string { return p.Name })
+			profiles, c, err := applyFile(cmd, cf, file, "profile", "profiles", func(p podmgr.Profile) string { return p.Name })
+			if err != nil {
+				return err
+			}
+			warnMissingBootloaders(cmd.Context(), c, cmd.ErrOrStderr(), profiles)
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "profile file (YAML; - for stdin)")

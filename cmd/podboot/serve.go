@@ -32,7 +32,8 @@ and a client config (DATA_DIR/client.json). SIGTERM drains every listener and ex
 			}
 			cfg.LoadEnv(os.Getenv)
 			f := cmd.Flags()
-			for name, dst := range map[string]*string{"data-dir": &cfg.DataDir, "api-addr": &cfg.API.Addr, "log-level": &cfg.Log.Level, "log-format": &cfg.Log.Format,
+			for name, dst := range map[string]*string{"data-dir": &cfg.DataDir, "api-addr": &cfg.API.Addr,
+				"dhcp-addr": &cfg.DHCP.Addr, "tftp-addr": &cfg.Boot.TFTPAddr, "http-addr": &cfg.Boot.HTTPAddr, "https-addr": &cfg.Boot.HTTPSAddr, "log-level": &cfg.Log.Level, "log-format": &cfg.Log.Format,
 				"store": &cfg.Store.Kind, "etcd-endpoints": &cfg.Store.Etcd.Endpoints, "etcd-prefix": &cfg.Store.Etcd.Prefix,
 				"etcd-cert": &cfg.Store.Etcd.CertFile, "etcd-key": &cfg.Store.Etcd.KeyFile, "etcd-ca": &cfg.Store.Etcd.CAFile} {
 				if f.Changed(name) {
@@ -55,6 +56,10 @@ and a client config (DATA_DIR/client.json). SIGTERM drains every listener and ex
 	f.StringVar(&cfgFile, "config", "", "YAML config file (env PODBOOT_SERVE_CONFIG)")
 	f.StringVar(&dataDir, "data-dir", server.DefaultDataDir, "data directory (env PODBOOT_DATA_DIR)")
 	f.StringVar(&apiAddr, "api-addr", ":9443", "management API HTTPS listen address (env PODBOOT_API_ADDR)")
+	f.String("dhcp-addr", ":67", `relayed DHCP UDP listen address; "-" turns DHCP off (env PODBOOT_DHCP_ADDR)`)
+	f.String("tftp-addr", ":69", `TFTP listen address; "-" turns TFTP off (env PODBOOT_TFTP_ADDR)`)
+	f.String("http-addr", ":8080", "boot HTTP listen address: iPXE scripts, stage1 (env PODBOOT_HTTP_ADDR)")
+	f.String("https-addr", ":8443", `boot HTTPS listen address: the agent API, stage2; "-" turns it off (env PODBOOT_HTTPS_ADDR)`)
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error (env PODBOOT_LOG_LEVEL)")
 	f.StringVar(&logFormat, "log-format", "text", "text or json (env PODBOOT_LOG_FORMAT)")
 	f.StringVar(&storeKind, "store", "bbolt", "store of record: bbolt (DATA_DIR/podboot.db) or etcd (env PODBOOT_STORE; see docs/ha.md)")

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -28,7 +27,8 @@ kernel modules for virtio and common server NICs (absent ones are skipped with a
 plus every --module, each with its .modinfo dependencies. OUT/vmlinuz is the kernel.
 
 The same inputs give the same bytes, so anyone can rebuild and compare what podboot serves.
-Without --agent the agent is compiled from source (needs Go, run inside podboot's module).`,
+Without --agent it uses the agent embedded in podboot by 'make build'; a podboot built
+with plain 'go build' compiles it from --src instead (needs Go and podboot's source).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -38,10 +38,8 @@ Without --agent the agent is compiled from source (needs Go, run inside podboot'
 					return err
 				}
 				defer os.RemoveAll(tmp)
-				opts.Agent = filepath.Join(tmp, "podboot-agent")
-				fmt.Fprintln(cmd.ErrOrStderr(), "building podboot-agent (CGO_ENABLED=0)...")
-				if err := stage1.BuildAgent(ctx, src, opts.Agent); err != nil {
-					return fmt.Errorf("%w (or pass --agent with a prebuilt static agent)", err)
+				if opts.Agent, err = prepareAgent(cmd, src, tmp); err != nil {
+					return err
 				}
 			}
 			res, err := stage1.Build(ctx, opts)
@@ -70,9 +68,9 @@ Without --agent the agent is compiled from source (needs Go, run inside podboot'
 	f.StringVar(&opts.ModulesDeb, "modules-deb", "", "linux-image-*.deb to take modules (and the kernel) from")
 	f.StringVar(&opts.RootCA, "root-ca", "", "PEM root CA the agent pins (podboot's DATA_DIR/pki/ca.pem, or your image-signing root)")
 	f.StringVar(&opts.OutDir, "out", "", "output directory")
-	f.StringVar(&opts.Agent, "agent", "", "prebuilt static podboot-agent (default: build it)")
+	f.StringVar(&opts.Agent, "agent", "", "prebuilt static podboot-agent (default: the one embedded in podboot)")
 	f.StringSliceVar(&opts.Modules, "module", nil, "extra module to ship (repeatable), with its dependencies")
-	f.StringVar(&src, "src", ".", "podboot source directory to build the agent in")
+	f.StringVar(&src, "src", ".", "podboot source directory to build the agent in, when podboot carries none")
 	f.StringVar(&name, "name", "stage1", "artifact name prefix in the printed registration commands")
 	f.StringVar(&version, "version", "1", "artifact version in the printed registration commands")
 	for _, req := range []string{"root-ca", "out"} {

@@ -94,7 +94,7 @@ func (s *Server) listPods(w http.ResponseWriter, r *http.Request, _ podmgr.Actor
 func (s *Server) getPod(w http.ResponseWriter, r *http.Request, _ podmgr.Actor) {
 	pc, ok := s.mgr.Registry().Pod(r.PathValue("name"))
 	if !ok {
-		WriteError(w, http.StatusNotFound, fmt.Errorf("pod %s not found", r.PathValue("name")))
+		WriteError(w, http.StatusNotFound, fmt.Errorf("%w: pod %s", podmgr.ErrNotFound, r.PathValue("name")))
 		return
 	}
 	WriteJSON(w, http.StatusOK, pc.Pod)
@@ -152,7 +152,7 @@ func (s *Server) listProfiles(w http.ResponseWriter, r *http.Request, _ podmgr.A
 func (s *Server) getProfile(w http.ResponseWriter, r *http.Request, _ podmgr.Actor) {
 	p, ok := s.mgr.Registry().Profile(r.PathValue("name"))
 	if !ok {
-		WriteError(w, http.StatusNotFound, fmt.Errorf("profile %s not found", r.PathValue("name")))
+		WriteError(w, http.StatusNotFound, fmt.Errorf("%w: profile %s", podmgr.ErrNotFound, r.PathValue("name")))
 		return
 	}
 	WriteJSON(w, http.StatusOK, p)
@@ -213,7 +213,7 @@ func (s *Server) listHosts(w http.ResponseWriter, r *http.Request, _ podmgr.Acto
 	pods := reg.PodNames()
 	if p := r.URL.Query().Get("pod"); p != "" {
 		if _, ok := reg.Pod(p); !ok {
-			WriteError(w, http.StatusNotFound, fmt.Errorf("pod %s not found", p))
+			WriteError(w, http.StatusNotFound, fmt.Errorf("%w: pod %s", podmgr.ErrNotFound, p))
 			return
 		}
 		pods = []string{p}
@@ -235,7 +235,7 @@ func (s *Server) getHost(w http.ResponseWriter, r *http.Request, _ podmgr.Actor)
 	}
 	h, ok := s.mgr.Registry().Host(mac)
 	if !ok {
-		WriteError(w, http.StatusNotFound, fmt.Errorf("host %s not found", mac))
+		WriteError(w, http.StatusNotFound, fmt.Errorf("%w: host %s", podmgr.ErrNotFound, mac))
 		return
 	}
 	WriteJSON(w, http.StatusOK, publicHost(h))

@@ -63,7 +63,14 @@ func (s *Service) tftpRead(filename string, rf io.ReaderFrom) error {
 	}
 	a, err := s.artifactFor(t, bp.file)
 	if err != nil {
-		return s.tftpRefuse(t, artifactRefusal(err), src, filename)
+		why := artifactRefusal(err)
+		if why == refuseMissing {
+			// The host's own request for a file its pod references: a PXE ROM stops
+			// here, so `host watch` must say why (the gate passed: at most what the host
+			// itself asks for is recorded).
+			s.recordEvent(src.String(), "tftp.refused", fmt.Sprintf("file=%s is not in the artifact store: add it (podboot image add FILE --kind bootloader)", bp.file), t, "")
+		}
+		return s.tftpRefuse(t, why, src, filename)
 	}
 	pod := t.pc.Pod.Name
 	if busy := s.tftpSlots.acquire(src, pod); busy != "" {

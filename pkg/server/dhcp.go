@@ -1,7 +1,6 @@
 package server
 
 import (
-	"fmt"
 	"net"
 	"strconv"
 
@@ -22,7 +21,7 @@ func (s *Server) openDHCP() error {
 	}
 	srv, err := dhcprelay.New(dc, s.mgr, s.prom, s.log)
 	if err != nil {
-		return fmt.Errorf("dhcp: %w", err)
+		return err // dhcprelay's errors say "dhcp: ..." already
 	}
 	s.leaseIP = srv.LeaseIP
 	s.dhcpExchange = func(pod, mac string) (pxe.Exchange, bool) {

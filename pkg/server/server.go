@@ -133,6 +133,10 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (_ 
 			s.undoOpen()
 		}
 	}()
+	// Before the CA, the admin token and the client config are written (first start).
+	if err := checkPorts(cfg); err != nil {
+		return nil, fmt.Errorf("serve cannot start (nothing written to %s): %w", cfg.DataDir, err)
+	}
 	start := time.Now()
 	if s.mgr, err = podmgr.Open(ctx, st, log); err != nil {
 		return nil, err

@@ -12,8 +12,9 @@ import (
 const AgentPackage = "github.com/podboot/podboot/cmd/podboot-agent"
 
 // BuildAgent compiles the agent statically for linux/amd64 into out. It needs the Go
-// toolchain and podboot's source (run it from the module); operators without them pass
-// a prebuilt agent instead. -trimpath and no VCS stamp keep the binary reproducible.
+// toolchain and podboot's source (run it from the module); `make build` does the same
+// and embeds the result in podboot (see PrepareAgent). -trimpath and no VCS stamp keep
+// the binary reproducible; the Makefile uses the same flags.
 func BuildAgent(ctx context.Context, srcDir, out string) error {
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", out, AgentPackage)
 	cmd.Dir = srcDir
