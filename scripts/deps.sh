@@ -17,6 +17,7 @@ packages=(
   qemu-system-x86   # boots under TCG
   ipxe-qemu         # real iPXE ROMs for QEMU
   ipxe              # undionly.kpxe, ipxe.efi
+  ovmf              # UEFI firmware for QEMU: UEFI HTTP Boot (test/e2e)
   e2fsprogs         # mkfs.ext4 -d, debugfs
   cpio
   time              # /usr/bin/time -v for RSS

@@ -2,5 +2,6 @@
 // CI pipeline use podboot: podboot serve in a central namespace, ISC dhcrelay on a ToR
 // across a routed WAN link, QEMU with Debian's iPXE firmware in the rack, Debian's cloud
 // kernel with the initrd from `podboot stage1 build`, and a signed stage2 image pushed
-// with a CI token. The tests need root (namespaces, taps) and run in CI.
+// with a CI token. One host boots with Debian's OVMF instead, by UEFI HTTP Boot (no
+// iPXE ROM, no TFTP: uefi_test.go). The tests need root (namespaces, taps) and run in CI.
 package e2e

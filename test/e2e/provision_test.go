@@ -121,6 +121,10 @@ func TestProvisionEndToEnd(t *testing.T) {
 	kpxe := filepath.Join(work, "undionly.kpxe")
 	testutil.Run(t, work, "cp", "/usr/lib/ipxe/undionly.kpxe", kpxe)
 	push("undionly.kpxe:1", kpxe, "bootloader")
+	// The EFI loader of UEFI HTTP Boot (the profile's default efiX64 name).
+	efi := filepath.Join(work, "ipxe.efi")
+	testutil.Run(t, work, "cp", "/usr/lib/ipxe/ipxe.efi", efi)
+	push("ipxe.efi:1", efi, "bootloader")
 	for name, body := range map[string]string{"e2e": profileYAML("e2e", "os@1", customKickstart(t, src)), "e2e-bad": profileYAML("e2e-bad", "os@2", "")} {
 		f := filepath.Join(work, name+".yaml")
 		os.WriteFile(f, []byte(body), 0o644)
@@ -131,6 +135,7 @@ func TestProvisionEndToEnd(t *testing.T) {
 	admin.must("pod", "apply", "-f", podFile)
 	admin.must("host", "add", goodMAC, "--pod", "pod-a", "--hostname", "node1", "--mgmt-ip", "203.0.113.21")
 	admin.must("host", "add", badMAC, "--pod", "pod-a", "--hostname", "node2", "--mgmt-ip", "203.0.113.22", "--profile", "e2e-bad")
+	admin.must("host", "add", httpBootMAC, "--pod", "pod-a", "--hostname", "node3", "--mgmt-ip", "203.0.113.23")
 	tor.StartRelay("198.51.100.10")
 	tor.StartRouterAdvertisements()
 	watched := watch(t, admin, "pod-a")
@@ -226,6 +231,9 @@ func TestProvisionEndToEnd(t *testing.T) {
 	if t.Failed() {
 		return
 	}
+	t.Run("UEFI HTTP Boot provisions with no TFTP", func(t *testing.T) {
+		testUEFIHTTPBoot(t, admin, central, tor, work)
+	})
 
 	t.Run("old token opens nothing", func(t *testing.T) {
 		if token == "" {
