@@ -198,10 +198,7 @@ func (s *Service) serveArtifact(w http.ResponseWriter, r *http.Request, t target
 	defer f.Close()
 	h := w.Header()
 	h.Set("ETag", `"`+digest+`"`)
-	h.Set("Content-Type", "application/octet-stream")
-	if sig {
-		h.Set("Content-Type", "application/pkcs7-signature")
-	}
+	h.Set("Content-Type", contentType(a, sig))
 	cw := &countingWriter{ResponseWriter: w, code: http.StatusOK}
 	http.ServeContent(cw, r, "", a.CreatedAt, f)
 	s.m.httpBytes.WithLabelValues(pod).Add(float64(cw.n))
@@ -218,6 +215,19 @@ func (s *Service) serveArtifact(w http.ResponseWriter, r *http.Request, t target
 		}
 		s.recordEvent(src.String(), "http.sent", detail, t, stateFor(a.Kind, sig))
 	}
+}
+
+// contentType is application/efi for an EFI loader: UEFI HTTP Boot (EDK2) takes the
+// image type from it, and only without it from the URL's extension, which a versioned
+// name (ipxe.efi@2) does not have.
+func contentType(a artifact.Artifact, sig bool) string {
+	switch {
+	case sig:
+		return "application/pkcs7-signature"
+	case a.Kind == artifact.KindBootloader && strings.HasSuffix(a.Name, ".efi"):
+		return "application/efi"
+	}
+	return "application/octet-stream"
 }
 
 // countingWriter counts body bytes and keeps the status, without hiding io.ReaderFrom
