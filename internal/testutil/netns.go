@@ -181,7 +181,8 @@ type ToR struct {
 
 // ToR creates a switch namespace with wanAddr on its link to central and rackAddr on its
 // rack bridge (both CIDR form), forwarding on, a default route to central's WAN address
-// gw, and a host route on central to rackAddr through it.
+// gw, and a host route on central to rackAddr through it (through the last ToR created
+// when several share rackAddr).
 func (tp *Topology) ToR(central *NS, name, wanAddr, rackAddr, gw string) *ToR {
 	tp.t.Helper()
 	n := tp.next()
@@ -196,7 +197,9 @@ func (tp *Topology) ToR(central *NS, name, wanAddr, rackAddr, gw string) *ToR {
 	ns.Run("ip", "link", "set", "rack", "up")
 	ns.Run("sysctl", "-qw", "net.ipv4.ip_forward=1")
 	tor := &ToR{NS: ns, central: central, WANAddr: strings.Split(wanAddr, "/")[0], RackAddr: strings.Split(rackAddr, "/")[0]}
-	central.Run("ip", "route", "add", tor.RackAddr+"/32", "via", tor.WANAddr)
+	// replace, not add: ToRs may share a rack address (a giaddr), and central then
+	// routes it to the last one, as a router without policy routing would.
+	central.Run("ip", "route", "replace", tor.RackAddr+"/32", "via", tor.WANAddr)
 	if gw != "" {
 		ns.Run("ip", "route", "add", "default", "via", gw)
 	}

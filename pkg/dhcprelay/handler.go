@@ -141,6 +141,7 @@ func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, 
 		return res
 	}
 	res.pod, res.gen = pc.Pod.Name, pc.Pod.CreatedAt
+	r.toSource = pc.Pod.ReplyTo == podmgr.ReplyToRelaySource
 	log := &pktLog{l: h.log, pod: pc.Pod.Name, host: r.mac, relay: res.relay, typ: res.typ}
 	if r.direct() {
 		if reason := h.checkDirect(r, pc, o); reason != "" {

@@ -185,6 +185,13 @@ func validatePod(p *Pod) (*PodContext, error) {
 	if p.DiscoverLimit < 0 {
 		return nil, invalidf("pod %s: discoverLimit %d is negative", p.Name, p.DiscoverLimit)
 	}
+	switch p.ReplyTo {
+	case "":
+		pc.Pod.ReplyTo = ReplyToGiaddr
+	case ReplyToGiaddr, ReplyToRelaySource:
+	default:
+		return nil, invalidf("pod %s: replyTo %q: use giaddr or relaySource", p.Name, p.ReplyTo)
+	}
 	if p.Profile == "" {
 		return nil, invalidf("pod %s: name a profile", p.Name)
 	}
