@@ -22,6 +22,7 @@ packages=(
   cpio
   time              # /usr/bin/time -v for RSS
   procps
+  iputils-ping      # ping: the emulated WAN link's own test (internal/testutil)
 )
 
 missing=()
