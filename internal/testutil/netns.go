@@ -185,10 +185,28 @@ type ToR struct {
 // when several share rackAddr).
 func (tp *Topology) ToR(central *NS, name, wanAddr, rackAddr, gw string) *ToR {
 	tp.t.Helper()
+	tor, _ := tp.tor(central, name, wanAddr, rackAddr, gw, nil)
+	return tor
+}
+
+// ToROverWAN is ToR with its link to central through an emulated WAN (WANLink) instead
+// of a veth.
+func (tp *Topology) ToROverWAN(central *NS, name, wanAddr, rackAddr, gw string, cfg WANConfig) (*ToR, *WAN) {
+	tp.t.Helper()
+	return tp.tor(central, name, wanAddr, rackAddr, gw, &cfg)
+}
+
+func (tp *Topology) tor(central *NS, name, wanAddr, rackAddr, gw string, wanCfg *WANConfig) (*ToR, *WAN) {
+	tp.t.Helper()
 	n := tp.next()
 	ns := tp.Namespace("tor-" + name)
 	peer := fmt.Sprintf("t%d", n)
-	central.Run("ip", "link", "add", peer, "type", "veth", "peer", "name", "wan", "netns", ns.Name)
+	var wan *WAN
+	if wanCfg == nil {
+		central.Run("ip", "link", "add", peer, "type", "veth", "peer", "name", "wan", "netns", ns.Name)
+	} else {
+		wan = tp.WANLink(central, peer, ns, "wan", *wanCfg)
+	}
 	central.Run("ip", "link", "set", peer, "master", "wan0", "up")
 	ns.Run("ip", "addr", "add", wanAddr, "dev", "wan")
 	ns.Run("ip", "link", "set", "wan", "up")
@@ -203,7 +221,7 @@ func (tp *Topology) ToR(central *NS, name, wanAddr, rackAddr, gw string) *ToR {
 	if gw != "" {
 		ns.Run("ip", "route", "add", "default", "via", gw)
 	}
-	return tor
+	return tor, wan
 }
 
 // RouteRack routes a whole rack prefix from central through the ToR (for unicast renewals

@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -29,8 +30,10 @@ const wanQueueLimit = 1000
 
 // WAN is a running emulated link between two TAP devices in two namespaces.
 type WAN struct {
-	cfg  WANConfig
-	down atomic.Bool
+	delay atomic.Int64  // time.Duration
+	loss  atomic.Uint64 // math.Float64bits
+	down  atomic.Bool
+	obs   atomic.Pointer[func(dir int, frame []byte)]
 	// Forwarded counts the bytes delivered A→B and B→A.
 	Forwarded [2]atomic.Int64
 	// Dropped counts the frames lost A→B and B→A (loss, queue limit, link down).
@@ -39,6 +42,16 @@ type WAN struct {
 	wg      sync.WaitGroup
 }
 
+// Set changes the link's delay and loss; frames already queued keep their due time.
+func (w *WAN) Set(cfg WANConfig) {
+	w.delay.Store(int64(cfg.Delay))
+	w.loss.Store(math.Float64bits(cfg.Loss))
+}
+
+// Observe calls f with every frame read from either side (dir 0: A→B, 1: B→A), before
+// loss; f must not keep or modify the frame and must be quick.
+func (w *WAN) Observe(f func(dir int, frame []byte)) { w.obs.Store(&f) }
+
 // SetDown cuts the link (every frame is dropped, in both directions) or restores it.
 func (w *WAN) SetDown(down bool) { w.down.Store(down) }
 
@@ -46,7 +59,8 @@ func (w *WAN) SetDown(down bool) { w.down.Store(down) }
 // between them as cfg says until the test ends.
 func (tp *Topology) WANLink(a *NS, devA string, b *NS, devB string, cfg WANConfig) *WAN {
 	tp.t.Helper()
-	w := &WAN{cfg: cfg}
+	w := &WAN{}
+	w.Set(cfg)
 	fa, err := openTap(a.Name, devA)
 	if err != nil {
 		tp.t.Fatalf("WAN link: %v", err)
@@ -86,18 +100,21 @@ func (w *WAN) forward(src, dst *os.File, dir int) {
 		defer w.wg.Done()
 		defer close(q)
 		rng := rand.New(rand.NewPCG(rand.Uint64(), uint64(dir)))
+		buf := make([]byte, 65536)
 		for {
-			buf := make([]byte, 65536)
 			n, err := src.Read(buf)
 			if err != nil {
 				return
 			}
-			if w.down.Load() || (w.cfg.Loss > 0 && rng.Float64() < w.cfg.Loss) {
+			if f := w.obs.Load(); f != nil {
+				(*f)(dir, buf[:n])
+			}
+			if loss := math.Float64frombits(w.loss.Load()); w.down.Load() || (loss > 0 && rng.Float64() < loss) {
 				w.Dropped[dir].Add(1)
 				continue
 			}
 			select {
-			case q <- wanFrame{due: time.Now().Add(w.cfg.Delay), b: buf[:n]}:
+			case q <- wanFrame{due: time.Now().Add(time.Duration(w.delay.Load())), b: append([]byte(nil), buf[:n]...)}:
 			default:
 				w.Dropped[dir].Add(1)
 			}

@@ -29,6 +29,19 @@ const (
 // PXE entries switched off (fw_cfg), so its first network boot option is UEFI HTTPv4.
 func startOVMF(t *testing.T, tor *testutil.ToR, dir, name, mac, disk string) *vm {
 	t.Helper()
+	return startOVMFWith(t, tor, dir, name, mac, disk,
+		"-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=no",
+		"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=no")
+}
+
+// startOVMFPXE is startOVMF with UEFI PXE left on (it comes first: ipxe.efi over TFTP).
+func startOVMFPXE(t *testing.T, tor *testutil.ToR, dir, name, mac, disk string) *vm {
+	t.Helper()
+	return startOVMFWith(t, tor, dir, name, mac, disk, "-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=no")
+}
+
+func startOVMFWith(t *testing.T, tor *testutil.ToR, dir, name, mac, disk string, fwcfg ...string) *vm {
+	t.Helper()
 	vars := filepath.Join(dir, name+"-vars.fd")
 	b, err := os.ReadFile(ovmfVars)
 	if err != nil {
@@ -41,15 +54,14 @@ func startOVMF(t *testing.T, tor *testutil.ToR, dir, name, mac, disk string) *vm
 	tor.Run("ip", "tuntap", "add", tap, "mode", "tap")
 	tor.Run("ip", "link", "set", tap, "master", "rack", "up")
 	t.Cleanup(func() { exec.Command("ip", "netns", "exec", tor.Name, "ip", "link", "del", tap).Run() })
-	p := tor.Start(nil, "qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-m", "512", "-nographic", "-no-reboot", "-vga", "none",
-		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+ovmfCode,
-		"-drive", "if=pflash,format=raw,unit=1,file="+vars,
-		"-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=no",
-		"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=no",
+	args := append([]string{"qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-m", "512", "-nographic", "-no-reboot", "-vga", "none",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + ovmfCode,
+		"-drive", "if=pflash,format=raw,unit=1,file=" + vars}, fwcfg...)
+	p := tor.Start(nil, append(args,
 		"-netdev", fmt.Sprintf("tap,id=n0,ifname=%s,script=no,downscript=no", tap),
 		"-device", fmt.Sprintf("virtio-net-pci,netdev=n0,mac=%s,romfile=,bootindex=1", mac),
 		"-drive", fmt.Sprintf("file=%s,format=raw,if=virtio", disk),
-		"-device", "virtio-rng-pci")
+		"-device", "virtio-rng-pci")...)
 	return &vm{proc: p, disk: disk}
 }
 
