@@ -133,6 +133,9 @@ type Profile struct {
 	IPXEScript string `json:"ipxeScript,omitempty" yaml:"ipxeScript,omitempty"`
 	// BashPackage is an artifact reference of post-install scripts.
 	BashPackage string `json:"bashPackage,omitempty" yaml:"bashPackage,omitempty"`
+	// SecureBoot is "" (off) or "distro": UEFI x64 hosts boot shimx64.efi, grubx64.efi
+	// and a per-host grub.cfg over TFTP instead of the efiX64 bootloader.
+	SecureBoot SecureBoot `json:"secureBoot,omitempty" yaml:"secureBoot,omitempty"`
 
 	CreatedAt time.Time `json:"createdAt" yaml:"-"`
 	UpdatedAt time.Time `json:"updatedAt" yaml:"-"`

@@ -242,6 +242,11 @@ func validateProfile(p *Profile) error {
 			return fmt.Errorf("profile %s: %w", p.Name, err)
 		}
 	}
+	switch p.SecureBoot {
+	case SecureBootOff, SecureBootDistro:
+	default:
+		return invalidf("profile %s: secureBoot %q: use distro, or leave it out", p.Name, p.SecureBoot)
+	}
 	return checkProfileLines(p)
 }
 

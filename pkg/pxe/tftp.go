@@ -53,6 +53,9 @@ func (s *Service) tftpRead(filename string, rf io.ReaderFrom) error {
 		src, _ = netip.AddrFromSlice(ra.IP)
 		src = src.Unmap()
 	}
+	if isGlobalGrubConfig(filename) {
+		return s.tftpGlobalGrub(rf, src)
+	}
 	bp, ok := parseBootPath(filename)
 	if !ok || bp.file == podmgr.ScriptName {
 		return s.tftpRefuse(target{}, refusePath, src, filename)
@@ -60,6 +63,9 @@ func (s *Service) tftpRead(filename string, rf io.ReaderFrom) error {
 	t, why := s.gate(bp, src)
 	if why != "" {
 		return s.tftpRefuse(t, why, src, filename)
+	}
+	if bp.file == podmgr.GrubConfigName {
+		return s.tftpHostGrub(rf, t, src, filename)
 	}
 	a, err := s.artifactFor(t, bp.file)
 	if err != nil {
