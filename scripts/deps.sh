@@ -17,7 +17,9 @@ packages=(
   qemu-system-x86   # boots under TCG
   ipxe-qemu         # real iPXE ROMs for QEMU
   ipxe              # undionly.kpxe, ipxe.efi
-  ovmf              # UEFI firmware for QEMU: UEFI HTTP Boot (test/e2e)
+  ovmf              # UEFI firmware for QEMU: UEFI HTTP Boot, Secure Boot (test/e2e)
+  shim-signed       # shimx64.efi signed by Microsoft's UEFI CA (Secure Boot distro chain)
+  grub-efi-amd64-signed # grubnetx64.efi signed by Debian (Secure Boot distro chain)
   e2fsprogs         # mkfs.ext4 -d, debugfs
   cpio
   time              # /usr/bin/time -v for RSS

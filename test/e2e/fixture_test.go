@@ -214,7 +214,14 @@ type site struct {
 	central                   *testutil.NS
 	tor                       *testutil.ToR
 	wan                       *testutil.WAN // nil without an emulated WAN
-	admin                     *cli
+	admin, ci                 *cli
+}
+
+// push signs file with the CI signer and pushes it as ref with the CI token.
+func (e *site) push(t *testing.T, ref, file, kind string) {
+	t.Helper()
+	testutil.Run(t, e.work, e.bin, "image", "sign", "--cert", filepath.Join(e.work, "ci.pem"), "--key", filepath.Join(e.work, "ci.key"), file, "-o", file+".p7s")
+	e.ci.must("image", "push", ref, file, "--sig", file+".p7s", "--kind", kind)
 }
 
 func newSite(t *testing.T, src string, wan *testutil.WANConfig) *site {
@@ -287,5 +294,5 @@ func newSite(t *testing.T, src string, wan *testutil.WANConfig) *site {
 	admin.must("pod", "apply", "-f", podFile)
 	tor.StartRelay("198.51.100.10")
 	tor.StartRouterAdvertisements()
-	return &site{src: src, bin: bin, data: data, work: work, pki: pki, central: central, tor: tor, wan: link, admin: admin}
+	return &site{src: src, bin: bin, data: data, work: work, pki: pki, central: central, tor: tor, wan: link, admin: admin, ci: ci}
 }

@@ -173,6 +173,9 @@ func TestProvisionEndToEnd(t *testing.T) {
 	t.Run("UEFI HTTP Boot provisions with no TFTP", func(t *testing.T) {
 		testUEFIHTTPBoot(t, admin, central, tor, work)
 	})
+	t.Run("Secure Boot distro chain provisions", func(t *testing.T) {
+		testSecureBootDistro(t, e)
+	})
 
 	t.Run("old token opens nothing", func(t *testing.T) {
 		if token == "" {
