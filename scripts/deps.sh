@@ -20,6 +20,7 @@ packages=(
   ovmf              # UEFI firmware for QEMU: UEFI HTTP Boot, Secure Boot (test/e2e)
   shim-signed       # shimx64.efi signed by Microsoft's UEFI CA (Secure Boot distro chain)
   grub-efi-amd64-signed # grubnetx64.efi signed by Debian (Secure Boot distro chain)
+  sbsigntool        # sbattach: a kernel without its signature (Secure Boot negative test)
   e2fsprogs         # mkfs.ext4 -d, debugfs
   cpio
   time              # /usr/bin/time -v for RSS

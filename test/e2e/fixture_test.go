@@ -215,6 +215,7 @@ type site struct {
 	tor                       *testutil.ToR
 	wan                       *testutil.WAN // nil without an emulated WAN
 	admin, ci                 *cli
+	signedChain               bool // shim and grub pushed (secureboot_test.go)
 }
 
 // push signs file with the CI signer and pushes it as ref with the CI token.

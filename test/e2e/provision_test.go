@@ -176,6 +176,9 @@ func TestProvisionEndToEnd(t *testing.T) {
 	t.Run("Secure Boot distro chain provisions", func(t *testing.T) {
 		testSecureBootDistro(t, e)
 	})
+	t.Run("Secure Boot refuses a kernel without its signature", func(t *testing.T) {
+		testSecureBootUnsignedKernel(t, e)
+	})
 
 	t.Run("old token opens nothing", func(t *testing.T) {
 		if token == "" {

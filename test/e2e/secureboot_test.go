@@ -25,6 +25,25 @@ const (
 	signedGrubNet  = "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed"
 )
 
+// pushSignedChain pushes Debian's signed shim and grubnetx64 once per site.
+func pushSignedChain(t *testing.T, e *site) {
+	t.Helper()
+	if e.signedChain {
+		return
+	}
+	for _, f := range []string{ovmfSecureCode, ovmfMSVars, signedShim, signedGrubNet} {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("%v (scripts/deps.sh installs ovmf, shim-signed, grub-efi-amd64-signed)", err)
+		}
+	}
+	shim, grub := filepath.Join(e.work, podmgr.ShimName), filepath.Join(e.work, podmgr.GrubName)
+	testutil.Run(t, e.work, "cp", signedShim, shim)
+	testutil.Run(t, e.work, "cp", signedGrubNet, grub)
+	e.push(t, podmgr.ShimName+":1", shim, "bootloader")
+	e.push(t, podmgr.GrubName+":1", grub, "bootloader")
+	e.signedChain = true
+}
+
 // startSecureOVMF runs OVMF with Secure Boot on (Microsoft keys), UEFI PXE first.
 func startSecureOVMF(t *testing.T, tor *testutil.ToR, dir, name, mac, disk string) *vm {
 	t.Helper()
@@ -52,16 +71,7 @@ func startSecureOVMF(t *testing.T, tor *testutil.ToR, dir, name, mac, disk strin
 // and the initrd over TFTP. The kernel reports Secure Boot and lockdown; the timeline
 // records that the initrd was not authenticated.
 func testSecureBootDistro(t *testing.T, e *site) {
-	for _, f := range []string{ovmfSecureCode, ovmfMSVars, signedShim, signedGrubNet} {
-		if _, err := os.Stat(f); err != nil {
-			t.Fatalf("%v (scripts/deps.sh installs ovmf, shim-signed, grub-efi-amd64-signed)", err)
-		}
-	}
-	shim, grub := filepath.Join(e.work, podmgr.ShimName), filepath.Join(e.work, podmgr.GrubName)
-	testutil.Run(t, e.work, "cp", signedShim, shim)
-	testutil.Run(t, e.work, "cp", signedGrubNet, grub)
-	e.push(t, podmgr.ShimName+":1", shim, "bootloader")
-	e.push(t, podmgr.GrubName+":1", grub, "bootloader")
+	pushSignedChain(t, e)
 	prof := filepath.Join(e.work, "e2e-sb.yaml")
 	os.WriteFile(prof, []byte(profileYAML("e2e-sb", "os@1", "secureBoot: distro\n")), 0o644)
 	e.admin.must("profile", "apply", "-f", prof)
@@ -104,5 +114,38 @@ func testSecureBootDistro(t *testing.T, e *site) {
 	}
 	if t.Failed() {
 		t.Logf("console:\n%s", con)
+	}
+}
+
+// unsignedMAC boots under Secure Boot a profile whose kernel lost its signature.
+const unsignedMAC = "52:54:00:e2:e0:05"
+
+// testSecureBootUnsignedKernel: the same distro chain with the stage1 kernel's
+// signature removed (sbattach --remove): grub refuses it through shim, nothing boots,
+// and the host is not provisioned.
+func testSecureBootUnsignedKernel(t *testing.T, e *site) {
+	pushSignedChain(t, e)
+	unsigned := filepath.Join(e.work, "unsigned-vmlinuz")
+	testutil.Run(t, e.work, "cp", filepath.Join(e.work, "stage1", "vmlinuz"), unsigned)
+	testutil.Run(t, e.work, "sbattach", "--remove", unsigned)
+	e.push(t, "unsigned-kernel:1", unsigned, "kernel")
+	prof := filepath.Join(e.work, "e2e-sb-unsigned.yaml")
+	body := strings.Replace(profileYAML("e2e-sb-unsigned", "os@1", "secureBoot: distro\n"), "stage1-kernel@1", "unsigned-kernel@1", 1)
+	os.WriteFile(prof, []byte(body), 0o644)
+	e.admin.must("profile", "apply", "-f", prof)
+	e.admin.must("host", "add", unsignedMAC, "--pod", "pod-a", "--hostname", "node5", "--mgmt-ip", "203.0.113.25", "--profile", "e2e-sb-unsigned")
+	v := startSecureOVMF(t, e.tor, e.work, "sbu", unsignedMAC, newDisk(t, e.work, "sbu"))
+	testutil.WaitFor(t, 4*time.Minute, "grub to refuse the unsigned kernel", func() bool {
+		return strings.Contains(v.proc.Output(), "bad shim signature") || v.proc.Exited()
+	})
+	v.proc.Stop()
+	con := v.proc.Output()
+	if !strings.Contains(con, "bad shim signature") || strings.Contains(con, "EFI stub:") {
+		t.Fatalf("want grub's \"bad shim signature\" and no kernel start; console:\n%s", con)
+	}
+	h := e.admin.host(unsignedMAC)
+	acts := actions(e.admin.events(unsignedMAC))
+	if h.State == podmgr.StateProvisioned || !h.Netboot || inOrder(acts, []string{"agent.booted"}) || !inOrder(acts, []string{"tftp.grubcfg", "tftp.sent"}) {
+		t.Fatalf("host after the refused kernel: state %s netboot %v events %v", h.State, h.Netboot, acts)
 	}
 }
