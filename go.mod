@@ -34,3 +34,4 @@ require (
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+replace github.com/pin/tftp/v3 => ./third_party/pin-tftp
