@@ -24,7 +24,7 @@ fuzz:
 demo:
 	scripts/deps.sh
 	PODBOOT_E2E_CACHE=$${PODBOOT_E2E_CACHE:-$(CURDIR)/.work/e2e-cache} CI= \
-		$(GO) test ./test/e2e -run TestProvisionEndToEnd -count=1 -v -timeout 10m
+		$(GO) test ./test/e2e -run TestProvisionEndToEnd -count=1 -v -timeout 20m
 
 clean:
 	rm -rf bin .work
