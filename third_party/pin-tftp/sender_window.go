@@ -75,8 +75,13 @@ func sendWindowWithRetry(s *sender, bufs [][]byte, lens []int, first, count int,
 		}
 		if err == nil && acked == 0 {
 			// The client acknowledged the block before the window: it lost the first
-			// one; send the window again (this is not a timeout: no retry spent).
-			continue
+			// one. Send the window again, within the same retry budget as a timeout
+			// (a client repeating that ACK cannot make the server send without end).
+			if s.retry.count() < s.retries {
+				s.retry.backoff()
+				continue
+			}
+			return 0, fmt.Errorf("sending block %d: the client keeps acknowledging block %d", base, base-1)
 		}
 		return acked, err
 	}
