@@ -116,7 +116,8 @@ func waitAction(t *testing.T, e *site, mac, action string, timeout time.Duration
 // TestWANBoot provisions a UEFI HTTP Boot host across an emulated WAN of 100 ms RTT and
 // 1 % loss per direction, and cuts the WAN for 30 s in the middle of its stage2
 // download, dropping the server's side of the connection meanwhile: the agent resumes
-// the download with Range once the WAN is back, and the host is provisioned.
+// the download with Range once the WAN is back, and the host is provisioned. Then a
+// UEFI PXE host fetches ipxe.efi over TFTP across the same WAN, windowed.
 func TestWANBoot(t *testing.T) {
 	testutil.RequireRoot(t, "dhcrelay", "qemu-system-x86_64", "mkfs.ext4", "debugfs", "dpkg-deb", "apt-get", "curl", "ss")
 	src, err := filepath.Abs("../..")
@@ -157,6 +158,15 @@ func TestWANBoot(t *testing.T) {
 	}
 	names, durs, total := stageTimes(evs)
 	t.Logf("WAN cut %s at %s; stages %v %v; offer → installed %s; %s", cut, cutAt.Format("15:04:05"), names, durs, total, verified)
+
+	// UEFI PXE across the same lossy WAN: ipxe.efi over TFTP with the windowsize OVMF
+	// asks for (4), lost blocks and ACKs included.
+	evs = wanBoot(t, e, "uefi-pxe", "wan2", "52:54:00:e2:e1:02", nil)
+	names, durs, total = stageTimes(evs)
+	if len(names) == 0 || names[0] != "loader" {
+		t.Fatalf("no ipxe.efi over TFTP in the events: %v", actions(evs))
+	}
+	t.Logf("UEFI PXE: stages %v %v; offer → installed %s", names, durs, total)
 }
 
 // TestWANBench measures each boot stage across the emulated WAN, one host at a time, at
