@@ -161,7 +161,19 @@ func TestWANBoot(t *testing.T) {
 
 	// UEFI PXE across the same lossy WAN: ipxe.efi over TFTP with the windowsize OVMF
 	// asks for (4), lost blocks and ACKs included.
+	var mu sync.Mutex
+	var rrqs []string
+	e.wan.Observe(func(dir int, frame []byte) {
+		if file, opts, ok := rrqOptions(frame); ok && dir == 1 {
+			mu.Lock()
+			rrqs = append(rrqs, file+" "+strings.Join(opts, " "))
+			mu.Unlock()
+		}
+	})
 	evs = wanBoot(t, e, "uefi-pxe", "wan2", "52:54:00:e2:e1:02", nil)
+	mu.Lock()
+	t.Logf("TFTP read requests: %q", rrqs)
+	mu.Unlock()
 	names, durs, total = stageTimes(evs)
 	if len(names) == 0 || names[0] != "loader" {
 		t.Fatalf("no ipxe.efi over TFTP in the events: %v", actions(evs))
