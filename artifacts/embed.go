@@ -13,6 +13,9 @@ var Templates embed.FS
 // IPXETemplate is the default per-host iPXE script template.
 func IPXETemplate() string { return mustRead("templates/ipxe.tmpl") }
 
+// GrubTemplate is the per-host grub.cfg template of Secure Boot distro profiles.
+func GrubTemplate() string { return mustRead("templates/grub.tmpl") }
+
 func mustRead(name string) string {
 	b, err := Templates.ReadFile(name)
 	if err != nil {

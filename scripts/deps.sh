@@ -17,11 +17,16 @@ packages=(
   qemu-system-x86   # boots under TCG
   ipxe-qemu         # real iPXE ROMs for QEMU
   ipxe              # undionly.kpxe, ipxe.efi
+  ovmf              # UEFI firmware for QEMU: UEFI HTTP Boot, Secure Boot (test/e2e)
+  shim-signed       # shimx64.efi signed by Microsoft's UEFI CA (Secure Boot distro chain)
+  grub-efi-amd64-signed # grubnetx64.efi signed by Debian (Secure Boot distro chain)
+  sbsigntool        # sbattach: a kernel without its signature (Secure Boot negative test)
   e2fsprogs         # mkfs.ext4 -d, debugfs
   fdisk             # sfdisk: scripts/stage2-image.sh's partition table
   cpio
   time              # /usr/bin/time -v for RSS
   procps
+  iputils-ping      # ping: the emulated WAN link's own test (internal/testutil)
 )
 
 missing=()

@@ -181,13 +181,32 @@ type ToR struct {
 
 // ToR creates a switch namespace with wanAddr on its link to central and rackAddr on its
 // rack bridge (both CIDR form), forwarding on, a default route to central's WAN address
-// gw, and a host route on central to rackAddr through it.
+// gw, and a host route on central to rackAddr through it (through the last ToR created
+// when several share rackAddr).
 func (tp *Topology) ToR(central *NS, name, wanAddr, rackAddr, gw string) *ToR {
+	tp.t.Helper()
+	tor, _ := tp.tor(central, name, wanAddr, rackAddr, gw, nil)
+	return tor
+}
+
+// ToROverWAN is ToR with its link to central through an emulated WAN (WANLink) instead
+// of a veth.
+func (tp *Topology) ToROverWAN(central *NS, name, wanAddr, rackAddr, gw string, cfg WANConfig) (*ToR, *WAN) {
+	tp.t.Helper()
+	return tp.tor(central, name, wanAddr, rackAddr, gw, &cfg)
+}
+
+func (tp *Topology) tor(central *NS, name, wanAddr, rackAddr, gw string, wanCfg *WANConfig) (*ToR, *WAN) {
 	tp.t.Helper()
 	n := tp.next()
 	ns := tp.Namespace("tor-" + name)
 	peer := fmt.Sprintf("t%d", n)
-	central.Run("ip", "link", "add", peer, "type", "veth", "peer", "name", "wan", "netns", ns.Name)
+	var wan *WAN
+	if wanCfg == nil {
+		central.Run("ip", "link", "add", peer, "type", "veth", "peer", "name", "wan", "netns", ns.Name)
+	} else {
+		wan = tp.WANLink(central, peer, ns, "wan", *wanCfg)
+	}
 	central.Run("ip", "link", "set", peer, "master", "wan0", "up")
 	ns.Run("ip", "addr", "add", wanAddr, "dev", "wan")
 	ns.Run("ip", "link", "set", "wan", "up")
@@ -196,11 +215,13 @@ func (tp *Topology) ToR(central *NS, name, wanAddr, rackAddr, gw string) *ToR {
 	ns.Run("ip", "link", "set", "rack", "up")
 	ns.Run("sysctl", "-qw", "net.ipv4.ip_forward=1")
 	tor := &ToR{NS: ns, central: central, WANAddr: strings.Split(wanAddr, "/")[0], RackAddr: strings.Split(rackAddr, "/")[0]}
-	central.Run("ip", "route", "add", tor.RackAddr+"/32", "via", tor.WANAddr)
+	// replace, not add: ToRs may share a rack address (a giaddr), and central then
+	// routes it to the last one, as a router without policy routing would.
+	central.Run("ip", "route", "replace", tor.RackAddr+"/32", "via", tor.WANAddr)
 	if gw != "" {
 		ns.Run("ip", "route", "add", "default", "via", gw)
 	}
-	return tor
+	return tor, wan
 }
 
 // RouteRack routes a whole rack prefix from central through the ToR (for unicast renewals

@@ -142,6 +142,7 @@ func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, 
 		return res
 	}
 	res.pod, res.gen = pc.Pod.Name, pc.Pod.CreatedAt
+	r.toSource = pc.Pod.ReplyTo == podmgr.ReplyToRelaySource
 	log := &pktLog{l: h.log, pod: pc.Pod.Name, host: r.mac, relay: res.relay, typ: res.typ}
 	if o == originRelay {
 		// A relay sends from its own address; one from a host's was written by the host.

@@ -210,10 +210,13 @@ type destination struct {
 }
 
 // replyDest routes a reply: to the relay (giaddr:67, or giaddr and the relay's source
-// port with RFC 8357 sub-option 19), else to the client's address, else broadcast on the
-// local interface.
+// port with RFC 8357 sub-option 19; or, for a pod with replyTo relaySource, the relayed
+// packet's UDP source address and port), else to the client's address, else broadcast
+// on the local interface.
 func replyDest(r *request, local bool) (destination, bool) {
 	switch {
+	case r.giaddr.IsValid() && r.toSource && r.peer.Addr().Unmap().Is4() && r.peer.Port() != 0:
+		return destination{addr: netip.AddrPortFrom(r.peer.Addr().Unmap(), r.peer.Port())}, true
 	case r.giaddr.IsValid():
 		port := uint16(67)
 		if r.relay.sourcePort && r.peer.Port() != 0 {

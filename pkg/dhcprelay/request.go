@@ -46,6 +46,8 @@ type request struct {
 	// subnetSel is option 118 (RFC 3011).
 	subnetSel netip.Addr
 	client    clientInfo
+	// toSource: the pod replies to the relay's UDP source, not to giaddr (replyDest).
+	toSource bool
 }
 
 // clientInfo is what the firmware says about itself: it picks the boot program.

@@ -97,6 +97,7 @@ func TestPodValidation(t *testing.T) {
 		{"malformed server address", mod(func(p *Pod) { p.ServerAddress = "central" }), ErrInvalid},
 		{"mgmt gateway outside", mod(func(p *Pod) { p.Management = ManagementNet{CIDR: "203.0.113.0/24", Gateway: "192.0.2.1"} }), ErrInvalid},
 		{"bad policy", mod(func(p *Pod) { p.UnknownHosts = "accept" }), ErrInvalid},
+		{"bad replyTo", mod(func(p *Pod) { p.ReplyTo = "relay" }), ErrInvalid},
 		{"unknown profile", mod(func(p *Pod) { p.Profile = "nope" }), ErrInvalid},
 		{"same giaddr, nothing else", mod(func(p *Pod) { p.Match[0].Giaddr = "192.0.2.1" }), ErrConflict},
 		{"same giaddr, circuit-id differs", mod(func(p *Pod) { p.Match[0] = MatchRule{Giaddr: "192.0.2.1", CircuitID: "rack-7"} }), nil},

@@ -16,6 +16,16 @@ const (
 	PolicyDiscover UnknownHostPolicy = "discover"
 )
 
+// ReplyTo says where a pod's relayed DHCP replies are sent.
+type ReplyTo string
+
+const (
+	// ReplyToGiaddr sends replies to giaddr:67 (RFC 2131; the default).
+	ReplyToGiaddr ReplyTo = "giaddr"
+	// ReplyToRelaySource sends replies to the relayed packet's UDP source.
+	ReplyToRelaySource ReplyTo = "relaySource"
+)
+
 // Pod is one site: how its relayed traffic is recognised, its networks and its profile.
 type Pod struct {
 	Name string `json:"name" yaml:"name"`
@@ -36,6 +46,10 @@ type Pod struct {
 	// NAT is true when hosts reach podboot through NAT, so their source address
 	// cannot be checked against their lease.
 	NAT bool `json:"nat,omitempty" yaml:"nat,omitempty"`
+	// ReplyTo is where relayed replies go: "giaddr" (the default, RFC 2131) or
+	// "relaySource", the relay's UDP source address and port, for relays that share a
+	// giaddr (docs/dhcp.md, "Reply routing").
+	ReplyTo ReplyTo `json:"replyTo,omitempty" yaml:"replyTo,omitempty"`
 	// Artifacts are extra artifacts (name@version) the pod may serve besides its profile's.
 	Artifacts []string `json:"artifacts,omitempty" yaml:"artifacts,omitempty"`
 	// Kickstart holds pod-wide values for the kickstart template.
@@ -119,6 +133,9 @@ type Profile struct {
 	IPXEScript string `json:"ipxeScript,omitempty" yaml:"ipxeScript,omitempty"`
 	// BashPackage is an artifact reference of post-install scripts.
 	BashPackage string `json:"bashPackage,omitempty" yaml:"bashPackage,omitempty"`
+	// SecureBoot is "" (off) or "distro": UEFI x64 hosts boot shimx64.efi, grubx64.efi
+	// and a per-host grub.cfg over TFTP instead of the efiX64 bootloader.
+	SecureBoot SecureBoot `json:"secureBoot,omitempty" yaml:"secureBoot,omitempty"`
 
 	CreatedAt time.Time `json:"createdAt" yaml:"-"`
 	UpdatedAt time.Time `json:"updatedAt" yaml:"-"`

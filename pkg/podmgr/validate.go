@@ -185,6 +185,13 @@ func validatePod(p *Pod) (*PodContext, error) {
 	if p.DiscoverLimit < 0 {
 		return nil, invalidf("pod %s: discoverLimit %d is negative", p.Name, p.DiscoverLimit)
 	}
+	switch p.ReplyTo {
+	case "":
+		pc.Pod.ReplyTo = ReplyToGiaddr
+	case ReplyToGiaddr, ReplyToRelaySource:
+	default:
+		return nil, invalidf("pod %s: replyTo %q: use giaddr or relaySource", p.Name, p.ReplyTo)
+	}
 	if p.Profile == "" {
 		return nil, invalidf("pod %s: name a profile", p.Name)
 	}
@@ -234,6 +241,11 @@ func validateProfile(p *Profile) error {
 		if err := validFileName(f.field, f.v); err != nil {
 			return fmt.Errorf("profile %s: %w", p.Name, err)
 		}
+	}
+	switch p.SecureBoot {
+	case SecureBootOff, SecureBootDistro:
+	default:
+		return invalidf("profile %s: secureBoot %q: use distro, or leave it out", p.Name, p.SecureBoot)
 	}
 	return checkProfileLines(p)
 }

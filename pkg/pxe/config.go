@@ -36,6 +36,9 @@ type Config struct {
 	// TFTPBlockSize caps the negotiated TFTP block size (default 1400: fits WAN paths
 	// with tunnels and VLAN tags; clients asking for more get this).
 	TFTPBlockSize int `yaml:"tftpBlockSize"`
+	// TFTPWindowSize caps the RFC 7440 windowsize acknowledged to clients that ask for
+	// one (default 8; 1 turns windowing off: every client is served lock-step).
+	TFTPWindowSize int `yaml:"tftpWindowSize"`
 	// MaxTFTPTransfers bounds concurrent TFTP transfers (default 512); beyond it clients
 	// get a "server busy" TFTP error at once.
 	MaxTFTPTransfers int `yaml:"maxTftpTransfers"`
@@ -95,6 +98,7 @@ const (
 	DefaultHTTPAddr         = ":8080"
 	DefaultHTTPSAddr        = ":8443"
 	DefaultTFTPBlockSize    = 1400
+	DefaultTFTPWindowSize   = 8
 	DefaultMaxTFTPTransfers = 512
 	DefaultNATTokenWindow   = 3 * time.Minute
 )
@@ -119,6 +123,9 @@ func (c Config) withDefaults() Config {
 	def(&c.HTTPSAddr, DefaultHTTPSAddr)
 	if c.TFTPBlockSize == 0 {
 		c.TFTPBlockSize = DefaultTFTPBlockSize
+	}
+	if c.TFTPWindowSize == 0 {
+		c.TFTPWindowSize = DefaultTFTPWindowSize
 	}
 	if c.MaxTFTPTransfers == 0 {
 		c.MaxTFTPTransfers = DefaultMaxTFTPTransfers
@@ -164,6 +171,9 @@ func (c Config) withDefaults() Config {
 func (c Config) validate() error {
 	if c.TFTPBlockSize <= 512 || c.TFTPBlockSize > 65464 {
 		return fmt.Errorf("boot: tftpBlockSize %d: use 513-65464 (1400 suits WAN paths; clients that ask for no blksize get 512 anyway)", c.TFTPBlockSize)
+	}
+	if c.TFTPWindowSize < 1 || c.TFTPWindowSize > 64 {
+		return fmt.Errorf("boot: tftpWindowSize %d: use 1-64 (1: no windowing)", c.TFTPWindowSize)
 	}
 	if c.MaxTFTPTransfers < 1 {
 		return fmt.Errorf("boot: maxTftpTransfers %d: use at least 1", c.MaxTFTPTransfers)

@@ -1,6 +1,7 @@
 package pxe
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -131,17 +132,26 @@ func (s *Service) serveScript(w http.ResponseWriter, r *http.Request, t target, 
 // token of a boot in progress. The token gate (tokengate.go) may withhold it: withheld
 // says why, and the script is then served without a token.
 func (s *Service) scriptToken(r *http.Request, t target, step podmgr.HostStep, src netip.Addr) (token string, recorded bool, withheld string, err error) {
-	if s.cfg.HostToken == nil || r.Method != http.MethodGet {
+	if r.Method != http.MethodGet {
+		return "", false, "", nil
+	}
+	return s.issueToken(r.Context(), t, step, src, "iPXE script served without a token")
+}
+
+// issueToken issues the host's token for a boot file that carries it (the iPXE script,
+// a grub.cfg) through the token gate; withheldMsg is logged when the gate withholds it.
+func (s *Service) issueToken(ctx context.Context, t target, step podmgr.HostStep, src netip.Addr, withheldMsg string) (token string, recorded bool, withheld string, err error) {
+	if s.cfg.HostToken == nil {
 		return "", false, "", nil
 	}
 	undo, why := s.tokens.claim(t.pc.Pod.Name, t.host.MAC, t.pc.Pod.NAT, src)
 	if why != "" {
 		s.m.tokenWithheld.WithLabelValues(t.pc.Pod.Name, why).Inc()
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "iPXE script served without a token",
+		s.log.LogAttrs(ctx, slog.LevelInfo, withheldMsg,
 			append(scriptAttrs(t), slog.String("reason", why), slog.String("source", src.String()))...)
 		return "", false, why, nil
 	}
-	token, err = s.cfg.HostToken(r.Context(), t.host, step)
+	token, err = s.cfg.HostToken(ctx, t.host, step)
 	if err != nil {
 		undo()
 		return "", false, "", err
@@ -198,10 +208,7 @@ func (s *Service) serveArtifact(w http.ResponseWriter, r *http.Request, t target
 	defer f.Close()
 	h := w.Header()
 	h.Set("ETag", `"`+digest+`"`)
-	h.Set("Content-Type", "application/octet-stream")
-	if sig {
-		h.Set("Content-Type", "application/pkcs7-signature")
-	}
+	h.Set("Content-Type", contentType(a, sig))
 	cw := &countingWriter{ResponseWriter: w, code: http.StatusOK}
 	http.ServeContent(cw, r, "", a.CreatedAt, f)
 	s.m.httpBytes.WithLabelValues(pod).Add(float64(cw.n))
@@ -218,6 +225,19 @@ func (s *Service) serveArtifact(w http.ResponseWriter, r *http.Request, t target
 		}
 		s.recordEvent(src.String(), "http.sent", detail, t, stateFor(a.Kind, sig))
 	}
+}
+
+// contentType is application/efi for an EFI loader: UEFI HTTP Boot (EDK2) takes the
+// image type from it, and only without it from the URL's extension, which a versioned
+// name (ipxe.efi@2) does not have.
+func contentType(a artifact.Artifact, sig bool) string {
+	switch {
+	case sig:
+		return "application/pkcs7-signature"
+	case a.Kind == artifact.KindBootloader && strings.HasSuffix(a.Name, ".efi"):
+		return "application/efi"
+	}
+	return "application/octet-stream"
 }
 
 // countingWriter counts body bytes and keeps the status, without hiding io.ReaderFrom

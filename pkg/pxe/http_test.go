@@ -391,3 +391,25 @@ func TestOtherHostsProfilesOnboard(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPBootLoaderContentType: an EFI loader is served as application/efi, so UEFI
+// HTTP Boot accepts it under a versioned name (ipxe.efi@1) whose URL has no .efi end;
+// other artifacts stay application/octet-stream.
+func TestHTTPBootLoaderContentType(t *testing.T) {
+	need(t, "curl")
+	f := newFixture(t, nil)
+	base := "http://" + f.svc.HTTPAddr().String()
+	for _, tc := range []struct{ path, want string }{
+		{podmgr.HTTPBootPath("pod-b", macB, "b-only.efi@1"), "content-type: application/efi\r\n"},
+		{podmgr.HTTPBootPath("pod-b", macB, "b-only.efi"), "content-type: application/efi\r\n"},
+		{podmgr.HTTPBootPath("pod-a", macA, "undionly.kpxe"), "content-type: application/octet-stream\r\n"},
+		{podmgr.HTTPBootPath("pod-a", macA, "vmlinuz@1"), "content-type: application/octet-stream\r\n"},
+	} {
+		for _, method := range []string{"-I", "-G"} { // HEAD, GET
+			r := curl(t, method, base+tc.path)
+			if r.code != "200" || !strings.Contains(r.headers, tc.want) {
+				t.Errorf("curl %s %s: code %s, want %q in headers:\n%s", method, tc.path, r.code, tc.want, r.headers)
+			}
+		}
+	}
+}

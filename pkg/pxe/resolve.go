@@ -127,6 +127,9 @@ func profileRefs(h podmgr.Host, p podmgr.Profile) []string {
 	for _, k := range []podmgr.Firmware{podmgr.FirmwareBIOS, podmgr.FirmwareEFIx64, podmgr.FirmwareEFIARM64} {
 		refs = append(refs, podmgr.BootFile(h, p, k))
 	}
+	if p.SecureBoot == podmgr.SecureBootDistro {
+		refs = append(refs, podmgr.GrubName) // shim's second stage
+	}
 	return append(refs, p.Kernel, p.Initrd, p.Stage2, p.BashPackage)
 }
 

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"text/template"
 	"time"
 
 	"github.com/pin/tftp/v3"
@@ -33,6 +34,7 @@ type Service struct {
 	log     *slog.Logger
 	m       *metrics
 	scripts *scriptTemplates
+	grub    *template.Template // per-host grub.cfg (grub.go)
 	tokens  *tokenGate
 
 	httpPort, httpsPort int
@@ -75,7 +77,11 @@ func New(cfg Config, mgr *podmgr.Manager, store *artifact.Store, reg prometheus.
 	if err != nil {
 		return nil, fmt.Errorf("boot: %w", err)
 	}
-	s := &Service{cfg: cfg, mgr: mgr, reg: mgr.Registry(), store: store, log: log.With("component", "boot"), m: m, scripts: scripts,
+	grub, err := parseGrubTemplate()
+	if err != nil {
+		return nil, fmt.Errorf("boot: %w", err)
+	}
+	s := &Service{cfg: cfg, mgr: mgr, reg: mgr.Registry(), store: store, log: log.With("component", "boot"), m: m, scripts: scripts, grub: grub,
 		tokens:    newTokenGate(cfg.NATTokenWindow, cfg.DHCPExchange),
 		tftpSlots: slots, closed: make(chan struct{})}
 	if err := s.listen(); err != nil {

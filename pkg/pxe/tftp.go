@@ -31,6 +31,8 @@ func (s *Service) newTFTPServer() *tftp.Server {
 	// socket gives no control messages.
 	srv.SetBlockSizeNegotiation(false)
 	srv.SetBlockSize(s.cfg.TFTPBlockSize)
+	// RFC 7440, for clients that ask (OVMF asks for 4): third_party/pin-tftp.
+	srv.SetWindowSize(s.cfg.TFTPWindowSize)
 	srv.SetTimeout(s.cfg.TFTPTimeout)
 	srv.SetRetries(s.cfg.TFTPRetries)
 	// pin/tftp's default backoff sleeps up to a second before each retransmit, on top of
@@ -53,6 +55,9 @@ func (s *Service) tftpRead(filename string, rf io.ReaderFrom) error {
 		src, _ = netip.AddrFromSlice(ra.IP)
 		src = src.Unmap()
 	}
+	if isGlobalGrubConfig(filename) {
+		return s.tftpGlobalGrub(rf, src)
+	}
 	bp, ok := parseBootPath(filename)
 	if !ok || bp.file == podmgr.ScriptName {
 		return s.tftpRefuse(target{}, refusePath, src, filename)
@@ -60,6 +65,9 @@ func (s *Service) tftpRead(filename string, rf io.ReaderFrom) error {
 	t, why := s.gate(bp, src)
 	if why != "" {
 		return s.tftpRefuse(t, why, src, filename)
+	}
+	if bp.file == podmgr.GrubConfigName {
+		return s.tftpHostGrub(rf, t, src, filename)
 	}
 	a, err := s.artifactFor(t, bp.file)
 	if err != nil {
@@ -109,7 +117,8 @@ func (s *Service) tftpRead(filename string, rf io.ReaderFrom) error {
 	}
 	start := time.Now()
 	// pin/tftp reads one block per read call; buffering saves a syscall per packet.
-	n, err := rf.ReadFrom(&ackReader{r: bufio.NewReaderSize(f, 32<<10), h: hold})
+	win, _ := rf.(windowed)
+	n, err := rf.ReadFrom(&ackReader{r: bufio.NewReaderSize(f, 32<<10), h: hold, win: win})
 	s.m.tftpBytes.WithLabelValues(pod).Add(float64(n))
 	switch {
 	case err == nil:

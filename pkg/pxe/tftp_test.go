@@ -219,3 +219,74 @@ func TestTFTPTransferLimit(t *testing.T) {
 		t.Errorf("busy refusals = %v, want 1", n)
 	}
 }
+
+// TestTFTPWindowSize: a client that asks for an RFC 7440 windowsize (atftp, as OVMF
+// does) gets the file intact, for windows that divide the block count and that do not,
+// and for a file whose size is a multiple of the block size (the empty last block).
+func TestTFTPWindowSize(t *testing.T) {
+	need(t, "atftp")
+	f := newFixture(t, nil)
+	for _, tc := range []struct{ file, blksize, window string }{
+		{"undionly.kpxe", "1400", "4"},  // 70,000 bytes: exactly 50 blocks
+		{"undionly.kpxe", "1400", "3"},  // a window that does not divide 50
+		{"vmlinuz", "1400", "16"},       // more than the server's cap (8)
+		{"initrd.img", "512", "1"},      // window 1: lock-step
+		{"undionly.kpxe", "65464", "4"}, // one block, shorter than blksize
+	} {
+		t.Run(tc.file+"/"+tc.blksize+"/"+tc.window, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			msg, err := exec.Command("atftp", "--verbose", "--option", "blksize "+tc.blksize, "--option", "windowsize "+tc.window,
+				"-g", "-r", tftpPath("pod-a", macA, tc.file), "-l", out, "127.0.0.1", tftpPort(f)).CombinedOutput()
+			if err != nil {
+				t.Fatalf("atftp: %v\n%s", err, msg)
+			}
+			got, _ := os.ReadFile(out)
+			if !bytes.Equal(got, f.content[tc.file]) {
+				t.Fatalf("got %d bytes, want %d\n%s", len(got), len(f.content[tc.file]), msg)
+			}
+		})
+	}
+}
+
+// TestTFTPWindowSent: the option ack carries the window (capped at tftpWindowSize, 8),
+// after ACK 0 the server sends a whole window of DATA before waiting, an ACK inside the
+// window restarts it after that block, and an ACK of its last block moves on: the raw
+// packets, as OVMF sees them.
+func TestTFTPWindowSent(t *testing.T) {
+	f := newFixture(t, nil)
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	srv := f.svc.TFTPAddr().(*net.UDPAddr)
+	rrq := append([]byte{0, 1}, tftpPath("pod-a", macA, "vmlinuz")+"\x00octet\x00blksize\x001400\x00windowsize\x0016\x00"...)
+	if _, err := c.WriteToUDP(rrq, srv); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2000)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, from, err := c.ReadFromUDP(buf)
+	if err != nil || buf[1] != 6 || !strings.Contains(string(buf[2:n]), "windowsize\x008\x00") {
+		t.Fatalf("option ack %q from %v: %v", buf[:n], from, err)
+	}
+	c.WriteToUDP([]byte{0, 4, 0, 0}, from) // ACK 0
+	for want := 1; want <= 8; want++ {
+		n, _, err := c.ReadFromUDP(buf)
+		if err != nil || n != 4+1400 || buf[1] != 3 || int(buf[2])<<8|int(buf[3]) != want {
+			t.Fatalf("packet %d of the window: %d bytes % x: %v", want, n, buf[:min(n, 4)], err)
+		}
+	}
+	// The client saw a gap after block 2: the window restarts at 3 (3..10).
+	c.WriteToUDP([]byte{0, 4, 0, 2}, from)
+	for want := 3; want <= 10; want++ {
+		if n, _, err := c.ReadFromUDP(buf); err != nil || int(buf[2])<<8|int(buf[3]) != want {
+			t.Fatalf("after ACK 2, want block %d: % x, %v", want, buf[:min(n, 4)], err)
+		}
+	}
+	c.WriteToUDP([]byte{0, 4, 0, 10}, from) // the window acknowledged: the next one comes
+	if n, _, err := c.ReadFromUDP(buf); err != nil || int(buf[2])<<8|int(buf[3]) != 11 {
+		t.Fatalf("after ACK 10: % x, %v", buf[:min(n, 4)], err)
+	}
+	c.WriteToUDP([]byte{0, 5, 0, 0, 'x', 0}, from) // abort
+}

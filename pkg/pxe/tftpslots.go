@@ -126,15 +126,20 @@ func (h *slotHold) end() {
 	}
 }
 
+// windowed is pin/tftp's transfer once it agreed a windowsize (third_party/pin-tftp).
+type windowed interface{ WindowSize() int }
+
 // ackReader is the file as pin/tftp reads it. pin/tftp fills one block per ReadFull and
-// asks for the next block only after the previous one was acknowledged, so a read
-// beyond the first full block means the client acknowledged the first DATA. Read errors
-// become "file not found": no Go error text reaches the client.
+// asks for the block after its window (one block, or the RFC 7440 windowsize agreed)
+// only after the first one was acknowledged, so a read beyond the first window means
+// the client acknowledged the first DATA. Read errors become "file not found": no Go
+// error text reaches the client.
 type ackReader struct {
 	r     *bufio.Reader
 	h     *slotHold
-	block int   // the first read's length: the block size
-	sent  int64 // bytes handed to pin/tftp
+	win   windowed // nil: one block
+	block int      // bytes of the first window: the first read's length times the window
+	sent  int64    // bytes handed to pin/tftp
 	acked bool
 }
 
@@ -142,6 +147,9 @@ func (a *ackReader) Read(p []byte) (int, error) {
 	if !a.acked {
 		if a.block == 0 {
 			a.block = len(p)
+			if a.win != nil {
+				a.block *= max(a.win.WindowSize(), 1) // the options are agreed by now
+			}
 		} else if a.sent >= int64(a.block) {
 			if !a.h.acked() {
 				return 0, errTFTPBusy

@@ -2,5 +2,9 @@
 // CI pipeline use podboot: podboot serve in a central namespace, ISC dhcrelay on a ToR
 // across a routed WAN link, QEMU with Debian's iPXE firmware in the rack, Debian's cloud
 // kernel with the initrd from `podboot stage1 build`, and a signed stage2 image pushed
-// with a CI token. The tests need root (namespaces, taps) and run in CI.
+// with a CI token. Other hosts boot with Debian's OVMF: by UEFI HTTP Boot (no iPXE ROM,
+// no TFTP: uefi_test.go), and under Secure Boot through the distribution-signed shim
+// and grub (secureboot_test.go). wan_test.go puts the ToR behind an emulated WAN
+// (TestWANBoot in CI; TestWANBench for bench/wan). The tests need root (namespaces,
+// taps) and run in CI; the package takes about 7 min (go test -timeout 30m).
 package e2e

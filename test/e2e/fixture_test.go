@@ -203,3 +203,97 @@ func debugfsCat(t *testing.T, dir, disk, path string) string {
 	}
 	return out.String()
 }
+
+// site is podboot serve in a central namespace and one ToR running ISC dhcrelay across
+// a routed WAN link (a veth, or an emulated WAN), with everything a CI pipeline and an
+// operator set up before hosts boot: the stage1 built and pushed, the stage2 images os@1
+// (good) and os@2 (to be tampered with), the bootloaders, the profiles e2e and e2e-bad,
+// and pod-a. Hosts are added by each test.
+type site struct {
+	src, bin, data, work, pki string
+	central                   *testutil.NS
+	tor                       *testutil.ToR
+	wan                       *testutil.WAN // nil without an emulated WAN
+	admin, ci                 *cli
+	signedChain               bool // shim and grub pushed (secureboot_test.go)
+}
+
+// push signs file with the CI signer and pushes it as ref with the CI token.
+func (e *site) push(t *testing.T, ref, file, kind string) {
+	t.Helper()
+	testutil.Run(t, e.work, e.bin, "image", "sign", "--cert", filepath.Join(e.work, "ci.pem"), "--key", filepath.Join(e.work, "ci.key"), file, "-o", file+".p7s")
+	e.ci.must("image", "push", ref, file, "--sig", file+".p7s", "--kind", kind)
+}
+
+func newSite(t *testing.T, src string, wan *testutil.WANConfig) *site {
+	t.Helper()
+	bin := testutil.BuildPodboot(t)
+	deb := testutil.DebianCloudKernelDeb(t)
+	data, work := t.TempDir(), t.TempDir()
+
+	tp := testutil.NewTopology(t)
+	central := tp.Central("198.51.100.10/24")
+	var tor *testutil.ToR
+	var link *testutil.WAN
+	if wan == nil {
+		tor = tp.ToR(central, "a", "198.51.100.2/24", "192.0.2.1/24", "198.51.100.10")
+	} else {
+		tor, link = tp.ToROverWAN(central, "a", "198.51.100.2/24", "192.0.2.1/24", "198.51.100.10", *wan)
+	}
+	tor.RouteRack("192.0.2.0/24")
+	// No api.names: pod-a, registered below, gets its certificate for 198.51.100.10 on
+	// demand.
+	serve := central.Start([]string{"PODBOOT_DHCP_ADDR=:67", "PODBOOT_TFTP_ADDR=:69", "PODBOOT_HTTP_ADDR=:8080", "PODBOOT_HTTPS_ADDR=:8443"},
+		bin, "serve", "--data-dir", data, "--api-addr", "127.0.0.1:9443")
+	testutil.WaitFor(t, 30*time.Second, "podboot to serve", func() bool {
+		if serve.Exited() {
+			t.Fatalf("podboot serve exited:\n%s", serve.Output())
+		}
+		return strings.Contains(serve.Output(), "podboot serving")
+	})
+	adminTok, _ := os.ReadFile(filepath.Join(data, "admin.token"))
+	pki := filepath.Join(data, "pki")
+	admin := &cli{t: t, ns: central, bin: bin, server: "https://127.0.0.1:9443", token: strings.TrimSpace(string(adminTok)), caCert: filepath.Join(pki, "ca.pem"), dataDir: data}
+
+	// CI side: a signer certificate, a ci token granted every kind (this CI builds stage1
+	// and the bootloader too), signed images pushed.
+	testutil.Run(t, work, bin, "ca", "issue", "--code-signing", "ci", "--dir", pki, "--out", work)
+	ci := admin.with(strings.TrimSpace(admin.must("token", "create", "ci-pipeline", "--role", "ci", "--allow-kind", "stage2,kernel,initrd,package,bootloader")))
+	out := testutil.Run(t, src, bin, "stage1", "build", "--modules-deb", deb, "--root-ca", filepath.Join(pki, "ca.pem"), "--out", filepath.Join(work, "stage1"), "--src", src)
+	t.Logf("stage1 build:\n%s", out)
+	good := stage2Image(t, work, "good", "good image")
+	bad := stage2Image(t, work, "bad", "image to be tampered with")
+	push := func(ref, file, kind string) {
+		testutil.Run(t, work, bin, "image", "sign", "--cert", filepath.Join(work, "ci.pem"), "--key", filepath.Join(work, "ci.key"), file, "-o", file+".p7s")
+		ci.must("image", "push", ref, file, "--sig", file+".p7s", "--kind", kind)
+	}
+	push("stage1-kernel:1", filepath.Join(work, "stage1", "vmlinuz"), "kernel")
+	push("stage1-initrd:1", filepath.Join(work, "stage1", "initrd.img"), "initrd")
+	push("os:1", good, "stage2")
+	push("os:2", bad, "stage2")
+
+	// Operator side: profiles and the pod (provisioning and management networks differ).
+	pkg := filepath.Join(work, "bash-package.tgz")
+	testutil.Run(t, src, "tar", "-C", filepath.Join(src, "artifacts", "bash", "example"), "-czf", pkg, ".")
+	push("bash-example:1", pkg, "package")
+	// The BIOS bootloader the profile names by default: only for the TFTP gate check
+	// (QEMU's own iPXE ROM boots the VMs).
+	kpxe := filepath.Join(work, "undionly.kpxe")
+	testutil.Run(t, work, "cp", "/usr/lib/ipxe/undionly.kpxe", kpxe)
+	push("undionly.kpxe:1", kpxe, "bootloader")
+	// The EFI loader of UEFI HTTP Boot (the profile's default efiX64 name).
+	efi := filepath.Join(work, "ipxe.efi")
+	testutil.Run(t, work, "cp", "/usr/lib/ipxe/ipxe.efi", efi)
+	push("ipxe.efi:1", efi, "bootloader")
+	for name, body := range map[string]string{"e2e": profileYAML("e2e", "os@1", customKickstart(t, src)), "e2e-bad": profileYAML("e2e-bad", "os@2", "")} {
+		f := filepath.Join(work, name+".yaml")
+		os.WriteFile(f, []byte(body), 0o644)
+		admin.must("profile", "apply", "-f", f)
+	}
+	podFile := filepath.Join(work, "pod.yaml")
+	os.WriteFile(podFile, []byte(podYAML), 0o644)
+	admin.must("pod", "apply", "-f", podFile)
+	tor.StartRelay("198.51.100.10")
+	tor.StartRouterAdvertisements()
+	return &site{src: src, bin: bin, data: data, work: work, pki: pki, central: central, tor: tor, wan: link, admin: admin, ci: ci}
+}
