@@ -337,6 +337,9 @@ func (x *recordTx) AppendEvent(e podmgr.Event) (uint64, error) {
 	return e.Seq, x.putRecord(s.key(collAudit, seqHex(e.Seq)), e)
 }
 
+// OnCommit implements podmgr.Tx.
+func (x *recordTx) OnCommit(fn func(rev uint64)) { x.t.onCommit = append(x.t.onCommit, fn) }
+
 // Events implements podmgr.ReadTx with the bbolt store's semantics.
 func (x *recordTx) Events(f podmgr.EventFilter) ([]podmgr.Event, error) {
 	s := x.t.s

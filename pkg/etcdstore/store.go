@@ -88,6 +88,9 @@ type Store struct {
 	// every write takes the event counter, so concurrent ones would only conflict and
 	// retry. Conflicts then come only from other replicas.
 	wmu sync.Mutex
+	// life ends when the store closes: it stops the change feeds (feed.go).
+	life context.Context
+	stop context.CancelFunc
 }
 
 var _ podmgr.Store = (*Store)(nil)
@@ -124,8 +127,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("etcd client for %s: %w", strings.Join(cfg.Endpoints, ","), err)
 	}
 	s := &Store{cfg: cfg, cli: cli, prefix: cfg.Prefix}
+	s.life, s.stop = context.WithCancel(context.Background())
 	s.batch = newBatcher(s)
 	if err := s.initSchema(ctx); err != nil {
+		s.stop()
 		cli.Close()
 		return nil, fmt.Errorf("etcd store %s at %s: %w", cfg.Prefix, strings.Join(cfg.Endpoints, ","), err)
 	}
@@ -154,6 +159,7 @@ func (c *Config) tls() (*tls.Config, error) {
 
 // Close ends the client.
 func (s *Store) Close() error {
+	s.stop()
 	s.batch.close()
 	return s.cli.Close()
 }
