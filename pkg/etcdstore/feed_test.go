@@ -39,7 +39,10 @@ func TestReplicaFollowsOtherReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen("the host", func() bool { h, ok := b.Registry().Host(mac); return ok && h.Netboot })
-	seen("the reservation", func() bool { m, ok := b.Registry().ReservedBy("p1", netip.MustParseAddr("192.0.2.50")); return ok && m == mac })
+	seen("the reservation", func() bool {
+		m, ok := b.Registry().ReservedBy("p1", netip.MustParseAddr("192.0.2.50"))
+		return ok && m == mac
+	})
 	if _, _, err := a.SetNetboot(ctx, testActor, mac, false); err != nil {
 		t.Fatal(err)
 	}
