@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -15,12 +17,10 @@ import (
 )
 
 // TestServeOnEtcd drives the real binary and CLI against a real 3-member etcd cluster:
-// what the CLI creates survives a restart of serve (the registry loads from etcd), and
-// two serves with different data dirs on one etcd (two replicas) each refuse the second
-// of two simultaneous registrations of one MAC, or of one match rule, with HTTP 409.
-//
-// Phase 1 of issue 12: a replica's memory does not follow the other's changes yet (no
-// watch), so only what the store guarantees is checked on B: the commit-time conflict.
+// what the CLI creates survives a restart of serve (the registry loads from etcd); two
+// serves with different data dirs on one etcd (two replicas) follow each other's
+// changes within a second (etcdFollows); and each refuses the second of two
+// simultaneous registrations of one MAC, or of one match rule, with HTTP 409.
 func TestServeOnEtcd(t *testing.T) {
 	etcd := testutil.StartEtcd(t, 3)
 	bin := testutil.BuildPodboot(t)
@@ -66,6 +66,7 @@ func TestServeOnEtcd(t *testing.T) {
 	if pods := listJSON[podmgr.Pod](t, cliB, "pod", "list"); len(pods) != 2 {
 		t.Fatalf("replica B loaded %d pods, want 2", len(pods))
 	}
+	etcdFollows(t, cliA, cliB, b)
 
 	for i := range 4 {
 		mac := fmt.Sprintf("52:54:00:cc:00:%02x", i)
@@ -92,6 +93,81 @@ func TestServeOnEtcd(t *testing.T) {
 		errA, errB := etcdRace(register(cliA, fmt.Sprintf("ra%d", i)), register(cliB, fmt.Sprintf("rb%d", i)))
 		etcdOneWins(t, "match rule giaddr="+giaddr, errA, errB)
 	}
+}
+
+// etcdFollows: a pod, a host and a token created through replica A are served by
+// replica B within a second (B's API lists them, B's HTTP boot gate serves the host's
+// iPXE script, the token authenticates on B), and so are their deletions.
+func etcdFollows(t *testing.T, cliA, cliB *testutil.CLI, b *testutil.Serve) {
+	t.Helper()
+	within := func(what string, cond func() bool) {
+		t.Helper()
+		testutil.WaitFor(t, time.Second, "replica B to "+what, cond)
+	}
+	const mac = "52:54:00:0d:00:01"
+	script := "http://" + etcdBootHTTP(t, b) + "/boot/pod-nat/52-54-00-0d-00-01/" + podmgr.ScriptName
+	scriptStatus := func() int {
+		resp, err := http.Get(script)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// show reports whether B's API has the record: true on success, false on a 404.
+	show := func(kind string) func(name string) bool {
+		return func(name string) bool {
+			_, e, err := cliB.Run(context.Background(), kind, "show", name)
+			if err != nil && !strings.Contains(e, "HTTP 404") {
+				t.Fatalf("%s show %s on B: %v %s", kind, name, err, e)
+			}
+			return err == nil
+		}
+	}
+	hostOnB, podOnB := show("host"), show("pod")
+
+	// A NAT pod: its boot files are not bound to a leased address, so a test on loopback
+	// reaches the gate.
+	cliA.MustRun(t, "pod", "register", "pod-nat", "--nat", "--giaddr", "198.51.100.200", "--subnet", "192.0.2.0/24",
+		"--gateway", "192.0.2.1", "--server-address", "198.51.100.10", "--profile", "default")
+	within("show pod-nat", func() bool { return podOnB("pod-nat") })
+	if code := scriptStatus(); code != http.StatusNotFound {
+		t.Fatalf("B's script for a host nobody registered: HTTP %d, want 404", code)
+	}
+	cliA.MustRun(t, "host", "add", mac, "--pod", "pod-nat")
+	within("serve the new host's iPXE script", func() bool { return scriptStatus() == http.StatusOK })
+	within("show the new host", func() bool { return hostOnB(mac) })
+	secret := strings.TrimSpace(cliA.MustRun(t, "token", "create", "follower", "--role", "viewer"))
+	onB := cliB.WithToken(secret)
+	within("accept A's new token", func() bool {
+		_, _, err := onB.Run(context.Background(), "pod", "list")
+		return err == nil
+	})
+
+	cliA.MustRun(t, "token", "revoke", "follower")
+	within("refuse the revoked token", func() bool {
+		_, e, err := onB.Run(context.Background(), "pod", "list")
+		return err != nil && strings.Contains(e, "HTTP 401")
+	})
+	cliA.MustRun(t, "host", "delete", mac)
+	within("refuse the deleted host's script", func() bool { return scriptStatus() == http.StatusNotFound })
+	within("forget the deleted host", func() bool { return !hostOnB(mac) })
+	cliA.MustRun(t, "pod", "delete", "pod-nat")
+	within("forget the deleted pod", func() bool { return !podOnB("pod-nat") })
+}
+
+// etcdBootHTTP is the address of a serve's HTTP boot listener, from its log.
+func etcdBootHTTP(t *testing.T, s *testutil.Serve) string {
+	t.Helper()
+	re := regexp.MustCompile(`http listening.*addr=(127\.0\.0\.1:[0-9]+)`)
+	var addr string
+	testutil.WaitFor(t, 10*time.Second, "the HTTP boot listener", func() bool {
+		if m := re.FindStringSubmatch(s.Log()); m != nil {
+			addr = m[1]
+		}
+		return addr != ""
+	})
+	return addr
 }
 
 // etcdResult is one CLI run's stderr and error.
