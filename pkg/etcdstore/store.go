@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
@@ -91,6 +92,8 @@ type Store struct {
 	// life ends when the store closes: it stops the change feeds (feed.go).
 	life context.Context
 	stop context.CancelFunc
+	// perHost is how many events one host keeps (events.go).
+	perHost atomic.Uint64
 }
 
 var _ podmgr.Store = (*Store)(nil)
@@ -128,6 +131,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s := &Store{cfg: cfg, cli: cli, prefix: cfg.Prefix}
 	s.life, s.stop = context.WithCancel(context.Background())
+	s.perHost.Store(podmgr.DefaultEventLimits().PerHost)
 	s.batch = newBatcher(s)
 	if err := s.initSchema(ctx); err != nil {
 		s.stop()

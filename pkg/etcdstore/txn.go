@@ -44,6 +44,8 @@ type txn struct {
 type write struct {
 	val []byte
 	del bool
+	// ghost: a delete of a key only this txn had written (events.go's count).
+	ghost bool
 }
 
 type keyRange struct{ from, end string }

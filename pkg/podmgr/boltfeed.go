@@ -12,8 +12,10 @@ import (
 // bbolt runs commit handlers after it has released the writer lock, so two commits'
 // handlers may run in either order: the feed queues transactions in the order they
 // began (under the writer lock) and delivers a commit only when every earlier one was
-// delivered. A transaction that rolled back reuses its ID in the next one, which drops
-// it from the queue.
+// delivered. A transaction whose fn failed is dropped from the queue at once (bbolt
+// rolls it back), and so is one whose commit failed; a transaction that rolled back
+// otherwise reuses its ID in the next one, which drops it too. Every write of the
+// store goes through writeTx.
 
 // changeLog is what one write transaction changed.
 type changeLog struct{ changes []Change }
@@ -27,8 +29,9 @@ func (l *changeLog) add(c Change) {
 type boltFeed struct {
 	// cur and curLog are the write transaction being built; only touched under bbolt's
 	// writer lock.
-	cur    *bolt.Tx
-	curLog *changeLog
+	cur       *bolt.Tx
+	curLog    *changeLog
+	curCommit *boltCommit
 
 	mu    sync.Mutex
 	queue []*boltCommit // begun, not yet delivered, in begin order
@@ -36,14 +39,27 @@ type boltFeed struct {
 }
 
 type boltCommit struct {
-	id   uint64
-	log  *changeLog
-	done bool
+	id      uint64
+	log     *changeLog
+	done    bool
+	aborted bool // rolled back: nothing to deliver
 }
 
 type boltSub struct {
 	h    FeedHandler
 	from uint64 // the revision it loaded
+}
+
+// write runs fn in bbolt's write transaction tx, logging its changes for the feed. c is
+// the feed's entry for tx.
+func (s *BoltStore) write(tx *bolt.Tx, c **boltCommit, fn func(Tx) error) error {
+	t := s.writeTx(tx)
+	*c = s.feed.curCommit
+	if err := fn(t); err != nil {
+		s.feed.settle(*c, false) // bbolt rolls tx back
+		return err
+	}
+	return nil
 }
 
 // writeTx is the Tx for bbolt's write transaction tx, logging into tx's change log.
@@ -60,21 +76,31 @@ func (s *BoltStore) writeTx(tx *bolt.Tx) boltTx {
 		}
 		f.queue = append(q, c)
 		f.mu.Unlock()
-		f.cur, f.curLog = tx, c.log
-		tx.OnCommit(func() { f.committed(c) })
+		f.cur, f.curLog, f.curCommit = tx, c.log, c
+		tx.OnCommit(func() { f.settle(c, true) })
 	}
 	return boltTx{tx: tx, perHost: s.perHost, log: f.curLog}
 }
 
-// committed delivers c, and the commits queued behind it that are done, in order.
-func (f *boltFeed) committed(c *boltCommit) {
+// settle marks c committed or rolled back and delivers the commits at the head of the
+// queue that are settled, in order.
+func (f *boltFeed) settle(c *boltCommit, committed bool) {
+	if c == nil {
+		return
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	c.done = true
+	if c.done {
+		return
+	}
+	c.done, c.aborted = true, !committed
 	for len(f.queue) > 0 && f.queue[0].done {
 		p := f.queue[0]
 		f.queue[0] = nil
 		f.queue = f.queue[1:]
+		if p.aborted {
+			continue
+		}
 		for _, sub := range f.subs {
 			if p.id > sub.from {
 				sub.h.Apply(p.id, p.log.changes)

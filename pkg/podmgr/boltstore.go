@@ -138,7 +138,12 @@ func (s *BoltStore) Update(ctx context.Context, fn func(Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error { return fn(s.writeTx(tx)) })
+	var c *boltCommit
+	err := s.db.Update(func(tx *bolt.Tx) error { return s.write(tx, &c, fn) })
+	if err != nil {
+		s.feed.settle(c, false) // a failed commit rolled back
+	}
+	return err
 }
 
 // Batch implements Store.
@@ -146,7 +151,12 @@ func (s *BoltStore) Batch(ctx context.Context, fn func(Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Batch(func(tx *bolt.Tx) error { return fn(s.writeTx(tx)) })
+	var c *boltCommit
+	err := s.db.Batch(func(tx *bolt.Tx) error { return s.write(tx, &c, fn) })
+	if err != nil {
+		s.feed.settle(c, false) // a failed commit rolled back
+	}
+	return err
 }
 
 type boltTx struct {
