@@ -2,8 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -11,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
 
 	"github.com/podboot/podboot/internal/testutil"
 	"github.com/podboot/podboot/pkg/podmgr"
@@ -261,25 +268,205 @@ func TestServeOnEtcdTLS(t *testing.T) {
 	}
 }
 
-// TestServeOnEtcdDown: with etcd gone, a change through the API is answered 503, reads
-// are served from memory, and changes work again by themselves once etcd is back.
+// TestServeOnEtcdDown: with etcd gone, /healthz says degraded, a change through the API
+// is answered 503, reads are served from memory, DHCP still offers but sends no ACK it
+// could not commit (the metrics count commit_failed); once etcd is back, health, changes
+// and ACKs return by themselves.
 func TestServeOnEtcdDown(t *testing.T) {
 	etcd := testutil.StartEtcd(t, 1)
 	bin := testutil.BuildPodboot(t)
 	srv := testutil.StartServe(t, bin, t.TempDir(), "--store", "etcd", "--etcd-endpoints", strings.Join(etcd.Endpoints(), ","))
 	cli := testutil.NewCLI(t, bin, srv)
-	profile := writeFile(t, t.TempDir(), "profile.yaml", profileYAML)
-	cli.MustRun(t, "profile", "apply", "-f", profile)
+	files := t.TempDir()
+	cli.MustRun(t, "profile", "apply", "-f", writeFile(t, files, "profile.yaml", profileYAML))
+	cli.MustRun(t, "pod", "apply", "-f", writeFile(t, files, "pod.yaml", etcdLoopbackPod))
+	api := etcdAPIClient(t, srv)
+	relay := etcdNewRelay(t, etcdDHCPAddr(t, srv))
+	if ack := relay.dora(t, "52:54:00:0e:00:01"); ack == nil {
+		t.Fatal("no ACK with etcd up")
+	}
+	if code, body := api.get(t, "/healthz"); code != http.StatusOK {
+		t.Fatalf("healthz with etcd up: %d %s", code, body)
+	}
+
 	etcd.Stop(0)
+	testutil.WaitFor(t, 15*time.Second, "healthz to say degraded", func() bool {
+		code, body := api.get(t, "/healthz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "degraded")
+	})
 	if msg := cli.MustFail(t, "token", "create", "while-down", "--role", "viewer"); !strings.Contains(msg, "HTTP 503") {
 		t.Fatalf("a change with etcd down: %s, want HTTP 503", msg)
 	}
 	if out := cli.MustRun(t, "profile", "list"); !strings.Contains(out, "default") {
 		t.Fatalf("profile list from memory with etcd down: %q", out)
 	}
+	const mac = "52:54:00:0e:00:02"
+	offer := relay.exchange(t, etcdPacket(t, dhcpv4.MessageTypeDiscover, mac), 5*time.Second)
+	if offer == nil || offer.MessageType() != dhcpv4.MessageTypeOffer {
+		t.Fatalf("no OFFER with etcd down (an offer needs no commit): %v", offer)
+	}
+	request := etcdPacket(t, dhcpv4.MessageTypeRequest, mac, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(offer.YourIPAddr)),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(offer.ServerIdentifier())))
+	relay.send(t, request)
+	testutil.WaitFor(t, 20*time.Second, "the failed commit to be counted", func() bool {
+		if p := relay.recv(t, 100*time.Millisecond); p != nil && p.MessageType() == dhcpv4.MessageTypeAck {
+			t.Fatalf("an ACK left without a commit: %v", p)
+		}
+		_, m := api.get(t, "/metrics")
+		return regexp.MustCompile(`podboot_dhcp_packets_total\{[^}]*outcome="commit_failed"[^}]*\} [1-9]`).MatchString(m)
+	})
+	if p := relay.recv(t, time.Second); p != nil && p.MessageType() == dhcpv4.MessageTypeAck {
+		t.Fatalf("an ACK left without a commit: %v", p)
+	}
+
 	etcd.Restart(0)
+	testutil.WaitFor(t, 30*time.Second, "healthz to say ok again", func() bool {
+		code, _ := api.get(t, "/healthz")
+		return code == http.StatusOK
+	})
 	testutil.WaitFor(t, 30*time.Second, "changes to work again", func() bool {
 		_, _, err := cli.Run(context.Background(), "token", "create", "after", "--role", "viewer")
 		return err == nil
 	})
+	testutil.WaitFor(t, 30*time.Second, "the REQUEST to be ACKed", func() bool {
+		p := relay.exchange(t, request, 2*time.Second)
+		return p != nil && p.MessageType() == dhcpv4.MessageTypeAck
+	})
+}
+
+// etcdLoopbackPod is a pod whose relay is the test on 127.0.0.2.
+const etcdLoopbackPod = `name: lo
+profile: default
+serverAddress: 127.0.0.1
+unknownHosts: lease
+match:
+  - giaddr: 127.0.0.2
+subnets:
+  - cidr: 127.0.0.0/8
+    gateway: 127.0.0.2
+    leaseSeconds: 600
+    rangeStart: 127.1.0.1
+    rangeEnd: 127.1.0.200
+`
+
+// etcdRelay is a DHCP relay on 127.0.0.2: it sends with giaddr = its address and RFC
+// 8357 sub-option 19, so the server answers to its unprivileged port.
+type etcdRelay struct {
+	conn   *net.UDPConn
+	server *net.UDPAddr
+}
+
+func etcdNewRelay(t *testing.T, server string) *etcdRelay {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	to, err := net.ResolveUDPAddr("udp4", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &etcdRelay{conn: c, server: to}
+}
+
+func etcdPacket(t *testing.T, mt dhcpv4.MessageType, mac string, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
+	t.Helper()
+	hw, err := net.ParseMAC(mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := dhcpv4.New(append([]dhcpv4.Modifier{dhcpv4.WithHwAddr(hw), dhcpv4.WithMessageType(mt),
+		dhcpv4.WithGatewayIP(net.IPv4(127, 0, 0, 2)),
+		dhcpv4.WithGeneric(dhcpv4.OptionRelayAgentInformation, []byte{1, 4, 'p', 'o', 'r', 't', 19, 0})}, mods...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (r *etcdRelay) send(t *testing.T, p *dhcpv4.DHCPv4) {
+	t.Helper()
+	if _, err := r.conn.WriteToUDP(p.ToBytes(), r.server); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// recv returns the next reply, or nil after d.
+func (r *etcdRelay) recv(t *testing.T, d time.Duration) *dhcpv4.DHCPv4 {
+	t.Helper()
+	buf := make([]byte, 2048)
+	_ = r.conn.SetReadDeadline(time.Now().Add(d))
+	n, _, err := r.conn.ReadFromUDP(buf)
+	if err != nil {
+		return nil
+	}
+	p, err := dhcpv4.FromBytes(buf[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (r *etcdRelay) exchange(t *testing.T, p *dhcpv4.DHCPv4, d time.Duration) *dhcpv4.DHCPv4 {
+	t.Helper()
+	r.send(t, p)
+	return r.recv(t, d)
+}
+
+// dora runs DISCOVER, OFFER, REQUEST and returns the ACK (nil if none).
+func (r *etcdRelay) dora(t *testing.T, mac string) *dhcpv4.DHCPv4 {
+	t.Helper()
+	offer := r.exchange(t, etcdPacket(t, dhcpv4.MessageTypeDiscover, mac), 5*time.Second)
+	if offer == nil || offer.MessageType() != dhcpv4.MessageTypeOffer {
+		t.Fatalf("%s: no OFFER: %v", mac, offer)
+	}
+	ack := r.exchange(t, etcdPacket(t, dhcpv4.MessageTypeRequest, mac, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(offer.YourIPAddr)),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(offer.ServerIdentifier()))), 10*time.Second)
+	if ack == nil || ack.MessageType() != dhcpv4.MessageTypeAck {
+		return nil
+	}
+	return ack
+}
+
+// etcdDHCPAddr is the address of a serve's DHCP listener, from its log.
+func etcdDHCPAddr(t *testing.T, s *testutil.Serve) string {
+	t.Helper()
+	re := regexp.MustCompile(`msg=serving service=dhcp addr=(127\.0\.0\.1:[0-9]+)`)
+	var addr string
+	testutil.WaitFor(t, 10*time.Second, "the DHCP listener", func() bool {
+		if m := re.FindStringSubmatch(s.Log()); m != nil {
+			addr = m[1]
+		}
+		return addr != ""
+	})
+	return addr
+}
+
+// etcdAPI is an HTTPS client of a serve's API listener (health and metrics).
+type etcdAPI struct {
+	base string
+	c    *http.Client
+}
+
+func etcdAPIClient(t *testing.T, s *testutil.Serve) *etcdAPI {
+	t.Helper()
+	pem, err := os.ReadFile(filepath.Join(s.DataDir, "pki", "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return &etcdAPI{base: s.Server, c: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}}
+}
+
+func (a *etcdAPI) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := a.c.Get(a.base + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

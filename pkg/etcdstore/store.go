@@ -231,3 +231,15 @@ func (s *Store) backoff(ctx context.Context, attempt int) error {
 func (s *Store) Batch(ctx context.Context, fn func(podmgr.Tx) error) error {
 	return s.batch.do(ctx, fn)
 }
+
+// Health reports whether etcd serves now: a linearizable read through a member that has
+// a leader. Its error is podmgr.ErrStoreUnavailable when etcd cannot serve.
+func (s *Store) Health(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), s.cfg.RequestTimeout)
+	defer cancel()
+	t := newTxn(ctx, s)
+	if _, err := t.fetch(s.key(collMeta, "schema")); err != nil {
+		return err
+	}
+	return nil
+}
