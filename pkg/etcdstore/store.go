@@ -243,3 +243,8 @@ func (s *Store) Health(ctx context.Context) error {
 	}
 	return nil
 }
+
+// HostsPerTxn implements podmgr.HostChunker: a host with a reservation costs five writes
+// (host, pod index, reservation, event, event index), a part two more (audit record,
+// event counter), and a few are kept for the ring's trims.
+func (s *Store) HostsPerTxn() int { return (s.cfg.MaxTxnOps - 8) / 5 }

@@ -72,6 +72,9 @@ func (m *Manager) AddHosts(ctx context.Context, a Actor, hs []Host) ([]Host, err
 		h.Discovered, h.CreatedAt, h.UpdatedAt = false, now, now
 		out[i] = h
 	}
+	if c, ok := m.store.(HostChunker); ok && len(out) > c.HostsPerTxn() {
+		return m.importHosts(ctx, a, out, c.HostsPerTxn())
+	}
 	err := m.update(ctx, func(tx Tx) error {
 		if err := checkNewHosts(tx, out); err != nil {
 			return err
