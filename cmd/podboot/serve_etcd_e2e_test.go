@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/podboot/podboot/internal/testutil"
 	"github.com/podboot/podboot/pkg/podmgr"
@@ -26,8 +27,9 @@ import (
 // TestServeOnEtcd drives the real binary and CLI against a real 3-member etcd cluster:
 // what the CLI creates survives a restart of serve (the registry loads from etcd); two
 // serves with different data dirs on one etcd (two replicas) follow each other's
-// changes within a second (etcdFollows); and each refuses the second of two
-// simultaneous registrations of one MAC, or of one match rule, with HTTP 409.
+// changes within a second (etcdFollows); each refuses the second of two simultaneous
+// registrations of one MAC, or of one match rule, with HTTP 409; and an import of 2,000
+// hosts survives a member stopped mid-way whole or not at all.
 func TestServeOnEtcd(t *testing.T) {
 	etcd := testutil.StartEtcd(t, 3)
 	bin := testutil.BuildPodboot(t)
@@ -100,6 +102,48 @@ func TestServeOnEtcd(t *testing.T) {
 		errA, errB := etcdRace(register(cliA, fmt.Sprintf("ra%d", i)), register(cliB, fmt.Sprintf("rb%d", i)))
 		etcdOneWins(t, "match rule giaddr="+giaddr, errA, errB)
 	}
+	etcdImportAcrossMemberStop(t, etcd, cliA, files)
+}
+
+// etcdImportAcrossMemberStop: `host import` of 2,000 hosts through the CLI (more than one
+// etcd transaction holds) while one member of three is stopped mid-way: the import
+// completes with every host stored, or fails with none.
+func etcdImportAcrossMemberStop(t *testing.T, etcd *testutil.EtcdCluster, cli *testutil.CLI, files string) {
+	t.Helper()
+	var csv strings.Builder
+	csv.WriteString("mac\n")
+	for i := range 2000 {
+		fmt.Fprintf(&csv, "52:54:00:f0:%02x:%02x\n", i/256, i%256)
+	}
+	hostKeys := func() int64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		r, err := etcd.Client().Get(ctx, "/e2e/hosts/52:54:00:f0:", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Count
+	}
+	type res struct {
+		out, errOut string
+		err         error
+	}
+	done := make(chan res, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		o, e, err := cli.Run(ctx, "host", "import", "-f", writeFile(t, files, "many.csv", csv.String()), "--pod", "pod-a")
+		done <- res{o, e, err}
+	}()
+	testutil.WaitFor(t, time.Minute, "the import to be under way", func() bool { return hostKeys() >= 200 })
+	etcd.Stop(1)
+	r := <-done
+	etcd.Restart(1)
+	n := hostKeys()
+	if (r.err == nil && n != 2000) || (r.err != nil && n != 0) {
+		t.Fatalf("import across a member stop: %v %s %s, %d hosts stored: want all 2000, or an error and none", r.err, r.out, r.errOut, n)
+	}
+	t.Logf("import across a member stop: err=%v, %d hosts stored; %s", r.err, n, strings.TrimSpace(r.out))
 }
 
 // etcdFollows: a pod, a host and a token created through replica A are served by
