@@ -3,8 +3,6 @@ package etcdstore
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/podboot/podboot/pkg/podmgr"
@@ -23,6 +21,7 @@ import (
 //	P leases/POD/IP                   lease
 //	P audit-events/SEQ                event (SEQ: 16 hex digits, so keys sort by number)
 //	P host-events/MAC/SEQ             event
+//	P host-events-by-seq/SEQ          MAC (index: host events in order, for paging and retention)
 //
 // Keys ending in '/' are deletion markers (txn.go), not records.
 const (
@@ -37,6 +36,7 @@ const (
 	collLeases       = "leases"
 	collAudit        = "audit-events"
 	collHostEvents   = "host-events"
+	collHostSeq      = "host-events-by-seq"
 )
 
 func (s *Store) key(coll string, parts ...string) string {
@@ -311,76 +311,5 @@ func (x *recordTx) DeleteLease(pod, ip string) error {
 	return nil
 }
 
-// AppendEvent takes the next number of the one event counter (both kinds, so events
-// stay totally ordered, as in bbolt). The counter is read and written in the txn: two
-// replicas appending at once conflict there and one runs again.
-func (x *recordTx) AppendEvent(e podmgr.Event) (uint64, error) {
-	s := x.t.s
-	if !x.t.seqLoaded {
-		b, ok, err := x.t.get(s.key(collMeta, "event-seq"))
-		if err != nil {
-			return 0, err
-		}
-		if ok {
-			if x.t.seq, err = strconv.ParseUint(string(b), 10, 64); err != nil {
-				return 0, fmt.Errorf("%w: event counter %q", podmgr.ErrStoreCorrupt, b)
-			}
-		}
-		x.t.seqLoaded = true
-	}
-	x.t.seq++
-	e.Seq = x.t.seq
-	x.t.put(s.key(collMeta, "event-seq"), []byte(strconv.FormatUint(e.Seq, 10)))
-	if e.Kind == podmgr.KindHost {
-		return e.Seq, x.putRecord(s.key(collHostEvents, e.MAC, seqHex(e.Seq)), e)
-	}
-	return e.Seq, x.putRecord(s.key(collAudit, seqHex(e.Seq)), e)
-}
-
-// Events implements podmgr.ReadTx with the bbolt store's semantics.
-func (x *recordTx) Events(f podmgr.EventFilter) ([]podmgr.Event, error) {
-	s := x.t.s
-	var out []podmgr.Event
-	keep := func(_ string, b []byte) error {
-		var e podmgr.Event
-		if err := podmgr.DecodeRecord(b, &e); err != nil {
-			return err
-		}
-		if (f.Pod != "" && e.Pod != f.Pod) || (f.MAC != "" && e.MAC != f.MAC) || e.Seq <= f.After || e.Time.Before(f.Since) {
-			return nil
-		}
-		out = append(out, e)
-		return nil
-	}
-	scanDir := func(dir string) error { return x.t.scan(dir, prefixEnd(dir), keep) }
-	var err error
-	switch {
-	case f.Kind == podmgr.KindHost && f.MAC != "":
-		err = scanDir(s.dir(collHostEvents, f.MAC))
-	case f.Kind == podmgr.KindHost:
-		err = scanDir(s.dir(collHostEvents))
-	case f.Kind == podmgr.KindAudit:
-		dir := s.dir(collAudit)
-		err = x.t.scan(dir+seqHex(f.After+1), prefixEnd(dir), keep)
-	default:
-		if err = scanDir(s.dir(collAudit)); err == nil {
-			err = scanDir(s.dir(collHostEvents))
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
-	}
-	slices.SortFunc(out, func(a, b podmgr.Event) int {
-		switch {
-		case a.Seq < b.Seq:
-			return -1
-		case a.Seq > b.Seq:
-			return 1
-		}
-		return 0
-	})
-	if f.Limit > 0 && len(out) > f.Limit {
-		out = out[len(out)-f.Limit:]
-	}
-	return out, nil
-}
+// OnCommit implements podmgr.Tx.
+func (x *recordTx) OnCommit(fn func(rev uint64)) { x.t.onCommit = append(x.t.onCommit, fn) }

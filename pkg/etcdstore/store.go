@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
@@ -88,6 +89,11 @@ type Store struct {
 	// every write takes the event counter, so concurrent ones would only conflict and
 	// retry. Conflicts then come only from other replicas.
 	wmu sync.Mutex
+	// life ends when the store closes: it stops the change feeds (feed.go).
+	life context.Context
+	stop context.CancelFunc
+	// perHost is how many events one host keeps (events.go).
+	perHost atomic.Uint64
 }
 
 var _ podmgr.Store = (*Store)(nil)
@@ -124,8 +130,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("etcd client for %s: %w", strings.Join(cfg.Endpoints, ","), err)
 	}
 	s := &Store{cfg: cfg, cli: cli, prefix: cfg.Prefix}
+	s.life, s.stop = context.WithCancel(context.Background())
+	s.perHost.Store(podmgr.DefaultEventLimits().PerHost)
 	s.batch = newBatcher(s)
 	if err := s.initSchema(ctx); err != nil {
+		s.stop()
 		cli.Close()
 		return nil, fmt.Errorf("etcd store %s at %s: %w", cfg.Prefix, strings.Join(cfg.Endpoints, ","), err)
 	}
@@ -154,6 +163,7 @@ func (c *Config) tls() (*tls.Config, error) {
 
 // Close ends the client.
 func (s *Store) Close() error {
+	s.stop()
 	s.batch.close()
 	return s.cli.Close()
 }
@@ -221,3 +231,20 @@ func (s *Store) backoff(ctx context.Context, attempt int) error {
 func (s *Store) Batch(ctx context.Context, fn func(podmgr.Tx) error) error {
 	return s.batch.do(ctx, fn)
 }
+
+// Health reports whether etcd serves now: a linearizable read through a member that has
+// a leader. Its error is podmgr.ErrStoreUnavailable when etcd cannot serve.
+func (s *Store) Health(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), s.cfg.RequestTimeout)
+	defer cancel()
+	t := newTxn(ctx, s)
+	if _, err := t.fetch(s.key(collMeta, "schema")); err != nil {
+		return err
+	}
+	return nil
+}
+
+// HostsPerTxn implements podmgr.HostChunker: a host with a reservation costs five writes
+// (host, pod index, reservation, event, event index), a part two more (audit record,
+// event counter), and a few are kept for the ring's trims.
+func (s *Store) HostsPerTxn() int { return (s.cfg.MaxTxnOps - 8) / 5 }

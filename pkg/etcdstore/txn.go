@@ -37,11 +37,15 @@ type txn struct {
 	// seq is the event sequence counter as this txn will leave it (seqLoaded: read).
 	seq       uint64
 	seqLoaded bool
+	// onCommit are called with the commit's revision (Tx.OnCommit).
+	onCommit []func(rev uint64)
 }
 
 type write struct {
 	val []byte
 	del bool
+	// ghost: a delete of a key only this txn had written (events.go's count).
+	ghost bool
 }
 
 type keyRange struct{ from, end string }
@@ -58,13 +62,16 @@ type savepoint struct {
 	undo      int
 	seq       uint64
 	seqLoaded bool
+	onCommit  int
 }
 
 func newTxn(ctx context.Context, s *Store) *txn {
 	return &txn{ctx: ctx, s: s, reads: map[string]int64{}, guards: map[keyRange]bool{}, writes: map[string]write{}}
 }
 
-func (t *txn) savepoint() savepoint { return savepoint{len(t.undo), t.seq, t.seqLoaded} }
+func (t *txn) savepoint() savepoint {
+	return savepoint{len(t.undo), t.seq, t.seqLoaded, len(t.onCommit)}
+}
 
 func (t *txn) rollback(sp savepoint) {
 	for i := len(t.undo) - 1; i >= sp.undo; i-- {
@@ -77,6 +84,7 @@ func (t *txn) rollback(sp savepoint) {
 	}
 	t.undo = t.undo[:sp.undo]
 	t.seq, t.seqLoaded = sp.seq, sp.seqLoaded
+	t.onCommit = t.onCommit[:sp.onCommit]
 }
 
 func (t *txn) setWrite(key string, w write) {
@@ -271,6 +279,7 @@ func (t *txn) fits() error {
 // fn again); an error means the outcome is unknown or the txn is too large.
 func (t *txn) commit() (ok bool, err error) {
 	if len(t.writes) == 0 {
+		t.committed(t.rev)
 		return true, nil
 	}
 	if err := t.fits(); err != nil {
@@ -283,7 +292,16 @@ func (t *txn) commit() (ok bool, err error) {
 	if err != nil {
 		return false, t.wrap(fmt.Sprintf("etcd commit of %d writes", len(ops)), err)
 	}
+	if resp.Succeeded {
+		t.committed(resp.Header.Revision)
+	}
 	return resp.Succeeded, nil
+}
+
+func (t *txn) committed(rev int64) {
+	for _, fn := range t.onCommit {
+		fn(uint64(rev))
+	}
 }
 
 // wrap names what failed and marks the errors that mean etcd cannot serve now (no

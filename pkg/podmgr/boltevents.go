@@ -2,6 +2,7 @@ package podmgr
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"time"
@@ -206,7 +207,8 @@ func (s *BoltStore) PruneHostEvents(l EventLimits, now time.Time) (int, error) {
 
 func (s *BoltStore) pruneOnce(l EventLimits, now time.Time) (int, error) {
 	deleted := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.Update(context.Background(), func(t Tx) error {
+		tx := t.(boltTx).tx
 		idx := tx.Bucket(bucketHostSeq)
 		over := idx.Stats().KeyN - l.Max
 		cutoff := now.Add(-l.MaxAge)

@@ -41,6 +41,7 @@ type BoltStore struct {
 	db *bolt.DB
 	// perHost is how many events one host keeps (the ring of events.go).
 	perHost uint64
+	feed    boltFeed
 }
 
 // OpenBolt opens (or creates) the store at path. It fails at once, naming the problem,
@@ -129,7 +130,7 @@ func (s *BoltStore) View(ctx context.Context, fn func(ReadTx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx, s.perHost}) })
+	return s.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx: tx, perHost: s.perHost}) })
 }
 
 // Update implements Store.
@@ -137,7 +138,12 @@ func (s *BoltStore) Update(ctx context.Context, fn func(Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx, s.perHost}) })
+	var c *boltCommit
+	err := s.db.Update(func(tx *bolt.Tx) error { return s.write(tx, &c, fn) })
+	if err != nil {
+		s.feed.settle(c, false) // a failed commit rolled back
+	}
+	return err
 }
 
 // Batch implements Store.
@@ -145,12 +151,18 @@ func (s *BoltStore) Batch(ctx context.Context, fn func(Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Batch(func(tx *bolt.Tx) error { return fn(boltTx{tx, s.perHost}) })
+	var c *boltCommit
+	err := s.db.Batch(func(tx *bolt.Tx) error { return s.write(tx, &c, fn) })
+	if err != nil {
+		s.feed.settle(c, false) // a failed commit rolled back
+	}
+	return err
 }
 
 type boltTx struct {
 	tx      *bolt.Tx
 	perHost uint64
+	log     *changeLog // the change feed's (boltfeed.go); nil when read-only
 }
 
 func encode(v any) ([]byte, error) {
@@ -265,6 +277,7 @@ func (t boltTx) PutPod(p Pod) error {
 			return err
 		}
 	}
+	t.log.add(Change{Kind: ChangePod, Key: p.Name, Pod: pc.Pod})
 	return put(t.tx, bucketPods, []byte(p.Name), pc.Pod)
 }
 
@@ -304,14 +317,17 @@ func (t boltTx) DeletePod(name string) error {
 			return err
 		}
 	}
+	t.log.add(Change{Kind: ChangePod, Key: name, Deleted: true})
 	return t.tx.Bucket(bucketPods).Delete([]byte(name))
 }
 
 func (t boltTx) PutProfile(p Profile) error {
+	t.log.add(Change{Kind: ChangeProfile, Key: p.Name, Profile: p})
 	return put(t.tx, bucketProfiles, []byte(p.Name), p)
 }
 
 func (t boltTx) DeleteProfile(name string) error {
+	t.log.add(Change{Kind: ChangeProfile, Key: name, Deleted: true})
 	return t.tx.Bucket(bucketProfiles).Delete([]byte(name))
 }
 
@@ -328,6 +344,7 @@ func (t boltTx) PutHost(h Host) error {
 	if err := t.tx.Bucket(bucketHostsByPod).Put(podHostKey(h.Pod, h.MAC), nil); err != nil {
 		return err
 	}
+	t.log.add(Change{Kind: ChangeHost, Key: h.MAC, Host: h})
 	return t.tx.Bucket(bucketHosts).Put([]byte(h.MAC), encodeHost(h))
 }
 
@@ -339,14 +356,17 @@ func (t boltTx) DeleteHost(mac string) error {
 	if err := t.tx.Bucket(bucketHostsByPod).Delete(podHostKey(old.Pod, mac)); err != nil {
 		return err
 	}
+	t.log.add(Change{Kind: ChangeHost, Key: mac, Deleted: true})
 	return t.tx.Bucket(bucketHosts).Delete([]byte(mac))
 }
 
 func (t boltTx) PutToken(tok Token) error {
+	t.log.add(Change{Kind: ChangeToken, Key: tok.ID, Token: tok})
 	return put(t.tx, bucketTokens, []byte(tok.ID), tok)
 }
 
 func (t boltTx) DeleteToken(id string) error {
+	t.log.add(Change{Kind: ChangeToken, Key: id, Deleted: true})
 	return t.tx.Bucket(bucketTokens).Delete([]byte(id))
 }
 

@@ -72,12 +72,14 @@ func (m *Manager) AddHosts(ctx context.Context, a Actor, hs []Host) ([]Host, err
 		h.Discovered, h.CreatedAt, h.UpdatedAt = false, now, now
 		out[i] = h
 	}
-	err := m.store.Update(ctx, func(tx Tx) error {
+	if c, ok := m.store.(HostChunker); ok && len(out) > c.HostsPerTxn() {
+		return m.importHosts(ctx, a, out, c.HostsPerTxn())
+	}
+	err := m.update(ctx, func(tx Tx) error {
 		if err := checkNewHosts(tx, out); err != nil {
 			return err
 		}
 		for i := range out {
-			out[i].rev = m.hostRev.Add(1)
 			h := out[i]
 			if err := tx.PutHost(h); err != nil {
 				return err
@@ -95,7 +97,6 @@ func (m *Manager) AddHosts(ctx context.Context, a Actor, hs []Host) ([]Host, err
 	if err != nil {
 		return nil, fmt.Errorf("save %d hosts: %w", len(out), err)
 	}
-	m.reg.putHosts(out)
 	m.log.Info("hosts added", "count", len(out), "pod", out[0].Pod, "actor", a.Name)
 	return out, nil
 }
@@ -157,7 +158,7 @@ func (m *Manager) DeleteHost(ctx context.Context, a Actor, mac string) error {
 	if !ok {
 		return fmt.Errorf("%w: host %s", ErrNotFound, mac)
 	}
-	err = m.store.Update(ctx, func(tx Tx) error {
+	err = m.update(ctx, func(tx Tx) error {
 		if err := tx.DeleteHost(mac); err != nil {
 			return err
 		}
@@ -166,7 +167,6 @@ func (m *Manager) DeleteHost(ctx context.Context, a Actor, mac string) error {
 	if err != nil {
 		return fmt.Errorf("delete host %s: %w", mac, err)
 	}
-	m.reg.deleteHost(mac)
 	m.log.Info("host deleted", "pod", h.Pod, "host", mac, "actor", a.Name)
 	return nil
 }
@@ -187,7 +187,7 @@ func (m *Manager) RecordHostEvent(ctx context.Context, mac, source, action, deta
 	now := m.now().UTC()
 	var saved Host
 	var found bool
-	err := m.store.Batch(ctx, func(tx Tx) error {
+	err := m.batch(ctx, func(tx Tx) error {
 		h, ok, err := tx.Host(mac)
 		if err != nil {
 			return err
@@ -196,7 +196,6 @@ func (m *Manager) RecordHostEvent(ctx context.Context, mac, source, action, deta
 		ev := Event{Time: now, Kind: KindHost, MAC: mac, Source: source, Action: action, Detail: detail, State: u.State}
 		if ok {
 			ev.State = advance(&h, u, now)
-			h.rev = m.hostRev.Add(1)
 			if err := tx.PutHost(h); err != nil {
 				return err
 			}
@@ -212,7 +211,6 @@ func (m *Manager) RecordHostEvent(ctx context.Context, mac, source, action, deta
 	if !found {
 		return Host{}, fmt.Errorf("%w: host %s", ErrNotFound, mac)
 	}
-	m.reg.putHostIfPresent(saved)
 	m.subs.publish(Event{Time: now, Kind: KindHost, Pod: saved.Pod, MAC: mac, Source: source, Action: action, Detail: detail, State: saved.State})
 	m.log.Info("host event", "pod", saved.Pod, "host", mac, "action", action, "state", saved.State, "source", source, "detail", detail)
 	return saved, nil
@@ -274,13 +272,12 @@ func (m *Manager) Discover(ctx context.Context, pod, mac string, info DiscoverIn
 	now := m.now().UTC()
 	h := Host{MAC: mac, Pod: pod, State: StateDiscovered, Netboot: true, Discovered: true,
 		Arch: info.Arch, VendorClass: info.VendorClass, GUID: info.GUID, CreatedAt: now, UpdatedAt: now}
-	err := m.store.Batch(ctx, func(tx Tx) error {
+	err := m.batch(ctx, func(tx Tx) error {
 		if _, ok, err := tx.Host(mac); err != nil {
 			return err
 		} else if ok {
 			return fmt.Errorf("%w: host %s was registered meanwhile", ErrConflict, mac)
 		}
-		h.rev = m.hostRev.Add(1)
 		if err := tx.PutHost(h); err != nil {
 			return err
 		}
@@ -291,7 +288,6 @@ func (m *Manager) Discover(ctx context.Context, pod, mac string, info DiscoverIn
 	if err != nil {
 		return Host{}, fmt.Errorf("discover host %s in pod %s: %w", mac, pod, err)
 	}
-	m.reg.putHosts([]Host{h})
 	m.log.Info("host discovered", "pod", pod, "host", mac, "arch", info.Arch)
 	return h, nil
 }

@@ -149,7 +149,7 @@ func (m *Manager) hostUpdateSteps(ctx context.Context, mac string, fn func(*Host
 	now := m.now().UTC()
 	var saved Host
 	var steps []hostStep
-	err := m.store.Update(ctx, func(tx Tx) error {
+	err := m.update(ctx, func(tx Tx) error {
 		h, ok, err := tx.Host(mac)
 		if err != nil {
 			return err
@@ -161,7 +161,6 @@ func (m *Manager) hostUpdateSteps(ctx context.Context, mac string, fn func(*Host
 			return err
 		}
 		h.UpdatedAt = now
-		h.rev = m.hostRev.Add(1)
 		if err := tx.PutHost(h); err != nil {
 			return err
 		}
@@ -183,7 +182,6 @@ func (m *Manager) hostUpdateSteps(ctx context.Context, mac string, fn func(*Host
 	if err != nil {
 		return Host{}, err
 	}
-	m.reg.putHostIfPresent(saved)
 	for _, st := range steps {
 		m.publishStep(saved, st)
 	}

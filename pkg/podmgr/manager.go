@@ -2,10 +2,12 @@
 // events — the durable Store behind it, and the in-memory Registry the DHCP and boot
 // services read on their hot path.
 //
-// Every change goes through the Manager: it validates against the registry, commits to
-// the store together with the audit event, and only then updates the registry. So the
-// services see a change on the next packet, with no restart, and never see a change the
-// store does not have.
+// Every change goes through the Manager: it validates against the registry and commits
+// to the store together with the audit event. The registry learns of every commit, this
+// process's and other replicas', from the store's change feed (feed.go), in commit
+// order; the Manager returns once the registry shows its own commit. So the services
+// see a change on the next packet, with no restart, and never see a change the store
+// does not have.
 package podmgr
 
 import (
@@ -17,7 +19,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -43,53 +44,16 @@ type Manager struct {
 	wmu           sync.Mutex
 	profileChecks []ProfileCheck
 	subs          *subscribers
-	// hostRev numbers host writes in commit order (see Host.rev); loaded hosts have 0.
-	hostRev atomic.Uint64
+	// feed keeps reg following the store (feed.go).
+	feed *follower
 }
 
-// Open loads the store into a new registry.
+// Open loads the store into a new registry, which then follows the store's change feed
+// until the store is closed.
 func Open(ctx context.Context, st Store, log *slog.Logger) (*Manager, error) {
 	m := &Manager{store: st, reg: newRegistry(), log: log, now: time.Now, subs: newSubscribers()}
-	err := st.View(ctx, func(tx ReadTx) error {
-		profiles, err := tx.Profiles()
-		if err != nil {
-			return err
-		}
-		for _, p := range profiles {
-			m.reg.profiles[p.Name] = p
-		}
-		pods, err := tx.Pods()
-		if err != nil {
-			return err
-		}
-		for _, p := range pods {
-			pc, err := validatePod(&p)
-			if err != nil {
-				return fmt.Errorf("%w: stored pod %s no longer validates: %v", ErrStoreCorrupt, p.Name, err)
-			}
-			pc.Profile = m.reg.profiles[p.Profile]
-			m.reg.putPod(pc)
-		}
-		if err := tx.EachHost(func(h Host) error {
-			if pc, ok := m.reg.pods[h.Pod]; ok {
-				h.Pod = pc.Pod.Name // one string per pod, not per host
-			}
-			h.State = internState(h.State)
-			m.reg.putHostLocked(&h)
-			return nil
-		}); err != nil {
-			return err
-		}
-		tokens, err := tx.Tokens()
-		if err != nil {
-			return err
-		}
-		for _, t := range tokens {
-			m.reg.tokens[t.Hash] = t
-		}
-		return nil
-	})
-	if err != nil {
+	m.feed = newFollower(m)
+	if err := st.Follow(ctx, m.feed); err != nil {
 		return nil, fmt.Errorf("load store: %w", err)
 	}
 	// Loading made garbage the size of the store; give it back before serving.
@@ -166,7 +130,7 @@ func (m *Manager) putPodLocked(ctx context.Context, a Actor, p Pod, action strin
 		pc.Pod.CreatedAt = now
 	}
 	pc.Pod.UpdatedAt = now
-	err = m.store.Update(ctx, func(tx Tx) error {
+	err = m.update(ctx, func(tx Tx) error {
 		// The registry said so; the store says so for every replica sharing it.
 		if _, exists, err := tx.Pod(p.Name); err != nil {
 			return err
@@ -184,7 +148,6 @@ func (m *Manager) putPodLocked(ctx context.Context, a Actor, p Pod, action strin
 	if err != nil {
 		return Pod{}, fmt.Errorf("save pod %s: %w", p.Name, err)
 	}
-	m.reg.putPod(pc)
 	m.log.Info("pod saved", "pod", p.Name, "action", action, "actor", a.Name)
 	return pc.Pod, nil
 }
@@ -224,7 +187,7 @@ func (m *Manager) DeletePod(ctx context.Context, a Actor, name string, force boo
 	if n := m.reg.HostCount(name); n > 0 && !force {
 		return fmt.Errorf("%w: pod %s still has %d hosts: delete them first, or pass --force to delete the pod with its hosts", ErrConflict, name, n)
 	}
-	err := m.store.Update(ctx, func(tx Tx) error {
+	err := m.update(ctx, func(tx Tx) error {
 		if macs, err := tx.HostsOfPod(name); err != nil {
 			return err
 		} else if len(macs) > 0 && !force {
@@ -238,7 +201,6 @@ func (m *Manager) DeletePod(ctx context.Context, a Actor, name string, force boo
 	if err != nil {
 		return fmt.Errorf("delete pod %s: %w", name, err)
 	}
-	m.reg.deletePod(name)
 	m.log.Info("pod deleted", "pod", name, "actor", a.Name)
 	return nil
 }
@@ -285,7 +247,7 @@ func (m *Manager) ApplyProfile(ctx context.Context, a Actor, p Profile, create b
 		p.CreatedAt = now
 	}
 	p.UpdatedAt = now
-	err := m.store.Update(ctx, func(tx Tx) error {
+	err := m.update(ctx, func(tx Tx) error {
 		if _, exists, err := tx.Profile(p.Name); err != nil {
 			return err
 		} else if exists && action == "profile.create" {
@@ -299,7 +261,6 @@ func (m *Manager) ApplyProfile(ctx context.Context, a Actor, p Profile, create b
 	if err != nil {
 		return Profile{}, false, fmt.Errorf("save profile %s: %w", p.Name, err)
 	}
-	m.reg.putProfile(p)
 	return p, true, nil
 }
 
@@ -318,7 +279,7 @@ func (m *Manager) DeleteProfile(ctx context.Context, a Actor, name string) error
 	if mac, ok := m.reg.hostWithProfile(name); ok {
 		return fmt.Errorf("%w: profile %s is the profile override of host %s", ErrConflict, name, mac)
 	}
-	err := m.store.Update(ctx, func(tx Tx) error {
+	err := m.update(ctx, func(tx Tx) error {
 		pods, err := tx.Pods()
 		if err != nil {
 			return err
@@ -336,7 +297,6 @@ func (m *Manager) DeleteProfile(ctx context.Context, a Actor, name string) error
 	if err != nil {
 		return fmt.Errorf("delete profile %s: %w", name, err)
 	}
-	m.reg.deleteProfile(name)
 	return nil
 }
 

@@ -411,7 +411,9 @@ func TestRegistryIgnoresStaleHostCopies(t *testing.T) {
 	if _, err := m.RecordHostEvent(ctx, mac, "test", "installed", "", HostUpdate{State: StateProvisioned, Netboot: &off}); err != nil {
 		t.Fatal(err)
 	}
-	m.reg.putHostIfPresent(early) // the slow goroutine of the first commit arrives last
+	// The first commit's copy arrives last (a feed must not do this; the registry
+	// still keeps the newer copy).
+	m.reg.apply(m.Revision()-1, []Change{{Kind: ChangeHost, Key: mac, Host: early}}, m.log)
 	if h, _ := m.Registry().Host(mac); h.Netboot || h.State != StateProvisioned {
 		t.Fatalf("stale copy won: netboot=%v state=%s", h.Netboot, h.State)
 	}

@@ -194,9 +194,9 @@ type Host struct {
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
 
-	// rev orders this process's writes of the host: it is taken inside the write
-	// transaction (bbolt runs them one at a time), so a later commit has a higher rev and
-	// the registry never lets an older copy overwrite a newer one. It is not stored.
+	// rev is the store revision of the commit that wrote this copy (etcd's revision,
+	// bbolt's transaction ID), set by the change feed: the registry never lets an older
+	// copy overwrite a newer one. It is not stored.
 	rev uint64
 }
 

@@ -69,7 +69,7 @@ func (pc *PodContext) DiscoverLimit() int {
 }
 
 // Registry is the in-memory picture of every pod, profile, host and token, built from the
-// store at start-up and kept current by the Manager on every change. The DHCP and boot
+// store at start-up and kept current by the store's change feed (feed.go). The DHCP and boot
 // services read it, never the database, on their hot path.
 type Registry struct {
 	mu       sync.RWMutex
@@ -233,11 +233,9 @@ func (r *Registry) tokenByHash(hash string) (Token, bool) {
 	return t, ok
 }
 
-// The mutators below are called by the Manager only, after the store committed.
+// The mutators below run under r.mu, from the change feed (feed.go) only.
 
-func (r *Registry) putPod(pc *PodContext) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+func (r *Registry) putPodLocked(pc *PodContext) {
 	if old, ok := r.pods[pc.Pod.Name]; ok {
 		for _, k := range old.rules {
 			r.match.remove(k)
@@ -251,9 +249,7 @@ func (r *Registry) putPod(pc *PodContext) {
 	r.hostSrc.update(pc, 1)
 }
 
-func (r *Registry) deletePod(name string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+func (r *Registry) deletePodLocked(name string) {
 	if old, ok := r.pods[name]; ok {
 		for _, k := range old.rules {
 			r.match.remove(k)
@@ -277,9 +273,7 @@ func (r *Registry) ruleOwner(k ruleKey) (string, bool) {
 	return p, ok
 }
 
-func (r *Registry) putProfile(p Profile) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+func (r *Registry) putProfileLocked(p Profile) {
 	r.profiles[p.Name] = p
 	for name, pc := range r.pods {
 		if pc.Pod.Profile == p.Name {
@@ -287,20 +281,6 @@ func (r *Registry) putProfile(p Profile) {
 			npc.Profile = p
 			r.pods[name] = &npc
 		}
-	}
-}
-
-func (r *Registry) deleteProfile(name string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.profiles, name)
-}
-
-func (r *Registry) putHosts(hs []Host) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := range hs {
-		r.putHostLocked(&hs[i])
 	}
 }
 
@@ -347,16 +327,6 @@ func (r *Registry) unlinkLocked(old *Host) {
 	}
 }
 
-// putHostIfPresent updates a host that is still registered; a host deleted meanwhile
-// stays deleted.
-func (r *Registry) putHostIfPresent(h Host) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.hosts[h.MAC]; ok {
-		r.putHostLocked(&h)
-	}
-}
-
 // ReservedBy returns the MAC holding a reservation of addr in pod.
 func (r *Registry) ReservedBy(pod string, addr netip.Addr) (string, bool) {
 	r.mu.RLock()
@@ -365,9 +335,7 @@ func (r *Registry) ReservedBy(pod string, addr netip.Addr) (string, bool) {
 	return mac, ok
 }
 
-func (r *Registry) deleteHost(mac string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+func (r *Registry) deleteHostLocked(mac string) {
 	if old, ok := r.hosts[mac]; ok {
 		r.unlinkLocked(old)
 	}
@@ -378,18 +346,6 @@ func (r *Registry) discoveredCount(pod string) int {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.discovered[pod]
-}
-
-func (r *Registry) putToken(t Token) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.tokens[t.Hash] = t
-}
-
-func (r *Registry) deleteToken(hash string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.tokens, hash)
 }
 
 // StateCounts counts a pod's hosts by state.

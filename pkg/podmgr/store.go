@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-// Store keeps pods, profiles, hosts, tokens, leases and events durably.
-// bbolt is the one implementation today; etcd is the planned second one, which is why
-// this is an interface. Callers get copies: nothing returned aliases the store's memory.
+// Store keeps pods, profiles, hosts, tokens, leases and events durably: bbolt (one file)
+// or etcd (pkg/etcdstore, shared by replicas). Callers get copies: nothing returned
+// aliases the store's memory.
 type Store interface {
 	// View runs fn in a read-only transaction.
 	View(ctx context.Context, fn func(ReadTx) error) error
@@ -17,6 +17,10 @@ type Store interface {
 	// Batch is Update for many small concurrent writers (leases, events): writes from
 	// several goroutines may share one commit. fn may run more than once.
 	Batch(ctx context.Context, fn func(Tx) error) error
+	// Follow loads a snapshot through h.Load, then calls h.Apply with every later
+	// commit's changes, in commit order, until the store is closed (feed.go). ctx bounds
+	// the first load only.
+	Follow(ctx context.Context, h FeedHandler) error
 	Close() error
 }
 
@@ -52,6 +56,9 @@ type Tx interface {
 	DeleteLease(pod, ip string) error
 	// AppendEvent stores e with the next sequence number and returns it.
 	AppendEvent(e Event) (uint64, error)
+	// OnCommit calls fn with the commit's revision once the writes are committed (not
+	// at all when they are not).
+	OnCommit(fn func(rev uint64))
 }
 
 // EventFilter selects events; zero fields match everything.

@@ -87,7 +87,7 @@ func (m *Manager) IssueToken(ctx context.Context, a Actor, spec TokenSpec) (stri
 	if role == RoleCI {
 		detail += fmt.Sprintf(" kinds=%s prefixes=%s", strings.Join(t.AllowKinds, ","), strings.Join(t.AllowPrefixes, ","))
 	}
-	err = m.store.Update(ctx, func(tx Tx) error {
+	err = m.update(ctx, func(tx Tx) error {
 		if err := uniqueTokenName(tx, name); err != nil {
 			return err
 		}
@@ -99,7 +99,6 @@ func (m *Manager) IssueToken(ctx context.Context, a Actor, spec TokenSpec) (stri
 	if err != nil {
 		return "", Token{}, fmt.Errorf("save token %s: %w", name, err)
 	}
-	m.reg.putToken(t)
 	t.Hash = ""
 	return secret, t, nil
 }
@@ -155,7 +154,7 @@ func (m *Manager) RevokeToken(ctx context.Context, a Actor, ref string, force bo
 			return fmt.Errorf("%w: token %s (id %s) is the one making this request: revoking it locks you out; pass --force if you mean it", ErrConflict, t.Name, t.ID)
 		}
 	}
-	err = m.store.Update(ctx, func(tx Tx) error {
+	err = m.update(ctx, func(tx Tx) error {
 		if err := tx.DeleteToken(t.ID); err != nil {
 			return err
 		}
@@ -164,7 +163,6 @@ func (m *Manager) RevokeToken(ctx context.Context, a Actor, ref string, force bo
 	if err != nil {
 		return fmt.Errorf("revoke token %s: %w", t.ID, err)
 	}
-	m.reg.deleteToken(t.Hash)
 	return nil
 }
 

@@ -8,7 +8,7 @@ import (
 )
 
 // eventRetainer is a store that bounds its host events itself: a per-host ring on
-// append and a global retention pruned in the background (bbolt; etcd: see docs/ha.md).
+// append and a global retention pruned in the background (bbolt and etcd alike).
 type eventRetainer interface {
 	SetEventLimits(l podmgr.EventLimits)
 	PruneHostEvents(l podmgr.EventLimits, now time.Time) (int, error)

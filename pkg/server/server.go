@@ -48,6 +48,8 @@ type Server struct {
 	prom  *prometheus.Registry
 	api   *api.Server
 	pki   *imagesign.PKI
+	// health is what /healthz says (health.go).
+	health *health
 	// Ready is closed when every listener is bound.
 	Ready chan struct{}
 	// apiAddr is the bound management API address.
@@ -151,6 +153,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (_ 
 	s.api.SetLimits(api.Limits{MaxBodyBytes: cfg.API.MaxBodyBytes, BulkBodyBytes: cfg.API.MaxBulkBodyBytes, BodyTimeout: cfg.API.BodyTimeout})
 	s.prom.MustRegister(s.api.Collectors()...)
 	s.addService("event retention", s.retainEvents)
+	s.health = newHealth()
+	s.prom.MustRegister(s.health.up)
+	s.addService("store health", s.probeStore)
 	if err := s.bootstrap(ctx); err != nil {
 		return nil, err
 	}
@@ -334,7 +339,7 @@ func (s *Server) Run(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("/api/", s.api.Handler())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.prom, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /healthz", s.health.serveHTTP)
 	hs := &http.Server{
 		Handler:           s.api.BoundBodies(mux),
 		TLSConfig:         s.apiTLS,

@@ -40,11 +40,14 @@ func openStore(ctx context.Context, cfg Config) (podmgr.Store, error) {
 	return lockedStore{st, lock}, nil
 }
 
-// lockedStore releases the data dir's lock when the store closes.
+// lockedStore releases the data dir's lock when the store closes. It embeds the etcd
+// store itself, so what else the store offers (event retention) stays visible.
 type lockedStore struct {
-	podmgr.Store
+	*etcdstore.Store
 	lock *os.File
 }
+
+var _ eventRetainer = lockedStore{}
 
 func (s lockedStore) Close() error {
 	return errors.Join(s.Store.Close(), s.lock.Close())

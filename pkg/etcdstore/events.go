@@ -1,0 +1,343 @@
+package etcdstore
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/podboot/podboot/pkg/podmgr"
+)
+
+// Events on etcd keep bbolt's rules (pkg/podmgr/boltevents.go): one counter numbers
+// audit and host events alike; a host keeps at most PerHost events (an append past it
+// drops the host's oldest in the same transaction); the server's retention drops the
+// oldest host events beyond Max or older than MaxAge (PruneHostEvents); reads return
+// the oldest Limit events after After. The index host-events-by-seq/SEQ -> MAC orders
+// all host events for paging and retention.
+
+// SetEventLimits sets the per-host ring size; call it before the store is used.
+func (s *Store) SetEventLimits(l podmgr.EventLimits) {
+	if l.PerHost > 0 {
+		s.perHost.Store(l.PerHost)
+	}
+}
+
+// AppendEvent takes the next number of the one event counter (both kinds, so events
+// stay totally ordered, as in bbolt). The counter is read and written in the txn: two
+// replicas appending at once conflict there and one runs again.
+func (x *recordTx) AppendEvent(e podmgr.Event) (uint64, error) {
+	s := x.t.s
+	if !x.t.seqLoaded {
+		b, ok, err := x.t.get(s.key(collMeta, "event-seq"))
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			if x.t.seq, err = strconv.ParseUint(string(b), 10, 64); err != nil {
+				return 0, fmt.Errorf("%w: event counter %q", podmgr.ErrStoreCorrupt, b)
+			}
+		}
+		x.t.seqLoaded = true
+	}
+	x.t.seq++
+	e.Seq = x.t.seq
+	x.t.put(s.key(collMeta, "event-seq"), []byte(strconv.FormatUint(e.Seq, 10)))
+	if e.Kind != podmgr.KindHost {
+		return e.Seq, x.putRecord(s.key(collAudit, seqHex(e.Seq)), e)
+	}
+	if err := x.putRecord(s.key(collHostEvents, e.MAC, seqHex(e.Seq)), e); err != nil {
+		return 0, err
+	}
+	x.t.put(s.key(collHostSeq, seqHex(e.Seq)), []byte(e.MAC))
+	return e.Seq, x.trimHost(e.MAC)
+}
+
+// trimHost drops mac's oldest events beyond the ring size. The count is not guarded:
+// two replicas appending for one host at once may leave one event too many, which the
+// next append drops.
+func (x *recordTx) trimHost(mac string) error {
+	s := x.t.s
+	per := s.perHost.Load()
+	if per == 0 {
+		return nil
+	}
+	dir := s.dir(collHostEvents, mac)
+	n, err := x.t.count(dir, prefixEnd(dir))
+	if err != nil || n <= int64(per) {
+		return err
+	}
+	keys, err := x.t.oldest(dir, prefixEnd(dir), int(n-int64(per)))
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		x.t.delGhost(k)
+		x.t.delGhost(s.key(collHostSeq, strings.TrimPrefix(k, dir)))
+	}
+	return nil
+}
+
+// Events implements podmgr.ReadTx: the events matching f with Seq > f.After, oldest
+// first, at most f.Limit. Reads are paged; they see the snapshot, not the txn's own
+// writes.
+func (x *recordTx) Events(f podmgr.EventFilter) ([]podmgr.Event, error) {
+	if f.After == math.MaxUint64 {
+		return nil, nil
+	}
+	s := x.t.s
+	var out []podmgr.Event
+	full := func() bool { return f.Limit > 0 && len(out) >= f.Limit }
+	keep := func(b []byte) error {
+		var e podmgr.Event
+		if err := podmgr.DecodeRecord(b, &e); err != nil {
+			return err
+		}
+		if (f.Pod != "" && e.Pod != f.Pod) || (f.MAC != "" && e.MAC != f.MAC) || e.Seq <= f.After || e.Time.Before(f.Since) {
+			return nil
+		}
+		out = append(out, e)
+		return nil
+	}
+	from := seqHex(f.After + 1)
+	var err error
+	if f.Kind == podmgr.KindHost && f.MAC != "" {
+		dir := s.dir(collHostEvents, f.MAC)
+		c := x.t.cursor(dir+from, prefixEnd(dir))
+		for kv, e := c.next(); kv != nil && e == nil && err == nil && !full(); kv, e = c.next() {
+			err = keep(kv.Value)
+		}
+		if err == nil {
+			err = c.err
+		}
+	} else {
+		err = x.mergedEvents(f, from, keep, full)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	return out, nil
+}
+
+// mergedEvents walks audit records and the host-event index together in sequence order.
+func (x *recordTx) mergedEvents(f podmgr.EventFilter, from string, keep func([]byte) error, full func() bool) error {
+	s := x.t.s
+	var audit, host *cursor
+	var ak, hk *mvccpb.KeyValue
+	if f.Kind != podmgr.KindHost {
+		audit = x.t.cursor(s.dir(collAudit)+from, prefixEnd(s.dir(collAudit)))
+		ak, _ = audit.next()
+	}
+	if f.Kind != podmgr.KindAudit {
+		host = x.t.cursor(s.dir(collHostSeq)+from, prefixEnd(s.dir(collHostSeq)))
+		hk, _ = host.next()
+	}
+	seqOf := func(kv *mvccpb.KeyValue) string { k := string(kv.Key); return k[strings.LastIndexByte(k, '/')+1:] }
+	for (ak != nil || hk != nil) && !full() {
+		if ak != nil && (hk == nil || seqOf(ak) < seqOf(hk)) {
+			if err := keep(ak.Value); err != nil {
+				return err
+			}
+			ak, _ = audit.next()
+			continue
+		}
+		v, ok, err := x.t.read(s.key(collHostEvents, string(hk.Value), seqOf(hk)))
+		if err != nil {
+			return err
+		}
+		if ok {
+			if err := keep(v); err != nil {
+				return err
+			}
+		}
+		hk, _ = host.next()
+	}
+	for _, c := range []*cursor{audit, host} {
+		if c != nil && c.err != nil {
+			return c.err
+		}
+	}
+	return nil
+}
+
+// pruneBatch bounds one retention transaction (two deletions per event).
+const pruneBatch = 60
+
+// PruneHostEvents enforces the global retention of host events, as the bbolt store
+// does: the oldest go until at most l.Max remain and none is older than l.MaxAge. Audit
+// records are kept. It works in transactions of at most pruneBatch events and returns
+// how many it deleted.
+func (s *Store) PruneHostEvents(l podmgr.EventLimits, now time.Time) (int, error) {
+	total := 0
+	for {
+		n, err := s.pruneOnce(l, now)
+		total += n
+		if err != nil || n < pruneBatch {
+			return total, err
+		}
+	}
+}
+
+func (s *Store) pruneOnce(l podmgr.EventLimits, now time.Time) (int, error) {
+	var deleted int
+	err := s.Update(s.life, func(tx podmgr.Tx) error {
+		t := tx.(*recordTx).t
+		deleted = 0
+		dir := s.dir(collHostSeq)
+		n, err := t.count(dir, prefixEnd(dir))
+		if err != nil {
+			return err
+		}
+		over := int(n) - l.Max
+		cutoff := now.Add(-l.MaxAge)
+		c := t.cursor(dir, prefixEnd(dir))
+		for kv, _ := c.next(); kv != nil && deleted < pruneBatch; kv, _ = c.next() {
+			seq := strings.TrimPrefix(string(kv.Key), dir)
+			ek := s.key(collHostEvents, string(kv.Value), seq)
+			if l.Max <= 0 || deleted >= over {
+				if l.MaxAge <= 0 {
+					return nil
+				}
+				v, ok, err := t.read(ek)
+				if err != nil {
+					return err
+				}
+				var e podmgr.Event
+				if ok && podmgr.DecodeRecord(v, &e) == nil && !e.Time.Before(cutoff) {
+					return nil
+				}
+			}
+			t.delGhost(ek)
+			t.delGhost(string(kv.Key))
+			deleted++
+		}
+		return c.err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune host events: %w", err)
+	}
+	return deleted, nil
+}
+
+// cursor pages through [from, end) at the txn's snapshot, without guarding the range
+// or merging the txn's own writes (event reads and retention need neither).
+type cursor struct {
+	t         *txn
+	from, end string
+	buf       []*mvccpb.KeyValue
+	done      bool
+	err       error
+}
+
+func (t *txn) cursor(from, end string) *cursor { return &cursor{t: t, from: from, end: end} }
+
+// cursorPage is how many keys one cursor request returns.
+const cursorPage = 256
+
+func (c *cursor) next() (*mvccpb.KeyValue, error) {
+	if len(c.buf) == 0 && !c.done && c.err == nil {
+		resp, err := c.t.fetch(c.from, clientv3.WithRange(c.end), clientv3.WithLimit(cursorPage))
+		if err != nil {
+			c.err = err
+			return nil, err
+		}
+		for _, kv := range resp.Kvs {
+			if !isMarker(string(kv.Key)) {
+				c.buf = append(c.buf, kv)
+			}
+		}
+		c.done = !resp.More || len(resp.Kvs) == 0
+		if n := len(resp.Kvs); n > 0 {
+			c.from = string(resp.Kvs[n-1].Key) + "\x00"
+		}
+		if len(c.buf) == 0 && !c.done {
+			return c.next()
+		}
+	}
+	if len(c.buf) == 0 {
+		return nil, c.err
+	}
+	kv := c.buf[0]
+	c.buf = c.buf[1:]
+	return kv, nil
+}
+
+// read reads one key at the snapshot without recording it for the commit's compares.
+func (t *txn) read(key string) ([]byte, bool, error) {
+	if w, ok := t.writes[key]; ok {
+		return w.val, !w.del, nil
+	}
+	resp, err := t.fetch(key)
+	if err != nil || len(resp.Kvs) == 0 {
+		return nil, false, err
+	}
+	return resp.Kvs[0].Value, true, nil
+}
+
+// count is how many record keys [from, end) holds at the snapshot with the txn's own
+// writes applied. It does not guard the range.
+func (t *txn) count(from, end string) (int64, error) {
+	resp, err := t.fetch(from, clientv3.WithRange(end), clientv3.WithCountOnly())
+	if err != nil {
+		return 0, err
+	}
+	n := resp.Count
+	for k, w := range t.writes {
+		if k < from || k >= end || isMarker(k) || w.ghost {
+			continue
+		}
+		if w.del {
+			n-- // a delete of a key only the txn wrote is a ghost (delGhost)
+		} else {
+			n++ // counted ranges hold event keys, which are always new
+		}
+	}
+	return n, nil
+}
+
+// oldest returns the first n record keys of [from, end) with the txn's own writes
+// applied.
+func (t *txn) oldest(from, end string, n int) ([]string, error) {
+	var own []string
+	dels := 0
+	for k, w := range t.writes {
+		if k >= from && k < end && !isMarker(k) {
+			if w.del {
+				dels++
+			} else {
+				own = append(own, k)
+			}
+		}
+	}
+	resp, err := t.fetch(from, clientv3.WithRange(end), clientv3.WithKeysOnly(), clientv3.WithLimit(int64(n+dels+1)))
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for _, kv := range resp.Kvs {
+		k := string(kv.Key)
+		if w, mine := t.writes[k]; (mine && w.del) || isMarker(k) {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	keys = append(keys, own...)
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	return keys[:min(n, len(keys))], nil
+}
+
+// delGhost deletes key, which may exist in the store or only among the txn's own
+// writes; count keeps both right.
+func (t *txn) delGhost(key string) {
+	if w, ok := t.writes[key]; ok && !w.del {
+		t.setWrite(key, write{del: true, ghost: true})
+		return
+	}
+	t.setWrite(key, write{del: true})
+}

@@ -1,0 +1,149 @@
+package podmgr
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// HostChunker is a store whose transactions carry a bounded number of host writes (etcd:
+// 128 operations per transaction). AddHosts splits a bigger registration into parts of
+// HostsPerTxn hosts and keeps it all-or-nothing for the caller (importHosts).
+type HostChunker interface {
+	HostsPerTxn() int
+}
+
+// importHosts registers hs, already validated against the registry, in parts of per
+// hosts, one transaction each. It is all-or-nothing for the caller: a part that fails
+// removes the parts written before it, and the error says so. A part whose commit
+// outcome is unknown (etcd lost a member or its leader mid-commit) is looked up and
+// either counted as written or written again. Between the first and the last part other
+// readers may see some of the hosts; every part's audit record names the import.
+func (m *Manager) importHosts(ctx context.Context, a Actor, hs []Host, per int) ([]Host, error) {
+	var idb [6]byte
+	if _, err := rand.Read(idb[:]); err != nil {
+		return nil, fmt.Errorf("read random: %w", err)
+	}
+	id := hex.EncodeToString(idb[:])
+	parts := (len(hs) + per - 1) / per
+	written := 0
+	for p := 0; p < parts; p++ {
+		part := hs[p*per : min((p+1)*per, len(hs))]
+		detail := fmt.Sprintf("import %s part %d/%d: %d of %d hosts", id, p+1, parts, len(part), len(hs))
+		if err := m.importPart(ctx, a, part, detail); err != nil {
+			werr := fmt.Errorf("import %s of %d hosts: part %d/%d: %w", id, len(hs), p+1, parts, err)
+			if written == 0 {
+				return nil, werr
+			}
+			if rerr := m.removeImported(ctx, a, id, hs[:written], per); rerr != nil {
+				return nil, fmt.Errorf("%w; removing the %d hosts already written also failed, some remain (audit records of import %s name them): %v", werr, written, id, rerr)
+			}
+			return nil, fmt.Errorf("%w; the %d hosts already written were removed again: nothing was imported", werr, written)
+		}
+		written += len(part)
+	}
+	m.log.Info("hosts imported", "count", len(hs), "parts", parts, "import", id, "actor", a.Name)
+	return hs, nil
+}
+
+// importAttempts bounds how often one part is tried while the store is unavailable.
+const importAttempts = 5
+
+// importPart writes one part, finding out what happened when the outcome is unknown.
+func (m *Manager) importPart(ctx context.Context, a Actor, part []Host, detail string) error {
+	var err error
+	for attempt := 1; attempt <= importAttempts; attempt++ {
+		err = m.update(ctx, func(tx Tx) error {
+			if err := checkNewHosts(tx, part); err != nil {
+				return err
+			}
+			for _, h := range part {
+				if err := tx.PutHost(h); err != nil {
+					return err
+				}
+				if _, err := tx.AppendEvent(Event{Time: h.CreatedAt, Kind: KindHost, Pod: h.Pod, MAC: h.MAC, Actor: a.Name, Source: a.Source, Action: "registered", State: StateRegistered}); err != nil {
+					return err
+				}
+			}
+			return m.audit(tx, a, "host.add", part[0].Pod, "", detail)
+		})
+		if err == nil || !errors.Is(err, ErrStoreUnavailable) {
+			return err
+		}
+		switch n, lerr := m.countWritten(ctx, part); {
+		case lerr == nil && n == len(part):
+			return nil // the commit went through
+		case lerr == nil && n > 0:
+			return fmt.Errorf("%w: %d of %d hosts of the part are stored by someone else meanwhile", ErrConflict, n, len(part))
+		}
+		if pause(ctx, attempt) != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// pause waits a little longer after each failed attempt, or until ctx ends.
+func pause(ctx context.Context, attempt int) error {
+	t := time.NewTimer(time.Duration(attempt) * 500 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// countWritten counts the hosts of part that the store holds as this import wrote them
+// (same pod, same creation time).
+func (m *Manager) countWritten(ctx context.Context, part []Host) (int, error) {
+	n := 0
+	err := m.store.View(ctx, func(tx ReadTx) error {
+		n = 0
+		for _, h := range part {
+			got, ok, err := tx.Host(h.MAC)
+			if err != nil {
+				return err
+			}
+			if ok && got.Pod == h.Pod && got.CreatedAt.Equal(h.CreatedAt) {
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// removeImported deletes the hosts an import wrote, in parts, as the import's undo.
+func (m *Manager) removeImported(ctx context.Context, a Actor, id string, hs []Host, per int) error {
+	for i := 0; i < len(hs); i += per {
+		part := hs[i:min(i+per, len(hs))]
+		var err error
+		for attempt := 1; attempt <= importAttempts; attempt++ {
+			err = m.update(ctx, func(tx Tx) error {
+				for _, h := range part {
+					if got, ok, err := tx.Host(h.MAC); err != nil {
+						return err
+					} else if !ok || !got.CreatedAt.Equal(h.CreatedAt) {
+						continue // not ours (any more)
+					}
+					if err := tx.DeleteHost(h.MAC); err != nil {
+						return err
+					}
+				}
+				return m.audit(tx, a, "host.delete", part[0].Pod, "", fmt.Sprintf("import %s undone: %d hosts", id, len(part)))
+			})
+			if err == nil || !errors.Is(err, ErrStoreUnavailable) || pause(ctx, attempt) != nil {
+				break
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
