@@ -17,7 +17,7 @@ func TestHostSource(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.putPod(pc)
+		testPutPod(r, pc)
 	}
 	pod := func(name string, rules []MatchRule, subnets ...Subnet) Pod {
 		return Pod{Name: name, Profile: "default", ServerAddress: "198.51.100.10", Match: rules, Subnets: subnets}
@@ -55,7 +55,7 @@ func TestHostSource(t *testing.T) {
 		"2001:db8::1":       "",
 		"0.0.0.0":           "",
 	})
-	r.deletePod("pod-a")
+	testDeletePod(r, "pod-a")
 	check("pod-a deleted", map[string]string{
 		"192.0.2.66": "192.0.2.0/24", // pod-b shares the CIDR
 		"192.0.2.1":  "192.0.2.0/24", // no pod names it any more
@@ -66,8 +66,8 @@ func TestHostSource(t *testing.T) {
 		"203.0.113.77":   "203.0.113.0/24",
 		"198.51.100.200": "198.51.100.128/25",
 	})
-	r.deletePod("pod-b")
-	r.deletePod("pod-c")
+	testDeletePod(r, "pod-b")
+	testDeletePod(r, "pod-c")
 	check("no pods", map[string]string{"192.0.2.66": "", "203.0.113.77": ""})
 	if len(r.hostSrc.subnets) != 0 || len(r.hostSrc.relays) != 0 || len(r.hostSrc.inUse) != 0 {
 		t.Errorf("index not empty after every pod went: %+v", r.hostSrc)
@@ -91,7 +91,7 @@ func BenchmarkHostSource(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				r.putPod(pc)
+				testPutPod(r, pc)
 			}
 			wan := netip.MustParseAddr("198.51.100.2")
 			for b.Loop() {
@@ -101,4 +101,17 @@ func BenchmarkHostSource(b *testing.B) {
 			}
 		})
 	}
+}
+
+// testPutPod and testDeletePod change the registry as the store's change feed does.
+func testPutPod(r *Registry, pc *PodContext) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.putPodLocked(pc)
+}
+
+func testDeletePod(r *Registry, name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.deletePodLocked(name)
 }
