@@ -19,6 +19,8 @@ packages=(
   ipxe              # undionly.kpxe, ipxe.efi
   e2fsprogs         # mkfs.ext4 -d, debugfs
   cpio
+  xz-utils          # xz: stage1 build decompresses .ko.xz modules (Debian 13 kernels)
+  zstd              # zstd: the same for .ko.zst
   time              # /usr/bin/time -v for RSS
   procps
 )

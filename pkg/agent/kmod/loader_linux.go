@@ -1,0 +1,234 @@
+package kmod
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Index files the stage1 builder writes beside the modules.
+const (
+	AliasFile   = "modules.alias"
+	DepFile     = "modules.dep"
+	SoftdepFile = "modules.softdep"
+)
+
+// Loader loads the modules of a flat directory (NAME.ko) by hardware: what the
+// modalias of each device matches, with its dependencies, as udev and modprobe would.
+// It is safe for concurrent use.
+type Loader struct {
+	dir string
+	tab *Table
+
+	mu      sync.Mutex
+	loaded  []string         // in load order
+	failed  map[string]error // module -> why it did not load
+	devices map[string]Device
+}
+
+// Device is one device coldplug looked at.
+type Device struct {
+	Path     string // e.g. /sys/bus/pci/devices/0000:00:02.0
+	Modalias string
+	Modules  []string // what its modalias matched
+}
+
+// OpenLoader reads the index files in dir.
+func OpenLoader(dir string) (*Loader, error) {
+	open := func(name string, optional bool) (*os.File, error) {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil && optional && errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return f, err
+	}
+	af, err := open(AliasFile, false)
+	if err != nil {
+		return nil, fmt.Errorf("open module alias table: %w", err)
+	}
+	defer af.Close()
+	df, err := open(DepFile, false)
+	if err != nil {
+		return nil, fmt.Errorf("open module dependencies: %w", err)
+	}
+	defer df.Close()
+	sf, err := open(SoftdepFile, true)
+	if err != nil {
+		return nil, fmt.Errorf("open module soft dependencies: %w", err)
+	}
+	var soft *os.File
+	if sf != nil {
+		defer sf.Close()
+		soft = sf
+	}
+	var tab *Table
+	if soft != nil {
+		tab, err = ReadTable(af, df, soft)
+	} else {
+		tab, err = ReadTable(af, df, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read module index in %s: %w", dir, err)
+	}
+	return &Loader{dir: dir, tab: tab, failed: map[string]error{}, devices: map[string]Device{}}, nil
+}
+
+// Table returns the loader's alias and dependency table.
+func (l *Loader) Table() *Table { return l.tab }
+
+// Load loads a module (a name, or an alias as the kernel's request_module passes
+// it) with its dependencies and soft dependencies. Already loaded is no error.
+func (l *Loader) Load(name string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	mods := []string{Canonical(name)}
+	if !l.tab.Has(name) {
+		if mods = l.tab.Match(name); len(mods) == 0 {
+			return fmt.Errorf("module %s: not in this initrd", name)
+		}
+	}
+	var errs []error
+	for _, m := range mods {
+		errs = append(errs, l.load(m, nil))
+	}
+	return errors.Join(errs...)
+}
+
+// load loads m after its dependencies; stack guards against cycles. Callers hold mu.
+func (l *Loader) load(m string, stack []string) error {
+	if slices.Contains(l.loaded, m) {
+		return nil
+	}
+	if err, ok := l.failed[m]; ok {
+		return err
+	}
+	if slices.Contains(stack, m) {
+		return fmt.Errorf("module dependency cycle through %s", m)
+	}
+	stack = append(stack, m)
+	for _, s := range l.tab.SoftPre[m] {
+		if l.tab.Has(s) {
+			_ = l.load(s, stack) // optional
+		}
+	}
+	for _, d := range l.tab.Deps[m] {
+		if err := l.load(d, stack); err != nil {
+			err = fmt.Errorf("dependency %s: %w", d, err)
+			l.failed[m] = err
+			return err
+		}
+	}
+	if err := load(filepath.Join(l.dir, m+".ko")); err != nil {
+		err = fmt.Errorf("finit_module %s: %w", m, err)
+		l.failed[m] = err
+		return err
+	}
+	l.loaded = append(l.loaded, m)
+	for _, s := range l.tab.SoftPost[m] {
+		if l.tab.Has(s) {
+			_ = l.load(s, stack)
+		}
+	}
+	return nil
+}
+
+// Loaded returns the modules loaded so far, in order.
+func (l *Loader) Loaded() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.loaded)
+}
+
+// Failed returns why a module could not be loaded (nil: it loaded or was not tried).
+func (l *Loader) Failed(m string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.failed[m]
+}
+
+// Devices returns every device seen, by sysfs path.
+func (l *Loader) Devices() map[string]Device {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]Device, len(l.devices))
+	for k, v := range l.devices {
+		out[k] = v
+	}
+	return out
+}
+
+// Round looks at every /sys/bus/*/devices/*/modalias under sysRoot not seen before
+// and loads what each matches. It returns how many new devices it found.
+func (l *Loader) Round(sysRoot string) int {
+	paths, _ := filepath.Glob(filepath.Join(sysRoot, "bus", "*", "devices", "*", "modalias"))
+	n := 0
+	for _, p := range paths {
+		dev := filepath.Dir(p)
+		l.mu.Lock()
+		_, seen := l.devices[dev]
+		l.mu.Unlock()
+		if seen {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		alias := strings.TrimSpace(string(b))
+		if alias == "" {
+			continue
+		}
+		n++
+		mods := l.tab.Match(alias)
+		l.mu.Lock()
+		l.devices[dev] = Device{Path: dev, Modalias: alias, Modules: mods}
+		for _, m := range mods {
+			_ = l.load(m, nil) // recorded in failed for the diagnosis
+		}
+		l.mu.Unlock()
+	}
+	return n
+}
+
+// Coldplug repeats Round until no new device has appeared for quiet (drivers create
+// devices: virtio_pci the virtio devices, an HBA its SCSI disks, asynchronously), or
+// until ctx ends.
+func (l *Loader) Coldplug(ctx context.Context, sysRoot string, quiet time.Duration) {
+	last := time.Now()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if l.Round(sysRoot) > 0 {
+			last = time.Now()
+		}
+		if time.Since(last) >= quiet {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// Watch keeps loading drivers for new devices until ctx ends (hotplug by polling:
+// devices that appear late, e.g. SCSI disks behind a slow HBA).
+func (l *Loader) Watch(ctx context.Context, sysRoot string, every time.Duration) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			l.Round(sysRoot)
+		}
+	}
+}
