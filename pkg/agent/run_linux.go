@@ -71,12 +71,12 @@ func run(ctx context.Context, log *slog.Logger) (string, error) {
 	if !roots.AppendCertsFromPEM(caPEM) {
 		return "", fmt.Errorf("pinned root CA %s holds no certificate", RootCAFile)
 	}
-	start := time.Now()
-	loaded, err := kmod.LoadAll(ModulesDir)
-	if err != nil {
-		log.Warn("module loading incomplete", "loaded", loaded, "err", err)
+	loader, loaded := loadDrivers(ctx, log)
+	if loader != nil {
+		wctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go loader.Watch(wctx, "/sys", 250*time.Millisecond)
 	}
-	log.Info("modules loaded", "modules", strings.Join(loaded, ","), "took", time.Since(start).Round(time.Millisecond))
 
 	ectx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	waitEntropy(ectx, log)
@@ -85,7 +85,9 @@ func run(ctx context.Context, log *slog.Logger) (string, error) {
 	nic, err := pickNIC(nctx, p.MAC, log)
 	cancel()
 	if err != nil {
-		return "", err
+		diag := pciDiagnosis("/sys", loader, pciClassNetwork, pciClassStorage)
+		printDiagnosis("no network interface came up", diag)
+		return "", fmt.Errorf("%w; %s", err, strings.Join(diag, "; "))
 	}
 	dctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	link, err := dhcp(dctx, nic, log)
@@ -94,10 +96,10 @@ func run(ctx context.Context, log *slog.Logger) (string, error) {
 		return "", err
 	}
 	c := NewClient(p, roots, log)
-	c.Report(ctx, proto.ActionBooted, fmt.Sprintf("stage1 agent up; modules=%d", len(loaded)))
+	c.Report(ctx, proto.ActionBooted, fmt.Sprintf("stage1 agent up; modules=%d (%s)", len(loaded), strings.Join(loaded, ",")))
 	c.Report(ctx, proto.ActionNetwork, fmt.Sprintf("nic=%s mac=%s addr=%s gateway=%s dhcp-server=%s", link.Name, link.MAC, link.Addr, link.Gateway, link.Server))
 
-	a := &install{c: c, p: p, roots: roots, log: log, mac: link.MAC}
+	a := &install{c: c, p: p, roots: roots, log: log, mac: link.MAC, loader: loader}
 	how, err := a.run(ctx)
 	if err != nil {
 		var f failure
@@ -109,6 +111,47 @@ func run(ctx context.Context, log *slog.Logger) (string, error) {
 	return how, nil
 }
 
+// loadDrivers loads the drivers the hardware needs, by modalias (see kmod.Loader),
+// until no new device has appeared for a moment. An initrd without an alias table
+// (built before podboot had one) gets every shipped module instead.
+func loadDrivers(ctx context.Context, log *slog.Logger) (*kmod.Loader, []string) {
+	start := time.Now()
+	l, err := kmod.OpenLoader(ModulesDir)
+	if err != nil {
+		log.Warn("no module alias table; loading every shipped module", "err", err)
+		loaded, err := kmod.LoadAll(ModulesDir)
+		if err != nil {
+			log.Warn("module loading incomplete", "loaded", loaded, "err", err)
+		}
+		log.Info("modules loaded", "modules", strings.Join(loaded, ","), "took", time.Since(start).Round(time.Millisecond))
+		return nil, loaded
+	}
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	l.Coldplug(cctx, "/sys", 500*time.Millisecond)
+	cancel()
+	loaded := l.Loaded()
+	// Until the last driver loaded: the quiet period after it is waiting, not loading.
+	took := time.Duration(0)
+	if last := l.LastLoad(); !last.IsZero() {
+		took = last.Sub(start)
+	}
+	log.Info("drivers loaded by modalias", "modules", strings.Join(loaded, ","), "devices", len(l.Devices()), "took", took.Round(time.Millisecond))
+	return l, loaded
+}
+
+// printDiagnosis writes a block an operator at the console can read without the log
+// format in the way.
+func printDiagnosis(what string, lines []string) {
+	fmt.Fprintf(os.Stdout, "\n=== podboot stage1: %s ===\n", what)
+	if len(lines) == 0 {
+		fmt.Fprintln(os.Stdout, "no PCI network or storage controller found")
+	}
+	for _, l := range lines {
+		fmt.Fprintln(os.Stdout, "  "+l)
+	}
+	fmt.Fprintln(os.Stdout, "=== (build stage1 with the driver: podboot stage1 build --module NAME) ===")
+}
+
 type install struct {
 	c     *Client
 	p     Params
@@ -116,6 +159,8 @@ type install struct {
 	log   *slog.Logger
 	mac   string
 	disk  string
+	// loader explains missing disks (nil with an initrd without an alias table).
+	loader *kmod.Loader
 }
 
 // fail reports the host failed, with the step and the reason.
@@ -140,7 +185,9 @@ func (a *install) run(ctx context.Context) (string, error) {
 	disk, err := chooseDisk(cctx, want)
 	cancel()
 	if err != nil {
-		return "", a.fail(ctx, proto.ActionChainload, err)
+		diag := pciDiagnosis("/sys", a.loader, pciClassStorage)
+		printDiagnosis("no install disk", diag)
+		return "", a.fail(ctx, proto.ActionChainload, fmt.Errorf("%w; storage controllers: %s", err, strings.Join(diag, "; ")))
 	}
 	a.disk = disk
 	dev := "/dev/" + disk

@@ -23,13 +23,15 @@ const (
 // modalias of each device matches, with its dependencies, as udev and modprobe would.
 // It is safe for concurrent use.
 type Loader struct {
-	dir string
-	tab *Table
+	dir   string
+	tab   *Table
+	finit func(path string) error
 
 	mu      sync.Mutex
 	loaded  []string         // in load order
 	failed  map[string]error // module -> why it did not load
 	devices map[string]Device
+	last    time.Time // when the last module loaded
 }
 
 // Device is one device coldplug looked at.
@@ -76,7 +78,24 @@ func OpenLoader(dir string) (*Loader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read module index in %s: %w", dir, err)
 	}
-	return &Loader{dir: dir, tab: tab, failed: map[string]error{}, devices: map[string]Device{}}, nil
+	return NewLoader(dir, tab, nil), nil
+}
+
+// NewLoader returns a loader of the modules in dir described by tab. finit loads one
+// module file (nil: finit_module; tests pass their own, as loading a module into the
+// test machine's kernel is not something a test may do).
+func NewLoader(dir string, tab *Table, finit func(path string) error) *Loader {
+	if finit == nil {
+		finit = load
+	}
+	return &Loader{dir: dir, tab: tab, finit: finit, failed: map[string]error{}, devices: map[string]Device{}}
+}
+
+// LastLoad returns when the last module finished loading (zero: none yet).
+func (l *Loader) LastLoad() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last
 }
 
 // Table returns the loader's alias and dependency table.
@@ -124,12 +143,13 @@ func (l *Loader) load(m string, stack []string) error {
 			return err
 		}
 	}
-	if err := load(filepath.Join(l.dir, m+".ko")); err != nil {
+	if err := l.finit(filepath.Join(l.dir, m+".ko")); err != nil {
 		err = fmt.Errorf("finit_module %s: %w", m, err)
 		l.failed[m] = err
 		return err
 	}
 	l.loaded = append(l.loaded, m)
+	l.last = time.Now()
 	for _, s := range l.tab.SoftPost[m] {
 		if l.tab.Has(s) {
 			_ = l.load(s, stack)
