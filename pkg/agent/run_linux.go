@@ -236,6 +236,13 @@ func (a *install) run(ctx context.Context) (string, error) {
 	if ks.Disk != "" && ks.Disk != disk {
 		ks.Warnings = append(ks.Warnings, kickstart.Warning{Text: fmt.Sprintf("ignoredisk --only-use=%s, but stage2 went to %s (chain-load target)", ks.Disk, disk)})
 	}
+	if a.loader != nil && a.loader.Table().Has("ext4") {
+		// The kernel would ask /sbin/modprobe for fs-ext4 on mount; loading it here
+		// makes a failure say why.
+		if err := a.loader.Load("ext4"); err != nil {
+			a.log.Warn("load ext4", "err", err)
+		}
+	}
 	rootDev, err := mountRoot(parts, targetRoot)
 	if err != nil {
 		return "", a.fail(ctx, proto.ActionKickstart, err)

@@ -30,6 +30,9 @@ var optionalModules = []string{
 	"be2net", "qede", "r8169", "vmxnet3",
 	"ahci", "nvme", "megaraid_sas", "mpt3sas", "smartpqi", "hpsa", "vmw_pvscsi", "virtio_scsi", "sd_mod",
 	"virtio_rng",
+	// The root file system the agent mounts to apply the kickstart: a module in the
+	// generic kernel, with the crc32c it asks for by alias (softdep pre: crypto-crc32c).
+	"ext4", "crc32c_generic", "crc32c_intel",
 }
 
 // DefaultModules is the module set a stage1 build starts from.

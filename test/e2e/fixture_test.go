@@ -153,16 +153,24 @@ type vm struct {
 
 func startVM(t *testing.T, tor *testutil.ToR, name, mac, disk string) *vm {
 	t.Helper()
+	return startVMWith(t, tor, name, disk, fmt.Sprintf("virtio-net-pci,netdev=n0,mac=%s,bootindex=1", mac),
+		"-drive", fmt.Sprintf("file=%s,format=raw,if=virtio", disk))
+}
+
+// startVMWith starts a guest whose NIC is the QEMU device nic (on netdev n0, the tap)
+// and whose storage is given by the extra QEMU arguments.
+func startVMWith(t *testing.T, tor *testutil.ToR, name, disk, nic string, storage ...string) *vm {
+	t.Helper()
 	tap := "tap" + name
 	tor.Run("ip", "tuntap", "add", tap, "mode", "tap")
 	tor.Run("ip", "link", "set", tap, "master", "rack", "up")
 	t.Cleanup(func() { exec.Command("ip", "netns", "exec", tor.Name, "ip", "link", "del", tap).Run() })
-	p := tor.Start(nil, "qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-nographic", "-no-reboot",
+	args := []string{"qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-nographic", "-no-reboot",
 		"-netdev", fmt.Sprintf("tap,id=n0,ifname=%s,script=no,downscript=no", tap),
-		"-device", fmt.Sprintf("virtio-net-pci,netdev=n0,mac=%s,bootindex=1", mac),
-		"-drive", fmt.Sprintf("file=%s,format=raw,if=virtio", disk),
+		"-device", nic,
 		// Entropy for the guest's CRNG (TLS), as a hypervisor would provide.
-		"-device", "virtio-rng-pci")
+		"-device", "virtio-rng-pci"}
+	p := tor.Start(nil, append(args, storage...)...)
 	return &vm{proc: p, disk: disk}
 }
 
@@ -202,4 +210,69 @@ func debugfsCat(t *testing.T, dir, disk, path string) string {
 		t.Fatalf("debugfs cat %s: %v\n%s", path, err, errb.String())
 	}
 	return out.String()
+}
+
+// podEnv is what every end-to-end test starts from: podboot serve in a central
+// namespace, a ToR with the rack bridge 192.0.2.0/24 routed over a WAN, an admin and a
+// ci CLI, and a stage1 built from Debian's generic kernel, signed and pushed as
+// stage1-kernel@1 and stage1-initrd@1. The relay is not started (tests register their
+// hosts first).
+type podEnv struct {
+	src, bin, data, work, pki string
+	central                   *testutil.NS
+	tor                       *testutil.ToR
+	admin, ci                 *cli
+}
+
+func newPodEnv(t *testing.T) *podEnv {
+	t.Helper()
+	src, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &podEnv{src: src, bin: testutil.BuildPodboot(t), data: t.TempDir(), work: t.TempDir()}
+	deb := testutil.DebianGenericKernelDeb(t)
+
+	tp := testutil.NewTopology(t)
+	e.central = tp.Central("198.51.100.10/24")
+	e.tor = tp.ToR(e.central, "a", "198.51.100.2/24", "192.0.2.1/24", "198.51.100.10")
+	e.tor.RouteRack("192.0.2.0/24")
+	// No api.names: the pod gets its certificate for 198.51.100.10 on demand.
+	serve := e.central.Start([]string{"PODBOOT_DHCP_ADDR=:67", "PODBOOT_TFTP_ADDR=:69", "PODBOOT_HTTP_ADDR=:8080", "PODBOOT_HTTPS_ADDR=:8443"},
+		e.bin, "serve", "--data-dir", e.data, "--api-addr", "127.0.0.1:9443")
+	testutil.WaitFor(t, 30*time.Second, "podboot to serve", func() bool {
+		if serve.Exited() {
+			t.Fatalf("podboot serve exited:\n%s", serve.Output())
+		}
+		return strings.Contains(serve.Output(), "podboot serving")
+	})
+	adminTok, _ := os.ReadFile(filepath.Join(e.data, "admin.token"))
+	e.pki = filepath.Join(e.data, "pki")
+	e.admin = &cli{t: t, ns: e.central, bin: e.bin, server: "https://127.0.0.1:9443", token: strings.TrimSpace(string(adminTok)), caCert: filepath.Join(e.pki, "ca.pem"), dataDir: e.data}
+
+	// CI side: a signer certificate, a ci token granted every kind (this CI builds stage1
+	// and the bootloader too), signed images pushed.
+	testutil.Run(t, e.work, e.bin, "ca", "issue", "--code-signing", "ci", "--dir", e.pki, "--out", e.work)
+	e.ci = e.admin.with(strings.TrimSpace(e.admin.must("token", "create", "ci-pipeline", "--role", "ci", "--allow-kind", "stage2,kernel,initrd,package,bootloader")))
+	out := testutil.Run(t, src, e.bin, "stage1", "build", "--modules-deb", deb, "--root-ca", filepath.Join(e.pki, "ca.pem"), "--out", filepath.Join(e.work, "stage1"), "--src", src)
+	t.Logf("stage1 build:\n%s", out)
+	e.push("stage1-kernel:1", filepath.Join(e.work, "stage1", "vmlinuz"), "kernel")
+	e.push("stage1-initrd:1", filepath.Join(e.work, "stage1", "initrd.img"), "initrd")
+	return e
+}
+
+// push signs a file with the CI certificate and pushes it with the ci token.
+func (e *podEnv) push(ref, file, kind string) {
+	e.admin.t.Helper()
+	testutil.Run(e.admin.t, e.work, e.bin, "image", "sign", "--cert", filepath.Join(e.work, "ci.pem"), "--key", filepath.Join(e.work, "ci.key"), file, "-o", file+".p7s")
+	e.ci.must("image", "push", ref, file, "--sig", file+".p7s", "--kind", kind)
+}
+
+// applyPod applies a pod definition.
+func (e *podEnv) applyPod(yaml string) {
+	f := filepath.Join(e.work, "pod.yaml")
+	if err := os.WriteFile(f, []byte(yaml), 0o644); err != nil {
+		e.admin.t.Fatal(err)
+	}
+	e.admin.must("pod", "apply", "-f", f)
 }

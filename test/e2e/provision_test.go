@@ -68,46 +68,11 @@ func customKickstart(t *testing.T, src string) string {
 func TestProvisionEndToEnd(t *testing.T) {
 	testutil.RequireRoot(t, "dhcrelay", "qemu-system-x86_64", "mkfs.ext4", "debugfs", "dpkg-deb", "apt-get", "curl")
 	start := time.Now()
-	src, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := testutil.BuildPodboot(t)
-	deb := testutil.DebianCloudKernelDeb(t)
-	data, work := t.TempDir(), t.TempDir()
-
-	tp := testutil.NewTopology(t)
-	central := tp.Central("198.51.100.10/24")
-	tor := tp.ToR(central, "a", "198.51.100.2/24", "192.0.2.1/24", "198.51.100.10")
-	tor.RouteRack("192.0.2.0/24")
-	// No api.names: pod-a, registered below, gets its certificate for 198.51.100.10 on
-	// demand.
-	serve := central.Start([]string{"PODBOOT_DHCP_ADDR=:67", "PODBOOT_TFTP_ADDR=:69", "PODBOOT_HTTP_ADDR=:8080", "PODBOOT_HTTPS_ADDR=:8443"},
-		bin, "serve", "--data-dir", data, "--api-addr", "127.0.0.1:9443")
-	testutil.WaitFor(t, 30*time.Second, "podboot to serve", func() bool {
-		if serve.Exited() {
-			t.Fatalf("podboot serve exited:\n%s", serve.Output())
-		}
-		return strings.Contains(serve.Output(), "podboot serving")
-	})
-	adminTok, _ := os.ReadFile(filepath.Join(data, "admin.token"))
-	pki := filepath.Join(data, "pki")
-	admin := &cli{t: t, ns: central, bin: bin, server: "https://127.0.0.1:9443", token: strings.TrimSpace(string(adminTok)), caCert: filepath.Join(pki, "ca.pem"), dataDir: data}
-
-	// CI side: a signer certificate, a ci token granted every kind (this CI builds stage1
-	// and the bootloader too), signed images pushed.
-	testutil.Run(t, work, bin, "ca", "issue", "--code-signing", "ci", "--dir", pki, "--out", work)
-	ci := admin.with(strings.TrimSpace(admin.must("token", "create", "ci-pipeline", "--role", "ci", "--allow-kind", "stage2,kernel,initrd,package,bootloader")))
-	out := testutil.Run(t, src, bin, "stage1", "build", "--modules-deb", deb, "--root-ca", filepath.Join(pki, "ca.pem"), "--out", filepath.Join(work, "stage1"), "--src", src)
-	t.Logf("stage1 build:\n%s", out)
+	env := newPodEnv(t)
+	src, data, work, pki := env.src, env.data, env.work, env.pki
+	central, tor, admin, push := env.central, env.tor, env.admin, env.push
 	good := stage2Image(t, work, "good", "good image")
 	bad := stage2Image(t, work, "bad", "image to be tampered with")
-	push := func(ref, file, kind string) {
-		testutil.Run(t, work, bin, "image", "sign", "--cert", filepath.Join(work, "ci.pem"), "--key", filepath.Join(work, "ci.key"), file, "-o", file+".p7s")
-		ci.must("image", "push", ref, file, "--sig", file+".p7s", "--kind", kind)
-	}
-	push("stage1-kernel:1", filepath.Join(work, "stage1", "vmlinuz"), "kernel")
-	push("stage1-initrd:1", filepath.Join(work, "stage1", "initrd.img"), "initrd")
 	push("os:1", good, "stage2")
 	push("os:2", bad, "stage2")
 
@@ -126,9 +91,7 @@ func TestProvisionEndToEnd(t *testing.T) {
 		os.WriteFile(f, []byte(body), 0o644)
 		admin.must("profile", "apply", "-f", f)
 	}
-	podFile := filepath.Join(work, "pod.yaml")
-	os.WriteFile(podFile, []byte(podYAML), 0o644)
-	admin.must("pod", "apply", "-f", podFile)
+	env.applyPod(podYAML)
 	admin.must("host", "add", goodMAC, "--pod", "pod-a", "--hostname", "node1", "--mgmt-ip", "203.0.113.21")
 	admin.must("host", "add", badMAC, "--pod", "pod-a", "--hostname", "node2", "--mgmt-ip", "203.0.113.22", "--profile", "e2e-bad")
 	tor.StartRelay("198.51.100.10")

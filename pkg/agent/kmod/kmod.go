@@ -1,10 +1,11 @@
-// Package kmod reads Linux kernel modules' .modinfo sections and orders a module set by
-// its depends= lines.
+// Package kmod reads Linux kernel modules' .modinfo sections, orders a module set by its
+// depends= lines, and loads drivers by modalias as modprobe would.
 //
 // It exists because the stage1 initrd ships a handful of .ko files and no modules.dep:
 // the builder (pkg/stage1) uses it to pull in the dependencies of the modules it is asked
-// for, and the agent uses it again at boot to load what it finds in dependency order.
-// Reading .modinfo with debug/elf is all either needs; no depmod, no kmod tools.
+// for and to write the alias table, and the agent uses the table at boot to load what
+// the hardware needs. Reading .modinfo with debug/elf is all either needs; no depmod,
+// no kmod tools.
 package kmod
 
 import (

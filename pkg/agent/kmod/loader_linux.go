@@ -132,9 +132,7 @@ func (l *Loader) load(m string, stack []string) error {
 	}
 	stack = append(stack, m)
 	for _, s := range l.tab.SoftPre[m] {
-		if l.tab.Has(s) {
-			_ = l.load(s, stack) // optional
-		}
+		l.loadSoft(s, stack)
 	}
 	for _, d := range l.tab.Deps[m] {
 		if err := l.load(d, stack); err != nil {
@@ -151,11 +149,21 @@ func (l *Loader) load(m string, stack []string) error {
 	l.loaded = append(l.loaded, m)
 	l.last = time.Now()
 	for _, s := range l.tab.SoftPost[m] {
-		if l.tab.Has(s) {
-			_ = l.load(s, stack)
-		}
+		l.loadSoft(s, stack)
 	}
 	return nil
+}
+
+// loadSoft loads a soft dependency, a module or an alias (ext4 names
+// crypto-crc32c): optional, so failures are only recorded.
+func (l *Loader) loadSoft(name string, stack []string) {
+	mods := []string{name}
+	if !l.tab.Has(name) {
+		mods = l.tab.Match(name)
+	}
+	for _, m := range mods {
+		_ = l.load(m, stack)
+	}
 }
 
 // Loaded returns the modules loaded so far, in order.

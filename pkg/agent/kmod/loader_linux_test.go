@@ -38,6 +38,9 @@ func testTable() *Table {
 		{Name: "mlx4_core", Aliases: []string{"pci:v000015B3d00001003sv*sd*bc*sc*i*"}},
 		{Name: "mlx4_en", Depends: []string{"mlx4_core"}},
 		{Name: "broken", Aliases: []string{"pci:v0000BEEFd*sv*sd*bc*sc*i*"}},
+		{Name: "crc32c_generic", Aliases: []string{"crypto-crc32c", "crc32c"}},
+		{Name: "jbd2", SoftPre: []string{"crypto-crc32c"}},
+		{Name: "ext4", Depends: []string{"jbd2"}, SoftPre: []string{"crypto-crc32c"}, Aliases: []string{"fs-ext4"}},
 	} {
 		tab.Add(info)
 	}
@@ -89,6 +92,12 @@ func TestColdplugRounds(t *testing.T) {
 	order = nil
 	if err := l.Load("mlx4_en"); err != nil || !slices.Equal(order, []string{"mlx4_core", "mlx4_en"}) {
 		t.Fatalf("Load(mlx4_en) = %v, loaded %v", err, order)
+	}
+	// The mount's request_module("fs-ext4"): ext4 with its dependency and the crc32c
+	// its soft dependency names by alias.
+	order = nil
+	if err := l.Load("fs-ext4"); err != nil || !slices.Equal(order, []string{"crc32c_generic", "jbd2", "ext4"}) {
+		t.Fatalf("Load(fs-ext4) = %v, loaded %v", err, order)
 	}
 	if err := l.Load("net-pf-10"); err == nil || !strings.Contains(err.Error(), "not in this initrd") {
 		t.Fatalf("Load(net-pf-10) = %v", err)
