@@ -181,6 +181,7 @@ func (a *install) run(ctx context.Context) (string, error) {
 	if want == "" {
 		want = d.TargetDisk
 	}
+	// Wait for the disk asked for, or for any disk, before taking the inventory.
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	disk, err := chooseDisk(cctx, want)
 	cancel()
@@ -188,6 +189,21 @@ func (a *install) run(ctx context.Context) (string, error) {
 		diag := pciDiagnosis("/sys", a.loader, pciClassStorage)
 		printDiagnosis("no install disk", diag)
 		return "", a.fail(ctx, proto.ActionChainload, fmt.Errorf("%w; storage controllers: %s", err, strings.Join(diag, "; ")))
+	}
+	inv := collectInventory("/")
+	if err := a.c.Post(ctx, proto.InventoryPath, inv); err != nil {
+		a.log.Warn("could not report the inventory", "err", err)
+	}
+	if want == "" {
+		hints := proto.RootDeviceHints{}
+		if d.RootDevice != nil {
+			hints = *d.RootDevice
+		}
+		root, err := chooseRootDisk(inv.Disks, hints)
+		if err != nil {
+			return "", a.fail(ctx, proto.ActionChainload, err)
+		}
+		disk = root.Name
 	}
 	a.disk = disk
 	dev := "/dev/" + disk

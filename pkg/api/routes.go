@@ -73,6 +73,7 @@ func (s *Server) coreRoutes() []Route {
 		{"GET", "/api/v1/hosts/{mac}", readers, s.getHost},
 		{"DELETE", "/api/v1/hosts/{mac}", changers, s.deleteHost},
 		{"GET", "/api/v1/hosts/{mac}/events", readers, s.hostEvents},
+		{"GET", "/api/v1/hosts/{mac}/inventory", readers, s.hostInventory},
 		{"PUT", "/api/v1/hosts/{mac}/netboot", changers, s.setNetboot},
 		{"GET", "/api/v1/events", readers, s.events},
 		{"GET", "/api/v1/tokens", nil, s.listTokens},
@@ -293,6 +294,21 @@ func (s *Server) hostEvents(w http.ResponseWriter, r *http.Request, _ podmgr.Act
 		return
 	}
 	writePage(w, r, evs, limit)
+}
+
+// hostInventory returns what the host's stage1 agent reported (podmgr.Inventory); 404
+// when the host has none yet.
+func (s *Server) hostInventory(w http.ResponseWriter, r *http.Request, _ podmgr.Actor) {
+	inv, ok, err := s.mgr.HostInventory(r.Context(), r.PathValue("mac"))
+	if err != nil {
+		s.WriteErr(w, r, err)
+		return
+	}
+	if !ok {
+		WriteError(w, http.StatusNotFound, fmt.Errorf("host %s has no inventory yet: it is reported by the stage1 agent before it writes a disk", r.PathValue("mac")))
+		return
+	}
+	WriteJSON(w, http.StatusOK, inv)
 }
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request, _ podmgr.Actor) {

@@ -35,6 +35,8 @@ type ReadTx interface {
 	Leases() ([]Lease, error)
 	// Events returns events matching f, oldest first: from After on, at most Limit.
 	Events(f EventFilter) ([]Event, error)
+	// Inventory returns what a host's stage1 agent last reported about its hardware.
+	Inventory(mac string) (Inventory, bool, error)
 }
 
 // Tx reads and writes.
@@ -52,6 +54,9 @@ type Tx interface {
 	DeleteLease(pod, ip string) error
 	// AppendEvent stores e with the next sequence number and returns it.
 	AppendEvent(e Event) (uint64, error)
+	// PutInventory stores a host's inventory (keyed by MAC, a record of its own so the
+	// host record read on every DHCP packet stays compact); DeleteHost deletes it.
+	PutInventory(inv Inventory) error
 }
 
 // EventFilter selects events; zero fields match everything.

@@ -235,6 +235,9 @@ func validateProfile(p *Profile) error {
 			return fmt.Errorf("profile %s: %w", p.Name, err)
 		}
 	}
+	if h := p.RootDevice; h != nil && h.MaxSizeMB > 0 && h.MinSizeMB > h.MaxSizeMB {
+		return fmt.Errorf("%w: profile %s: rootDevice.minSizeMB %d is above maxSizeMB %d", ErrInvalid, p.Name, h.MinSizeMB, h.MaxSizeMB)
+	}
 	return checkProfileLines(p)
 }
 

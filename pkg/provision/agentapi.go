@@ -99,6 +99,9 @@ func (s *Service) chainload(w http.ResponseWriter, r *http.Request, c call) {
 	}
 	d := proto.Chainload{Ref: a.Ref(), URL: proto.Stage2Path, SignatureURL: proto.SignaturePath, Size: a.Size, SHA256: a.Digest,
 		TargetDisk: c.pc.Pod.Kickstart.TargetDisk}
+	if h := c.prof.RootDevice; h != nil {
+		d.RootDevice = &proto.RootDeviceHints{Serial: h.Serial, WWN: h.WWN, Model: h.Model, MinSizeMB: h.MinSizeMB, MaxSizeMB: h.MaxSizeMB}
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(d)
 }

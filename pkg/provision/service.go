@@ -83,6 +83,7 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("POST "+base+proto.EventsPath, s.agent(s.event))
 	mux.HandleFunc("POST "+base+proto.InstalledPath, s.agent(s.installed))
 	mux.HandleFunc("POST "+base+proto.FailedPath, s.agent(s.failed))
+	mux.HandleFunc("POST "+base+proto.InventoryPath, s.agent(s.inventory))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
 	return mux
 }
