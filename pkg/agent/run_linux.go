@@ -177,6 +177,9 @@ func (a *install) run(ctx context.Context) (string, error) {
 	if err := a.c.GetJSON(ctx, proto.ChainloadPath, &d); err != nil {
 		return "", a.fail(ctx, proto.ActionChainload, fmt.Errorf("fetch chain-load descriptor: %w", err))
 	}
+	if d.Inspect {
+		return a.inspect(ctx)
+	}
 	want := a.p.Disk
 	if want == "" {
 		want = d.TargetDisk
@@ -190,6 +193,9 @@ func (a *install) run(ctx context.Context) (string, error) {
 		printDiagnosis("no install disk", diag)
 		return "", a.fail(ctx, proto.ActionChainload, fmt.Errorf("%w; storage controllers: %s", err, strings.Join(diag, "; ")))
 	}
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	settleDisks(sctx, time.Second)
+	cancel()
 	inv := collectInventory("/")
 	if err := a.c.Post(ctx, proto.InventoryPath, inv); err != nil {
 		a.log.Warn("could not report the inventory", "err", err)
@@ -307,6 +313,25 @@ func (a *install) run(ctx context.Context) (string, error) {
 	}
 	a.log.Info("installed", "disk", dev, "finish", ks.Finish)
 	return ks.Finish, nil
+}
+
+// inspect is the discovered host's boot: report the inventory, write nothing, power
+// off. An operator accepts the host (podboot host accept) to have it installed.
+func (a *install) inspect(ctx context.Context) (string, error) {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	_, err := chooseDisk(cctx, "")
+	cancel()
+	if err != nil {
+		printDiagnosis("no disk (inspection continues)", pciDiagnosis("/sys", a.loader, pciClassStorage))
+	}
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	settleDisks(sctx, time.Second)
+	cancel()
+	if err := a.c.Post(ctx, proto.InventoryPath, collectInventory("/")); err != nil {
+		return "", fmt.Errorf("report the inventory: %w", err)
+	}
+	a.log.Info("inspected: inventory reported, no disk touched; the host waits to be accepted")
+	return "poweroff", nil
 }
 
 // bashPackage fetches the pod's bash package; nil when the pod has none (204).

@@ -21,8 +21,9 @@ type Inventory struct {
 }
 
 // RecordInventory checks the host's provisioning token and, in the same transaction,
-// stores the inventory and records the event (action, with a summary as detail).
-func (m *Manager) RecordInventory(ctx context.Context, mac, secret, source, action, summary string, data []byte) (Host, error) {
+// stores the inventory and records the event (action, with a summary as detail);
+// consume clears the token (a discovered host's inspection is over).
+func (m *Manager) RecordInventory(ctx context.Context, mac, secret, source, action, summary string, data []byte, consume bool) (Host, error) {
 	if len(data) > MaxInventorySize {
 		return Host{}, fmt.Errorf("%w: inventory of %d bytes, at most %d", ErrInvalid, len(data), MaxInventorySize)
 	}
@@ -34,7 +35,13 @@ func (m *Manager) RecordInventory(ctx context.Context, mac, secret, source, acti
 		if err := tokenValid(*h, secret, now); err != nil {
 			return Event{}, err
 		}
-		return Event{Source: source, Action: action, Detail: summary}, nil
+		ev := Event{Source: source, Action: action, Detail: summary}
+		if consume {
+			h.TokenHash, h.TokenExpires = "", time.Time{}
+			h.State, h.StateReason = StateDiscovered, "inspected; install it with podboot host accept"
+			ev.State = StateDiscovered
+		}
+		return ev, nil
 	}, func(tx Tx, h Host) error {
 		return tx.PutInventory(Inventory{MAC: h.MAC, UpdatedAt: now.UTC(), Data: append(json.RawMessage(nil), data...)})
 	})

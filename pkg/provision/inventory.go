@@ -32,7 +32,8 @@ func (s *Service) inventory(w http.ResponseWriter, r *http.Request, c call) {
 		http.Error(w, "inventory: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	if _, err := s.mgr.RecordInventory(r.Context(), c.host.MAC, c.token, c.source, proto.ActionInventory, clip(inventorySummary(inv)), body); err != nil {
+	// A discovered host's inspection ends here: its token is consumed.
+	if _, err := s.mgr.RecordInventory(r.Context(), c.host.MAC, c.token, c.source, proto.ActionInventory, clip(inventorySummary(inv)), body, c.host.Discovered); err != nil {
 		switch {
 		case errors.Is(err, podmgr.ErrHostToken):
 			http.Error(w, "provisioning token refused", http.StatusForbidden)

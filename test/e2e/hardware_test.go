@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/podboot/podboot/internal/testutil"
+	"github.com/podboot/podboot/pkg/agent/proto"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
@@ -24,6 +27,10 @@ type hwSet struct {
 	// noDisk: the storage controller has no packed driver; the host must fail with a
 	// diagnosis naming it.
 	noDisk string
+	// inventory: the guest has a DMI serial and two disks with serials, the smaller one
+	// first; the profile's root device hint (>= 50 MB) must choose the larger one and
+	// leave the smaller untouched, and the inventory must show what QEMU was given.
+	inventory bool
 	// matrix: only with PODBOOT_E2E_HW_MATRIX=1 (each guest costs about a minute of
 	// TCG on CI's two cores).
 	matrix bool
@@ -36,8 +43,11 @@ func scsiDisk(controller string) func(string) []string {
 }
 
 var hwSets = []hwSet{
-	{name: "hwa", nic: "e1000e", modules: []string{"e1000e", "ahci", "sd_mod"}, storage: func(disk string) []string {
-		return []string{"-device", "ich9-ahci,id=sata1", "-drive", "file=" + disk + ",format=raw,if=none,id=d0", "-device", "ide-hd,drive=d0,bus=sata1.0"}
+	{name: "hwa", nic: "e1000e", modules: []string{"e1000e", "ahci", "sd_mod"}, inventory: true, storage: func(disk string) []string {
+		return []string{"-smbios", "type=1,manufacturer=PodbootLab,product=HW-A,serial=PB-HWA-0001",
+			"-device", "ich9-ahci,id=sata1",
+			"-drive", "file=" + smallDisk(disk) + ",format=raw,if=none,id=d1", "-device", "ide-hd,drive=d1,bus=sata1.0,serial=PBDISK-SMALL",
+			"-drive", "file=" + disk + ",format=raw,if=none,id=d0", "-device", "ide-hd,drive=d0,bus=sata1.1,serial=PBDISK-BIG"}
 	}},
 	{name: "hwn", nic: "virtio-net-pci", modules: []string{"virtio_net"}, storage: scsiDisk("lsi53c895a"), noDisk: "1000:0012"},
 	{name: "hwb", nic: "e1000", modules: []string{"e1000", "nvme"}, matrix: true, storage: func(disk string) []string {
@@ -49,6 +59,9 @@ var hwSets = []hwSet{
 		return []string{"-drive", "file=" + disk + ",format=raw,if=virtio"}
 	}},
 }
+
+// smallDisk is the path of a set's second, smaller disk (32 MiB, first MiB 0xAA).
+func smallDisk(disk string) string { return strings.TrimSuffix(disk, "-disk.img") + "-small.img" }
 
 // qemuHasDevice reports whether this QEMU emulates a device model (igb needs 8.0).
 func qemuHasDevice(name string) bool {
@@ -69,7 +82,7 @@ func TestProvisionHardware(t *testing.T) {
 	img := stage2Image(t, env.work, "hw", "hardware image")
 	env.push("os:1", img, "stage2")
 	f := env.work + "/hw.yaml"
-	os.WriteFile(f, []byte(profileYAML("e2e", "os@1", "")), 0o644)
+	os.WriteFile(f, []byte(profileYAML("e2e", "os@1", "rootDevice:\n  minSizeMB: 50\n")), 0o644)
 	env.admin.must("profile", "apply", "-f", f)
 	env.applyPod(podYAML)
 	matrix := os.Getenv("PODBOOT_E2E_HW_MATRIX") != ""
@@ -95,6 +108,10 @@ func TestProvisionHardware(t *testing.T) {
 		t.Run(s.name+"-"+s.nic, func(t *testing.T) {
 			t.Parallel()
 			disk := newDisk(t, env.work, s.name)
+			if s.inventory {
+				testutil.Run(t, env.work, "cp", disk, smallDisk(disk))
+				testutil.Run(t, env.work, "truncate", "-s", "32M", smallDisk(disk))
+			}
 			begin := time.Now()
 			v := startVMWith(t, env.tor, s.name, disk, fmt.Sprintf("%s,netdev=n0,mac=%s,bootindex=1", s.nic, mac), s.storage(disk)...)
 			v.waitExit(t, 4*time.Minute, "the guest to power off")
@@ -128,6 +145,9 @@ func TestProvisionHardware(t *testing.T) {
 			if got := debugfsCat(t, t.TempDir(), disk, "/etc/motd"); got != "hardware image\n" {
 				t.Errorf("motd on the installed disk = %q", got)
 			}
+			if s.inventory {
+				checkInventory(t, env, mac, disk)
+			}
 		})
 	}
 }
@@ -139,4 +159,42 @@ func contains(sets []hwSet, name string) bool {
 		}
 	}
 	return false
+}
+
+// checkInventory: the inventory shows what the QEMU command line gave the guest, the
+// agent.inventory event came before the disk was written, and the smaller disk the
+// hint excluded is untouched.
+func checkInventory(t *testing.T, env *podEnv, mac, disk string) {
+	t.Helper()
+	var rec podmgr.Inventory
+	if err := json.Unmarshal([]byte(env.admin.must("host", "inventory", mac, "-o", "json")), &rec); err != nil {
+		t.Fatal(err)
+	}
+	var inv proto.Inventory
+	if err := json.Unmarshal(rec.Data, &inv); err != nil {
+		t.Fatal(err)
+	}
+	if inv.System.Serial != "PB-HWA-0001" || inv.System.Vendor != "PodbootLab" || inv.System.Product != "HW-A" || inv.CPU.Count < 1 || inv.MemoryBytes < 256<<20 {
+		t.Errorf("inventory system %+v cpu %+v memory %d", inv.System, inv.CPU, inv.MemoryBytes)
+	}
+	sizes := map[string]uint64{}
+	for _, d := range inv.Disks {
+		sizes[d.Serial] = d.SizeBytes
+		if d.Bus != "ata" || d.Removable {
+			t.Errorf("disk %+v: want bus ata, not removable", d)
+		}
+	}
+	if sizes["PBDISK-BIG"] != 64<<20 || sizes["PBDISK-SMALL"] != 32<<20 {
+		t.Errorf("inventory disks %+v, want PBDISK-BIG 64 MiB and PBDISK-SMALL 32 MiB", inv.Disks)
+	}
+	if len(inv.NICs) != 1 || inv.NICs[0].MAC != mac || inv.NICs[0].Driver != "e1000e" || inv.NICs[0].PCI != "8086:10d3" || !inv.NICs[0].Link {
+		t.Errorf("inventory NICs %+v", inv.NICs)
+	}
+	if !inOrder(actions(env.admin.events(mac)), []string{"agent.inventory", "agent.chainload", "agent.verified"}) {
+		t.Errorf("events %v: want agent.inventory before the disk is written", actions(env.admin.events(mac)))
+	}
+	b, _ := os.ReadFile(smallDisk(disk))
+	if !bytes.Equal(b[:1<<20], bytes.Repeat([]byte{0xAA}, 1<<20)) {
+		t.Error("the smaller disk, which the root device hint excludes, was written")
+	}
 }

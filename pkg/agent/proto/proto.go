@@ -47,6 +47,9 @@ type Chainload struct {
 	TargetDisk string `json:"targetDisk,omitempty"`
 	// RootDevice are the profile's hints for choosing the install disk.
 	RootDevice *RootDeviceHints `json:"rootDevice,omitempty"`
+	// Inspect says the host is discovered, not accepted: the agent reports its
+	// inventory and powers off without touching a disk (the other fields are empty).
+	Inspect bool `json:"inspect,omitempty"`
 }
 
 // RootDeviceHints choose the install disk from the inventory: every hint given must
