@@ -20,7 +20,7 @@ fuzz:
 
 # demo provisions a throwaway QEMU host end to end (central podboot, ToR with dhcrelay,
 # iPXE, stage1 agent, signed stage2), printing the host's progress, then cleans up.
-# Needs root; the Debian cloud kernel is cached in .work/e2e-cache.
+# Needs root; Debian's generic kernel is cached in .work/e2e-cache.
 demo:
 	scripts/deps.sh
 	PODBOOT_E2E_CACHE=$${PODBOOT_E2E_CACHE:-$(CURDIR)/.work/e2e-cache} CI= \

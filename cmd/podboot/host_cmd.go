@@ -218,9 +218,10 @@ func newHostShowCmd(cf *clientFlags) *cobra.Command {
 			if h.Netboot {
 				nb = "on"
 			}
-			return [][]string{{"mac", h.MAC}, {"pod", h.Pod}, {"hostname", orDash(h.Hostname)},
+			rows := [][]string{{"mac", h.MAC}, {"pod", h.Pod}, {"hostname", orDash(h.Hostname)},
 				{"provisioning ip", orDash(h.ProvisioningIP)}, {"management ip", orDash(h.ManagementIP)},
 				{"profile", orDash(h.Profile)}, {"state", string(h.State)}, {"reason", orDash(h.StateReason)}, {"netboot", nb}}
+			return append(rows, inventoryRows(cmd.Context(), c, h.MAC)...)
 		})
 	}
 	return cmd

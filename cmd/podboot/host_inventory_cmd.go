@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -9,8 +10,27 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/api"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
+
+// inventoryRows summarises a host's inventory for host show (none when it has none).
+func inventoryRows(ctx context.Context, c *api.Client, mac string) [][]string {
+	var rec podmgr.Inventory
+	var inv proto.Inventory
+	if c.Do(ctx, "GET", "/api/v1/hosts/"+url.PathEscape(mac)+"/inventory", nil, &rec) != nil || json.Unmarshal(rec.Data, &inv) != nil {
+		return nil
+	}
+	rows := [][]string{{"system", fmt.Sprintf("%s %s serial=%s", inv.System.Vendor, inv.System.Product, orDash(inv.System.Serial))},
+		{"cpus / memory", fmt.Sprintf("%d / %d MiB", inv.CPU.Count, inv.MemoryBytes>>20)}}
+	for _, d := range inv.Disks {
+		rows = append(rows, []string{"disk " + d.Name, fmt.Sprintf("%d MB %s serial=%s", d.SizeBytes/1000/1000, orDash(d.Bus), orDash(d.Serial))})
+	}
+	for _, n := range inv.NICs {
+		rows = append(rows, []string{"nic " + n.Name, fmt.Sprintf("%s %s link=%v", n.MAC, orDash(n.Driver), n.Link)})
+	}
+	return rows
+}
 
 func newHostInventoryCmd(cf *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{

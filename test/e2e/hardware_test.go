@@ -84,7 +84,8 @@ func TestProvisionHardware(t *testing.T) {
 	f := env.work + "/hw.yaml"
 	os.WriteFile(f, []byte(profileYAML("e2e", "os@1", "rootDevice:\n  minSizeMB: 50\n")), 0o644)
 	env.admin.must("profile", "apply", "-f", f)
-	env.applyPod(podYAML)
+	// discover: the unknown MAC of the discovery subtest is recorded, not ignored.
+	env.applyPod(podYAML + "unknownHosts: discover\n")
 	matrix := os.Getenv("PODBOOT_E2E_HW_MATRIX") != ""
 	var sets []hwSet
 	for i, s := range hwSets {
@@ -100,6 +101,10 @@ func TestProvisionHardware(t *testing.T) {
 		sets = append(sets, s)
 	}
 	env.tor.StartRelay("198.51.100.10")
+	t.Run("discovered host is inspected, installed only after accept", func(t *testing.T) {
+		t.Parallel()
+		testDiscovery(t, env)
+	})
 	for i, s := range hwSets {
 		if !contains(sets, s.name) {
 			continue
@@ -196,5 +201,41 @@ func checkInventory(t *testing.T, env *podEnv, mac, disk string) {
 	b, _ := os.ReadFile(smallDisk(disk))
 	if !bytes.Equal(b[:1<<20], bytes.Repeat([]byte{0xAA}, 1<<20)) {
 		t.Error("the smaller disk, which the root device hint excludes, was written")
+	}
+}
+
+// testDiscovery: an unknown MAC in a discover pod boots stage1 in inspection mode: it
+// becomes discovered with its inventory and no disk is written; after host accept the
+// same machine is installed.
+func testDiscovery(t *testing.T, env *podEnv) {
+	const mac = "52:54:00:e2:e1:d1"
+	disk := newDisk(t, env.work, "disc")
+	nic := fmt.Sprintf("virtio-net-pci,netdev=n0,mac=%s,bootindex=1", mac)
+	storage := []string{"-smbios", "type=1,serial=PB-DISC-0001", "-drive", "file=" + disk + ",format=raw,if=virtio"}
+	v := startVMWith(t, env.tor, "hwdisc", disk, nic, storage...)
+	v.waitExit(t, 4*time.Minute, "the discovered guest to power off after inspection")
+	h := env.admin.host(mac)
+	if h.State != podmgr.StateDiscovered || !h.Discovered {
+		t.Fatalf("after inspection: state %s discovered %v reason %q\n%s", h.State, h.Discovered, h.StateReason, v.proc.Output())
+	}
+	acts := actions(env.admin.events(mac))
+	if !inOrder(acts, []string{"discovered", "agent.booted", "agent.inventory"}) || inOrder(acts, []string{"agent.chainload"}) || inOrder(acts, []string{"kickstart.served"}) {
+		t.Fatalf("events of the discovered host: %v", acts)
+	}
+	if out := env.admin.must("host", "inventory", mac); !strings.Contains(out, "PB-DISC-0001") {
+		t.Fatalf("inventory of the discovered host:\n%s", out)
+	}
+	b, _ := os.ReadFile(disk)
+	if !bytes.Equal(b[:1<<20], bytes.Repeat([]byte{0xAA}, 1<<20)) {
+		t.Fatal("the discovered host's disk was written")
+	}
+	env.admin.must("host", "accept", mac, "--hostname", "hw-disc", "--ip", "203.0.113.60")
+	v = startVMWith(t, env.tor, "hwdisc2", disk, nic, storage...)
+	v.waitExit(t, 4*time.Minute, "the accepted guest to install and power off")
+	if h := env.admin.host(mac); h.State != podmgr.StateProvisioned || h.Hostname != "hw-disc" {
+		t.Fatalf("after accept: state %s reason %q\n%s", h.State, h.StateReason, v.proc.Output())
+	}
+	if got := debugfsCat(t, t.TempDir(), disk, "/etc/hostname"); got != "hw-disc\n" {
+		t.Errorf("hostname on the installed disk = %q", got)
 	}
 }
