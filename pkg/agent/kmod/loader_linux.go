@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,40 +42,21 @@ type Device struct {
 	Modules  []string // what its modalias matched
 }
 
-// OpenLoader reads the index files in dir.
+// OpenLoader reads the index files in dir (modules.softdep may be missing).
 func OpenLoader(dir string) (*Loader, error) {
-	open := func(name string, optional bool) (*os.File, error) {
+	var r [3]io.Reader
+	for i, name := range []string{AliasFile, DepFile, SoftdepFile} {
 		f, err := os.Open(filepath.Join(dir, name))
-		if err != nil && optional && errors.Is(err, os.ErrNotExist) {
-			return nil, nil
+		if err != nil {
+			if name == SoftdepFile && errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return nil, fmt.Errorf("open module index: %w", err)
 		}
-		return f, err
+		defer f.Close()
+		r[i] = f
 	}
-	af, err := open(AliasFile, false)
-	if err != nil {
-		return nil, fmt.Errorf("open module alias table: %w", err)
-	}
-	defer af.Close()
-	df, err := open(DepFile, false)
-	if err != nil {
-		return nil, fmt.Errorf("open module dependencies: %w", err)
-	}
-	defer df.Close()
-	sf, err := open(SoftdepFile, true)
-	if err != nil {
-		return nil, fmt.Errorf("open module soft dependencies: %w", err)
-	}
-	var soft *os.File
-	if sf != nil {
-		defer sf.Close()
-		soft = sf
-	}
-	var tab *Table
-	if soft != nil {
-		tab, err = ReadTable(af, df, soft)
-	} else {
-		tab, err = ReadTable(af, df, nil)
-	}
+	tab, err := ReadTable(r[0], r[1], r[2])
 	if err != nil {
 		return nil, fmt.Errorf("read module index in %s: %w", dir, err)
 	}

@@ -2,6 +2,7 @@ package kmod
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -101,5 +102,34 @@ func TestColdplugRounds(t *testing.T) {
 	}
 	if err := l.Load("net-pf-10"); err == nil || !strings.Contains(err.Error(), "not in this initrd") {
 		t.Fatalf("Load(net-pf-10) = %v", err)
+	}
+}
+
+// TestOpenLoader reads the index files as the stage1 builder writes them; an initrd
+// without modules.softdep still loads, one without modules.alias is an error (the
+// agent then loads every module).
+func TestOpenLoader(t *testing.T) {
+	dir := t.TempDir()
+	tab := testTable()
+	for name, write := range map[string]func(io.Writer) error{AliasFile: tab.WriteAlias, DepFile: tab.WriteDep} {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := write(f); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	l, err := OpenLoader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Table().Match("scsi:t-0x00"); !slices.Equal(got, []string{"sd_mod"}) {
+		t.Fatalf("Match = %v", got)
+	}
+	os.Remove(filepath.Join(dir, AliasFile))
+	if _, err := OpenLoader(dir); err == nil {
+		t.Fatal("no error without modules.alias")
 	}
 }
