@@ -4,7 +4,7 @@ GO ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build run test fuzz bench-scale demo clean
+.PHONY: build run test fuzz bench-scale demo e2e-hw bench-stage1 clean
 
 BIN ?= bin/podboot
 AGENT := internal/agentbin/podboot-agent
@@ -31,6 +31,16 @@ fuzz:
 # up. Needs root (it says so and fails otherwise); the log is in .work/demo.log.
 demo:
 	scripts/demo.sh
+
+# e2e-hw provisions the whole device matrix of real-server NICs and storage controllers
+# (test/e2e/hardware_test.go; the default suite runs two sets). Needs root.
+e2e-hw:
+	scripts/deps.sh
+	PODBOOT_E2E_HW_MATRIX=1 $(GO) test ./test/e2e -run TestProvisionHardware -count=1 -v -timeout 20m
+
+# bench-stage1 measures stage1 size and driver loading time per device set (bench/stage1).
+bench-stage1:
+	bench/stage1/run.sh
 
 clean:
 	rm -rf bin .work $(AGENT)

@@ -24,6 +24,8 @@ packages=(
   e2fsprogs         # mkfs.ext4 -d, debugfs
   fdisk             # sfdisk: scripts/stage2-image.sh's partition table
   cpio
+  xz-utils          # xz: stage1 build decompresses .ko.xz modules (Debian 13 kernels)
+  zstd              # zstd: the same for .ko.zst
   time              # /usr/bin/time -v for RSS
   procps
   iputils-ping      # ping: the emulated WAN link's own test (internal/testutil)

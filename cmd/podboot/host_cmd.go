@@ -19,7 +19,7 @@ import (
 
 func newHostCmd(cf *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "host", Short: "Register and manage hosts"}
-	cmd.AddCommand(newHostAddCmd(cf), newHostImportCmd(cf), newHostListCmd(cf), newHostShowCmd(cf), newHostEventsCmd(cf), newHostDeleteCmd(cf), newHostReprovisionCmd(cf), newHostNetbootCmd(cf), newHostWatchCmd(cf))
+	cmd.AddCommand(newHostAddCmd(cf), newHostImportCmd(cf), newHostListCmd(cf), newHostShowCmd(cf), newHostEventsCmd(cf), newHostInventoryCmd(cf), newHostAcceptCmd(cf), newHostDeleteCmd(cf), newHostReprovisionCmd(cf), newHostNetbootCmd(cf), newHostWatchCmd(cf))
 	return cmd
 }
 
@@ -218,9 +218,10 @@ func newHostShowCmd(cf *clientFlags) *cobra.Command {
 			if h.Netboot {
 				nb = "on"
 			}
-			return [][]string{{"mac", h.MAC}, {"pod", h.Pod}, {"hostname", orDash(h.Hostname)},
+			rows := [][]string{{"mac", h.MAC}, {"pod", h.Pod}, {"hostname", orDash(h.Hostname)},
 				{"provisioning ip", orDash(h.ProvisioningIP)}, {"management ip", orDash(h.ManagementIP)},
 				{"profile", orDash(h.Profile)}, {"state", string(h.State)}, {"reason", orDash(h.StateReason)}, {"netboot", nb}}
+			return append(rows, inventoryRows(cmd.Context(), c, h.MAC)...)
 		})
 	}
 	return cmd

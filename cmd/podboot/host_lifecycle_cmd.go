@@ -183,3 +183,36 @@ has reached STATE, and non-zero if one fails first or --timeout passes.`,
 	f.StringVarP(&out, "output", "o", "table", "output format: table or json (one event a line)")
 	return cmd
 }
+
+func newHostAcceptCmd(cf *clientFlags) *cobra.Command {
+	var req api.AcceptRequest
+	cmd := &cobra.Command{
+		Use:   "accept MAC --hostname NAME [--ip MGMT_IP] [--profile NAME]",
+		Short: "Accept a discovered host: it is installed on its next boot (until then it is only inspected)",
+		Long: `A pod whose unknown-host policy is discover records an unknown MAC as discovered and
+boots it into inspection only: the stage1 agent reports its inventory (see
+'podboot host inventory MAC') and powers off without writing a disk; the agent API
+refuses it the image, the kickstart and the installed call-back. Accepting gives it a
+hostname, a management address and optionally a profile and makes it a registered host,
+installed on its next PXE boot.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			var h podmgr.Host
+			if err := c.Do(cmd.Context(), "POST", "/api/v1/hosts/"+url.PathEscape(args[0])+"/accept", req, &h); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "host %s in pod %s accepted as %s: state %s; power-cycle it into PXE to install\n", h.MAC, h.Pod, h.Hostname, h.State)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.Hostname, "hostname", "", "hostname to give the host (required)")
+	f.StringVar(&req.ManagementIP, "ip", "", "management address (as host add --mgmt-ip)")
+	f.StringVar(&req.Profile, "profile", "", "profile (default: the pod's)")
+	_ = cmd.MarkFlagRequired("hostname")
+	return cmd
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -17,14 +18,21 @@ func newStage1Cmd() *cobra.Command {
 
 func newStage1BuildCmd() *cobra.Command {
 	var opts stage1.Options
-	var name, version, src string
+	var name, version, src, kernelPkg, cache string
 	cmd := &cobra.Command{
-		Use:   "build --kernel VMLINUZ (--modules DIR | --modules-deb FILE.deb) --root-ca ROOT.pem --out DIR",
+		Use:   "build [--kernel-package PKG | --modules-deb FILE.deb | --kernel VMLINUZ --modules DIR] --root-ca ROOT.pem --out DIR",
 		Short: "Build a reproducible stage1 initrd and copy the kernel beside it",
 		Long: `Builds OUT/initrd.img (newc cpio, gzip) with the static podboot-agent as /init, the root CA
 the agent pins (the only CA it trusts for stage2 signatures and the HTTPS server), and the
-kernel modules for virtio and common server NICs (absent ones are skipped with a note),
-plus every --module, each with its .modinfo dependencies. OUT/vmlinuz is the kernel.
+NIC and storage drivers of real servers and VMs plus every --module, each with its
+dependencies and soft dependencies (from .modinfo; .ko.xz/.ko.zst are decompressed), and
+the modalias table the agent loads drivers by. OUT/vmlinuz is the kernel.
+
+Without --modules or --modules-deb the kernel is Debian's generic kernel
+(--kernel-package, default linux-image-amd64), fetched once with apt-get download into
+--kernel-cache. The report says per requested module: packed, built in, or absent.
+--firmware-deb (repeatable) packs the firmware files the shipped modules list (ice, qed,
+tg3, r8169) from Debian firmware-* packages; modules that will lack firmware are named.
 
 The same inputs give the same bytes, so anyone can rebuild and compare what podboot serves.
 Without --agent it uses the agent embedded in podboot by 'make build'; a podboot built
@@ -42,6 +50,21 @@ with plain 'go build' compiles it from --src instead (needs Go and podboot's sou
 					return err
 				}
 			}
+			if opts.ModulesDir == "" && opts.ModulesDeb == "" {
+				if cache == "" {
+					dir, err := os.UserCacheDir()
+					if err != nil {
+						return fmt.Errorf("no --kernel-cache and no user cache directory: %w", err)
+					}
+					cache = filepath.Join(dir, "podboot", "kernels")
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "fetching %s into %s...\n", kernelPkg, cache)
+				deb, err := stage1.FetchKernelDeb(ctx, kernelPkg, cache)
+				if err != nil {
+					return err
+				}
+				opts.ModulesDeb = deb
+			}
 			res, err := stage1.Build(ctx, opts)
 			if err != nil {
 				return err
@@ -49,6 +72,16 @@ with plain 'go build' compiles it from --src instead (needs Go and podboot's sou
 			w := cmd.OutOrStdout()
 			for _, n := range res.Notes {
 				fmt.Fprintln(cmd.ErrOrStderr(), "note:", n)
+			}
+			for _, m := range res.Requested {
+				line := fmt.Sprintf("module  %-14s %s", m.Name, m.Status)
+				if len(m.MissingFirmware) > 0 {
+					line += fmt.Sprintf(" (lacks %d firmware files)", len(m.MissingFirmware))
+				}
+				fmt.Fprintln(w, line)
+			}
+			if len(res.Firmware) > 0 {
+				fmt.Fprintf(w, "firmware (%d files): %v\n", len(res.Firmware), res.Firmware)
 			}
 			fmt.Fprintf(w, "initrd  %s  %d bytes  sha256 %s\n", res.Initrd, res.InitrdSize, res.InitrdSHA256)
 			fmt.Fprintf(w, "kernel  %s  %d bytes  sha256 %s\n", res.Kernel, res.KernelSize, res.KernelSHA256)
@@ -63,13 +96,16 @@ with plain 'go build' compiles it from --src instead (needs Go and podboot's sou
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Kernel, "kernel", "", "kernel image (vmlinuz) to ship; optional with --modules-deb")
+	f.StringVar(&opts.Kernel, "kernel", "", "kernel image (vmlinuz) to ship; required with --modules")
 	f.StringVar(&opts.ModulesDir, "modules", "", "kernel module tree, e.g. /lib/modules/VERSION")
 	f.StringVar(&opts.ModulesDeb, "modules-deb", "", "linux-image-*.deb to take modules (and the kernel) from")
 	f.StringVar(&opts.RootCA, "root-ca", "", "PEM root CA the agent pins (podboot's DATA_DIR/pki/ca.pem, or your image-signing root)")
 	f.StringVar(&opts.OutDir, "out", "", "output directory")
 	f.StringVar(&opts.Agent, "agent", "", "prebuilt static podboot-agent (default: the one embedded in podboot)")
 	f.StringSliceVar(&opts.Modules, "module", nil, "extra module to ship (repeatable), with its dependencies")
+	f.StringSliceVar(&opts.FirmwareDebs, "firmware-deb", nil, "Debian firmware-*.deb to take the shipped modules' firmware from (repeatable)")
+	f.StringVar(&kernelPkg, "kernel-package", stage1.DefaultKernelPackage, "Debian kernel metapackage to fetch when neither --modules nor --modules-deb is given")
+	f.StringVar(&cache, "kernel-cache", "", "directory the fetched kernel package is kept in (default: USER_CACHE_DIR/podboot/kernels)")
 	f.StringVar(&src, "src", ".", "podboot source directory to build the agent in, when podboot carries none")
 	f.StringVar(&name, "name", "stage1", "artifact name prefix in the printed registration commands")
 	f.StringVar(&version, "version", "1", "artifact version in the printed registration commands")
@@ -77,6 +113,5 @@ with plain 'go build' compiles it from --src instead (needs Go and podboot's sou
 		_ = cmd.MarkFlagRequired(req)
 	}
 	cmd.MarkFlagsMutuallyExclusive("modules", "modules-deb")
-	cmd.MarkFlagsOneRequired("modules", "modules-deb")
 	return cmd
 }

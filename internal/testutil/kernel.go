@@ -1,11 +1,14 @@
 package testutil
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/podboot/podboot/pkg/stage1"
 )
 
 // KernelCacheDir keeps the Debian kernel package between runs (PODBOOT_E2E_CACHE, or a
@@ -37,51 +40,36 @@ func Run(t testing.TB, dir string, args ...string) string {
 
 // DebianCloudKernelDeb returns Debian's current cloud kernel package (.deb), fetched
 // once with apt-get download.
-func DebianCloudKernelDeb(t testing.TB) string {
+func DebianCloudKernelDeb(t testing.TB) string { return DebianKernelDeb(t, "linux-image-cloud-amd64") }
+
+// DebianGenericKernelDeb returns Debian's current generic kernel package (.deb, the
+// stage1 default), fetched once into the shared cache.
+func DebianGenericKernelDeb(t testing.TB) string {
+	return DebianKernelDeb(t, stage1.DefaultKernelPackage)
+}
+
+// DebianKernelDeb returns the package the kernel metapackage meta depends on, fetched
+// once into KernelCacheDir the way `podboot stage1 build` does it.
+func DebianKernelDeb(t testing.TB, meta string) string {
 	t.Helper()
 	dir := KernelCacheDir(t)
-	resolve := func() (string, string) {
-		out, _ := exec.Command("apt-cache", "depends", "linux-image-cloud-amd64").CombinedOutput()
-		for _, l := range strings.Split(string(out), "\n") {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(l), "Depends: "); ok && strings.HasPrefix(v, "linux-image-") {
-				return v, string(out)
-			}
-		}
-		return "", string(out)
-	}
-	pkg, out := resolve()
-	if pkg == "" {
-		// A fresh machine may have no package lists yet.
+	deb, err := stage1.FetchKernelDeb(context.Background(), meta, dir)
+	if err != nil {
+		// A fresh machine may have no or stale package lists.
 		Run(t, dir, "apt-get", "update", "-qq")
-		if pkg, out = resolve(); pkg == "" {
-			t.Fatalf("cannot resolve linux-image-cloud-amd64 (the Debian cloud kernel):\n%s", out)
+		if deb, err = stage1.FetchKernelDeb(context.Background(), meta, dir); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if m, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb")); len(m) == 1 {
-		return m[0]
-	}
-	cmd := exec.Command("apt-get", "download", pkg)
-	cmd.Dir = dir
-	if b, err := cmd.CombinedOutput(); err != nil {
-		// The package lists may be stale on a fresh machine.
-		Run(t, dir, "apt-get", "update", "-qq")
-		cmd = exec.Command("apt-get", "download", pkg)
-		cmd.Dir = dir
-		if b2, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("apt-get download %s: %v\n%s\n%s", pkg, err, b, b2)
-		}
-	}
-	m, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb"))
-	if len(m) != 1 {
-		t.Fatalf("downloaded %s but found %v", pkg, m)
-	}
-	return m[0]
+	return deb
 }
 
 // DebianCloudVmlinuz returns the vmlinuz of DebianCloudKernelDeb, unpacked once.
-func DebianCloudVmlinuz(t testing.TB) string {
+func DebianCloudVmlinuz(t testing.TB) string { return DebVmlinuz(t, DebianCloudKernelDeb(t)) }
+
+// DebVmlinuz returns the vmlinuz of a kernel .deb, unpacked once beside it.
+func DebVmlinuz(t testing.TB, deb string) string {
 	t.Helper()
-	deb := DebianCloudKernelDeb(t)
 	out := strings.TrimSuffix(deb, ".deb") + ".unpacked"
 	if m, _ := filepath.Glob(filepath.Join(out, "boot", "vmlinuz-*")); len(m) == 1 {
 		return m[0]

@@ -145,3 +145,30 @@ func unmount(dir string) error {
 	}
 	return nil
 }
+
+// settleDisks waits until the set of disks has not changed for quiet (or ctx ends):
+// an HBA scans its ports asynchronously, and the inventory and the root device hints
+// must see every disk, not only the first to appear.
+func settleDisks(ctx context.Context, quiet time.Duration) {
+	list := func() string {
+		ents, _ := os.ReadDir("/sys/block")
+		var n []string
+		for _, e := range ents {
+			n = append(n, e.Name())
+		}
+		return strings.Join(n, " ")
+	}
+	last, since := list(), time.Now()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for time.Since(since) < quiet {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if cur := list(); cur != last {
+				last, since = cur, time.Now()
+			}
+		}
+	}
+}

@@ -9,8 +9,9 @@
 // image streams to disk, and a bad signature wipes the start of the disk so nothing
 // half-written can boot.
 //
-// The steps (SPEC sections 2 and 5): mount the kernel file systems, load the shipped
-// modules in dependency order, bring up the first NIC with carrier by DHCP (relayed like
+// The steps (SPEC sections 2 and 5): mount the kernel file systems, load the drivers
+// the hardware needs by modalias (a diagnosis per PCI NIC and storage controller when none
+// comes up), bring up the first NIC with carrier by DHCP (relayed like
 // any other request), fetch the chain-load descriptor, stream and verify stage2 (resuming
 // with Range after an interruption), re-read the partition table and mount the root file
 // system, fetch and apply the kickstart and bash package, unmount, sync, call back

@@ -71,12 +71,12 @@ func run(ctx context.Context, log *slog.Logger) (string, error) {
 	if !roots.AppendCertsFromPEM(caPEM) {
 		return "", fmt.Errorf("pinned root CA %s holds no certificate", RootCAFile)
 	}
-	start := time.Now()
-	loaded, err := kmod.LoadAll(ModulesDir)
-	if err != nil {
-		log.Warn("module loading incomplete", "loaded", loaded, "err", err)
+	loader, loaded := loadDrivers(ctx, log)
+	if loader != nil {
+		wctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go loader.Watch(wctx, "/sys", 250*time.Millisecond)
 	}
-	log.Info("modules loaded", "modules", strings.Join(loaded, ","), "took", time.Since(start).Round(time.Millisecond))
 
 	ectx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	waitEntropy(ectx, log)
@@ -85,7 +85,9 @@ func run(ctx context.Context, log *slog.Logger) (string, error) {
 	nic, err := pickNIC(nctx, p.MAC, log)
 	cancel()
 	if err != nil {
-		return "", err
+		diag := pciDiagnosis("/sys", loader, pciClassNetwork, pciClassStorage)
+		printDiagnosis("no network interface came up", diag)
+		return "", fmt.Errorf("%w; %s", err, strings.Join(diag, "; "))
 	}
 	dctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	link, err := dhcp(dctx, nic, log)
@@ -94,10 +96,10 @@ func run(ctx context.Context, log *slog.Logger) (string, error) {
 		return "", err
 	}
 	c := NewClient(p, roots, log)
-	c.Report(ctx, proto.ActionBooted, fmt.Sprintf("stage1 agent up; modules=%d", len(loaded)))
+	c.Report(ctx, proto.ActionBooted, fmt.Sprintf("stage1 agent up; modules=%d (%s)", len(loaded), strings.Join(loaded, ",")))
 	c.Report(ctx, proto.ActionNetwork, fmt.Sprintf("nic=%s mac=%s addr=%s gateway=%s dhcp-server=%s", link.Name, link.MAC, link.Addr, link.Gateway, link.Server))
 
-	a := &install{c: c, p: p, roots: roots, log: log, mac: link.MAC}
+	a := &install{c: c, p: p, roots: roots, log: log, mac: link.MAC, loader: loader}
 	how, err := a.run(ctx)
 	if err != nil {
 		var f failure
@@ -109,6 +111,47 @@ func run(ctx context.Context, log *slog.Logger) (string, error) {
 	return how, nil
 }
 
+// loadDrivers loads the drivers the hardware needs, by modalias (see kmod.Loader),
+// until no new device has appeared for a moment. An initrd without an alias table
+// (built before podboot had one) gets every shipped module instead.
+func loadDrivers(ctx context.Context, log *slog.Logger) (*kmod.Loader, []string) {
+	start := time.Now()
+	l, err := kmod.OpenLoader(ModulesDir)
+	if err != nil {
+		log.Warn("no module alias table; loading every shipped module", "err", err)
+		loaded, err := kmod.LoadAll(ModulesDir)
+		if err != nil {
+			log.Warn("module loading incomplete", "loaded", loaded, "err", err)
+		}
+		log.Info("modules loaded", "modules", strings.Join(loaded, ","), "took", time.Since(start).Round(time.Millisecond))
+		return nil, loaded
+	}
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	l.Coldplug(cctx, "/sys", 500*time.Millisecond)
+	cancel()
+	loaded := l.Loaded()
+	// Until the last driver loaded: the quiet period after it is waiting, not loading.
+	took := time.Duration(0)
+	if last := l.LastLoad(); !last.IsZero() {
+		took = last.Sub(start)
+	}
+	log.Info("drivers loaded by modalias", "modules", strings.Join(loaded, ","), "devices", len(l.Devices()), "took", took.Round(time.Millisecond))
+	return l, loaded
+}
+
+// printDiagnosis writes a block an operator at the console can read without the log
+// format in the way.
+func printDiagnosis(what string, lines []string) {
+	fmt.Fprintf(os.Stdout, "\n=== podboot stage1: %s ===\n", what)
+	if len(lines) == 0 {
+		fmt.Fprintln(os.Stdout, "no PCI network or storage controller found")
+	}
+	for _, l := range lines {
+		fmt.Fprintln(os.Stdout, "  "+l)
+	}
+	fmt.Fprintln(os.Stdout, "=== (build stage1 with the driver: podboot stage1 build --module NAME) ===")
+}
+
 type install struct {
 	c     *Client
 	p     Params
@@ -116,6 +159,8 @@ type install struct {
 	log   *slog.Logger
 	mac   string
 	disk  string
+	// loader explains missing disks (nil with an initrd without an alias table).
+	loader *kmod.Loader
 }
 
 // fail reports the host failed, with the step and the reason.
@@ -132,15 +177,39 @@ func (a *install) run(ctx context.Context) (string, error) {
 	if err := a.c.GetJSON(ctx, proto.ChainloadPath, &d); err != nil {
 		return "", a.fail(ctx, proto.ActionChainload, fmt.Errorf("fetch chain-load descriptor: %w", err))
 	}
+	if d.Inspect {
+		return a.inspect(ctx)
+	}
 	want := a.p.Disk
 	if want == "" {
 		want = d.TargetDisk
 	}
+	// Wait for the disk asked for, or for any disk, before taking the inventory.
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	disk, err := chooseDisk(cctx, want)
 	cancel()
 	if err != nil {
-		return "", a.fail(ctx, proto.ActionChainload, err)
+		diag := pciDiagnosis("/sys", a.loader, pciClassStorage)
+		printDiagnosis("no install disk", diag)
+		return "", a.fail(ctx, proto.ActionChainload, fmt.Errorf("%w; storage controllers: %s", err, strings.Join(diag, "; ")))
+	}
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	settleDisks(sctx, time.Second)
+	cancel()
+	inv := collectInventory("/")
+	if err := a.c.Post(ctx, proto.InventoryPath, inv); err != nil {
+		a.log.Warn("could not report the inventory", "err", err)
+	}
+	if want == "" {
+		hints := proto.RootDeviceHints{}
+		if d.RootDevice != nil {
+			hints = *d.RootDevice
+		}
+		root, err := chooseRootDisk(inv.Disks, hints)
+		if err != nil {
+			return "", a.fail(ctx, proto.ActionChainload, err)
+		}
+		disk = root.Name
 	}
 	a.disk = disk
 	dev := "/dev/" + disk
@@ -188,6 +257,13 @@ func (a *install) run(ctx context.Context) (string, error) {
 	}
 	if ks.Disk != "" && ks.Disk != disk {
 		ks.Warnings = append(ks.Warnings, kickstart.Warning{Text: fmt.Sprintf("ignoredisk --only-use=%s, but stage2 went to %s (chain-load target)", ks.Disk, disk)})
+	}
+	if a.loader != nil && a.loader.Table().Has("ext4") {
+		// The kernel would ask /sbin/modprobe for fs-ext4 on mount; loading it here
+		// makes a failure say why.
+		if err := a.loader.Load("ext4"); err != nil {
+			a.log.Warn("load ext4", "err", err)
+		}
 	}
 	rootDev, err := mountRoot(parts, targetRoot)
 	if err != nil {
@@ -237,6 +313,25 @@ func (a *install) run(ctx context.Context) (string, error) {
 	}
 	a.log.Info("installed", "disk", dev, "finish", ks.Finish)
 	return ks.Finish, nil
+}
+
+// inspect is the discovered host's boot: report the inventory, write nothing, power
+// off. An operator accepts the host (podboot host accept) to have it installed.
+func (a *install) inspect(ctx context.Context) (string, error) {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	_, err := chooseDisk(cctx, "")
+	cancel()
+	if err != nil {
+		printDiagnosis("no disk (inspection continues)", pciDiagnosis("/sys", a.loader, pciClassStorage))
+	}
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	settleDisks(sctx, time.Second)
+	cancel()
+	if err := a.c.Post(ctx, proto.InventoryPath, collectInventory("/")); err != nil {
+		return "", fmt.Errorf("report the inventory: %w", err)
+	}
+	a.log.Info("inspected: inventory reported, no disk touched; the host waits to be accepted")
+	return "poweroff", nil
 }
 
 // bashPackage fetches the pod's bash package; nil when the pod has none (204).

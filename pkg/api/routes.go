@@ -20,6 +20,13 @@ type HostsRequest struct {
 	Hosts []podmgr.Host `json:"hosts"`
 }
 
+// AcceptRequest accepts a discovered host (POST /api/v1/hosts/{mac}/accept).
+type AcceptRequest struct {
+	Hostname     string `json:"hostname"`
+	ManagementIP string `json:"managementIP,omitempty"`
+	Profile      string `json:"profile,omitempty"`
+}
+
 // NetbootRequest turns a host's netboot off or on (PUT /api/v1/hosts/{mac}/netboot).
 // Netboot is required.
 type NetbootRequest struct {
@@ -73,6 +80,8 @@ func (s *Server) coreRoutes() []Route {
 		{"GET", "/api/v1/hosts/{mac}", readers, s.getHost},
 		{"DELETE", "/api/v1/hosts/{mac}", changers, s.deleteHost},
 		{"GET", "/api/v1/hosts/{mac}/events", readers, s.hostEvents},
+		{"GET", "/api/v1/hosts/{mac}/inventory", readers, s.hostInventory},
+		{"POST", "/api/v1/hosts/{mac}/accept", changers, s.acceptHost},
 		{"PUT", "/api/v1/hosts/{mac}/netboot", changers, s.setNetboot},
 		{"GET", "/api/v1/events", readers, s.events},
 		{"GET", "/api/v1/tokens", nil, s.listTokens},
@@ -293,6 +302,35 @@ func (s *Server) hostEvents(w http.ResponseWriter, r *http.Request, _ podmgr.Act
 		return
 	}
 	writePage(w, r, evs, limit)
+}
+
+// acceptHost turns a discovered host into a registered one: only then is it installed.
+func (s *Server) acceptHost(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
+	var req AcceptRequest
+	if !s.DecodeJSON(w, r, &req) {
+		return
+	}
+	h, err := s.mgr.AcceptHost(r.Context(), a, r.PathValue("mac"), req.Hostname, req.ManagementIP, req.Profile)
+	if err != nil {
+		s.WriteErr(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, publicHost(h))
+}
+
+// hostInventory returns what the host's stage1 agent reported (podmgr.Inventory); 404
+// when the host has none yet.
+func (s *Server) hostInventory(w http.ResponseWriter, r *http.Request, _ podmgr.Actor) {
+	inv, ok, err := s.mgr.HostInventory(r.Context(), r.PathValue("mac"))
+	if err != nil {
+		s.WriteErr(w, r, err)
+		return
+	}
+	if !ok {
+		WriteError(w, http.StatusNotFound, fmt.Errorf("host %s has no inventory yet: it is reported by the stage1 agent before it writes a disk", r.PathValue("mac")))
+		return
+	}
+	WriteJSON(w, http.StatusOK, inv)
 }
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request, _ podmgr.Actor) {

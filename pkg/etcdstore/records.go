@@ -18,6 +18,7 @@ import (
 //	P pod-by-match/RULE               pod name (index: one owner per canonical rule)
 //	P reservations/POD/IP             MAC (index: one host per reserved address in a pod)
 //	P tokens/ID                       record
+//	P inventory/MAC                   a host's hardware inventory (deleted with the host)
 //	P leases/POD/IP                   lease
 //	P audit-events/SEQ                event (SEQ: 16 hex digits, so keys sort by number)
 //	P host-events/MAC/SEQ             event
@@ -33,6 +34,7 @@ const (
 	collMatch        = "pod-by-match"
 	collReservations = "reservations"
 	collTokens       = "tokens"
+	collInventory    = "inventory"
 	collLeases       = "leases"
 	collAudit        = "audit-events"
 	collHostEvents   = "host-events"
@@ -289,8 +291,17 @@ func (x *recordTx) DeleteHost(mac string) error {
 	if old.ProvisioningIP != "" {
 		x.t.del(s.key(collReservations, old.Pod, old.ProvisioningIP), "")
 	}
+	x.t.del(s.key(collInventory, mac), "")
 	x.t.del(s.key(collHosts, mac), s.dir(collHosts))
 	return nil
+}
+
+func (x *recordTx) Inventory(mac string) (podmgr.Inventory, bool, error) {
+	return getRecord[podmgr.Inventory](x.t, x.t.s.key(collInventory, mac))
+}
+
+func (x *recordTx) PutInventory(inv podmgr.Inventory) error {
+	return x.putRecord(x.t.s.key(collInventory, inv.MAC), inv)
 }
 
 func (x *recordTx) PutToken(tok podmgr.Token) error {

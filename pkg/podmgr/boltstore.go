@@ -32,7 +32,8 @@ var (
 	bucketHostEvents = []byte("host-events")        // mac \x00 seq -> event
 	bucketHostSeq    = []byte("host-events-by-seq") // seq -> mac (host events in order)
 	bucketHostCount  = []byte("host-event-counts")  // mac -> number of its events (uint64)
-	allBuckets       = [][]byte{bucketMeta, bucketPods, bucketProfiles, bucketHosts, bucketHostsByPod, bucketMatch, bucketTokens, bucketLeases, bucketAudit, bucketHostEvents, bucketHostSeq, bucketHostCount}
+	bucketInventory  = []byte("inventory")          // mac -> what the host's agent found
+	allBuckets       = [][]byte{bucketMeta, bucketPods, bucketProfiles, bucketHosts, bucketHostsByPod, bucketMatch, bucketTokens, bucketLeases, bucketAudit, bucketHostEvents, bucketHostSeq, bucketHostCount, bucketInventory}
 	keySchema        = []byte("schema")
 )
 
@@ -357,7 +358,18 @@ func (t boltTx) DeleteHost(mac string) error {
 		return err
 	}
 	t.log.add(Change{Kind: ChangeHost, Key: mac, Deleted: true})
+	if err := t.tx.Bucket(bucketInventory).Delete([]byte(mac)); err != nil {
+		return err
+	}
 	return t.tx.Bucket(bucketHosts).Delete([]byte(mac))
+}
+
+func (t boltTx) Inventory(mac string) (Inventory, bool, error) {
+	return getOne[Inventory](t.tx, bucketInventory, mac)
+}
+
+func (t boltTx) PutInventory(inv Inventory) error {
+	return put(t.tx, bucketInventory, []byte(inv.MAC), inv)
 }
 
 func (t boltTx) PutToken(tok Token) error {

@@ -136,9 +136,24 @@ type Profile struct {
 	// SecureBoot is "" (off) or "distro": UEFI x64 hosts boot shimx64.efi, grubx64.efi
 	// and a per-host grub.cfg over TFTP instead of the efiX64 bootloader.
 	SecureBoot SecureBoot `json:"secureBoot,omitempty" yaml:"secureBoot,omitempty"`
+	// RootDevice are hints the agent chooses the install disk by (docs/agent.md).
+	RootDevice *RootDeviceHints `json:"rootDevice,omitempty" yaml:"rootDevice,omitempty"`
 
 	CreatedAt time.Time `json:"createdAt" yaml:"-"`
 	UpdatedAt time.Time `json:"updatedAt" yaml:"-"`
+}
+
+// RootDeviceHints choose the install disk from the host's inventory: every hint given
+// must match, removable disks never do, and the smallest matching disk wins. No match
+// fails the install with the inventory in the reason.
+type RootDeviceHints struct {
+	Serial string `json:"serial,omitempty" yaml:"serial,omitempty"`
+	WWN    string `json:"wwn,omitempty" yaml:"wwn,omitempty"`
+	// Model matches when the disk model contains it (case-insensitive).
+	Model string `json:"model,omitempty" yaml:"model,omitempty"`
+	// MinSizeMB and MaxSizeMB bound the size in MB (10^6 bytes); 0 is no bound.
+	MinSizeMB uint64 `json:"minSizeMB,omitempty" yaml:"minSizeMB,omitempty"`
+	MaxSizeMB uint64 `json:"maxSizeMB,omitempty" yaml:"maxSizeMB,omitempty"`
 }
 
 // DefaultBootloaders are the boot files of a profile that names none.

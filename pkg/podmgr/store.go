@@ -39,6 +39,8 @@ type ReadTx interface {
 	Leases() ([]Lease, error)
 	// Events returns events matching f, oldest first: from After on, at most Limit.
 	Events(f EventFilter) ([]Event, error)
+	// Inventory returns what a host's stage1 agent last reported about its hardware.
+	Inventory(mac string) (Inventory, bool, error)
 }
 
 // Tx reads and writes.
@@ -59,6 +61,9 @@ type Tx interface {
 	// OnCommit calls fn with the commit's revision once the writes are committed (not
 	// at all when they are not).
 	OnCommit(fn func(rev uint64))
+	// PutInventory stores a host's inventory (keyed by MAC, a record of its own so the
+	// host record read on every DHCP packet stays compact); DeleteHost deletes it.
+	PutInventory(inv Inventory) error
 }
 
 // EventFilter selects events; zero fields match everything.

@@ -247,6 +247,9 @@ func validateProfile(p *Profile) error {
 	default:
 		return invalidf("profile %s: secureBoot %q: use distro, or leave it out", p.Name, p.SecureBoot)
 	}
+	if h := p.RootDevice; h != nil && h.MaxSizeMB > 0 && h.MinSizeMB > h.MaxSizeMB {
+		return fmt.Errorf("%w: profile %s: rootDevice.minSizeMB %d is above maxSizeMB %d", ErrInvalid, p.Name, h.MinSizeMB, h.MaxSizeMB)
+	}
 	return checkProfileLines(p)
 }
 

@@ -90,7 +90,26 @@ func (s *Service) stage2Artifact(c call) (artifact.Artifact, error) {
 	return a, nil
 }
 
+// accepted wraps the install endpoints: a discovered host (not accepted by an
+// operator) gets none of them, whatever the pod's profile says: no image, no
+// kickstart (it holds the pod's keys and password hash), no installed call-back.
+func (s *Service) accepted(h func(http.ResponseWriter, *http.Request, call)) func(http.ResponseWriter, *http.Request, call) {
+	return func(w http.ResponseWriter, r *http.Request, c call) {
+		if c.host.Discovered {
+			s.logFor(c).Warn("install endpoint refused to a discovered host", "path", r.URL.Path, "source", c.source)
+			http.Error(w, "host is discovered, not accepted: inspection only (podboot host accept)", http.StatusForbidden)
+			return
+		}
+		h(w, r, c)
+	}
+}
+
 func (s *Service) chainload(w http.ResponseWriter, r *http.Request, c call) {
+	if c.host.Discovered {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(proto.Chainload{Inspect: true})
+		return
+	}
 	a, err := s.stage2Artifact(c)
 	if err != nil {
 		s.logFor(c).Warn("chain-load refused", "err", err)
@@ -99,6 +118,9 @@ func (s *Service) chainload(w http.ResponseWriter, r *http.Request, c call) {
 	}
 	d := proto.Chainload{Ref: a.Ref(), URL: proto.Stage2Path, SignatureURL: proto.SignaturePath, Size: a.Size, SHA256: a.Digest,
 		TargetDisk: c.pc.Pod.Kickstart.TargetDisk}
+	if h := c.prof.RootDevice; h != nil {
+		d.RootDevice = &proto.RootDeviceHints{Serial: h.Serial, WWN: h.WWN, Model: h.Model, MinSizeMB: h.MinSizeMB, MaxSizeMB: h.MaxSizeMB}
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(d)
 }

@@ -99,11 +99,13 @@ func newEnv(t *testing.T) *env {
 	return &env{mgr: mgr, svc: svc, store: store, srv: srv, roots: pki.CertPool(), image: img}
 }
 
-func (e *env) client(t *testing.T, token string) *agent.Client {
+func (e *env) client(t *testing.T, token string) *agent.Client { return e.clientFor(t, mac, token) }
+
+func (e *env) clientFor(t *testing.T, hostMAC, token string) *agent.Client {
 	u, _ := url.Parse(e.srv.URL)
 	pool := x509.NewCertPool()
 	pool.AddCert(e.srv.Certificate())
-	return agent.NewClient(agent.Params{Server: u, MAC: mac, Token: token}, pool, slog.New(slog.DiscardHandler))
+	return agent.NewClient(agent.Params{Server: u, MAC: hostMAC, Token: token}, pool, slog.New(slog.DiscardHandler))
 }
 
 func status(err error) int {

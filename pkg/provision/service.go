@@ -76,13 +76,14 @@ func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	base := proto.Prefix + "hosts/{mac}/"
 	mux.HandleFunc("GET "+base+proto.ChainloadPath, s.agent(s.chainload))
-	mux.HandleFunc("GET "+base+proto.Stage2Path, s.agent(s.stage2))
-	mux.HandleFunc("GET "+base+proto.SignaturePath, s.agent(s.signature))
-	mux.HandleFunc("GET "+base+proto.KickstartPath, s.agent(s.kickstart))
-	mux.HandleFunc("GET "+base+proto.PackagePath, s.agent(s.bashPackage))
+	mux.HandleFunc("GET "+base+proto.Stage2Path, s.agent(s.accepted(s.stage2)))
+	mux.HandleFunc("GET "+base+proto.SignaturePath, s.agent(s.accepted(s.signature)))
+	mux.HandleFunc("GET "+base+proto.KickstartPath, s.agent(s.accepted(s.kickstart)))
+	mux.HandleFunc("GET "+base+proto.PackagePath, s.agent(s.accepted(s.bashPackage)))
 	mux.HandleFunc("POST "+base+proto.EventsPath, s.agent(s.event))
-	mux.HandleFunc("POST "+base+proto.InstalledPath, s.agent(s.installed))
+	mux.HandleFunc("POST "+base+proto.InstalledPath, s.agent(s.accepted(s.installed)))
 	mux.HandleFunc("POST "+base+proto.FailedPath, s.agent(s.failed))
+	mux.HandleFunc("POST "+base+proto.InventoryPath, s.agent(s.inventory))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
 	return mux
 }

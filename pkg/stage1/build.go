@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,6 +25,9 @@ const (
 	ModulesDir = "lib/modules/podboot"
 	// ModuleOrderPath lists the modules in load order, for people reading the initrd.
 	ModuleOrderPath = "lib/modules/podboot/order"
+	// ModprobePath is the kernel's usermode helper for request_module (CONFIG_MODPROBE_PATH):
+	// a link to the agent, which loads the module asked for (mlx4_core asks for mlx4_en).
+	ModprobePath = "sbin/modprobe"
 )
 
 // File names written into the output directory.
@@ -47,6 +51,9 @@ type Options struct {
 	Agent string
 	// Modules are extra modules to ship besides DefaultModules; a missing one is an error.
 	Modules []string
+	// FirmwareDebs are Debian firmware-* packages to take the firmware files of the
+	// shipped modules from.
+	FirmwareDebs []string
 	// OutDir receives initrd.img and vmlinuz.
 	OutDir string
 	// TmpDir is where a .deb is unpacked (default os.TempDir()).
@@ -60,8 +67,28 @@ type Result struct {
 	InitrdSize, KernelSize     int64
 	// Modules are the shipped modules in load order.
 	Modules []string
+	// Requested says, per module asked for (defaults and --module), whether it is
+	// packed, built into the kernel, or absent.
+	Requested []ModuleStatus
+	// Firmware are the firmware files packed.
+	Firmware []string
 	// Notes explain what was skipped (absent optional modules, compressed modules).
 	Notes []string
+}
+
+// Module states in a ModuleStatus.
+const (
+	ModulePacked  = "packed"
+	ModuleBuiltin = "built in"
+	ModuleAbsent  = "absent"
+)
+
+// ModuleStatus is what became of one requested module.
+type ModuleStatus struct {
+	Name   string
+	Status string // ModulePacked, ModuleBuiltin or ModuleAbsent
+	// MissingFirmware are the firmware files it lists that are not packed.
+	MissingFirmware []string
 }
 
 // Build makes the initrd and copies the kernel into opts.OutDir. The same options give
@@ -86,17 +113,17 @@ func Build(ctx context.Context, opts Options) (Result, error) {
 		return res, fmt.Errorf("stage1 build: read agent: %w", err)
 	}
 	modDir, kernel := opts.ModulesDir, opts.Kernel
+	tmpDir, err := os.MkdirTemp(opts.TmpDir, "podboot-stage1-*")
+	if err != nil {
+		return res, fmt.Errorf("stage1 build: %w", err)
+	}
+	defer os.RemoveAll(tmpDir)
 	if opts.ModulesDeb != "" {
-		tmp, err := os.MkdirTemp(opts.TmpDir, "podboot-stage1-*")
+		root, err := unpackDeb(ctx, opts.ModulesDeb, tmpDir)
 		if err != nil {
 			return res, fmt.Errorf("stage1 build: %w", err)
 		}
-		defer os.RemoveAll(tmp)
-		root, err := unpackDeb(ctx, opts.ModulesDeb, tmp)
-		if err != nil {
-			return res, fmt.Errorf("stage1 build: %w", err)
-		}
-		modDir = filepath.Join(root, "lib", "modules")
+		modDir = moduleRoot(root)
 		if kernel == "" {
 			if kernel, err = findKernel(root); err != nil {
 				return res, fmt.Errorf("stage1 build: %w", err)
@@ -106,30 +133,66 @@ func Build(ctx context.Context, opts Options) (Result, error) {
 	if kernel == "" {
 		return res, errors.New("stage1 build: --kernel is required")
 	}
-	ms, compressed, err := scanModules(modDir)
+	tree, err := scanTree(modDir)
 	if err != nil {
 		return res, fmt.Errorf("stage1 build: %w", err)
-	}
-	if compressed > 0 {
-		res.Notes = append(res.Notes, fmt.Sprintf("%d compressed modules (.ko.xz/.zst/.gz) were not considered: unpack them to use them", compressed))
 	}
 	want := slices.Concat(DefaultModules(), opts.Modules)
-	names, missing, err := kmod.Closure(ms.infos, want)
+	names, missing, err := tree.closure(ctx, want)
 	if err != nil {
 		return res, fmt.Errorf("stage1 build: %w", err)
 	}
-	for _, m := range missing {
-		if slices.Contains(opts.Modules, m) {
+	for _, m := range opts.Modules {
+		if slices.Contains(missing, kmod.Canonical(m)) && !tree.builtin[kmod.Canonical(m)] {
 			return res, fmt.Errorf("stage1 build: module %s was asked for but is not in %s", m, modDir)
 		}
-		res.Notes = append(res.Notes, fmt.Sprintf("module %s not found as a module (built in or absent): skipped", m))
 	}
 	set := map[string]kmod.Info{}
+	tab := kmod.NewTable()
 	for _, n := range names {
-		set[n] = ms.infos[n]
+		set[n] = tree.infos[n]
+		tab.Add(tree.infos[n])
 	}
 	if res.Modules, err = kmod.Order(set); err != nil {
 		return res, fmt.Errorf("stage1 build: %w", err)
+	}
+	fw, err := unpackFirmware(ctx, opts, tmpDir)
+	if err != nil {
+		return res, fmt.Errorf("stage1 build: %w", err)
+	}
+	fwFiles := map[string][]byte{}
+	for _, n := range res.Modules {
+		var lack []string
+		for _, f := range tree.infos[n].Firmware {
+			if b, ok := fw.find(f); ok {
+				fwFiles[f] = b
+			} else {
+				lack = append(lack, f)
+			}
+		}
+		if len(lack) > 0 {
+			res.Notes = append(res.Notes, firmwareNote(n, lack, len(opts.FirmwareDebs) > 0))
+		}
+	}
+	for _, w := range want {
+		n := kmod.Canonical(w)
+		if slices.ContainsFunc(res.Requested, func(m ModuleStatus) bool { return m.Name == n }) {
+			continue
+		}
+		st := ModuleStatus{Name: n, Status: ModulePacked}
+		switch {
+		case tree.builtin[n]:
+			st.Status = ModuleBuiltin
+		case !tree.has(n):
+			st.Status = ModuleAbsent
+		default:
+			for _, f := range tree.infos[n].Firmware {
+				if _, ok := fwFiles[f]; !ok {
+					st.MissingFirmware = append(st.MissingFirmware, f)
+				}
+			}
+		}
+		res.Requested = append(res.Requested, st)
 	}
 
 	a := newArchive()
@@ -140,16 +203,25 @@ func Build(ctx context.Context, opts Options) (Result, error) {
 	a.chr("dev/null", 0o666, 1, 3)
 	a.file("init", 0o755, agent)
 	a.file(RootCAPath, 0o644, caPEM)
+	a.symlink(ModprobePath, "/init")
 	var order bytes.Buffer
 	for _, n := range res.Modules {
-		b, err := os.ReadFile(ms.paths[n])
-		if err != nil {
-			return res, fmt.Errorf("stage1 build: read module %s: %w", n, err)
-		}
-		a.file(ModulesDir+"/"+n+".ko", 0o644, b)
+		a.file(ModulesDir+"/"+n+".ko", 0o644, tree.data[n])
 		order.WriteString(n + "\n")
 	}
 	a.file(ModuleOrderPath, 0o644, order.Bytes())
+	for name, write := range map[string]func(io.Writer) error{kmod.AliasFile: tab.WriteAlias, kmod.DepFile: tab.WriteDep, kmod.SoftdepFile: tab.WriteSoftdep} {
+		var b bytes.Buffer
+		if err := write(&b); err != nil {
+			return res, fmt.Errorf("stage1 build: write %s: %w", name, err)
+		}
+		a.file(ModulesDir+"/"+name, 0o644, b.Bytes())
+	}
+	for f, b := range fwFiles {
+		a.file(FirmwareDir+"/"+f, 0o644, b)
+		res.Firmware = append(res.Firmware, f)
+	}
+	slices.Sort(res.Firmware)
 
 	var buf bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
@@ -179,6 +251,23 @@ func Build(ctx context.Context, opts Options) (Result, error) {
 	res.InitrdSHA256, res.InitrdSize = sha(buf.Bytes()), int64(buf.Len())
 	res.KernelSHA256, res.KernelSize = sha(kb), int64(len(kb))
 	return res, nil
+}
+
+// unpackFirmware unpacks the --firmware-deb packages.
+func unpackFirmware(ctx context.Context, opts Options, tmp string) (firmwareRoots, error) {
+	var roots firmwareRoots
+	for _, deb := range opts.FirmwareDebs {
+		root, err := unpackDeb(ctx, deb, tmp)
+		if err != nil {
+			return nil, err
+		}
+		before := len(roots)
+		roots.addPackage(root)
+		if len(roots) == before {
+			return nil, fmt.Errorf("firmware package %s has no lib/firmware or usr/lib/firmware", deb)
+		}
+	}
+	return roots, nil
 }
 
 func sha(b []byte) string {

@@ -21,6 +21,7 @@ const (
 	modeDir  = 0o040000
 	modeFile = 0o100000
 	modeChr  = 0o020000
+	modeLink = 0o120000
 )
 
 // archive collects entries and writes them as a newc cpio. Every header field that
@@ -56,6 +57,13 @@ func (a *archive) chr(name string, perm, major, minor uint32) {
 	name = strings.Trim(name, "/")
 	a.dir(path.Dir(name), 0o755)
 	a.entries[name] = entry{name: name, mode: modeChr | perm, major: major, minor: minor}
+}
+
+// symlink adds a symbolic link to target.
+func (a *archive) symlink(name, target string) {
+	name = strings.Trim(name, "/")
+	a.dir(path.Dir(name), 0o755)
+	a.entries[name] = entry{name: name, mode: modeLink | 0o777, data: []byte(target)}
 }
 
 // writeTo writes the newc archive: entries sorted by name (so parents come before

@@ -18,18 +18,19 @@ import (
 
 // Content is everything a store holds, in the order the store returns it.
 type Content struct {
-	Profiles []podmgr.Profile
-	Pods     []podmgr.Pod
-	Hosts    []podmgr.Host
-	Tokens   []podmgr.Token
-	Leases   []podmgr.Lease
-	Events   []podmgr.Event
+	Profiles    []podmgr.Profile
+	Pods        []podmgr.Pod
+	Hosts       []podmgr.Host
+	Tokens      []podmgr.Token
+	Leases      []podmgr.Lease
+	Events      []podmgr.Event
+	Inventories []podmgr.Inventory
 }
 
 // Counts says how many records of each kind there are.
 func (c *Content) Counts() string {
-	return fmt.Sprintf("%d profiles, %d pods, %d hosts, %d tokens, %d leases, %d events",
-		len(c.Profiles), len(c.Pods), len(c.Hosts), len(c.Tokens), len(c.Leases), len(c.Events))
+	return fmt.Sprintf("%d profiles, %d pods, %d hosts, %d inventories, %d tokens, %d leases, %d events",
+		len(c.Profiles), len(c.Pods), len(c.Hosts), len(c.Inventories), len(c.Tokens), len(c.Leases), len(c.Events))
 }
 
 func (c *Content) empty() bool {
@@ -50,6 +51,15 @@ func Read(ctx context.Context, st podmgr.Store) (*Content, error) {
 		}
 		if err := tx.EachHost(func(h podmgr.Host) error { c.Hosts = append(c.Hosts, h); return nil }); err != nil {
 			return err
+		}
+		for _, h := range c.Hosts {
+			inv, ok, err := tx.Inventory(h.MAC)
+			if err != nil {
+				return err
+			}
+			if ok {
+				c.Inventories = append(c.Inventories, inv)
+			}
 		}
 		if c.Tokens, err = tx.Tokens(); err != nil {
 			return err
@@ -101,6 +111,7 @@ func Copy(ctx context.Context, from, to podmgr.Store, chunk int) (*Content, erro
 		{"profile", len(src.Profiles), func(tx podmgr.Tx, i int) error { return tx.PutProfile(src.Profiles[i]) }},
 		{"pod", len(src.Pods), func(tx podmgr.Tx, i int) error { return tx.PutPod(src.Pods[i]) }},
 		{"host", len(src.Hosts), func(tx podmgr.Tx, i int) error { return tx.PutHost(src.Hosts[i]) }},
+		{"inventory", len(src.Inventories), func(tx podmgr.Tx, i int) error { return tx.PutInventory(src.Inventories[i]) }},
 		{"token", len(src.Tokens), func(tx podmgr.Tx, i int) error { return tx.PutToken(src.Tokens[i]) }},
 		{"lease", len(src.Leases), func(tx podmgr.Tx, i int) error { return tx.PutLease(src.Leases[i]) }},
 		{"event", len(src.Events), func(tx podmgr.Tx, i int) error { return putEvent(tx, src.Events[i]) }},

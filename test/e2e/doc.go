@@ -1,6 +1,6 @@
 // Package e2e provisions real (virtual) machines end to end, the way an operator and a
 // CI pipeline use podboot: podboot serve in a central namespace, ISC dhcrelay on a ToR
-// across a routed WAN link, QEMU with Debian's iPXE firmware in the rack, Debian's cloud
+// across a routed WAN link, QEMU with Debian's iPXE firmware in the rack, Debian's generic
 // kernel with the initrd from `podboot stage1 build`, and a signed stage2 image pushed
 // with a CI token. Other hosts boot with Debian's OVMF: by UEFI HTTP Boot (no iPXE ROM,
 // no TFTP: uefi_test.go), and under Secure Boot through the distribution-signed shim

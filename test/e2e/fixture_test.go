@@ -153,16 +153,24 @@ type vm struct {
 
 func startVM(t *testing.T, tor *testutil.ToR, name, mac, disk string) *vm {
 	t.Helper()
+	return startVMWith(t, tor, name, disk, fmt.Sprintf("virtio-net-pci,netdev=n0,mac=%s,bootindex=1", mac),
+		"-drive", fmt.Sprintf("file=%s,format=raw,if=virtio", disk))
+}
+
+// startVMWith starts a guest whose NIC is the QEMU device nic (on netdev n0, the tap)
+// and whose storage is given by the extra QEMU arguments.
+func startVMWith(t *testing.T, tor *testutil.ToR, name, disk, nic string, storage ...string) *vm {
+	t.Helper()
 	tap := "tap" + name
 	tor.Run("ip", "tuntap", "add", tap, "mode", "tap")
 	tor.Run("ip", "link", "set", tap, "master", "rack", "up")
 	t.Cleanup(func() { exec.Command("ip", "netns", "exec", tor.Name, "ip", "link", "del", tap).Run() })
-	p := tor.Start(nil, "qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-nographic", "-no-reboot",
+	args := []string{"qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-nographic", "-no-reboot",
 		"-netdev", fmt.Sprintf("tap,id=n0,ifname=%s,script=no,downscript=no", tap),
-		"-device", fmt.Sprintf("virtio-net-pci,netdev=n0,mac=%s,bootindex=1", mac),
-		"-drive", fmt.Sprintf("file=%s,format=raw,if=virtio", disk),
+		"-device", nic,
 		// Entropy for the guest's CRNG (TLS), as a hypervisor would provide.
-		"-device", "virtio-rng-pci")
+		"-device", "virtio-rng-pci"}
+	p := tor.Start(nil, append(args, storage...)...)
 	return &vm{proc: p, disk: disk}
 }
 
@@ -204,96 +212,113 @@ func debugfsCat(t *testing.T, dir, disk, path string) string {
 	return out.String()
 }
 
-// site is podboot serve in a central namespace and one ToR running ISC dhcrelay across
-// a routed WAN link (a veth, or an emulated WAN), with everything a CI pipeline and an
-// operator set up before hosts boot: the stage1 built and pushed, the stage2 images os@1
-// (good) and os@2 (to be tampered with), the bootloaders, the profiles e2e and e2e-bad,
-// and pod-a. Hosts are added by each test.
-type site struct {
+// podEnv is what every end-to-end test starts from: podboot serve in a central
+// namespace, a ToR with the rack bridge 192.0.2.0/24 routed over a WAN link (a veth, or
+// an emulated WAN), an admin and a ci CLI, and a stage1 built from Debian's generic
+// kernel, signed and pushed as stage1-kernel@1 and stage1-initrd@1. The relay is not
+// started (tests register their hosts first).
+type podEnv struct {
 	src, bin, data, work, pki string
 	central                   *testutil.NS
 	tor                       *testutil.ToR
 	wan                       *testutil.WAN // nil without an emulated WAN
 	admin, ci                 *cli
-	signedChain               bool // shim and grub pushed (secureboot_test.go)
 }
 
-// push signs file with the CI signer and pushes it as ref with the CI token.
-func (e *site) push(t *testing.T, ref, file, kind string) {
-	t.Helper()
-	testutil.Run(t, e.work, e.bin, "image", "sign", "--cert", filepath.Join(e.work, "ci.pem"), "--key", filepath.Join(e.work, "ci.key"), file, "-o", file+".p7s")
-	e.ci.must("image", "push", ref, file, "--sig", file+".p7s", "--kind", kind)
+// site is a podEnv with everything a CI pipeline and an operator set up before hosts
+// boot: the stage2 images os@1 (good) and os@2 (to be tampered with), the bootloaders,
+// the profiles e2e and e2e-bad, pod-a, and the relay running. Hosts are added by each
+// test.
+type site struct {
+	*podEnv
+	signedChain bool // shim and grub pushed (secureboot_test.go)
 }
 
-func newSite(t *testing.T, src string, wan *testutil.WANConfig) *site {
+func newPodEnv(t *testing.T, wan *testutil.WANConfig) *podEnv {
 	t.Helper()
-	bin := testutil.BuildPodboot(t)
-	deb := testutil.DebianCloudKernelDeb(t)
-	data, work := t.TempDir(), t.TempDir()
+	src, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &podEnv{src: src, bin: testutil.BuildPodboot(t), data: t.TempDir(), work: t.TempDir()}
+	deb := testutil.DebianGenericKernelDeb(t)
 
 	tp := testutil.NewTopology(t)
-	central := tp.Central("198.51.100.10/24")
-	var tor *testutil.ToR
-	var link *testutil.WAN
+	e.central = tp.Central("198.51.100.10/24")
 	if wan == nil {
-		tor = tp.ToR(central, "a", "198.51.100.2/24", "192.0.2.1/24", "198.51.100.10")
+		e.tor = tp.ToR(e.central, "a", "198.51.100.2/24", "192.0.2.1/24", "198.51.100.10")
 	} else {
-		tor, link = tp.ToROverWAN(central, "a", "198.51.100.2/24", "192.0.2.1/24", "198.51.100.10", *wan)
+		e.tor, e.wan = tp.ToROverWAN(e.central, "a", "198.51.100.2/24", "192.0.2.1/24", "198.51.100.10", *wan)
 	}
-	tor.RouteRack("192.0.2.0/24")
-	// No api.names: pod-a, registered below, gets its certificate for 198.51.100.10 on
-	// demand.
-	serve := central.Start([]string{"PODBOOT_DHCP_ADDR=:67", "PODBOOT_TFTP_ADDR=:69", "PODBOOT_HTTP_ADDR=:8080", "PODBOOT_HTTPS_ADDR=:8443"},
-		bin, "serve", "--data-dir", data, "--api-addr", "127.0.0.1:9443")
+	e.tor.RouteRack("192.0.2.0/24")
+	// No api.names: the pod gets its certificate for 198.51.100.10 on demand.
+	serve := e.central.Start([]string{"PODBOOT_DHCP_ADDR=:67", "PODBOOT_TFTP_ADDR=:69", "PODBOOT_HTTP_ADDR=:8080", "PODBOOT_HTTPS_ADDR=:8443"},
+		e.bin, "serve", "--data-dir", e.data, "--api-addr", "127.0.0.1:9443")
 	testutil.WaitFor(t, 30*time.Second, "podboot to serve", func() bool {
 		if serve.Exited() {
 			t.Fatalf("podboot serve exited:\n%s", serve.Output())
 		}
 		return strings.Contains(serve.Output(), "podboot serving")
 	})
-	adminTok, _ := os.ReadFile(filepath.Join(data, "admin.token"))
-	pki := filepath.Join(data, "pki")
-	admin := &cli{t: t, ns: central, bin: bin, server: "https://127.0.0.1:9443", token: strings.TrimSpace(string(adminTok)), caCert: filepath.Join(pki, "ca.pem"), dataDir: data}
+	adminTok, _ := os.ReadFile(filepath.Join(e.data, "admin.token"))
+	e.pki = filepath.Join(e.data, "pki")
+	e.admin = &cli{t: t, ns: e.central, bin: e.bin, server: "https://127.0.0.1:9443", token: strings.TrimSpace(string(adminTok)), caCert: filepath.Join(e.pki, "ca.pem"), dataDir: e.data}
 
 	// CI side: a signer certificate, a ci token granted every kind (this CI builds stage1
 	// and the bootloader too), signed images pushed.
-	testutil.Run(t, work, bin, "ca", "issue", "--code-signing", "ci", "--dir", pki, "--out", work)
-	ci := admin.with(strings.TrimSpace(admin.must("token", "create", "ci-pipeline", "--role", "ci", "--allow-kind", "stage2,kernel,initrd,package,bootloader")))
-	out := testutil.Run(t, src, bin, "stage1", "build", "--modules-deb", deb, "--root-ca", filepath.Join(pki, "ca.pem"), "--out", filepath.Join(work, "stage1"), "--src", src)
+	testutil.Run(t, e.work, e.bin, "ca", "issue", "--code-signing", "ci", "--dir", e.pki, "--out", e.work)
+	e.ci = e.admin.with(strings.TrimSpace(e.admin.must("token", "create", "ci-pipeline", "--role", "ci", "--allow-kind", "stage2,kernel,initrd,package,bootloader")))
+	out := testutil.Run(t, src, e.bin, "stage1", "build", "--modules-deb", deb, "--root-ca", filepath.Join(e.pki, "ca.pem"), "--out", filepath.Join(e.work, "stage1"), "--src", src)
 	t.Logf("stage1 build:\n%s", out)
-	good := stage2Image(t, work, "good", "good image")
-	bad := stage2Image(t, work, "bad", "image to be tampered with")
-	push := func(ref, file, kind string) {
-		testutil.Run(t, work, bin, "image", "sign", "--cert", filepath.Join(work, "ci.pem"), "--key", filepath.Join(work, "ci.key"), file, "-o", file+".p7s")
-		ci.must("image", "push", ref, file, "--sig", file+".p7s", "--kind", kind)
+	e.push("stage1-kernel:1", filepath.Join(e.work, "stage1", "vmlinuz"), "kernel")
+	e.push("stage1-initrd:1", filepath.Join(e.work, "stage1", "initrd.img"), "initrd")
+	return e
+}
+
+// push signs a file with the CI certificate and pushes it with the ci token.
+func (e *podEnv) push(ref, file, kind string) {
+	e.admin.t.Helper()
+	testutil.Run(e.admin.t, e.work, e.bin, "image", "sign", "--cert", filepath.Join(e.work, "ci.pem"), "--key", filepath.Join(e.work, "ci.key"), file, "-o", file+".p7s")
+	e.ci.must("image", "push", ref, file, "--sig", file+".p7s", "--kind", kind)
+}
+
+// applyPod applies a pod definition.
+func (e *podEnv) applyPod(yaml string) {
+	f := filepath.Join(e.work, "pod.yaml")
+	if err := os.WriteFile(f, []byte(yaml), 0o644); err != nil {
+		e.admin.t.Fatal(err)
 	}
-	push("stage1-kernel:1", filepath.Join(work, "stage1", "vmlinuz"), "kernel")
-	push("stage1-initrd:1", filepath.Join(work, "stage1", "initrd.img"), "initrd")
-	push("os:1", good, "stage2")
-	push("os:2", bad, "stage2")
+	e.admin.must("pod", "apply", "-f", f)
+}
+
+func newSite(t *testing.T, wan *testutil.WANConfig) *site {
+	t.Helper()
+	e := newPodEnv(t, wan)
+	good := stage2Image(t, e.work, "good", "good image")
+	bad := stage2Image(t, e.work, "bad", "image to be tampered with")
+	e.push("os:1", good, "stage2")
+	e.push("os:2", bad, "stage2")
 
 	// Operator side: profiles and the pod (provisioning and management networks differ).
-	pkg := filepath.Join(work, "bash-package.tgz")
-	testutil.Run(t, src, "tar", "-C", filepath.Join(src, "artifacts", "bash", "example"), "-czf", pkg, ".")
-	push("bash-example:1", pkg, "package")
+	pkg := filepath.Join(e.work, "bash-package.tgz")
+	testutil.Run(t, e.src, "tar", "-C", filepath.Join(e.src, "artifacts", "bash", "example"), "-czf", pkg, ".")
+	e.push("bash-example:1", pkg, "package")
 	// The BIOS bootloader the profile names by default: only for the TFTP gate check
 	// (QEMU's own iPXE ROM boots the VMs).
-	kpxe := filepath.Join(work, "undionly.kpxe")
-	testutil.Run(t, work, "cp", "/usr/lib/ipxe/undionly.kpxe", kpxe)
-	push("undionly.kpxe:1", kpxe, "bootloader")
+	kpxe := filepath.Join(e.work, "undionly.kpxe")
+	testutil.Run(t, e.work, "cp", "/usr/lib/ipxe/undionly.kpxe", kpxe)
+	e.push("undionly.kpxe:1", kpxe, "bootloader")
 	// The EFI loader of UEFI HTTP Boot (the profile's default efiX64 name).
-	efi := filepath.Join(work, "ipxe.efi")
-	testutil.Run(t, work, "cp", "/usr/lib/ipxe/ipxe.efi", efi)
-	push("ipxe.efi:1", efi, "bootloader")
-	for name, body := range map[string]string{"e2e": profileYAML("e2e", "os@1", customKickstart(t, src)), "e2e-bad": profileYAML("e2e-bad", "os@2", "")} {
-		f := filepath.Join(work, name+".yaml")
+	efi := filepath.Join(e.work, "ipxe.efi")
+	testutil.Run(t, e.work, "cp", "/usr/lib/ipxe/ipxe.efi", efi)
+	e.push("ipxe.efi:1", efi, "bootloader")
+	for name, body := range map[string]string{"e2e": profileYAML("e2e", "os@1", customKickstart(t, e.src)), "e2e-bad": profileYAML("e2e-bad", "os@2", "")} {
+		f := filepath.Join(e.work, name+".yaml")
 		os.WriteFile(f, []byte(body), 0o644)
-		admin.must("profile", "apply", "-f", f)
+		e.admin.must("profile", "apply", "-f", f)
 	}
-	podFile := filepath.Join(work, "pod.yaml")
-	os.WriteFile(podFile, []byte(podYAML), 0o644)
-	admin.must("pod", "apply", "-f", podFile)
-	tor.StartRelay("198.51.100.10")
-	tor.StartRouterAdvertisements()
-	return &site{src: src, bin: bin, data: data, work: work, pki: pki, central: central, tor: tor, wan: link, admin: admin, ci: ci}
+	e.applyPod(podYAML)
+	e.tor.StartRelay("198.51.100.10")
+	e.tor.StartRouterAdvertisements()
+	return &site{podEnv: e}
 }

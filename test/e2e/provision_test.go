@@ -68,11 +68,7 @@ func customKickstart(t *testing.T, src string) string {
 func TestProvisionEndToEnd(t *testing.T) {
 	testutil.RequireRoot(t, "dhcrelay", "qemu-system-x86_64", "mkfs.ext4", "debugfs", "dpkg-deb", "apt-get", "curl")
 	start := time.Now()
-	src, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newSite(t, src, nil)
+	e := newSite(t, nil)
 	admin, central, tor, data, work, pki := e.admin, e.central, e.tor, e.data, e.work, e.pki
 	admin.must("host", "add", goodMAC, "--pod", "pod-a", "--hostname", "node1", "--mgmt-ip", "203.0.113.21")
 	admin.must("host", "add", badMAC, "--pod", "pod-a", "--hostname", "node2", "--mgmt-ip", "203.0.113.22", "--profile", "e2e-bad")

@@ -39,8 +39,8 @@ func pushSignedChain(t *testing.T, e *site) {
 	shim, grub := filepath.Join(e.work, podmgr.ShimName), filepath.Join(e.work, podmgr.GrubName)
 	testutil.Run(t, e.work, "cp", signedShim, shim)
 	testutil.Run(t, e.work, "cp", signedGrubNet, grub)
-	e.push(t, podmgr.ShimName+":1", shim, "bootloader")
-	e.push(t, podmgr.GrubName+":1", grub, "bootloader")
+	e.push(podmgr.ShimName+":1", shim, "bootloader")
+	e.push(podmgr.GrubName+":1", grub, "bootloader")
 	e.signedChain = true
 }
 
@@ -128,7 +128,7 @@ func testSecureBootUnsignedKernel(t *testing.T, e *site) {
 	unsigned := filepath.Join(e.work, "unsigned-vmlinuz")
 	testutil.Run(t, e.work, "cp", filepath.Join(e.work, "stage1", "vmlinuz"), unsigned)
 	testutil.Run(t, e.work, "sbattach", "--remove", unsigned)
-	e.push(t, "unsigned-kernel:1", unsigned, "kernel")
+	e.push("unsigned-kernel:1", unsigned, "kernel")
 	prof := filepath.Join(e.work, "e2e-sb-unsigned.yaml")
 	body := strings.Replace(profileYAML("e2e-sb-unsigned", "os@1", "secureBoot: distro\n"), "stage1-kernel@1", "unsigned-kernel@1", 1)
 	os.WriteFile(prof, []byte(body), 0o644)

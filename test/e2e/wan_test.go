@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -120,11 +119,7 @@ func waitAction(t *testing.T, e *site, mac, action string, timeout time.Duration
 // UEFI PXE host fetches ipxe.efi over TFTP across the same WAN, windowed.
 func TestWANBoot(t *testing.T) {
 	testutil.RequireRoot(t, "dhcrelay", "qemu-system-x86_64", "mkfs.ext4", "debugfs", "dpkg-deb", "apt-get", "curl", "ss")
-	src, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newSite(t, src, &testutil.WANConfig{Delay: 50 * time.Millisecond, Loss: 0.01})
+	e := newSite(t, &testutil.WANConfig{Delay: 50 * time.Millisecond, Loss: 0.01})
 	const cut = 30 * time.Second
 	var cutAt, restoredAt time.Time
 	evs := wanBoot(t, e, "uefi-http", "wan1", "52:54:00:e2:e1:01", func(mac string) {
@@ -192,13 +187,9 @@ func TestWANBench(t *testing.T) {
 		t.Skip("PODBOOT_WAN_BENCH not set (bench/wan/run.sh sets it)")
 	}
 	testutil.RequireRoot(t, "dhcrelay", "qemu-system-x86_64", "mkfs.ext4", "debugfs", "dpkg-deb", "apt-get", "curl")
-	src, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
 	loss, _ := strconv.ParseFloat(os.Getenv("PODBOOT_WAN_LOSS"), 64)
 	paths := strings.Split(cmpOr(os.Getenv("PODBOOT_WAN_PATHS"), "uefi-http,bios-ipxe"), ",")
-	e := newSite(t, src, &testutil.WANConfig{Loss: loss})
+	e := newSite(t, &testutil.WANConfig{Loss: loss})
 	var mu sync.Mutex
 	var rrqs []string
 	e.wan.Observe(func(dir int, frame []byte) {

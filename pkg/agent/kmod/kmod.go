@@ -1,10 +1,11 @@
-// Package kmod reads Linux kernel modules' .modinfo sections and orders a module set by
-// its depends= lines.
+// Package kmod reads Linux kernel modules' .modinfo sections, orders a module set by its
+// depends= lines, and loads drivers by modalias as modprobe would.
 //
 // It exists because the stage1 initrd ships a handful of .ko files and no modules.dep:
 // the builder (pkg/stage1) uses it to pull in the dependencies of the modules it is asked
-// for, and the agent uses it again at boot to load what it finds in dependency order.
-// Reading .modinfo with debug/elf is all either needs; no depmod, no kmod tools.
+// for and to write the alias table, and the agent uses the table at boot to load what
+// the hardware needs. Reading .modinfo with debug/elf is all either needs; no depmod,
+// no kmod tools.
 package kmod
 
 import (
@@ -22,6 +23,13 @@ type Info struct {
 	Name string
 	// Depends are the names of the modules that must be loaded first.
 	Depends []string
+	// Aliases are the modalias patterns the module binds (fnmatch globs).
+	Aliases []string
+	// SoftPre and SoftPost are the softdep= modules to load before and after it
+	// (e.g. r8169's PHY driver realtek): optional, so a missing one is no error.
+	SoftPre, SoftPost []string
+	// Firmware are the files (under /lib/firmware) the module may request.
+	Firmware []string
 }
 
 // Canonical folds a module or file name to the kernel's module name: no directory,
@@ -70,13 +78,43 @@ func parseModinfo(data []byte) Info {
 					info.Depends = append(info.Depends, Canonical(d))
 				}
 			}
+		case "alias":
+			if v != "" {
+				info.Aliases = append(info.Aliases, v)
+			}
+		case "softdep":
+			pre, post := parseSoftdep(v)
+			info.SoftPre = append(info.SoftPre, pre...)
+			info.SoftPost = append(info.SoftPost, post...)
+		case "firmware":
+			if v != "" {
+				info.Firmware = append(info.Firmware, v)
+			}
 		}
 	}
 	return info
 }
 
-// Closure returns the names in want plus everything they depend on, as known by
-// infos. Names of want missing from infos are returned in missing; a missing
+// parseSoftdep reads "pre: a b post: c" (either part optional).
+func parseSoftdep(v string) (pre, post []string) {
+	var cur *[]string
+	for _, f := range strings.Fields(v) {
+		switch f {
+		case "pre:":
+			cur = &pre
+		case "post:":
+			cur = &post
+		default:
+			if cur != nil {
+				*cur = append(*cur, Canonical(f))
+			}
+		}
+	}
+	return pre, post
+}
+
+// Closure returns the names in want plus everything they depend on (and the soft
+// dependencies infos has), as known by infos. Names of want missing from infos are returned in missing; a missing
 // dependency of a present module is an error, since that module could not load.
 func Closure(infos map[string]Info, want []string) (names []string, missing []string, err error) {
 	seen := map[string]bool{}
@@ -97,6 +135,14 @@ func Closure(infos map[string]Info, want []string) (names []string, missing []st
 		for _, d := range info.Depends {
 			if err := visit(d, n); err != nil {
 				return err
+			}
+		}
+		// Soft dependencies are optional: taken when the kernel has them.
+		for _, d := range slices.Concat(info.SoftPre, info.SoftPost) {
+			if _, ok := infos[d]; ok {
+				if err := visit(d, n); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

@@ -22,6 +22,7 @@ const (
 	PackagePath   = "bash-package"
 	InstalledPath = "installed"
 	FailedPath    = "failed"
+	InventoryPath = "inventory"
 )
 
 // HostPath is the base path of a host's agent endpoints: /agent/v1/hosts/52-54-00-12-34-56/.
@@ -44,6 +45,71 @@ type Chainload struct {
 	SignatureURL string `json:"signatureUrl"`
 	// TargetDisk is the disk to write, when the pod names one (e.g. "vda").
 	TargetDisk string `json:"targetDisk,omitempty"`
+	// RootDevice are the profile's hints for choosing the install disk.
+	RootDevice *RootDeviceHints `json:"rootDevice,omitempty"`
+	// Inspect says the host is discovered, not accepted: the agent reports its
+	// inventory and powers off without touching a disk (the other fields are empty).
+	Inspect bool `json:"inspect,omitempty"`
+}
+
+// RootDeviceHints choose the install disk from the inventory: every hint given must
+// match; among the disks that match, the smallest wins. Removable disks (USB sticks,
+// SD cards) never match. No match is a failure, never a guess.
+type RootDeviceHints struct {
+	Serial string `json:"serial,omitempty" yaml:"serial,omitempty"`
+	WWN    string `json:"wwn,omitempty" yaml:"wwn,omitempty"`
+	// Model matches when the disk's model contains it (case-insensitive).
+	Model string `json:"model,omitempty" yaml:"model,omitempty"`
+	// MinSizeMB and MaxSizeMB bound the size (MB = 10^6 bytes); 0 is no bound.
+	MinSizeMB uint64 `json:"minSizeMB,omitempty" yaml:"minSizeMB,omitempty"`
+	MaxSizeMB uint64 `json:"maxSizeMB,omitempty" yaml:"maxSizeMB,omitempty"`
+}
+
+// Inventory is what the agent reports about the machine before it touches a disk.
+type Inventory struct {
+	System      System `json:"system"`
+	CPU         CPU    `json:"cpu"`
+	MemoryBytes uint64 `json:"memoryBytes"`
+	Disks       []Disk `json:"disks"`
+	NICs        []NIC  `json:"nics"`
+}
+
+// System is the DMI (SMBIOS) identity.
+type System struct {
+	Vendor  string `json:"vendor,omitempty"`
+	Product string `json:"product,omitempty"`
+	Serial  string `json:"serial,omitempty"`
+	UUID    string `json:"uuid,omitempty"`
+}
+
+// CPU is the processor model and the number of logical CPUs.
+type CPU struct {
+	Model string `json:"model,omitempty"`
+	Count int    `json:"count"`
+}
+
+// Disk is one whole disk.
+type Disk struct {
+	Name       string `json:"name"`
+	Model      string `json:"model,omitempty"`
+	Serial     string `json:"serial,omitempty"`
+	WWN        string `json:"wwn,omitempty"`
+	SizeBytes  uint64 `json:"sizeBytes"`
+	Rotational bool   `json:"rotational"`
+	Removable  bool   `json:"removable"`
+	// Bus is how it is attached: ata, scsi, nvme, virtio, usb, mmc.
+	Bus string `json:"bus,omitempty"`
+}
+
+// NIC is one Ethernet interface.
+type NIC struct {
+	Name   string `json:"name"`
+	MAC    string `json:"mac"`
+	Driver string `json:"driver,omitempty"`
+	// PCI is vendor:device, lower-case hex.
+	PCI       string `json:"pci,omitempty"`
+	Link      bool   `json:"link"`
+	SpeedMbps int    `json:"speedMbps,omitempty"`
 }
 
 // Event is a step the agent reports.
@@ -76,6 +142,8 @@ const (
 	ActionKickstart = "agent.kickstart"
 	ActionWarning   = "agent.warning"
 	ActionFailed    = "agent.failed"
+	// ActionInventory is recorded by the server when the inventory call arrives.
+	ActionInventory = "agent.inventory"
 )
 
 // Actions the agent may report through the events endpoint. Installed and failed have
