@@ -279,7 +279,7 @@ func TestStoreMigrateCLI(t *testing.T) {
 	if err := srv.Stop(t); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := migrate(db, eps); err != nil || !strings.Contains(out, "copied and verified 1 profiles, 1 pods, 3 hosts, 1 tokens") {
+	if out, err := migrate(db, eps); err != nil || !strings.Contains(out, "copied and verified 1 profiles, 1 pods, 3 hosts, 0 inventories, 1 tokens") {
 		t.Fatalf("migrate bbolt -> etcd: %v %s", err, out)
 	}
 	srv = testutil.StartServe(t, bin, dataDir, "--store", "etcd", "--etcd-endpoints", strings.Join(etcd.Endpoints(), ","), "--etcd-prefix", "/mig/")

@@ -2,10 +2,12 @@ package testutil
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -56,16 +58,46 @@ func startEtcd(t testing.TB, n int, withTLS bool) *EtcdCluster {
 	if withTLS {
 		c.TLS = writeTestPKI(t, c.dir)
 	}
+	// Close one member after the other: closing all at once waits out a 7 s timeout.
+	t.Cleanup(func() {
+		for i := range c.members {
+			c.Stop(i)
+		}
+	})
+	// The ports were free a moment ago; another test may take one before etcd binds it.
+	// Then the whole cluster starts again on new ports (a member's peers know its URL).
+	for attempt := 1; ; attempt++ {
+		err := c.startMembers(n, withTLS, attempt)
+		if err == nil {
+			break
+		}
+		inUse := errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use")
+		if attempt == 5 || !inUse {
+			t.Fatalf("start etcd: %v", err)
+		}
+		t.Logf("start etcd, attempt %d: %v; again on other ports", attempt, err)
+	}
+	for i := range c.members {
+		c.waitReady(i)
+	}
+	c.waitWritable()
+	return c
+}
+
+// startMembers configures n members on fresh loopback ports and starts them all; on a
+// failure it stops the ones it started.
+func (c *EtcdCluster) startMembers(n int, withTLS bool, attempt int) error {
+	c.members = nil
 	var initial []string
 	for i := range n {
-		peer := loopbackURL(FreeTCPPort(t))
-		client := loopbackURL(FreeTCPPort(t))
+		peer := loopbackURL(FreeTCPPort(c.t))
+		client := loopbackURL(FreeTCPPort(c.t))
 		if withTLS {
 			client.Scheme = "https"
 		}
 		name := fmt.Sprintf("m%d", i)
 		cfg := embed.NewConfig()
-		cfg.Name, cfg.Dir = name, filepath.Join(c.dir, name)
+		cfg.Name, cfg.Dir = name, filepath.Join(c.dir, fmt.Sprintf("%s.%d", name, attempt))
 		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
 		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
 		cfg.InitialClusterToken, cfg.ClusterState = "podboot-test", embed.ClusterStateFlagNew
@@ -80,22 +112,19 @@ func startEtcd(t testing.TB, n int, withTLS bool) *EtcdCluster {
 	for _, m := range c.members {
 		m.cfg.InitialCluster = strings.Join(initial, ",")
 	}
-	// Close one member after the other: closing all at once waits out a 7 s timeout.
-	t.Cleanup(func() {
-		for i := range c.members {
-			c.Stop(i)
-		}
-	})
 	// Start every member before waiting: a member of a new cluster is ready only once
 	// a quorum of its peers runs.
-	for i := range c.members {
-		c.start(i)
+	for i, m := range c.members {
+		e, err := embed.StartEtcd(m.cfg)
+		if err != nil {
+			for j := range i {
+				c.Stop(j)
+			}
+			return fmt.Errorf("member %d: %w", i, err)
+		}
+		m.e = e
 	}
-	for i := range c.members {
-		c.waitReady(i)
-	}
-	c.waitWritable()
-	return c
+	return nil
 }
 
 func loopbackURL(port int) url.URL {

@@ -58,6 +58,9 @@ func seed(t *testing.T, st podmgr.Store) {
 			t.Fatal(err)
 		}
 		err := st.Update(ctx, func(tx podmgr.Tx) error {
+			if err := tx.PutInventory(podmgr.Inventory{MAC: hs[2].MAC, UpdatedAt: time.Unix(2e9, 0).UTC(), Data: []byte(`{"dmi":{"serial":"S1"}}`)}); err != nil {
+				return err
+			}
 			return tx.PutLease(podmgr.Lease{Pod: name, IP: "192.0.2.100", MAC: hs[1].MAC, Expires: time.Unix(2e9, 0).UTC()})
 		})
 		if err != nil {
