@@ -15,6 +15,6 @@ OUT="$ROOT/bench/wan/results-$(date +%Y%m%d-%H%M%S).md"
 "$ROOT/scripts/deps.sh"
 cd "$ROOT"
 PODBOOT_WAN_BENCH="$RTTS" PODBOOT_WAN_LOSS="${LOSS:-0}" PODBOOT_WAN_PATHS="${PATHS:-uefi-http,bios-ipxe}" \
-  PODBOOT_WAN_OUT="$OUT" go test -count=1 -timeout 3h -v -run '^TestWANBench$' ./test/e2e/ >"$OUT.log" 2>&1 ||
+  PODBOOT_WAN_OUT="$OUT" go test -tags wanbench -count=1 -timeout 3h -v -run '^TestWANBench$' ./test/e2e/ >"$OUT.log" 2>&1 ||
   { tail -50 "$OUT.log"; exit 1; }
 cat "$OUT"
