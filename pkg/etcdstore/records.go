@@ -23,6 +23,7 @@ import (
 //	P leases/POD/IP                   lease
 //	P audit-events/SEQ                event (SEQ: 16 hex digits, so keys sort by number)
 //	P host-events/MAC/SEQ             event
+//	P bmcs/MAC                        BMC record (sealed password)
 //
 // Keys ending in '/' are deletion markers (txn.go), not records.
 const (
@@ -37,6 +38,7 @@ const (
 	collLeases       = "leases"
 	collAudit        = "audit-events"
 	collHostEvents   = "host-events"
+	collBMCs         = "bmcs"
 )
 
 func (s *Store) key(coll string, parts ...string) string {
@@ -289,6 +291,7 @@ func (x *recordTx) DeleteHost(mac string) error {
 	if old.ProvisioningIP != "" {
 		x.t.del(s.key(collReservations, old.Pod, old.ProvisioningIP), "")
 	}
+	x.t.del(s.key(collBMCs, mac), s.dir(collBMCs))
 	x.t.del(s.key(collHosts, mac), s.dir(collHosts))
 	return nil
 }
@@ -383,4 +386,30 @@ func (x *recordTx) Events(f podmgr.EventFilter) ([]podmgr.Event, error) {
 		out = out[len(out)-f.Limit:]
 	}
 	return out, nil
+}
+
+func (x *recordTx) BMC(mac string) (podmgr.BMC, bool, error) {
+	return getRecord[podmgr.BMC](x.t, x.t.s.key(collBMCs, mac))
+}
+
+func (x *recordTx) EachBMC(fn func(podmgr.BMC) error) error {
+	bs, err := scanRecords[podmgr.BMC](x.t, x.t.s.dir(collBMCs))
+	if err != nil {
+		return err
+	}
+	for _, b := range bs {
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (x *recordTx) PutBMC(b podmgr.BMC) error {
+	return x.putRecord(x.t.s.key(collBMCs, b.MAC), b)
+}
+
+func (x *recordTx) DeleteBMC(mac string) error {
+	x.t.del(x.t.s.key(collBMCs, mac), x.t.s.dir(collBMCs))
+	return nil
 }

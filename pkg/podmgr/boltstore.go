@@ -32,7 +32,8 @@ var (
 	bucketHostEvents = []byte("host-events")        // mac \x00 seq -> event
 	bucketHostSeq    = []byte("host-events-by-seq") // seq -> mac (host events in order)
 	bucketHostCount  = []byte("host-event-counts")  // mac -> number of its events (uint64)
-	allBuckets       = [][]byte{bucketMeta, bucketPods, bucketProfiles, bucketHosts, bucketHostsByPod, bucketMatch, bucketTokens, bucketLeases, bucketAudit, bucketHostEvents, bucketHostSeq, bucketHostCount}
+	bucketBMCs       = []byte("bmcs")               // mac -> BMC (sealed password)
+	allBuckets       = [][]byte{bucketMeta, bucketPods, bucketProfiles, bucketHosts, bucketHostsByPod, bucketMatch, bucketTokens, bucketLeases, bucketAudit, bucketHostEvents, bucketHostSeq, bucketHostCount, bucketBMCs}
 	keySchema        = []byte("schema")
 )
 
@@ -339,6 +340,9 @@ func (t boltTx) DeleteHost(mac string) error {
 	if err := t.tx.Bucket(bucketHostsByPod).Delete(podHostKey(old.Pod, mac)); err != nil {
 		return err
 	}
+	if err := t.DeleteBMC(mac); err != nil {
+		return err
+	}
 	return t.tx.Bucket(bucketHosts).Delete([]byte(mac))
 }
 
@@ -359,3 +363,22 @@ func (t boltTx) PutLease(l Lease) error {
 func (t boltTx) DeleteLease(pod, ip string) error {
 	return t.tx.Bucket(bucketLeases).Delete(leaseKey(pod, ip))
 }
+
+func (t boltTx) BMC(mac string) (BMC, bool, error) { return getOne[BMC](t.tx, bucketBMCs, mac) }
+
+func (t boltTx) EachBMC(fn func(BMC) error) error {
+	bs, err := getAll[BMC](t.tx, bucketBMCs)
+	if err != nil {
+		return err
+	}
+	for _, b := range bs {
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t boltTx) PutBMC(b BMC) error { return put(t.tx, bucketBMCs, []byte(b.MAC), b) }
+
+func (t boltTx) DeleteBMC(mac string) error { return t.tx.Bucket(bucketBMCs).Delete([]byte(mac)) }

@@ -35,6 +35,9 @@ type ReadTx interface {
 	Leases() ([]Lease, error)
 	// Events returns events matching f, oldest first: from After on, at most Limit.
 	Events(f EventFilter) ([]Event, error)
+	// BMC returns the BMC record of a host; EachBMC calls fn for every one, in MAC order.
+	BMC(mac string) (BMC, bool, error)
+	EachBMC(fn func(BMC) error) error
 }
 
 // Tx reads and writes.
@@ -50,6 +53,8 @@ type Tx interface {
 	DeleteToken(id string) error
 	PutLease(l Lease) error
 	DeleteLease(pod, ip string) error
+	PutBMC(b BMC) error
+	DeleteBMC(mac string) error
 	// AppendEvent stores e with the next sequence number and returns it.
 	AppendEvent(e Event) (uint64, error)
 }
