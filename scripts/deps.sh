@@ -21,6 +21,8 @@ packages=(
   cpio
   time              # /usr/bin/time -v for RSS
   procps
+  openipmi          # ipmi_sim: the IPMI BMC in tests (pkg/bmc)
+  ipmitool          # reads back what podboot set over IPMI (interop)
 )
 
 missing=()

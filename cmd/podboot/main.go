@@ -70,6 +70,7 @@ or the client config it writes at first start: --client-config / PODBOOT_CLIENT_
 		newEventsCmd(cf),
 		newCACmd(),
 		newStoreCmd(),
+		newBMCCmd(),
 		newStage1Cmd(),
 		image,
 		newVersionCmd(),
