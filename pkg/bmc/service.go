@@ -221,4 +221,3 @@ func (s *Service) Reprovision(ctx context.Context, a podmgr.Actor, mac string, u
 	}
 	return h, nil
 }
-
