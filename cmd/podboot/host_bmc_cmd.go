@@ -34,14 +34,15 @@ func newHostBMCSetCmd(cf *clientFlags) *cobra.Command {
 	var in bmc.Settings
 	var driver, pwFile, caFile string
 	cmd := &cobra.Command{
-		Use:   "set MAC --driver ipmi|redfish --address ADDR [--port N] --user U --password-file F [--insecure-tls|--ca-cert F]",
+		Use:   "set MAC --driver ipmi|redfish --address ADDR [--port N] --user U --password-file F [--insecure-tls|--bmc-ca-cert F]",
 		Short: "Store a host's BMC; the password is sealed on the server and never shown again",
 		Long: `Stores how podboot reaches a host's BMC. The password is read from --password-file
 (first line; "-" reads standard input), sent to the server over the management API's
 HTTPS and sealed there with the server's BMC key (AES-256-GCM); no command or API route
 returns it. IPMI uses RMCP+ (lanplus) with cipher suite 3 on UDP port 623 unless --port
 says otherwise; Redfish uses HTTPS (443), verified against --ca-cert, or not verified
-with --insecure-tls.`,
+with --insecure-tls. (--bmc-ca-cert, not --ca-cert: that global flag names the CA of
+podboot's own API.)`,
 		Example: "  podboot host bmc set 52:54:00:12:34:56 --driver ipmi --address 192.0.2.10 --user admin --password-file bmc.pw",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -54,7 +55,7 @@ with --insecure-tls.`,
 			if caFile != "" {
 				b, err := os.ReadFile(caFile)
 				if err != nil {
-					return fmt.Errorf("--ca-cert: %w", err)
+					return fmt.Errorf("--bmc-ca-cert: %w", err)
 				}
 				in.CACert = string(b)
 			}
@@ -77,11 +78,11 @@ with --insecure-tls.`,
 	f.StringVar(&in.User, "user", "", "BMC user")
 	f.StringVar(&pwFile, "password-file", "", `file holding the BMC password ("-": standard input)`)
 	f.BoolVar(&in.InsecureTLS, "insecure-tls", false, "redfish: do not verify the BMC's certificate")
-	f.StringVar(&caFile, "ca-cert", "", "redfish: PEM CA certificate that verifies the BMC")
+	f.StringVar(&caFile, "bmc-ca-cert", "", "redfish: PEM CA certificate that verifies the BMC")
 	for _, n := range []string{"driver", "address", "user", "password-file"} {
 		_ = cmd.MarkFlagRequired(n)
 	}
-	cmd.MarkFlagsMutuallyExclusive("insecure-tls", "ca-cert")
+	cmd.MarkFlagsMutuallyExclusive("insecure-tls", "bmc-ca-cert")
 	return cmd
 }
 

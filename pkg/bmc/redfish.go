@@ -125,7 +125,7 @@ func (r *redfishBMC) do(ctx context.Context, method, path string, body, out any)
 	}
 	var certErr *tls.CertificateVerificationError
 	if errors.As(last, &certErr) {
-		return fmt.Errorf("redfish %s %s: the BMC's certificate is not trusted (give --ca-cert, or --insecure-tls): %w", method, path, last)
+		return fmt.Errorf("redfish %s %s: the BMC's certificate is not trusted (give --bmc-ca-cert, or --insecure-tls): %w", method, path, last)
 	}
 	return fmt.Errorf("%w: %s %s: %v", ErrUnreachable, method, path, last)
 }
