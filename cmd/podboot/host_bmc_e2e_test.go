@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -156,6 +157,25 @@ func TestHostBMCThroughCLI(t *testing.T) {
 			if !strings.Contains(msg, w) {
 				t.Fatalf("bulk status output lacks %q:\n%s", w, msg)
 			}
+		}
+	})
+
+	t.Run("rotate key", func(t *testing.T) {
+		keyFile := filepath.Join(srv.DataDir, "bmc.key")
+		oldKey, _ := os.ReadFile(keyFile)
+		if err := srv.Stop(t); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(bin, "bmc", "rotate-key", "--data-dir", srv.DataDir).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "re-sealed 4 BMC passwords") {
+			t.Fatalf("rotate-key: %v: %s", err, out)
+		}
+		if newKey, _ := os.ReadFile(keyFile); bytes.Equal(oldKey, newKey) || len(newKey) == 0 {
+			t.Fatal("the key file did not change")
+		}
+		again := testutil.NewCLI(t, bin, testutil.StartServe(t, bin, srv.DataDir))
+		if out := again.MustRun(t, "host", "power", "status", rfMAC); !strings.Contains(out, "power on") {
+			t.Fatalf("after rotation: %q", out)
 		}
 	})
 }
