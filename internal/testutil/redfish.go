@@ -40,12 +40,19 @@ type RedfishBMC struct {
 	actions []string
 	power   string
 	boot    map[string]string
+	media   map[string]map[string]any // VirtualMedia URI -> Image, Inserted as now
 }
 
-// StartRedfishBMC starts the fixture on 127.0.0.1; t.Cleanup stops it.
-func StartRedfishBMC(t testing.TB, user, pass string) *RedfishBMC {
+// RedfishManagerMedia selects the older layout (DMTF bundle before 2022.3) where the
+// VirtualMedia collection hangs under the Manager instead of the System.
+const RedfishManagerMedia = "manager-media"
+
+// StartRedfishBMC starts the fixture on 127.0.0.1; t.Cleanup stops it. With the
+// option RedfishManagerMedia it serves the older Manager-hosted VirtualMedia layout.
+func StartRedfishBMC(t testing.TB, user, pass string, opts ...string) *RedfishBMC {
 	t.Helper()
-	b := &RedfishBMC{User: user, Pass: pass, files: map[string]map[string]any{}, power: "On", boot: map[string]string{}}
+	legacy := slices.Contains(opts, RedfishManagerMedia)
+	b := &RedfishBMC{User: user, Pass: pass, files: map[string]map[string]any{}, power: "On", boot: map[string]string{}, media: map[string]map[string]any{}}
 	_, self, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(self), "testdata", "redfish", "public-rackmount1")
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -61,6 +68,15 @@ func StartRedfishBMC(t testing.TB, user, pass string) *RedfishBMC {
 			return fmt.Errorf("%s: %w", p, err)
 		}
 		rel, _ := filepath.Rel(root, filepath.Dir(p))
+		rel = filepath.ToSlash(rel)
+		switch old, after, _ := strings.Cut(rel, "/"); {
+		case strings.HasPrefix(old, "_legacy-") && !legacy:
+			return nil
+		case strings.HasPrefix(old, "_legacy-"):
+			rel = after
+		case legacy && (strings.HasPrefix(rel, "Managers/BMC") || strings.HasPrefix(rel, "Systems/437XR1138R2/VirtualMedia")):
+			return nil
+		}
 		uri := "/redfish/v1"
 		if rel != "." {
 			uri += "/" + filepath.ToSlash(rel)
@@ -70,6 +86,9 @@ func StartRedfishBMC(t testing.TB, user, pass string) *RedfishBMC {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if legacy {
+		delete(b.files[rfSystem], "VirtualMedia")
 	}
 	b.srv = httptest.NewUnstartedServer(http.HandlerFunc(b.serve))
 	b.srv.StartTLS()
@@ -134,6 +153,10 @@ func (b *RedfishBMC) serve(w http.ResponseWriter, r *http.Request) {
 		b.reset(w, r)
 	case r.Method == http.MethodPatch && path == rfSystem:
 		b.patchBoot(w, r)
+	case r.Method == http.MethodPost && strings.HasSuffix(path, "/Actions/VirtualMedia.InsertMedia") && b.isMedia(strings.TrimSuffix(path, "/Actions/VirtualMedia.InsertMedia")):
+		b.insertMedia(w, r, strings.TrimSuffix(path, "/Actions/VirtualMedia.InsertMedia"))
+	case r.Method == http.MethodPost && strings.HasSuffix(path, "/Actions/VirtualMedia.EjectMedia") && b.isMedia(strings.TrimSuffix(path, "/Actions/VirtualMedia.EjectMedia")):
+		b.ejectMedia(w, strings.TrimSuffix(path, "/Actions/VirtualMedia.EjectMedia"))
 	case b.files[path] != nil:
 		redfishErr(w, http.StatusMethodNotAllowed, "Base.1.8.OperationNotAllowed", "The HTTP method is not allowed on this resource.")
 	default:
@@ -176,6 +199,9 @@ func (b *RedfishBMC) get(w http.ResponseWriter, path string) {
 		}
 		out["Boot"] = boot
 		b.mu.Unlock()
+	}
+	if b.isMedia(path) {
+		out = b.mediaView(path, m)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(out)
@@ -242,5 +268,74 @@ func (b *RedfishBMC) patchBoot(w http.ResponseWriter, r *http.Request) {
 	}
 	b.actions = append(b.actions, fmt.Sprintf("Boot %s %s %s", in.Boot["BootSourceOverrideTarget"], in.Boot["BootSourceOverrideEnabled"], in.Boot["BootSourceOverrideMode"]))
 	b.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (b *RedfishBMC) isMedia(path string) bool {
+	t, _ := b.files[path]["@odata.type"].(string)
+	return strings.HasPrefix(t, "#VirtualMedia.v")
+}
+
+// mediaView is a VirtualMedia resource with the actions the mockup lacks (targets per
+// the DMTF schema) and the medium as it is now.
+func (b *RedfishBMC) mediaView(path string, m map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		out[k] = v
+	}
+	out["Actions"] = map[string]any{
+		"#VirtualMedia.InsertMedia": map[string]any{"target": path + "/Actions/VirtualMedia.InsertMedia"},
+		"#VirtualMedia.EjectMedia":  map[string]any{"target": path + "/Actions/VirtualMedia.EjectMedia"},
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k, v := range b.media[path] {
+		out[k] = v
+	}
+	return out
+}
+
+func (b *RedfishBMC) mediaInserted(path string) bool {
+	if st, ok := b.media[path]; ok {
+		return st["Inserted"] == true
+	}
+	return b.files[path]["Inserted"] == true
+}
+
+func (b *RedfishBMC) insertMedia(w http.ResponseWriter, r *http.Request, path string) {
+	var in map[string]any
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		redfishErr(w, http.StatusBadRequest, "Base.1.8.MalformedJSON", "The request body submitted was malformed JSON.")
+		return
+	}
+	img, _ := in["Image"].(string)
+	if img == "" {
+		redfishErr(w, http.StatusBadRequest, "Base.1.8.ActionParameterMissing", "The action VirtualMedia.InsertMedia requires the parameter Image to be present in the request body.")
+		return
+	}
+	var types []string
+	for _, v := range b.files[path]["MediaTypes"].([]any) {
+		types = append(types, fmt.Sprint(v))
+	}
+	if strings.HasSuffix(strings.ToLower(img), ".iso") && !slices.Contains(types, "CD") && !slices.Contains(types, "DVD") {
+		redfishErr(w, http.StatusBadRequest, "Base.1.8.ActionParameterValueConflict", fmt.Sprintf("The image %s is a CD/DVD image; this device takes %s.", img, strings.Join(types, ", ")))
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.mediaInserted(path) {
+		redfishErr(w, http.StatusConflict, "Base.1.8.ResourceInUse", "The change to the requested resource failed because the resource is in use or in transition: a medium is inserted.")
+		return
+	}
+	b.media[path] = map[string]any{"Image": img, "Inserted": true}
+	b.actions = append(b.actions, "InsertMedia "+path[strings.LastIndex(path, "/")+1:]+" "+img)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (b *RedfishBMC) ejectMedia(w http.ResponseWriter, path string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.media[path] = map[string]any{"Image": nil, "Inserted": false}
+	b.actions = append(b.actions, "EjectMedia "+path[strings.LastIndex(path, "/")+1:])
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -148,3 +148,50 @@ func TestIPMISilentBMC(t *testing.T) {
 	}
 	t.Logf("silent BMC reported unreachable after %v: %v", took.Round(time.Millisecond), err)
 }
+
+// TestRedfishVirtualMedia inserts and ejects an ISO on the virtual CD in both layouts:
+// VirtualMedia under the System (current DMTF mockup) and under the Manager (older).
+// The mockup's CD holds a medium at start, so insert ejects it first.
+func TestRedfishVirtualMedia(t *testing.T) {
+	for _, layout := range []string{"system", testutil.RedfishManagerMedia} {
+		t.Run(layout, func(t *testing.T) {
+			ctx := context.Background()
+			fx := testutil.StartRedfishBMC(t, "admin", "pw", layout)
+			rf, _ := newRedfish(Endpoint{Address: fx.Host, Port: fx.Port, User: "admin", Password: "pw", CACert: fx.CACert})
+			const iso = "https://198.51.100.10:8443/media/host.iso"
+			if err := rf.InsertMedia(ctx, iso); err != nil {
+				t.Fatal(err)
+			}
+			if err := rf.EjectMedia(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := rf.EjectMedia(ctx); err != nil {
+				t.Fatalf("eject of an empty drive: %v", err)
+			}
+			want := []string{"EjectMedia CD1", "InsertMedia CD1 " + iso, "EjectMedia CD1"}
+			if got := fx.Actions(); !slices.Equal(got, want) {
+				t.Fatalf("BMC saw %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// TestRedfishFixtureRefuses: what a real BMC refuses, the fixture refuses with a
+// Redfish error body, and the client names it: a ResetType the system does not allow,
+// an ISO into a floppy/USB device.
+func TestRedfishFixtureRefuses(t *testing.T) {
+	ctx := context.Background()
+	fx := testutil.StartRedfishBMC(t, "admin", "pw")
+	rf, _ := newRedfish(Endpoint{Address: fx.Host, Port: fx.Port, User: "admin", Password: "pw", CACert: fx.CACert})
+	err := rf.reset(ctx, "/redfish/v1/Systems/437XR1138R2/Actions/ComputerSystem.Reset", nil, []string{"PowerCycle"})
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "ActionParameterNotSupported") {
+		t.Fatalf("unknown ResetType: %v", err)
+	}
+	err = rf.do(ctx, "POST", "/redfish/v1/Systems/437XR1138R2/VirtualMedia/Floppy1/Actions/VirtualMedia.InsertMedia", map[string]any{"Image": "https://198.51.100.10/x.iso"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "ActionParameterValueConflict") {
+		t.Fatalf("ISO into a floppy: %v", err)
+	}
+	if len(fx.Actions()) != 0 {
+		t.Fatalf("refused requests were recorded as done: %v", fx.Actions())
+	}
+}

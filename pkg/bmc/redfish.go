@@ -166,8 +166,12 @@ type odataID struct {
 }
 
 type rfSystem struct {
-	ID         string `json:"@odata.id"`
-	PowerState string `json:"PowerState"`
+	ID           string  `json:"@odata.id"`
+	PowerState   string  `json:"PowerState"`
+	VirtualMedia odataID `json:"VirtualMedia"`
+	Links        struct {
+		ManagedBy []odataID `json:"ManagedBy"`
+	} `json:"Links"`
 	Boot       struct {
 		Targets []string `json:"BootSourceOverrideTarget@Redfish.AllowableValues"`
 	} `json:"Boot"`
