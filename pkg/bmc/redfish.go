@@ -172,7 +172,7 @@ type rfSystem struct {
 	Links        struct {
 		ManagedBy []odataID `json:"ManagedBy"`
 	} `json:"Links"`
-	Boot       struct {
+	Boot struct {
 		Targets []string `json:"BootSourceOverrideTarget@Redfish.AllowableValues"`
 	} `json:"Boot"`
 	Actions struct {
