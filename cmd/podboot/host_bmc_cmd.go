@@ -25,7 +25,7 @@ import (
 func hostBMCCmds(cf *clientFlags) []*cobra.Command {
 	b := &cobra.Command{Use: "bmc", Short: "Set or show a host's BMC (IPMI or Redfish) for power and boot-device control"}
 	b.AddCommand(newHostBMCSetCmd(cf), newHostBMCShowCmd(cf))
-	return []*cobra.Command{b, newHostPowerCmd(cf), newHostBootDeviceCmd(cf)}
+	return []*cobra.Command{b, newHostPowerCmd(cf), newHostBootDeviceCmd(cf), newHostMediaCmd(cf)}
 }
 
 func hostPath(mac, tail string) string { return "/api/v1/hosts/" + url.PathEscape(mac) + tail }
@@ -270,6 +270,46 @@ func newHostBootDeviceCmd(cf *clientFlags) *cobra.Command {
 	cmd.Flags().BoolVar(&once, "once", false, "only for the next boot (default: every boot)")
 	cmd.Flags().BoolVar(&uefi, "uefi", false, "UEFI boot (default: legacy BIOS)")
 	bf.register(cmd)
+	return cmd
+}
+
+func newHostMediaCmd(cf *clientFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "virtual-media", Short: "Map or remove a host's virtual CD through its BMC (redfish)"}
+	insert := &cobra.Command{
+		Use:     "insert MAC URL",
+		Short:   "Map the image at URL (http or https, fetched by the BMC) as the host's virtual CD",
+		Long:    "Finds the BMC's virtual CD/DVD (under the ComputerSystem, or under its Manager on older BMCs), ejects a medium already in it, and inserts URL read-only. Set the next boot with 'podboot host boot-device MAC cd --once'.",
+		Example: "  podboot host virtual-media insert 52:54:00:12:34:56 https://198.51.100.10/images/rescue.iso",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			if err := c.Do(cmd.Context(), "PUT", hostPath(args[0], "/virtual-media"), bmc.MediaRequest{Image: args[1]}, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "host %s: virtual CD holds %s\n", args[0], args[1])
+			return nil
+		},
+	}
+	eject := &cobra.Command{
+		Use:   "eject MAC",
+		Short: "Remove the medium from the host's virtual CD (an empty drive is not an error)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			if err := c.Do(cmd.Context(), "DELETE", hostPath(args[0], "/virtual-media"), nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "host %s: virtual CD empty\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(insert, eject)
 	return cmd
 }
 

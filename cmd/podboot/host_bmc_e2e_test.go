@@ -93,6 +93,18 @@ func TestHostBMCThroughCLI(t *testing.T) {
 		if msg := operator.MustFail(t, "host", "boot-device", rfMAC, "http", "--once"); !strings.Contains(msg, "not supported") {
 			t.Fatalf("http boot: %q, want 'not supported'", msg)
 		}
+		const iso = "https://198.51.100.10:8443/media/rescue.iso"
+		operator.MustRun(t, "host", "virtual-media", "insert", rfMAC, iso)
+		operator.MustRun(t, "host", "virtual-media", "eject", rfMAC)
+		if got := rf.Actions(); !slices.Equal(got[len(got)-3:], []string{"EjectMedia CD1", "InsertMedia CD1 " + iso, "EjectMedia CD1"}) {
+			t.Fatalf("virtual media: BMC saw %v", got)
+		}
+		if msg := operator.MustFail(t, "host", "virtual-media", "insert", ipmiMAC, iso); !strings.Contains(msg, "not supported") {
+			t.Fatalf("virtual media over ipmi: %q, want 'not supported'", msg)
+		}
+		if msg := operator.MustFail(t, "host", "virtual-media", "insert", rfMAC, "file:///etc/shadow"); !strings.Contains(msg, "HTTP 400") {
+			t.Fatalf("file URL: %q, want 400", msg)
+		}
 	})
 
 	t.Run("ipmi", func(t *testing.T) {

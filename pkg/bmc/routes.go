@@ -26,6 +26,11 @@ type BootDeviceRequest struct {
 	UEFI   bool       `json:"uefi"`
 }
 
+// MediaRequest maps an image as the host's virtual CD (PUT /api/v1/hosts/{mac}/virtual-media).
+type MediaRequest struct {
+	Image string `json:"image"`
+}
+
 // ReprovisionRequest is POST /api/v1/hosts/{mac}/bmc/reprovision; UEFI nil: as the host
 // last booted.
 type ReprovisionRequest struct {
@@ -43,6 +48,8 @@ func (s *Service) Routes() []api.Route {
 		{Method: "POST", Path: "/api/v1/hosts/{mac}/power", Allow: api.Changers(), Handler: s.postPower},
 		{Method: "PUT", Path: "/api/v1/hosts/{mac}/boot-device", Allow: api.Changers(), Handler: s.putBootDevice},
 		{Method: "POST", Path: "/api/v1/hosts/{mac}/bmc/reprovision", Allow: api.Changers(), Handler: s.postReprovision},
+		{Method: "PUT", Path: "/api/v1/hosts/{mac}/virtual-media", Allow: api.Changers(), Handler: s.putMedia},
+		{Method: "DELETE", Path: "/api/v1/hosts/{mac}/virtual-media", Allow: api.Changers(), Handler: s.deleteMedia},
 	}
 }
 
@@ -136,4 +143,24 @@ func (s *Service) postReprovision(w http.ResponseWriter, r *http.Request, a podm
 	}
 	h.TokenHash = ""
 	api.WriteJSON(w, http.StatusOK, h)
+}
+
+func (s *Service) putMedia(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
+	var in MediaRequest
+	if !api.DecodeJSONLimit(w, r, &in, 8<<10) {
+		return
+	}
+	if err := s.InsertMedia(r.Context(), a, r.PathValue("mac"), in.Image); err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, in)
+}
+
+func (s *Service) deleteMedia(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
+	if err := s.EjectMedia(r.Context(), a, r.PathValue("mac")); err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

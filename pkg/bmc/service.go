@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -220,4 +221,37 @@ func (s *Service) Reprovision(ctx context.Context, a podmgr.Actor, mac string, u
 		return h, fmt.Errorf("reprovision: netboot is on and the next boot is PXE, but %w", err)
 	}
 	return h, nil
+}
+
+// mediaController is a driver that maps virtual media (Redfish; IPMI has none).
+type mediaController interface {
+	InsertMedia(ctx context.Context, image string) error
+	EjectMedia(ctx context.Context) error
+}
+
+// InsertMedia maps image (an http or https URL the BMC can fetch) as the host's
+// virtual CD.
+func (s *Service) InsertMedia(ctx context.Context, a podmgr.Actor, mac, image string) error {
+	u, err := url.Parse(image)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%w: image %q: want an http or https URL the BMC can fetch", podmgr.ErrInvalid, image)
+	}
+	return s.run(ctx, a, mac, "media.insert", func(ctx context.Context, c controller) (string, error) {
+		mc, ok := c.(mediaController)
+		if !ok {
+			return "", fmt.Errorf("%w: virtual media needs the redfish driver", ErrUnsupported)
+		}
+		return u.Redacted(), mc.InsertMedia(ctx, image)
+	})
+}
+
+// EjectMedia removes the host's virtual CD.
+func (s *Service) EjectMedia(ctx context.Context, a podmgr.Actor, mac string) error {
+	return s.run(ctx, a, mac, "media.eject", func(ctx context.Context, c controller) (string, error) {
+		mc, ok := c.(mediaController)
+		if !ok {
+			return "", fmt.Errorf("%w: virtual media needs the redfish driver", ErrUnsupported)
+		}
+		return "", mc.EjectMedia(ctx)
+	})
 }
