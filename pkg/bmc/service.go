@@ -138,6 +138,9 @@ func (s *Service) run(ctx context.Context, a podmgr.Actor, mac, action string, f
 	if err != nil {
 		return err
 	}
+	if r, ok := c.(*redfishBMC); ok {
+		defer r.http.CloseIdleConnections()
+	}
 	octx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()

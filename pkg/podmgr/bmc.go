@@ -3,7 +3,6 @@ package podmgr
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 )
@@ -41,11 +40,8 @@ func (b BMC) Validate() error {
 	default:
 		return fmt.Errorf("%w: bmc driver %q: want ipmi or redfish", ErrInvalid, b.Driver)
 	}
-	if b.Address == "" || strings.ContainsAny(b.Address, " /\t\n") {
+	if b.Address == "" || len(b.Address) > 253 || strings.ContainsAny(b.Address, " /?#@[]\t\r\n") {
 		return fmt.Errorf("%w: bmc address %q: want a host name or IP address", ErrInvalid, b.Address)
-	}
-	if ip := net.ParseIP(b.Address); ip == nil && len(b.Address) > 253 {
-		return fmt.Errorf("%w: bmc address too long", ErrInvalid)
 	}
 	if b.Port < 0 || b.Port > 65535 {
 		return fmt.Errorf("%w: bmc port %d out of range", ErrInvalid, b.Port)
