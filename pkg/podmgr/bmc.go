@@ -101,9 +101,10 @@ func (m *Manager) BMCOf(ctx context.Context, mac string) (BMC, bool, error) {
 }
 
 // RecordBMCAction puts a BMC operation on the host's timeline and in the audit log, in
-// one transaction.
+// one transaction. It uses Batch: a bulk operation over a pod records hundreds of these
+// at once, and one commit each would bound it by the disk's fsync rate.
 func (m *Manager) RecordBMCAction(ctx context.Context, a Actor, mac, action, detail string) error {
-	return m.store.Update(ctx, func(tx Tx) error {
+	return m.store.Batch(ctx, func(tx Tx) error {
 		h, ok, err := tx.Host(mac)
 		if err != nil || !ok {
 			return err
