@@ -67,8 +67,26 @@ func TestHostBMCThroughCLI(t *testing.T) {
 		if fi, err := os.Stat(filepath.Join(srv.DataDir, "bmc.key")); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("bmc.key: %v %v, want mode 0600", fi, err)
 		}
-		if msg := viewer.MustFail(t, "host", "power", "status", rfMAC); !strings.Contains(msg, "HTTP 403") {
-			t.Fatalf("viewer power status: %q, want 403", msg)
+		ci := roleCLI(t, admin, "ci")
+		for _, c := range []*testutil.CLI{viewer, ci} {
+			for _, args := range [][]string{
+				{"host", "power", "status", rfMAC},
+				{"host", "power", "off", rfMAC},
+				{"host", "boot-device", rfMAC, "pxe"},
+				{"host", "reprovision", rfMAC, "--power-cycle"},
+				{"host", "virtual-media", "eject", rfMAC},
+				{"host", "bmc", "set", rfMAC, "--driver", "redfish", "--address", "192.0.2.99", "--user", "x", "--password-file", pw("x")},
+			} {
+				if msg := c.MustFail(t, args...); !strings.Contains(msg, "HTTP 403") {
+					t.Fatalf("%v by a %s token: %q, want 403", args, c.Token[:8], msg)
+				}
+			}
+		}
+		if msg := ci.MustFail(t, "host", "bmc", "show", rfMAC); !strings.Contains(msg, "HTTP 403") {
+			t.Fatalf("ci bmc show: %q, want 403", msg)
+		}
+		if len(rf.Actions()) != 0 {
+			t.Fatalf("refused requests reached the BMC: %v", rf.Actions())
 		}
 	})
 
