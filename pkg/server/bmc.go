@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -14,6 +15,10 @@ import (
 type BMCConfig struct {
 	KeyFile string        `yaml:"keyFile"`
 	Timeout time.Duration `yaml:"timeout"`
+	// PollInterval is how often every BMC's power state is read (0: no poll);
+	// PollConcurrency bounds the BMCs read at once (default 8).
+	PollInterval    time.Duration `yaml:"pollInterval"`
+	PollConcurrency int           `yaml:"pollConcurrency"`
 }
 
 // BMCKeyFile is the key file cfg names, or the default in the data dir.
@@ -31,6 +36,15 @@ func (s *Server) openBMC() error {
 	if err != nil {
 		return fmt.Errorf("bmc: %w", err)
 	}
-	s.api.Mount(bmc.NewService(s.mgr, keys, s.log, s.cfg.BMC.Timeout).Routes()...)
+	svc := bmc.NewService(s.mgr, keys, s.log, s.cfg.BMC.Timeout)
+	s.api.Mount(svc.Routes()...)
+	if iv := s.cfg.BMC.PollInterval; iv > 0 {
+		n := s.cfg.BMC.PollConcurrency
+		if n <= 0 {
+			n = 8
+		}
+		p := bmc.NewPoller(svc, n)
+		s.addService("bmc power poll", func(ctx context.Context) error { return p.Run(ctx, iv) })
+	}
 	return nil
 }
