@@ -158,6 +158,19 @@ func TestHostBMCThroughCLI(t *testing.T) {
 		}
 	})
 
+	t.Run("plain reprovision unchanged", func(t *testing.T) {
+		before := len(sim.Log())
+		if out := operator.MustRun(t, "host", "reprovision", ipmiMAC); !strings.Contains(out, "power-cycle it into PXE to reinstall") {
+			t.Fatalf("reprovision without --power-cycle said %q", out)
+		}
+		if len(sim.Log()) != before {
+			t.Fatal("reprovision without --power-cycle reached the BMC")
+		}
+		if msg := operator.MustFail(t, "host", "reprovision", "--pod", "pod-b"); !strings.Contains(msg, "--pod needs --power-cycle") {
+			t.Fatalf("--pod without --power-cycle: %q", msg)
+		}
+	})
+
 	t.Run("wrong password", func(t *testing.T) {
 		before := len(sim.Log())
 		msg := operator.MustFail(t, "host", "reprovision", wrongMAC, "--power-cycle")
