@@ -22,7 +22,8 @@ import (
 // RedfishBMC is a Redfish service for tests: it serves the DMTF public-rackmount1
 // mockup (testdata/redfish) over HTTPS, requires HTTP Basic auth, and implements what
 // the mockup only describes: ComputerSystem.Reset (power state follows the ResetType)
-// and a PATCH of the Boot override. It refuses what a real BMC refuses (bad
+// and a PATCH of the Boot override (with If-Match: the system has an ETag, as many
+// BMCs do). It refuses what a real BMC refuses (bad
 // credentials, a ResetType or boot target not in the allowable values) with Redfish
 // error bodies, and records every accepted action.
 type RedfishBMC struct {
@@ -41,6 +42,7 @@ type RedfishBMC struct {
 	power   string
 	boot    map[string]string
 	media   map[string]map[string]any // VirtualMedia URI -> Image, Inserted as now
+	version int                       // the system's ETag: bumped by every change
 }
 
 // RedfishManagerMedia selects the older layout (DMTF bundle before 2022.3) where the
@@ -198,6 +200,7 @@ func (b *RedfishBMC) get(w http.ResponseWriter, path string) {
 			boot[k] = v
 		}
 		out["Boot"] = boot
+		w.Header().Set("ETag", fmt.Sprintf(`W/"%d"`, b.version))
 		b.mu.Unlock()
 	}
 	if b.isMedia(path) {
@@ -233,6 +236,7 @@ func (b *RedfishBMC) reset(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	b.actions = append(b.actions, "Reset "+rt)
+	b.version++
 	b.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -263,6 +267,16 @@ func (b *RedfishBMC) patchBoot(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	b.mu.Lock()
+	if m := r.Header.Get("If-Match"); m != fmt.Sprintf(`W/"%d"`, b.version) {
+		b.mu.Unlock()
+		if m == "" {
+			redfishErr(w, http.StatusPreconditionRequired, "Base.1.8.PreconditionRequired", "A precondition header or annotation is required to change this resource.")
+		} else {
+			redfishErr(w, http.StatusPreconditionFailed, "Base.1.8.PreconditionFailed", "The ETag supplied did not match the ETag required to change this resource.")
+		}
+		return
+	}
+	b.version++
 	for k, v := range in.Boot {
 		b.boot[k] = v
 	}

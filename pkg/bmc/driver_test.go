@@ -203,6 +203,13 @@ func TestRedfishFixtureRefuses(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "ActionParameterValueConflict") {
 		t.Fatalf("ISO into a floppy: %v", err)
 	}
+	patch := map[string]any{"Boot": map[string]string{"BootSourceOverrideTarget": "Pxe"}}
+	if _, err := rf.doETag(ctx, "PATCH", "/redfish/v1/Systems/437XR1138R2", "", patch, nil); err == nil || !strings.Contains(err.Error(), "PreconditionRequired") {
+		t.Fatalf("PATCH without If-Match: %v", err)
+	}
+	if _, err := rf.doETag(ctx, "PATCH", "/redfish/v1/Systems/437XR1138R2", `W/"stale"`, patch, nil); err == nil || !strings.Contains(err.Error(), "PreconditionFailed") {
+		t.Fatalf("PATCH with a stale ETag: %v", err)
+	}
 	if len(fx.Actions()) != 0 {
 		t.Fatalf("refused requests were recorded as done: %v", fx.Actions())
 	}

@@ -77,11 +77,18 @@ func (e redfishError) text() string {
 // do sends one request. Idempotent ones (GET, PATCH of the same value) are retried on
 // a network error; a POST only when it never reached the BMC (the dial failed).
 func (r *redfishBMC) do(ctx context.Context, method, path string, body, out any) error {
+	_, err := r.doETag(ctx, method, path, "", body, out)
+	return err
+}
+
+// doETag is do with an If-Match header (when ifMatch is not empty); it returns the
+// response's ETag.
+func (r *redfishBMC) doETag(ctx context.Context, method, path, ifMatch string, body, out any) (string, error) {
 	var payload []byte
 	if body != nil {
 		var err error
 		if payload, err = json.Marshal(body); err != nil {
-			return err
+			return "", err
 		}
 	}
 	var last error
@@ -89,17 +96,20 @@ func (r *redfishBMC) do(ctx context.Context, method, path string, body, out any)
 		if attempt > 0 {
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("%w: %s %s: %v", ErrUnreachable, method, path, last)
+				return "", fmt.Errorf("%w: %s %s: %v", ErrUnreachable, method, path, last)
 			case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
 			}
 		}
 		req, err := http.NewRequestWithContext(ctx, method, r.base+path, bytes.NewReader(payload))
 		if err != nil {
-			return err
+			return "", err
 		}
 		req.SetBasicAuth(r.ep.User, r.ep.Password)
 		req.Header.Set("Accept", "application/json")
 		req.Header.Set("OData-Version", "4.0")
+		if ifMatch != "" {
+			req.Header.Set("If-Match", ifMatch)
+		}
 		if body != nil {
 			req.Header.Set("Content-Type", "application/json")
 		}
@@ -118,16 +128,16 @@ func (r *redfishBMC) do(ctx context.Context, method, path string, body, out any)
 			last = fmt.Errorf("HTTP %d", resp.StatusCode)
 			continue
 		}
-		return r.result(method, path, resp.StatusCode, b, out)
+		return resp.Header.Get("ETag"), r.result(method, path, resp.StatusCode, b, out)
 	}
 	if errors.Is(last, context.DeadlineExceeded) || isTimeout(last) {
-		return fmt.Errorf("%w: %s %s: no answer within %v: %v", ErrUnreachable, method, path, r.ep.timeout(), last)
+		return "", fmt.Errorf("%w: %s %s: no answer within %v: %v", ErrUnreachable, method, path, r.ep.timeout(), last)
 	}
 	var certErr *tls.CertificateVerificationError
 	if errors.As(last, &certErr) {
-		return fmt.Errorf("redfish %s %s: the BMC's certificate is not trusted (give --bmc-ca-cert, or --insecure-tls): %w", method, path, last)
+		return "", fmt.Errorf("redfish %s %s: the BMC's certificate is not trusted (give --bmc-ca-cert, or --insecure-tls): %w", method, path, last)
 	}
-	return fmt.Errorf("%w: %s %s: %v", ErrUnreachable, method, path, last)
+	return "", fmt.Errorf("%w: %s %s: %v", ErrUnreachable, method, path, last)
 }
 
 func isTimeout(err error) bool {
@@ -166,6 +176,7 @@ type odataID struct {
 }
 
 type rfSystem struct {
+	etag         string  // the ETag of the GET, sent back as If-Match on the PATCH
 	ID           string  `json:"@odata.id"`
 	PowerState   string  `json:"PowerState"`
 	VirtualMedia odataID `json:"VirtualMedia"`
@@ -195,9 +206,11 @@ func (r *redfishBMC) system(ctx context.Context) (rfSystem, error) {
 		return rfSystem{}, fmt.Errorf("%w: redfish %s lists no ComputerSystem", ErrUnsupported, r.ep.Address)
 	}
 	var s rfSystem
-	if err := r.do(ctx, http.MethodGet, coll.Members[0].ID, nil, &s); err != nil {
+	etag, err := r.doETag(ctx, http.MethodGet, coll.Members[0].ID, "", nil, &s)
+	if err != nil {
 		return rfSystem{}, err
 	}
+	s.etag = etag
 	if s.ID == "" {
 		s.ID = coll.Members[0].ID
 	}
@@ -283,5 +296,7 @@ func (r *redfishBMC) SetBootDevice(ctx context.Context, d BootDevice, once, uefi
 		mode = "UEFI"
 	}
 	body := map[string]any{"Boot": map[string]string{"BootSourceOverrideTarget": t, "BootSourceOverrideEnabled": enabled, "BootSourceOverrideMode": mode}}
-	return r.do(ctx, http.MethodPatch, s.ID, body, nil)
+	// If-Match: BMCs that use ETags refuse a PATCH without it (428) or with a stale one (412).
+	_, err = r.doETag(ctx, http.MethodPatch, s.ID, s.etag, body, nil)
+	return err
 }
