@@ -29,6 +29,8 @@ packages=(
   time              # /usr/bin/time -v for RSS
   procps
   iputils-ping      # ping: the emulated WAN link's own test (internal/testutil)
+  openipmi          # ipmi_sim: the IPMI BMC in tests (pkg/bmc)
+  ipmitool          # reads back what podboot set over IPMI (interop)
 )
 
 missing=()

@@ -18,14 +18,31 @@ import (
 )
 
 func newHostReprovisionCmd(cf *clientFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "reprovision MAC",
+	var powerCycle, uefi bool
+	var bf bulkFlags
+	cmd := &cobra.Command{
+		Use:   "reprovision MAC [--power-cycle [--uefi] | --pod POD --power-cycle]",
 		Short: "Install a host again: netboot on, state registered; its next PXE boot gets a new token",
-		Args:  cobra.ExactArgs(1),
+		Long: `Returns a host to registered with netboot on; its next PXE boot installs it again.
+With --power-cycle podboot also drives the host's BMC: next boot from the network (UEFI
+when the host last booted UEFI, or with --uefi), then a power cycle (power on when it
+is off). If setting the boot device fails, nothing is switched. --pod does this for
+every host of a pod, at most --parallel at once.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := cf.client()
 			if err != nil {
 				return err
+			}
+			if powerCycle {
+				var u *bool
+				if cmd.Flags().Changed("uefi") {
+					u = &uefi
+				}
+				return bf.run(cmd, args, c, func(ctx context.Context, mac string) (string, error) { return reprovisionPowerCycle(ctx, c, mac, u) })
+			}
+			if bf.pod != "" || len(args) != 1 {
+				return fmt.Errorf("give one MAC (--pod needs --power-cycle)")
 			}
 			var h podmgr.Host
 			if err := c.Do(cmd.Context(), "POST", "/api/v1/hosts/"+url.PathEscape(args[0])+"/reprovision", nil, &h); err != nil {
@@ -35,6 +52,10 @@ func newHostReprovisionCmd(cf *clientFlags) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&powerCycle, "power-cycle", false, "through the host's BMC: next boot network, then power-cycle")
+	cmd.Flags().BoolVar(&uefi, "uefi", false, "with --power-cycle: UEFI network boot (default: as the host last booted)")
+	bf.register(cmd)
+	return cmd
 }
 
 func newHostNetbootCmd(cf *clientFlags) *cobra.Command {

@@ -26,7 +26,7 @@ func newStoreMigrateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "migrate --from bbolt:PATH|etcd:ENDPOINTS --to bbolt:PATH|etcd:ENDPOINTS",
 		Short: "Copy every record from one store to another (bbolt to etcd and back), then verify",
-		Long: `Copy every record (profiles, pods, hosts, tokens, leases, events) from one store to an
+		Long: `Copy every record (profiles, pods, hosts, tokens, leases, events, BMCs) from one store to an
 empty one, then read both again and fail unless they hold the same content.
 ENDPOINTS are the etcd members' client URLs, comma separated; --etcd-prefix and the TLS
 flags apply to whichever side is etcd. Stop every podboot serve first: a bbolt file in use

@@ -23,6 +23,7 @@ import (
 //	P audit-events/SEQ                event (SEQ: 16 hex digits, so keys sort by number)
 //	P host-events/MAC/SEQ             event
 //	P host-events-by-seq/SEQ          MAC (index: host events in order, for paging and retention)
+//	P bmcs/MAC                        BMC record (sealed password)
 //
 // Keys ending in '/' are deletion markers (txn.go), not records.
 const (
@@ -39,6 +40,7 @@ const (
 	collAudit        = "audit-events"
 	collHostEvents   = "host-events"
 	collHostSeq      = "host-events-by-seq"
+	collBMCs         = "bmcs"
 )
 
 func (s *Store) key(coll string, parts ...string) string {
@@ -292,6 +294,7 @@ func (x *recordTx) DeleteHost(mac string) error {
 		x.t.del(s.key(collReservations, old.Pod, old.ProvisioningIP), "")
 	}
 	x.t.del(s.key(collInventory, mac), "")
+	x.t.del(s.key(collBMCs, mac), s.dir(collBMCs))
 	x.t.del(s.key(collHosts, mac), s.dir(collHosts))
 	return nil
 }
@@ -324,3 +327,28 @@ func (x *recordTx) DeleteLease(pod, ip string) error {
 
 // OnCommit implements podmgr.Tx.
 func (x *recordTx) OnCommit(fn func(rev uint64)) { x.t.onCommit = append(x.t.onCommit, fn) }
+func (x *recordTx) BMC(mac string) (podmgr.BMC, bool, error) {
+	return getRecord[podmgr.BMC](x.t, x.t.s.key(collBMCs, mac))
+}
+
+func (x *recordTx) EachBMC(fn func(podmgr.BMC) error) error {
+	bs, err := scanRecords[podmgr.BMC](x.t, x.t.s.dir(collBMCs))
+	if err != nil {
+		return err
+	}
+	for _, b := range bs {
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (x *recordTx) PutBMC(b podmgr.BMC) error {
+	return x.putRecord(x.t.s.key(collBMCs, b.MAC), b)
+}
+
+func (x *recordTx) DeleteBMC(mac string) error {
+	x.t.del(x.t.s.key(collBMCs, mac), x.t.s.dir(collBMCs))
+	return nil
+}

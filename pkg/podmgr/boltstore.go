@@ -33,7 +33,8 @@ var (
 	bucketHostSeq    = []byte("host-events-by-seq") // seq -> mac (host events in order)
 	bucketHostCount  = []byte("host-event-counts")  // mac -> number of its events (uint64)
 	bucketInventory  = []byte("inventory")          // mac -> what the host's agent found
-	allBuckets       = [][]byte{bucketMeta, bucketPods, bucketProfiles, bucketHosts, bucketHostsByPod, bucketMatch, bucketTokens, bucketLeases, bucketAudit, bucketHostEvents, bucketHostSeq, bucketHostCount, bucketInventory}
+	bucketBMCs       = []byte("bmcs")               // mac -> BMC (sealed password)
+	allBuckets       = [][]byte{bucketMeta, bucketPods, bucketProfiles, bucketHosts, bucketHostsByPod, bucketMatch, bucketTokens, bucketLeases, bucketAudit, bucketHostEvents, bucketHostSeq, bucketHostCount, bucketInventory, bucketBMCs}
 	keySchema        = []byte("schema")
 )
 
@@ -361,6 +362,9 @@ func (t boltTx) DeleteHost(mac string) error {
 	if err := t.tx.Bucket(bucketInventory).Delete([]byte(mac)); err != nil {
 		return err
 	}
+	if err := t.DeleteBMC(mac); err != nil {
+		return err
+	}
 	return t.tx.Bucket(bucketHosts).Delete([]byte(mac))
 }
 
@@ -391,3 +395,22 @@ func (t boltTx) PutLease(l Lease) error {
 func (t boltTx) DeleteLease(pod, ip string) error {
 	return t.tx.Bucket(bucketLeases).Delete(leaseKey(pod, ip))
 }
+
+func (t boltTx) BMC(mac string) (BMC, bool, error) { return getOne[BMC](t.tx, bucketBMCs, mac) }
+
+func (t boltTx) EachBMC(fn func(BMC) error) error {
+	bs, err := getAll[BMC](t.tx, bucketBMCs)
+	if err != nil {
+		return err
+	}
+	for _, b := range bs {
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t boltTx) PutBMC(b BMC) error { return put(t.tx, bucketBMCs, []byte(b.MAC), b) }
+
+func (t boltTx) DeleteBMC(mac string) error { return t.tx.Bucket(bucketBMCs).Delete([]byte(mac)) }

@@ -41,6 +41,9 @@ type ReadTx interface {
 	Events(f EventFilter) ([]Event, error)
 	// Inventory returns what a host's stage1 agent last reported about its hardware.
 	Inventory(mac string) (Inventory, bool, error)
+	// BMC returns the BMC record of a host; EachBMC calls fn for every one, in MAC order.
+	BMC(mac string) (BMC, bool, error)
+	EachBMC(fn func(BMC) error) error
 }
 
 // Tx reads and writes.
@@ -56,6 +59,8 @@ type Tx interface {
 	DeleteToken(id string) error
 	PutLease(l Lease) error
 	DeleteLease(pod, ip string) error
+	PutBMC(b BMC) error
+	DeleteBMC(mac string) error
 	// AppendEvent stores e with the next sequence number and returns it.
 	AppendEvent(e Event) (uint64, error)
 	// OnCommit calls fn with the commit's revision once the writes are committed (not

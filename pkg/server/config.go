@@ -39,6 +39,8 @@ type Config struct {
 	DHCP dhcprelay.Config `yaml:"dhcp"`
 	// Events bounds the stored host events: a ring per host and a global retention.
 	Events podmgr.EventLimits `yaml:"events"`
+	// BMC is out-of-band control: the key sealing BMC passwords, the operation timeout.
+	BMC BMCConfig `yaml:"bmc"`
 }
 
 // APIConfig is the management API listener.

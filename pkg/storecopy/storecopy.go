@@ -25,16 +25,17 @@ type Content struct {
 	Leases      []podmgr.Lease
 	Events      []podmgr.Event
 	Inventories []podmgr.Inventory
+	BMCs        []podmgr.BMC
 }
 
 // Counts says how many records of each kind there are.
 func (c *Content) Counts() string {
-	return fmt.Sprintf("%d profiles, %d pods, %d hosts, %d inventories, %d tokens, %d leases, %d events",
-		len(c.Profiles), len(c.Pods), len(c.Hosts), len(c.Inventories), len(c.Tokens), len(c.Leases), len(c.Events))
+	return fmt.Sprintf("%d profiles, %d pods, %d hosts, %d inventories, %d tokens, %d leases, %d events, %d BMCs",
+		len(c.Profiles), len(c.Pods), len(c.Hosts), len(c.Inventories), len(c.Tokens), len(c.Leases), len(c.Events), len(c.BMCs))
 }
 
 func (c *Content) empty() bool {
-	return len(c.Profiles)+len(c.Pods)+len(c.Hosts)+len(c.Tokens)+len(c.Leases)+len(c.Events) == 0
+	return len(c.Profiles)+len(c.Pods)+len(c.Hosts)+len(c.Tokens)+len(c.Leases)+len(c.Events)+len(c.BMCs)+len(c.Inventories) == 0
 }
 
 // Read reads a store's whole content in one snapshot.
@@ -72,8 +73,10 @@ func Read(ctx context.Context, st podmgr.Store) (*Content, error) {
 		slices.SortFunc(c.Leases, func(a, b podmgr.Lease) int {
 			return cmp.Or(strings.Compare(a.Pod, b.Pod), strings.Compare(a.IP, b.IP))
 		})
-		c.Events, err = tx.Events(podmgr.EventFilter{})
-		return err
+		if c.Events, err = tx.Events(podmgr.EventFilter{}); err != nil {
+			return err
+		}
+		return tx.EachBMC(func(b podmgr.BMC) error { c.BMCs = append(c.BMCs, b); return nil })
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read store: %w", err)
@@ -115,6 +118,7 @@ func Copy(ctx context.Context, from, to podmgr.Store, chunk int) (*Content, erro
 		{"token", len(src.Tokens), func(tx podmgr.Tx, i int) error { return tx.PutToken(src.Tokens[i]) }},
 		{"lease", len(src.Leases), func(tx podmgr.Tx, i int) error { return tx.PutLease(src.Leases[i]) }},
 		{"event", len(src.Events), func(tx podmgr.Tx, i int) error { return putEvent(tx, src.Events[i]) }},
+		{"bmc", len(src.BMCs), func(tx podmgr.Tx, i int) error { return tx.PutBMC(src.BMCs[i]) }},
 	}
 	for _, s := range steps {
 		for lo := 0; lo < s.n; lo += chunk {

@@ -70,6 +70,11 @@ func seed(t *testing.T, st podmgr.Store) {
 	if _, _, err := m.CreateToken(ctx, actor, "ci", podmgr.RoleCI); err != nil {
 		t.Fatal(err)
 	}
+	for _, mac := range []string{"52:54:00:00:00:00", "52:54:00:00:01:01"} {
+		if err := m.SetBMC(ctx, actor, podmgr.BMC{MAC: mac, Driver: podmgr.BMCRedfish, Address: "192.0.2.50", User: "admin", Password: []byte("sealed-" + mac)}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // TestRoundTripBoltEtcdBolt: bbolt -> etcd (3 members) -> a new bbolt gives exactly the
@@ -89,7 +94,7 @@ func TestRoundTripBoltEtcdBolt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(want.Hosts) != 60 || len(want.Events) < 60 || len(want.Leases) != 3 {
+	if len(want.Hosts) != 60 || len(want.Events) < 60 || len(want.Leases) != 3 || len(want.BMCs) != 2 {
 		t.Fatalf("seeded %s", want.Counts())
 	}
 	m, err := podmgr.Open(ctx, es, slog.New(slog.NewTextHandler(io.Discard, nil)))
