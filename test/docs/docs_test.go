@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,12 @@ func TestReadmeQuickStart(t *testing.T) {
 	script := pxeBoot(t, s.tor, scratch, "52:54:00:12:34:56", "192.0.2.10")
 	if !strings.HasPrefix(script, "#!ipxe") {
 		t.Errorf("node1's iPXE script:\n%s", script)
+	}
+	// The server fills host show from its lease table: node1 holds 192.0.2.10 now, and
+	// boots with its pod's profile.
+	if rc, out := sh.run("podboot host show 52:54:00:12:34:56", time.Minute); rc != 0 ||
+		!regexp.MustCompile(`leased ip\s+192\.0\.2\.10\b`).MatchString(out) || !regexp.MustCompile(`profile\s+default \(pod\)`).MatchString(out) {
+		t.Errorf("host show node1 (rc %d):\n%s", rc, out)
 	}
 }
 
