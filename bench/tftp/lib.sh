@@ -37,7 +37,7 @@ start_podboot() {
 # 127.0.0.1, a profile whose BIOS bootloader (or kernel) is the file.
 register_boot_file() {
   local name=$1 file=$2 kind=$3
-  "${PB[@]}" image add "$file" --name "$name" --kind "$kind" >/dev/null
+  "${PB[@]}" image add "$name:1" "$file" --kind "$kind" >/dev/null
   cat >"$WORK/profile.yaml" <<YAML
 name: bench
 bootloaders:

@@ -54,9 +54,9 @@ func warnMissingBootloaders(ctx context.Context, c *api.Client, w io.Writer, pro
 				continue
 			}
 			name, _, _ := artifact.ParseRef(f.ref)
-			hint := "podboot image add FILE --kind bootloader --name " + name
+			hint := "podboot image add " + name + ":1 FILE --kind bootloader"
 			if f.debianPath != "" {
-				hint = fmt.Sprintf("podboot image add %s --kind bootloader --name %s (Debian package ipxe)", f.debianPath, name)
+				hint = fmt.Sprintf("podboot image add %s:1 %s --kind bootloader (Debian package ipxe)", name, f.debianPath)
 			}
 			fmt.Fprintf(w, "warning: profile %s: %s bootloader %s is not in the artifact store: %s PXE ROMs will get \"file not found\"; add it: %s\n",
 				p.Name, f.firmware, f.ref, f.firmware, hint)

@@ -35,7 +35,7 @@ func TestApplyWarnsOfMissingBootloaders(t *testing.T) {
 		errs := apply(kind.cmd, kind.file)
 		for _, want := range []string{
 			"warning: profile default: BIOS bootloader undionly.kpxe is not in the artifact store",
-			"podboot image add /usr/lib/ipxe/undionly.kpxe --kind bootloader --name undionly.kpxe",
+			"podboot image add undionly.kpxe:1 /usr/lib/ipxe/undionly.kpxe --kind bootloader",
 			"warning: profile default: UEFI x86-64 bootloader ipxe.efi is not in the artifact store",
 		} {
 			if !strings.Contains(errs, want) {

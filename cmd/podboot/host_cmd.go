@@ -182,18 +182,18 @@ func newHostListCmd(cf *clientFlags) *cobra.Command {
 		if pod != "" {
 			path += "?pod=" + url.QueryEscape(pod)
 		}
-		var hs []podmgr.Host
+		var hs []api.HostView
 		if err := c.Do(cmd.Context(), "GET", path, nil, &hs); err != nil {
 			return err
 		}
-		return printOut(cmd.OutOrStdout(), *out, hs, []string{"MAC", "POD", "HOSTNAME", "IP", "STATE", "NETBOOT"}, func() [][]string {
+		return printOut(cmd.OutOrStdout(), *out, hs, []string{"MAC", "POD", "HOSTNAME", "IP", "PROFILE", "STATE", "NETBOOT"}, func() [][]string {
 			var rows [][]string
 			for _, h := range hs {
 				nb := "off"
 				if h.Netboot {
 					nb = "on"
 				}
-				rows = append(rows, []string{h.MAC, h.Pod, orDash(h.Hostname), orDash(h.ProvisioningIP), string(h.State), nb})
+				rows = append(rows, []string{h.MAC, h.Pod, orDash(h.Hostname), hostIP(h), hostProfile(h), string(h.State), nb})
 			}
 			return rows
 		})
@@ -210,7 +210,7 @@ func newHostShowCmd(cf *clientFlags) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		var h podmgr.Host
+		var h api.HostView
 		if err := c.Do(cmd.Context(), "GET", "/api/v1/hosts/"+url.PathEscape(args[0]), nil, &h); err != nil {
 			return err
 		}
@@ -220,8 +220,8 @@ func newHostShowCmd(cf *clientFlags) *cobra.Command {
 				nb = "on"
 			}
 			rows := [][]string{{"mac", h.MAC}, {"pod", h.Pod}, {"hostname", orDash(h.Hostname)},
-				{"provisioning ip", orDash(h.ProvisioningIP)}, {"management ip", orDash(h.ManagementIP)},
-				{"profile", orDash(h.Profile)}, {"state", string(h.State)}, {"reason", orDash(h.StateReason)}, {"netboot", nb}}
+				{"provisioning ip", orDash(h.ProvisioningIP)}, {"leased ip", orDash(h.LeasedIP)}, {"management ip", orDash(h.ManagementIP)},
+				{"profile", hostProfile(h)}, {"state", string(h.State)}, {"reason", orDash(h.StateReason)}, {"netboot", nb}}
 			return append(rows, inventoryRows(cmd.Context(), c, h.MAC)...)
 		})
 	}
@@ -244,10 +244,10 @@ func newHostEventsCmd(cf *clientFlags) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		return printOut(cmd.OutOrStdout(), *out, evs, []string{"TIME", "ACTION", "STATE", "SOURCE", "DETAIL"}, func() [][]string {
+		return printOut(cmd.OutOrStdout(), *out, evs, []string{"TIME", "ACTION", "STATE", "ACTOR", "SOURCE", "DETAIL"}, func() [][]string {
 			var rows [][]string
 			for _, e := range evs {
-				rows = append(rows, []string{e.Time.Format(time.RFC3339), e.Action, orDash(string(e.State)), orDash(firstNonEmpty(e.Source, e.Actor)), orDash(e.Detail)})
+				rows = append(rows, []string{e.Time.Format(time.RFC3339), e.Action, orDash(string(e.State)), orDash(e.Actor), orDash(e.Source), orDash(e.Detail)})
 			}
 			return rows
 		})
@@ -272,4 +272,25 @@ func newHostDeleteCmd(cf *clientFlags) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// hostIP is the host's reserved provisioning address, else the one its dynamic lease
+// holds (marked "lease"), else "-".
+func hostIP(h api.HostView) string {
+	switch {
+	case h.ProvisioningIP != "":
+		return h.ProvisioningIP
+	case h.LeasedIP != "":
+		return h.LeasedIP + " (lease)"
+	}
+	return "-"
+}
+
+// hostProfile is the profile the host boots with and where it comes from: "NAME (host)"
+// for an override, "NAME (pod)" for its pod's.
+func hostProfile(h api.HostView) string {
+	if h.EffectiveProfile == "" {
+		return "-"
+	}
+	return fmt.Sprintf("%s (%s)", h.EffectiveProfile, h.ProfileFrom)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/podboot/podboot/pkg/artifact"
+	"github.com/podboot/podboot/pkg/imagepush"
 )
 
 // imageAdminCmds are the artifact-store commands of `podboot image`: add, list, show,
@@ -21,29 +22,46 @@ func imageAdminCmds(cf *clientFlags) []*cobra.Command {
 func newImageAddCmd(cf *clientFlags) *cobra.Command {
 	var name, version, kind string
 	cmd := &cobra.Command{
-		Use:   "add FILE --kind bootloader|kernel|initrd|package [--name NAME] [--version VERSION]",
+		Use:   "add NAME:VERSION FILE --kind bootloader|kernel|initrd|package",
 		Short: "Load a stage1 file (bootloader, kernel, initrd) or package into the artifact store (admin)",
-		Long: `Streams FILE to podboot, which stores it by SHA-256 (deduplicated across pods and
-versions). Profiles then reference it as NAME or NAME@VERSION; a pod serves only what its
-profiles and its artifacts list reference. Versions are immutable: add a new version to
-change a file. Signed stage2 images go through 'podboot image push'.`,
-		Args: cobra.ExactArgs(1),
+		Long: `Streams FILE to podboot as NAME:VERSION (the shape 'podboot image push' takes), which
+stores it by SHA-256 (deduplicated across pods and versions). Profiles then reference it
+as NAME or NAME@VERSION; a pod serves only what its profiles and its artifacts list
+reference. Versions are immutable: add a new version to change a file. Signed stage2
+images go through 'podboot image push'.
+
+'image add FILE' alone stores FILE as its base name, version 1. The flags --name and
+--version of that older form still work but are deprecated.`,
+		Example: "  podboot image add undionly.kpxe:1 /usr/lib/ipxe/undionly.kpxe --kind bootloader",
+		Args:    cobra.RangeArgs(1, 2),
 	}
 	cmd.Flags().StringVar(&name, "name", "", "artifact name (default: the file's base name)")
 	cmd.Flags().StringVar(&version, "version", "1", "artifact version")
 	cmd.Flags().StringVar(&kind, "kind", "", "bootloader, kernel, initrd or package")
 	_ = cmd.MarkFlagRequired("kind")
+	_ = cmd.Flags().MarkDeprecated("name", "give NAME:VERSION FILE instead")
+	_ = cmd.Flags().MarkDeprecated("version", "give NAME:VERSION FILE instead")
 	out := outputFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if name == "" {
-			name = filepath.Base(args[0])
+		file := args[len(args)-1]
+		if len(args) == 2 {
+			if cmd.Flags().Changed("name") || cmd.Flags().Changed("version") {
+				return &usageError{cmd: cmd, err: fmt.Errorf("give the name and version once: NAME:VERSION FILE, without --name or --version")}
+			}
+			var err error
+			if name, version, err = imagepush.ParseRef(args[0]); err != nil {
+				return &usageError{cmd: cmd, err: err}
+			}
 		}
-		if err := artifact.ValidName("--name", name); err != nil {
+		if name == "" {
+			name = filepath.Base(file)
+		}
+		if err := artifact.ValidName("image name", name); err != nil {
 			return err
 		}
-		f, err := os.Open(args[0])
+		f, err := os.Open(file)
 		if err != nil {
-			return fmt.Errorf("open %s: %w", args[0], err)
+			return fmt.Errorf("open %s: %w", file, err)
 		}
 		defer f.Close()
 		c, err := cf.client()

@@ -108,8 +108,14 @@ func TestImagePushE2E(t *testing.T) {
 		env.assertUnchanged(t, before)
 	})
 
-	t.Run("ci may push and do nothing else", func(t *testing.T) {
-		for _, args := range [][]string{{"pod", "list"}, {"image", "list"}, {"token", "list"}, {"host", "list"}, {"image", "delete", "stage2@1.0"}} {
+	t.Run("ci may push and read image metadata, and do nothing else", func(t *testing.T) {
+		if got := listJSON[artifact.Artifact](t, env.ci, "image", "list"); len(got) != 1 || got[0].Ref() != "stage2@1.0" {
+			t.Errorf("ci image list: %+v", got)
+		}
+		if out := env.ci.MustRun(t, "image", "show", "stage2"); !strings.Contains(out, "CN=ci") {
+			t.Errorf("ci image show: %q", out)
+		}
+		for _, args := range [][]string{{"pod", "list"}, {"token", "list"}, {"host", "list"}, {"image", "delete", "stage2@1.0"}} {
 			if errs := env.ci.MustFail(t, args...); !strings.Contains(errs, "HTTP 403") {
 				t.Errorf("ci %v: want 403, got %s", args, errs)
 			}

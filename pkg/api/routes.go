@@ -227,10 +227,10 @@ func (s *Server) listHosts(w http.ResponseWriter, r *http.Request, _ podmgr.Acto
 		}
 		pods = []string{p}
 	}
-	out := []podmgr.Host{}
+	out := []HostView{}
 	for _, p := range pods {
 		for _, h := range reg.HostsOfPod(p) {
-			out = append(out, publicHost(h))
+			out = append(out, s.hostView(h))
 		}
 	}
 	WriteJSON(w, http.StatusOK, out)
@@ -247,7 +247,7 @@ func (s *Server) getHost(w http.ResponseWriter, r *http.Request, _ podmgr.Actor)
 		WriteError(w, http.StatusNotFound, fmt.Errorf("%w: host %s", podmgr.ErrNotFound, mac))
 		return
 	}
-	WriteJSON(w, http.StatusOK, publicHost(h))
+	WriteJSON(w, http.StatusOK, s.hostView(h))
 }
 
 func (s *Server) addHosts(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {

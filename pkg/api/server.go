@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -68,6 +69,8 @@ type Server struct {
 	mux     *http.ServeMux
 	limits  Limits
 	refused *refusals
+	// leaseIP, when set (SetLeaseLookup), gives host reads their leased address.
+	leaseIP LeaseLookup
 	version string
 }
 
@@ -152,7 +155,16 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, pattern st
 		s.refuse(w, r, pattern, reasonInvalid, "", http.StatusUnauthorized, errors.New("token is not valid (unknown or revoked)"))
 		return podmgr.Actor{}, false
 	}
-	return t.Actor(r.RemoteAddr), true
+	return t.Actor(remoteHost(r.RemoteAddr)), true
+}
+
+// remoteHost is the client's address without its (ephemeral) port: what audit records
+// and host events name as the source of an API action.
+func remoteHost(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
 }
 
 // refuse answers a 401 or 403, counts and logs it, and closes the connection: a client

@@ -1,6 +1,6 @@
 // Package imageapi mounts the artifact store on the management API: an admin loads
 // stage1 files (bootloaders, kernels, initrds) with `podboot image add`, anyone with a
-// reading role lists and shows them, and an admin deletes what no profile or pod uses.
+// reading role (and ci) lists and shows them, and an admin deletes what no profile or pod uses.
 //
 // It is an API mount, beside pkg/imagepush (the CI push route), not part of the blob
 // store: deciding whether an artifact is in use needs the pods and profiles (podmgr),
@@ -39,15 +39,19 @@ func New(store *artifact.Store, mgr *podmgr.Manager, log *slog.Logger) *Images {
 }
 
 // Routes are mounted with api.Server.Mount. Adding and deleting are admin-only (an
-// empty Allow list); operators and viewers may read.
+// empty Allow list); operators, viewers and ci tokens may read the metadata (a ci
+// token lists what it pushed).
 func (im *Images) Routes() []api.Route {
 	return []api.Route{
 		{Method: "POST", Path: "/api/v1/images", Handler: im.add},
-		{Method: "GET", Path: "/api/v1/images", Allow: api.Readers(), Handler: im.list},
-		{Method: "GET", Path: "/api/v1/images/{name}", Allow: api.Readers(), Handler: im.show},
+		{Method: "GET", Path: "/api/v1/images", Allow: imageReaders(), Handler: im.list},
+		{Method: "GET", Path: "/api/v1/images/{name}", Allow: imageReaders(), Handler: im.show},
 		{Method: "DELETE", Path: "/api/v1/images/{name}", Handler: im.delete},
 	}
 }
+
+// imageReaders may read image metadata: the API's readers and ci.
+func imageReaders() []podmgr.Role { return append(api.Readers(), podmgr.RoleCI) }
 
 // add streams the request body into the store: POST /api/v1/images?name=N&version=V&kind=K.
 func (im *Images) add(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {

@@ -162,6 +162,10 @@ func (m *Manager) DeleteHost(ctx context.Context, a Actor, mac string) error {
 		if err := tx.DeleteHost(mac); err != nil {
 			return err
 		}
+		// The host's history outlives it: the deletion is its last event.
+		if _, err := tx.AppendEvent(Event{Time: m.now().UTC(), Kind: KindHost, Pod: h.Pod, MAC: mac, Actor: a.Name, Source: a.Source, Action: "host.deleted"}); err != nil {
+			return err
+		}
 		return m.audit(tx, a, "host.delete", h.Pod, mac, "")
 	})
 	if err != nil {

@@ -53,7 +53,7 @@ type Pod struct {
 	// Artifacts are extra artifacts (name@version) the pod may serve besides its profile's.
 	Artifacts []string `json:"artifacts,omitempty" yaml:"artifacts,omitempty"`
 	// Kickstart holds pod-wide values for the kickstart template.
-	Kickstart KickstartValues `json:"kickstart,omitempty" yaml:"kickstart,omitempty"`
+	Kickstart KickstartValues `json:"kickstart,omitzero" yaml:"kickstart,omitempty"`
 
 	CreatedAt time.Time `json:"createdAt" yaml:"-"`
 	UpdatedAt time.Time `json:"updatedAt" yaml:"-"`
@@ -128,7 +128,7 @@ type Profile struct {
 	// Stage2 is the signed OS image (name@version).
 	Stage2 string `json:"stage2,omitempty" yaml:"stage2,omitempty"`
 	// Kickstart is the kickstart template text; empty means the shipped default.
-	Kickstart string `json:"kickstart,omitempty" yaml:"kickstart,omitempty"`
+	Kickstart string `json:"kickstart,omitzero" yaml:"kickstart,omitempty"`
 	// IPXEScript is the iPXE script template text; empty means the shipped default.
 	IPXEScript string `json:"ipxeScript,omitempty" yaml:"ipxeScript,omitempty"`
 	// BashPackage is an artifact reference of post-install scripts.
@@ -190,7 +190,7 @@ type Host struct {
 	// Profile overrides the pod's profile when set.
 	Profile string `json:"profile,omitempty" yaml:"profile,omitempty"`
 	// Bootloaders overrides the profile's boot files, field by field.
-	Bootloaders Bootloaders `json:"bootloaders,omitempty" yaml:"bootloaders,omitempty"`
+	Bootloaders Bootloaders `json:"bootloaders,omitzero" yaml:"bootloaders,omitempty"`
 
 	State       HostState `json:"state"`
 	StateReason string    `json:"stateReason,omitempty"`
@@ -198,7 +198,7 @@ type Host struct {
 	Netboot bool `json:"netboot"`
 	// TokenHash is the SHA-256 of the host's provisioning token, hex; TokenExpires its end.
 	TokenHash    string    `json:"tokenHash,omitempty"`
-	TokenExpires time.Time `json:"tokenExpires,omitempty"`
+	TokenExpires time.Time `json:"tokenExpires,omitzero"`
 
 	// Discovered hosts carry what their firmware said about them.
 	Discovered  bool   `json:"discovered,omitempty"`

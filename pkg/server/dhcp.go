@@ -24,6 +24,7 @@ func (s *Server) openDHCP() error {
 		return err // dhcprelay's errors say "dhcp: ..." already
 	}
 	s.leaseIP = srv.LeaseIP
+	s.api.SetLeaseLookup(srv.LeaseIP)
 	s.dhcpExchange = func(pod, mac string) (pxe.Exchange, bool) {
 		x, ok := srv.LastExchange(pod, mac)
 		return pxe.Exchange{At: x.At, Source: x.Source, ID: x.ID}, ok

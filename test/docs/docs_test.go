@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -125,10 +126,28 @@ func TestReadmeQuickStart(t *testing.T) {
 	sh := startShell(t, s.central, src, env(scratch))
 	runPage(t, sh, "README.md", section(t, readDoc(t, src, "README.md"), "## Quick start"), func(c string) string { return c })
 
+	// PODBOOT_TEST_PCAP=FILE records node1's relayed DHCP as podboot sees it (the
+	// relay's unicasts and podboot's answers, in the central namespace): it is how
+	// testdata/dhcp-relayed.pcap was made.
+	var capture *testutil.Proc
+	if pcap := os.Getenv("PODBOOT_TEST_PCAP"); pcap != "" {
+		capture = s.central.Start(nil, "tcpdump", "-i", "wan0", "-Z", "root", "--immediate-mode", "-U", "-n", "-w", pcap, "udp port 67 or udp port 68")
+		testutil.WaitFor(t, 10*time.Second, "tcpdump listening", func() bool { return strings.Contains(capture.Output(), "listening on") })
+	}
 	s.tor.StartRelay("198.51.100.10")
 	script := pxeBoot(t, s.tor, scratch, "52:54:00:12:34:56", "192.0.2.10")
+	if capture != nil {
+		capture.Stop()
+		t.Logf("tcpdump: %s", capture.Output())
+	}
 	if !strings.HasPrefix(script, "#!ipxe") {
 		t.Errorf("node1's iPXE script:\n%s", script)
+	}
+	// The server fills host show from its lease table: node1 holds 192.0.2.10 now, and
+	// boots with its pod's profile.
+	if rc, out := sh.run("podboot host show 52:54:00:12:34:56", time.Minute); rc != 0 ||
+		!regexp.MustCompile(`leased ip\s+192\.0\.2\.10\b`).MatchString(out) || !regexp.MustCompile(`profile\s+default \(pod\)`).MatchString(out) {
+		t.Errorf("host show node1 (rc %d):\n%s", rc, out)
 	}
 }
 
