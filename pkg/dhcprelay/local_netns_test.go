@@ -109,7 +109,7 @@ func TestLocalInterfaceService(t *testing.T) {
 		{"iPXE", "http://203.0.113.1:8080/boot/pod-local/52-54-00-1c-00-02/script.ipxe", []string{"-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000", "-x", "0x4d:69505845"}},
 	} {
 		t.Run("PXE on the segment "+tc.name, func(t *testing.T) {
-			v := udhcpc(t, pxe, work, "local-pxe-"+tc.name, tc.opts...)
+			v := pxe.Udhcpc(t, work, "local-pxe-"+tc.name, tc.opts...)
 			if v == nil {
 				t.Fatal("no lease")
 			}
@@ -145,7 +145,7 @@ func TestLocalInterfaceService(t *testing.T) {
 
 	t.Run("relayed DHCP alongside", func(t *testing.T) {
 		h := torA.Host("relayed", "52:54:00:0a:00:01")
-		v := udhcpc(t, h, work, "relayed")
+		v := h.Udhcpc(t, work, "relayed")
 		if v == nil || v["ip"] != "192.0.2.11" || v["router"] != "192.0.2.1" || v["serverid"] != "198.51.100.10" || v["domain"] != "pod-a.example" {
 			t.Fatalf("relayed host: %v", v)
 		}

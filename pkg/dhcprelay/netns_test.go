@@ -83,9 +83,6 @@ func installed(t *testing.T, dir, mac string) {
 	}
 }
 
-// udhcpcScript records the variables of the bound lease.
-const udhcpcScript = "#!/bin/sh\n[ \"$1\" = bound ] && env > \"$OUT\"\nexit 0\n"
-
 // checkDhclientLease runs ISC dhclient once on h's eth0 and checks that its lease file
 // holds every wanted line and no boot file (a plain DHCP client must not get one).
 func checkDhclientLease(t *testing.T, h *testutil.NS, work string, wants ...string) {
@@ -106,33 +103,6 @@ func checkDhclientLease(t *testing.T, h *testutil.NS, work string, wants ...stri
 	if strings.Contains(lease, "filename") {
 		t.Errorf("a plain DHCP client got a boot file:\n%s", lease)
 	}
-}
-
-// udhcpc runs busybox udhcpc once in ns with extra options; it returns the bound lease's
-// variables, or nil when no lease was obtained.
-func udhcpc(t *testing.T, ns *testutil.NS, dir, name string, extra ...string) map[string]string {
-	t.Helper()
-	script := filepath.Join(dir, "udhcpc.sh")
-	if err := os.WriteFile(script, []byte(udhcpcScript), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, name+".env")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	args := append([]string{"env", "OUT=" + out, "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", "4", "-T", "2", "-A", "1", "-s", script}, extra...)
-	b, err := ns.Cmd(ctx, args...).CombinedOutput()
-	env, rerr := os.ReadFile(out)
-	if err != nil || rerr != nil {
-		t.Logf("udhcpc %s: %v\n%s", name, err, b)
-		return nil
-	}
-	vars := map[string]string{}
-	for _, l := range strings.Split(string(env), "\n") {
-		if k, v, ok := strings.Cut(l, "="); ok {
-			vars[k] = v
-		}
-	}
-	return vars
 }
 
 func TestRealClientsThroughRelays(t *testing.T) {
@@ -178,7 +148,7 @@ func TestRealClientsThroughRelays(t *testing.T) {
 		{"iPXE", "http://198.51.100.10:8080/boot/pod-a/52-54-00-0a-00-02/script.ipxe", []string{"-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000", "-x", "0x4d:69505845"}},
 	} {
 		t.Run("PXE "+tc.name, func(t *testing.T) {
-			v := udhcpc(t, pxe, work, "pxe-"+tc.name, tc.opts...)
+			v := pxe.Udhcpc(t, work, "pxe-"+tc.name, tc.opts...)
 			if v == nil {
 				t.Fatal("no lease")
 			}
@@ -193,7 +163,7 @@ func TestRealClientsThroughRelays(t *testing.T) {
 
 	off := torA.Host("off", "52:54:00:0a:00:03")
 	t.Run("netboot off: address, no boot program", func(t *testing.T) {
-		v := udhcpc(t, off, work, "off", "-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000")
+		v := off.Udhcpc(t, work, "off", "-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000")
 		if v == nil || v["ip"] != "192.0.2.13" {
 			t.Fatalf("lease %v", v)
 		}
@@ -204,19 +174,19 @@ func TestRealClientsThroughRelays(t *testing.T) {
 
 	stranger := torA.Host("stranger", "52:54:00:0a:00:99")
 	t.Run("unknown MAC ignored by default", func(t *testing.T) {
-		if v := udhcpc(t, stranger, work, "stranger", "-t", "2"); v != nil {
+		if v := stranger.Udhcpc(t, work, "stranger", "-t", "2"); v != nil {
 			t.Fatalf("unknown MAC in an ignore pod got %v", v["ip"])
 		}
 	})
 
 	b1 := torB.Host("b1", "52:54:00:0b:00:01")
 	t.Run("same CIDR, other pod: own reservation and unknown MACs leased", func(t *testing.T) {
-		v := udhcpc(t, b1, work, "b1")
+		v := b1.Udhcpc(t, work, "b1")
 		if v == nil || v["ip"] != "192.0.2.11" || v["domain"] != "pod-b.example" || v["router"] != "192.0.2.254" {
 			t.Fatalf("pod b reserved host: %v", v)
 		}
 		u := torB.Host("b2", "52:54:00:0b:00:99")
-		v = udhcpc(t, u, work, "b2", "-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000")
+		v = u.Udhcpc(t, work, "b2", "-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000")
 		if v == nil || !strings.HasPrefix(v["ip"], "192.0.2.1") || v["bootfile"] != "" || v["boot_file"] != "" {
 			t.Fatalf("lease policy: %v", v)
 		}
@@ -224,7 +194,7 @@ func TestRealClientsThroughRelays(t *testing.T) {
 
 	t.Run("discover policy: leased and recorded", func(t *testing.T) {
 		h := torC.Host("c1", "52:54:00:0c:00:99")
-		v := udhcpc(t, h, work, "c1", "-V", "PXEClient:Arch:00007:UNDI:003016", "-x", "0x5d:0007")
+		v := h.Udhcpc(t, work, "c1", "-V", "PXEClient:Arch:00007:UNDI:003016", "-x", "0x5d:0007")
 		if v == nil || !strings.HasPrefix(v["ip"], "203.0.113.1") || v["bootfile"] != "pod-c/52-54-00-0c-00-99/ipxe.efi" {
 			t.Fatalf("discover policy: %v", v)
 		}
@@ -233,13 +203,13 @@ func TestRealClientsThroughRelays(t *testing.T) {
 	// Changes made through the CLI while serve runs apply to the next exchange.
 	t.Run("CLI change while serving: new reservation", func(t *testing.T) {
 		cli.MustRun(t, "host", "add", "52:54:00:0a:00:99", "--pod", "pod-a", "--ip", "192.0.2.14")
-		if v := udhcpc(t, stranger, work, "stranger-registered"); v == nil || v["ip"] != "192.0.2.14" {
+		if v := stranger.Udhcpc(t, work, "stranger-registered"); v == nil || v["ip"] != "192.0.2.14" {
 			t.Fatalf("host registered while serving: lease %v, want 192.0.2.14", v)
 		}
 	})
 	t.Run("CLI change while serving: reprovision turns netboot on", func(t *testing.T) {
 		cli.MustRun(t, "host", "reprovision", "52:54:00:0a:00:03")
-		v := udhcpc(t, off, work, "off-reprovisioned", "-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000")
+		v := off.Udhcpc(t, work, "off-reprovisioned", "-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000")
 		if want := "pod-a/52-54-00-0a-00-03/undionly.kpxe"; v == nil || v["ip"] != "192.0.2.13" || v["bootfile"] != want {
 			t.Fatalf("reprovisioned host: %v, want 192.0.2.13 and boot file %s", v, want)
 		}
@@ -250,7 +220,7 @@ func TestRealClientsThroughRelays(t *testing.T) {
 			t.Fatal(err)
 		}
 		cli.MustRun(t, "pod", "apply", "-f", p)
-		if v := udhcpc(t, b1, work, "b1-changed"); v == nil || v["ip"] != "192.0.2.11" || v["domain"] != "pod-b-renamed.example" {
+		if v := b1.Udhcpc(t, work, "b1-changed"); v == nil || v["ip"] != "192.0.2.11" || v["domain"] != "pod-b-renamed.example" {
 			t.Fatalf("pod b after apply: %v, want domain pod-b-renamed.example", v)
 		}
 	})

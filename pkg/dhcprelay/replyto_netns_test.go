@@ -69,7 +69,7 @@ func TestReplyToSharedGiaddr(t *testing.T) {
 	hostY := torY.Host("y1", "52:54:00:0e:00:02")
 	bySource := func(wan string) string { return "giaddr: 192.0.2.1\n    relaySource: " + wan }
 	lease := func(ns *testutil.NS, name string) string {
-		v := udhcpc(t, ns, work, name, "-t", "2")
+		v := ns.Udhcpc(t, work, name, "-t", "2")
 		if v == nil {
 			return ""
 		}

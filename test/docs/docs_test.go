@@ -2,7 +2,6 @@ package docs
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -219,7 +218,7 @@ func pxeBoot(t *testing.T, tor *testutil.ToR, work, mac, wantIP string) string {
 	t.Helper()
 	h := tor.Host("node", mac)
 	dashed := strings.ReplaceAll(mac, ":", "-")
-	bios := udhcpc(t, h, work, "bios", "-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000")
+	bios := h.Udhcpc(t, work, "bios", "-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000")
 	if bios == nil || bios["boot_file"] != "pod-a/"+dashed+"/undionly.kpxe" || (wantIP != "" && bios["ip"] != wantIP) {
 		t.Fatalf("BIOS PXE DHCP: %v, want boot_file pod-a/%s/undionly.kpxe and ip %q", bios, dashed, wantIP)
 	}
@@ -231,37 +230,10 @@ func pxeBoot(t *testing.T, tor *testutil.ToR, work, mac, wantIP string) string {
 	if b, _ := os.ReadFile(got); len(want) == 0 || !bytes.Equal(b, want) {
 		t.Fatalf("TFTP %s: %d bytes, want Debian's undionly.kpxe (%d bytes)", bios["boot_file"], len(b), len(want))
 	}
-	ipxe := udhcpc(t, h, work, "ipxe", "-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000", "-x", "0x4d:69505845")
+	ipxe := h.Udhcpc(t, work, "ipxe", "-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000", "-x", "0x4d:69505845")
 	url := "http://198.51.100.10:8080/boot/pod-a/" + dashed + "/script.ipxe"
 	if ipxe == nil || ipxe["boot_file"] != url {
 		t.Fatalf("iPXE DHCP: %v, want boot_file %s", ipxe, url)
 	}
 	return h.Run("curl", "-sSf", "--max-time", "30", url)
-}
-
-// udhcpc runs busybox udhcpc once in ns with extra options and returns the bound
-// lease's variables, or nil when it got none.
-func udhcpc(t *testing.T, ns *testutil.NS, dir, name string, extra ...string) map[string]string {
-	t.Helper()
-	script := filepath.Join(dir, "udhcpc.sh")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\n[ \"$1\" = bound ] && env > \"$OUT\"\nexit 0\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, name+".env")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	args := append([]string{"env", "OUT=" + out, "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", "4", "-T", "2", "-A", "1", "-s", script}, extra...)
-	b, err := ns.Cmd(ctx, args...).CombinedOutput()
-	lease, rerr := os.ReadFile(out)
-	if err != nil || rerr != nil {
-		t.Logf("udhcpc %s: %v\n%s", name, err, b)
-		return nil
-	}
-	vars := map[string]string{}
-	for _, l := range strings.Split(string(lease), "\n") {
-		if k, v, ok := strings.Cut(l, "="); ok {
-			vars[k] = v
-		}
-	}
-	return vars
 }
