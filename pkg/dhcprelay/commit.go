@@ -3,8 +3,10 @@ package dhcprelay
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
+	"github.com/podboot/podboot/internal/ratelog"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
@@ -22,7 +24,13 @@ type committer struct {
 	log   interface {
 		Error(msg string, args ...any)
 		Info(msg string, args ...any)
+		Log(ctx context.Context, level slog.Level, msg string, args ...any)
 	}
+	// leases is the table the handler committed the batch's leases to; now its clock.
+	leases *leaseTable
+	now    func() time.Time
+	// degraded rate-limits the log of ACKs sent for the durable part of a lease only.
+	degraded ratelog.Limiter
 }
 
 // run commits until in is closed and drained. ctx must outlive the drain: callers pass
@@ -53,12 +61,12 @@ func (c *committer) commit(ctx context.Context, batch []result) {
 	c.m.commitTime.Observe(time.Since(start).Seconds())
 	c.m.commitBatch.Observe(float64(len(batch)))
 	if err != nil {
-		// Not durable: no ACK leaves. The clients retry and the next batch may succeed.
+		// Not durable: no ACK leaves for a new lease, and a renewal is answered only for
+		// what the store already holds (degrade). The clients retry and the next batch
+		// may succeed.
 		c.m.commitErrs.Inc()
 		c.log.Error("lease commit failed; ACKs withheld", "leases", len(batch), "err", err)
-		for _, r := range batch {
-			c.m.packet(r.pod, r.relay, r.typ, "commit_failed")
-		}
+		c.failed(ctx, batch)
 		return
 	}
 	for _, r := range batch {
@@ -67,10 +75,39 @@ func (c *committer) commit(ctx context.Context, batch []result) {
 			c.m.packet(r.pod, r.relay, r.typ, "stale")
 			continue
 		}
+		c.table(r, func(pl *podLeases) { pl.committed(r.persist.MAC, r.prior.ip, r.prior.set) })
 		c.send(r) // sends the reply, if any, and counts the result
 		if c.after != nil {
 			c.after(r)
 		}
+	}
+}
+
+// failed undoes the batch's leases in the table and sends what degrade still allows.
+func (c *committer) failed(ctx context.Context, batch []result) {
+	now := c.now()
+	for i := range batch {
+		r := &batch[i]
+		c.table(*r, func(pl *podLeases) { pl.undo(r.persist.MAC, r.prior) })
+		if !degrade(r, now) {
+			c.m.packet(r.pod, r.relay, r.typ, "commit_failed")
+			continue
+		}
+		lvl, n := c.degraded.Level(now)
+		c.log.Log(ctx, lvl, "lease commit failed; ACK sent for the stored lease time only", "pod", r.pod, "host", r.persist.MAC,
+			"address", r.persist.IP, "until", r.prior.durable, "degraded_since_last_warning", n)
+		c.send(*r)
+	}
+}
+
+// table calls f with the lease table of r's ACKed lease, if r has one and its pod's
+// table is kept.
+func (c *committer) table(r result, f func(pl *podLeases)) {
+	if c.leases == nil || r.prior.set.IsZero() || r.persist == nil {
+		return
+	}
+	if pl, ok := c.leases.kept(r.pod, r.gen); ok {
+		f(pl)
 	}
 }
 

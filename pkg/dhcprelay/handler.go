@@ -41,6 +41,8 @@ type result struct {
 	gen time.Time
 	// stale: the pod was deleted before the lease was written; nothing is sent.
 	stale bool
+	// prior is what the ACK's lease commit changed in the lease table (handler.request).
+	prior prior
 	// relaySrc is the UDP source of a relayed packet (exchange.go); zero otherwise.
 	relaySrc netip.Addr
 	// labels for the metrics
@@ -435,12 +437,14 @@ func (h *handler) request(ctx context.Context, r *request, pc *podmgr.PodContext
 	}
 	now := h.now()
 	d := leaseDuration(w.subnet)
-	if err := pl.commit(r.mac, ip, w, now, d); err != nil {
+	p, err := pl.commit(r.mac, ip, w, now, d)
+	if err != nil {
 		log.Info("NAK", "requested", ip, "err", err)
 		h.nak(r, sid, loc, res, log)
 		return
 	}
 	h.leases.setOwner(r.mac, pc.Pod.Name)
+	res.prior = p
 	res.persist = &podmgr.Lease{Pod: pc.Pod.Name, IP: ip.String(), MAC: r.mac, Expires: now.Add(d).UTC()}
 	boot := h.bootFor(pc, c, r)
 	a := answer{msgType: dhcpv4.MessageTypeAck, yiaddr: ip, subnet: &w.subnet, serverID: sid, leaseDur: d, boot: boot}

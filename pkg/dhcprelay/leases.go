@@ -24,6 +24,9 @@ type binding struct {
 	mac     string
 	expires time.Time
 	state   bindState
+	// durable is the expiry of the MAC's lease of ip that the store holds (loaded or
+	// committed); zero when none. expires runs ahead of it while a commit is in flight.
+	durable time.Time
 }
 
 func (b *binding) live(now time.Time) bool { return b != nil && now.Before(b.expires) }
@@ -159,7 +162,7 @@ func (t *leaseTable) load(leases []podmgr.Lease, now time.Time) int {
 			continue
 		}
 		pl := t.pod(l.Pod)
-		b := &binding{ip: ip, mac: l.MAC, expires: l.Expires, state: stateBound}
+		b := &binding{ip: ip, mac: l.MAC, expires: l.Expires, state: stateBound, durable: l.Expires}
 		if l.Declined {
 			b.state = stateDeclined
 			pl.byIP[ip] = b
@@ -178,6 +181,14 @@ func (t *leaseTable) load(leases []podmgr.Lease, now time.Time) int {
 		n++
 	}
 	return n
+}
+
+// kept is the table of pod if it is kept for the incarnation gen.
+func (t *leaseTable) kept(pod string, gen time.Time) (*podLeases, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pl, ok := t.currentLocked(pod)
+	return pl, ok && pl.gen.Equal(gen)
 }
 
 // lookup is mac's live address in pod, without creating the pod's table.
@@ -310,26 +321,88 @@ func (pl *podLeases) bind(mac string, ip netip.Addr, expires time.Time, st bindS
 	return b
 }
 
+// prior is what commit changed of mac's binding of ip, so that a failed store write can
+// put it back (undo) and, while it is durable, still be answered (committer.degrade).
+type prior struct {
+	ip      netip.Addr
+	set     time.Time // the expiry commit set
+	expires time.Time // the binding's expiry before; zero when mac had no binding of ip
+	state   bindState
+	// durable is the store's expiry of mac's bound lease of ip; zero when none.
+	durable time.Time
+	// from is mac's binding of another address that commit dropped (a move); nil if none.
+	from *binding
+}
+
 // commit binds ip to mac for d (REQUEST, renew, rebind); the caller persists the lease
 // before the ACK leaves.
-func (pl *podLeases) commit(mac string, ip netip.Addr, w want, now time.Time, d time.Duration) error {
+func (pl *podLeases) commit(mac string, ip netip.Addr, w want, now time.Time, d time.Duration) (prior, error) {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	if w.reserved.IsValid() {
 		if ip != w.reserved {
-			return errNotOurs
+			return prior{}, errNotOurs
 		}
 		if !pl.freeFor(ip, mac, now) {
-			return errConflict
+			return prior{}, errConflict
 		}
 	} else if !pl.dynamicOK(ip, mac, w, now) {
 		if b := pl.byIP[ip]; b.live(now) && b.mac != mac {
-			return errConflict
+			return prior{}, errConflict
 		}
-		return errNotOurs
+		return prior{}, errNotOurs
 	}
-	pl.bind(mac, ip, now.Add(d), stateBound, now)
-	return nil
+	p := prior{ip: ip}
+	if old := pl.byMAC[mac]; old != nil && old.ip != ip && pl.byIP[old.ip] == old {
+		p.from = old
+	}
+	if b := pl.byIP[ip]; b.live(now) && b.mac == mac && b.state != stateDeclined {
+		p.expires, p.state = b.expires, b.state
+		if b.state == stateBound {
+			p.durable = b.durable
+		}
+	}
+	p.set = pl.bind(mac, ip, now.Add(d), stateBound, now).expires
+	return p, nil
+}
+
+// committed records that the store now holds mac's lease of ip until expires.
+func (pl *podLeases) committed(mac string, ip netip.Addr, expires time.Time) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if b := pl.byIP[ip]; b != nil && b.mac == mac && b.state == stateBound && b.durable.Before(expires) {
+		b.durable = expires
+	}
+}
+
+// undo takes back a commit whose store write failed, unless the binding changed since:
+// the binding goes back to its durable expiry, or else to what it was before (an offer),
+// or else away. The table never promises more than the store holds.
+func (pl *podLeases) undo(mac string, p prior) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	ip := p.ip
+	b := pl.byIP[ip]
+	if b == nil || b.mac != mac || b.state != stateBound || !b.expires.Equal(p.set) {
+		return
+	}
+	switch {
+	case p.state == stateOffered && !b.durable.After(p.expires):
+		b.expires, b.state = p.expires, stateOffered
+	case !b.durable.IsZero():
+		b.expires = b.durable
+	case p.state != 0:
+		b.expires, b.state = p.expires, p.state
+	default:
+		delete(pl.byIP, ip)
+		if pl.byMAC[mac] == b {
+			delete(pl.byMAC, mac)
+		}
+	}
+	// A failed move leaves mac where it was, if its old address is still free.
+	if old := p.from; old != nil && pl.byMAC[mac] == nil && pl.byIP[old.ip] == nil {
+		pl.byIP[old.ip], pl.byMAC[mac] = old, old
+	}
 }
 
 // current is mac's binding (any state but declined), if live.

@@ -127,7 +127,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer cancel()
 	defer context.AfterFunc(s.closed, cancel)()
 	var workers, committing, recording, readers sync.WaitGroup
-	cm := &committer{store: s.mgr.Store(), in: s.commits, max: s.cfg.CommitBatch, send: s.sendCommitted, after: s.queueEvent, m: s.m, log: s.log}
+	cm := &committer{store: s.mgr.Store(), in: s.commits, max: s.cfg.CommitBatch, send: s.sendCommitted, after: s.queueEvent, m: s.m, log: s.log,
+		leases: s.h.leases, now: s.h.now}
 	// The drain after shutdown still commits and records: it must not see ctx cancelled.
 	drainCtx := context.WithoutCancel(ctx)
 	committing.Go(func() { cm.run(drainCtx) })

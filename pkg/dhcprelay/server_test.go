@@ -71,13 +71,17 @@ func loopbackPod(name, relay string) podmgr.Pod {
 	}
 }
 
-func startServer(t *testing.T, e *testEnv, cfg Config) (*Server, *prometheus.Registry) {
+// startServer runs a server on the env's manager; opts change it before it serves.
+func startServer(t *testing.T, e *testEnv, cfg Config, opts ...func(*Server)) (*Server, *prometheus.Registry) {
 	t.Helper()
 	cfg.Addr = "127.0.0.1:0"
 	reg := prometheus.NewRegistry()
 	s, err := New(cfg, e.mgr, reg, testLogger())
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
