@@ -314,8 +314,9 @@ func TestServeOnEtcdTLS(t *testing.T) {
 
 // TestServeOnEtcdDown: with etcd gone, /healthz says degraded, a change through the API
 // is answered 503, reads are served from memory, DHCP still offers but sends no ACK it
-// could not commit (the metrics count commit_failed); once etcd is back, health, changes
-// and ACKs return by themselves.
+// could not commit (the metrics count commit_failed), except to a host renewing a lease
+// stored before the outage, for what remains of it (ack_degraded); once etcd is back,
+// health, changes and ACKs return by themselves.
 func TestServeOnEtcdDown(t *testing.T) {
 	etcd := testutil.StartEtcd(t, 1)
 	bin := testutil.BuildPodboot(t)
@@ -326,7 +327,9 @@ func TestServeOnEtcdDown(t *testing.T) {
 	cli.MustRun(t, "pod", "apply", "-f", writeFile(t, files, "pod.yaml", etcdLoopbackPod))
 	api := etcdAPIClient(t, srv)
 	relay := etcdNewRelay(t, etcdDHCPAddr(t, srv))
-	if ack := relay.dora(t, "52:54:00:0e:00:01"); ack == nil {
+	const stayer = "52:54:00:0e:00:01"
+	first := relay.dora(t, stayer)
+	if first == nil {
 		t.Fatal("no ACK with etcd up")
 	}
 	if code, body := api.get(t, "/healthz"); code != http.StatusOK {
@@ -362,6 +365,19 @@ func TestServeOnEtcdDown(t *testing.T) {
 	if p := relay.recv(t, time.Second); p != nil && p.MessageType() == dhcpv4.MessageTypeAck {
 		t.Fatalf("an ACK left without a commit: %v", p)
 	}
+	// The host leased before the outage renews (INIT-REBOOT): ACKed for what remains of
+	// its stored lease, not for a new 600 s, and counted ack_degraded.
+	renew := relay.exchange(t, etcdPacket(t, dhcpv4.MessageTypeRequest, stayer, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(first.YourIPAddr))), 20*time.Second)
+	if renew == nil || renew.MessageType() != dhcpv4.MessageTypeAck || !renew.YourIPAddr.Equal(first.YourIPAddr) {
+		t.Fatalf("a stored lease was not renewed with etcd down: %v", renew)
+	}
+	if lt := renew.IPAddressLeaseTime(0); lt <= 0 || lt >= 600*time.Second {
+		t.Fatalf("renewal with etcd down promises %v, want what remains of the stored 600 s", lt)
+	}
+	testutil.WaitFor(t, 5*time.Second, "the renewal to be counted ack_degraded", func() bool {
+		_, m := api.get(t, "/metrics")
+		return regexp.MustCompile(`podboot_dhcp_packets_total\{[^}]*outcome="ack_degraded"[^}]*\} 1`).MatchString(m)
+	})
 
 	etcd.Restart(0)
 	testutil.WaitFor(t, 30*time.Second, "healthz to say ok again", func() bool {
