@@ -64,11 +64,12 @@ func (e *exchanges) lookup(pod, mac string) (Exchange, bool) {
 	return x, true
 }
 
-// sendCommitted sends a reply whose lease the committer made durable. A relayed lease
-// ACK is recorded as an exchange just before it leaves, so a host that fetches its iPXE
-// script right after the ACK finds the exchange already there.
+// sendCommitted sends a reply whose lease the committer made durable (or, degraded, an
+// ACK for the stored lease time only). A relayed lease ACK is recorded as an exchange
+// just before it leaves, so a host that fetches its iPXE script right after the ACK
+// finds the exchange already there.
 func (s *Server) sendCommitted(r result) {
-	if r.outcome == "ack" && r.persist != nil && r.relaySrc.IsValid() {
+	if (r.outcome == "ack" || r.outcome == "ack_degraded") && r.persist != nil && r.relaySrc.IsValid() {
 		s.exch.record(r.pod, r.persist.MAC, s.h.now(), r.relaySrc)
 	}
 	s.send(r)
