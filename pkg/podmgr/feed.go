@@ -130,24 +130,19 @@ func commitRev(tx Tx, rev *uint64) { tx.OnCommit(func(r uint64) { *rev = r }) }
 // update is store.Update followed by waiting until the registry shows the commit, so
 // the caller (and its next request) sees its own change.
 func (m *Manager) update(ctx context.Context, fn func(Tx) error) error {
-	var rev uint64
-	err := m.store.Update(ctx, func(tx Tx) error {
-		if err := fn(tx); err != nil {
-			return err
-		}
-		commitRev(tx, &rev)
-		return nil
-	})
-	if err == nil {
-		m.feed.wait(ctx, rev)
-	}
-	return err
+	return m.commitAndWait(ctx, m.store.Update, fn)
 }
 
 // batch is update through store.Batch.
 func (m *Manager) batch(ctx context.Context, fn func(Tx) error) error {
+	return m.commitAndWait(ctx, m.store.Batch, fn)
+}
+
+// commitAndWait runs fn through run (the store's Update or Batch) and waits for the
+// registry to reach the commit's revision.
+func (m *Manager) commitAndWait(ctx context.Context, run func(context.Context, func(Tx) error) error, fn func(Tx) error) error {
 	var rev uint64
-	err := m.store.Batch(ctx, func(tx Tx) error {
+	err := run(ctx, func(tx Tx) error {
 		if err := fn(tx); err != nil {
 			return err
 		}
