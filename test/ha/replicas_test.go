@@ -63,12 +63,16 @@ func (c *cluster) endpoints() string {
 	return strings.Join(eps, ",")
 }
 
-// start runs `podboot serve` in the node's namespace.
+// start runs `podboot serve` in the node's namespace: a replica on etcd, or alone on
+// bbolt when the cluster has no etcd.
 func (c *cluster) start(n *node) {
 	c.t.Helper()
 	env := []string{"PODBOOT_DHCP_ADDR=" + n.addr + ":67", "PODBOOT_TFTP_ADDR=127.0.0.1:0", "PODBOOT_HTTP_ADDR=127.0.0.1:0", "PODBOOT_HTTPS_ADDR=127.0.0.1:0"}
-	n.proc = n.ns.Start(env, c.bin, "serve", "--data-dir", n.data, "--api-addr", "127.0.0.1:9443", "--store", "etcd",
-		"--etcd-endpoints", c.endpoints(), "--etcd-prefix", prefix, "--replica-name", n.name, "--advertise-dhcp", n.addr)
+	args := []string{"serve", "--data-dir", n.data, "--api-addr", "127.0.0.1:9443", "--log-level", "warn"}
+	if c.etcd != nil {
+		args = append(args, "--store", "etcd", "--etcd-endpoints", c.endpoints(), "--etcd-prefix", prefix, "--replica-name", n.name, "--advertise-dhcp", n.addr)
+	}
+	n.proc = n.ns.Start(env, append([]string{c.bin}, args...)...)
 }
 
 // waitUp waits until the node's API answers replica list and it counts every live node.
@@ -154,8 +158,19 @@ func (c *cluster) firstAck(p *pod, since time.Time, not string) time.Time {
 }
 
 func newCluster(t *testing.T) *cluster {
+	c := newNetwork(t, true)
+	c.startReplicas()
+	return c
+}
+
+// newNetwork builds the namespaces: central bridge, a ToR per pod, three replica
+// namespaces (with forwarders to the etcd members when withEtcd). Nothing runs yet.
+func newNetwork(t *testing.T, withEtcd bool) *cluster {
 	testutil.RequireRoot(t, "dhcrelay", "perfdhcp", "tcpdump")
-	c := &cluster{t: t, bin: testutil.BuildPodboot(t), etcd: testutil.StartEtcd(t, 3)}
+	c := &cluster{t: t, bin: testutil.BuildPodboot(t)}
+	if withEtcd {
+		c.etcd = testutil.StartEtcd(t, 3)
+	}
 	tp := testutil.NewTopology(t)
 	central := tp.Central("198.51.100.1/24")
 	c.pods = []*pod{
@@ -178,25 +193,41 @@ func newCluster(t *testing.T) *cluster {
 		for j, p := range c.pods {
 			n.ns.Run("ip", "route", "add", p.subnet, "via", fmt.Sprintf("198.51.100.%d", 2+j))
 		}
-		for j, ep := range c.etcd.Endpoints() {
-			n.fwd = append(n.fwd, n.ns.Forward(fmt.Sprintf("127.0.0.1:%d", 12379+j), strings.TrimPrefix(ep, "http://")))
+		if withEtcd {
+			for j, ep := range c.etcd.Endpoints() {
+				n.fwd = append(n.fwd, n.ns.Forward(fmt.Sprintf("127.0.0.1:%d", 12379+j), strings.TrimPrefix(ep, "http://")))
+			}
 		}
 		c.nodes = append(c.nodes, n)
 	}
-	// r1 starts first and writes the admin token; the others find tokens in etcd and
-	// write none, so they get r1's.
+	return c
+}
+
+// startFirst starts r1, waits for its admin token and registers the pods through it.
+func (c *cluster) startFirst() {
+	t := c.t
 	r1 := c.nodes[0]
 	c.start(r1)
 	r1.cli = r1.ns.CLI(c.bin, r1.data, "127.0.0.1:9443")
-	c.waitUp(r1, 1)
-	tok, err := os.ReadFile(filepath.Join(r1.data, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	testutil.WaitFor(t, 60*time.Second, "r1 to serve", func() bool {
+		_, _, err := r1.cli.Run(context.Background(), "pod", "list")
+		return err == nil
+	})
 	r1.cli.MustRun(t, "profile", "apply", "-f", writeFile(t, "profile.yaml", "name: default\n"))
 	for _, p := range c.pods {
 		r1.cli.MustRun(t, "pod", "register", p.name, "--giaddr", p.perfAddr, "--subnet", p.subnet, "--gateway", p.torAddr,
 			"--server-address", "198.51.100.11", "--profile", "default", "--unknown-hosts", "lease", "--range", p.rng)
+	}
+}
+
+// startReplicas starts the three replicas on etcd: r1 first, which writes the admin
+// token; the others find tokens in etcd and write none, so they get r1's.
+func (c *cluster) startReplicas() {
+	t := c.t
+	c.startFirst()
+	tok, err := os.ReadFile(filepath.Join(c.nodes[0].data, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, n := range c.nodes[1:] {
 		if err := os.WriteFile(filepath.Join(n.data, "admin.token"), tok, 0o600); err != nil {
@@ -209,7 +240,6 @@ func newCluster(t *testing.T) *cluster {
 		c.waitUp(n, 3)
 	}
 	c.allOwned(30 * time.Second)
-	return c
 }
 
 func writeFile(t *testing.T, name, body string) string {
@@ -223,6 +253,12 @@ func writeFile(t *testing.T, name, body string) string {
 // startTraffic starts, per pod, a capture of every server reply at the relay, the relay
 // (forwarding to all three replicas) and perfdhcp in a rack host.
 func (c *cluster) startTraffic() []*testutil.Proc {
+	return c.startLoad(20, 0)
+}
+
+// startLoad is startTraffic at rate exchanges/s per pod, for period seconds (0: until
+// stopped).
+func (c *cluster) startLoad(rate, period int) []*testutil.Proc {
 	var perf []*testutil.Proc
 	for i, p := range c.pods {
 		p.capture = filepath.Join(c.t.TempDir(), p.name+".pcap")
@@ -233,8 +269,11 @@ func (c *cluster) startTraffic() []*testutil.Proc {
 		p.tor.StartRelay(c.nodes[0].addr, c.nodes[1].addr, c.nodes[2].addr)
 		host := p.tor.Host(fmt.Sprintf("perf%d", i), fmt.Sprintf("52:54:00:aa:00:%02x", i+1))
 		host.Run("ip", "addr", "add", p.perfAddr+"/"+strings.Split(p.subnet, "/")[1], "dev", "eth0")
-		perf = append(perf, host.Start(nil, "perfdhcp", "-4", "-l", "eth0", "-r", "20", "-R", fmt.Sprint(p.clients),
-			"-b", fmt.Sprintf("mac=52:54:%02x:00:00:00", i+1), "all"))
+		args := []string{"perfdhcp", "-4", "-l", "eth0", "-r", fmt.Sprint(rate), "-R", fmt.Sprint(p.clients), "-b", fmt.Sprintf("mac=52:54:%02x:00:00:00", i+1)}
+		if period > 0 {
+			args = append(args, "-p", fmt.Sprint(period))
+		}
+		perf = append(perf, host.Start(nil, append(args, "all")...))
 	}
 	return perf
 }
