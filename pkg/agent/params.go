@@ -16,9 +16,9 @@ type Params struct {
 	// Fallback are the other replicas' URLs (podboot.servers), tried in turn when the
 	// server stops answering.
 	Fallback []*url.URL
-	Pod    string
-	MAC    string // lower case, colon separated
-	Token  string
+	Pod      string
+	MAC      string // lower case, colon separated
+	Token    string
 	// Disk overrides the target disk (podboot.disk=vda); empty: ask the server, then
 	// take the first disk.
 	Disk string

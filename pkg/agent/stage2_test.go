@@ -159,6 +159,8 @@ func TestParseCmdline(t *testing.T) {
 		{"plain http", "podboot.server=http://198.51.100.10:8080 podboot.mac=52:54:00:aa:bb:01 podboot.token=abc", "https"},
 		{"no token", "podboot.server=https://198.51.100.10:8443 podboot.mac=52:54:00:aa:bb:01", "token"},
 		{"bad disk", "podboot.server=https://198.51.100.10:8443 podboot.mac=52:54:00:aa:bb:01 podboot.token=a podboot.disk=../sda", "disk"},
+		{"replicas", "podboot.server=https://198.51.100.10:8443 podboot.servers=https://198.51.100.10:8443,https://198.51.100.12:8443 podboot.pod=pod-a podboot.mac=52:54:00:aa:bb:01 podboot.token=abc", ""},
+		{"plain http replica", "podboot.server=https://198.51.100.10:8443 podboot.servers=http://198.51.100.12:8080 podboot.mac=52:54:00:aa:bb:01 podboot.token=abc", "podboot.servers"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,6 +174,25 @@ func TestParseCmdline(t *testing.T) {
 			if err != nil || p.MAC != "52:54:00:aa:bb:01" || p.Pod != "pod-a" || p.Server.Host != "198.51.100.10:8443" {
 				t.Fatalf("p = %+v, %v", p, err)
 			}
+			if tt.name == "replicas" && (len(p.Fallback) != 1 || p.Fallback[0].Host != "198.51.100.12:8443") {
+				t.Fatalf("fallback = %v, want the other replica only", p.Fallback)
+			}
 		})
 	}
+}
+
+func FuzzParseCmdline(f *testing.F) {
+	f.Add("podboot.server=https://198.51.100.10:8443 podboot.servers=https://198.51.100.12:8443,,https://[::1]:1 podboot.mac=52:54:00:aa:bb:01 podboot.token=abc")
+	f.Add("podboot.servers=%zz podboot.server=https://a podboot.mac=x")
+	f.Fuzz(func(t *testing.T, cmdline string) {
+		p, err := ParseCmdline(cmdline)
+		if err != nil {
+			return
+		}
+		for _, u := range append([]*url.URL{p.Server}, p.Fallback...) {
+			if u.Scheme != "https" || u.Host == "" {
+				t.Fatalf("accepted server %v", u)
+			}
+		}
+	})
 }
