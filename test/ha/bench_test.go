@@ -29,7 +29,7 @@ func TestBenchFailover(t *testing.T) {
 	var took []time.Duration
 	for k := 1; k <= kills; k++ {
 		c.allOwned(60 * time.Second)
-		victim := c.node(c.owner(p1.name))
+		victim := c.ownerNode(p1.name)
 		killed := time.Now()
 		if err := victim.proc.Cmd.Process.Kill(); err != nil {
 			t.Fatal(err)

@@ -118,6 +118,18 @@ func (c *cluster) owner(pod string) string {
 	return ""
 }
 
+// ownerNode waits until pod has an owner (a pod moving back to a restarted replica is
+// briefly unowned between the release and the claim) and returns it.
+func (c *cluster) ownerNode(pod string) *node {
+	c.t.Helper()
+	var name string
+	testutil.WaitFor(c.t, 30*time.Second, pod+" to have an owner", func() bool {
+		name = c.owner(pod)
+		return name != ""
+	})
+	return c.node(name)
+}
+
 func (c *cluster) node(name string) *node {
 	for _, n := range c.nodes {
 		if n.name == name {
@@ -300,7 +312,7 @@ func TestReplicasFailover(t *testing.T) {
 	})
 
 	for kill := 1; kill <= 2; kill++ {
-		victim := c.node(c.owner(p1.name))
+		victim := c.ownerNode(p1.name)
 		killed := time.Now()
 		if err := victim.proc.Cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
@@ -320,7 +332,7 @@ func TestReplicasFailover(t *testing.T) {
 	}
 
 	// Cut the owner of p2 off from etcd (its DHCP keeps arriving) for three TTLs.
-	cut := c.node(c.owner(p2.name))
+	cut := c.ownerNode(p2.name)
 	cutAt := time.Now()
 	for _, f := range cut.fwd {
 		f.Hold(true)
