@@ -91,3 +91,10 @@ func Routes(m *Membership, reg *podmgr.Registry) []api.Route {
 		api.WriteJSON(w, http.StatusOK, st)
 	}}}
 }
+
+// SoloRoutes answer GET /api/v1/replicas on a serve without replicas (bbolt).
+func SoloRoutes() []api.Route {
+	return []api.Route{{Method: "GET", Path: "/api/v1/replicas", Allow: api.Readers(), Handler: func(w http.ResponseWriter, _ *http.Request, _ podmgr.Actor) {
+		api.WriteError(w, http.StatusNotFound, fmt.Errorf("this serve runs alone on bbolt: replicas need --store etcd (docs/ha.md)"))
+	}}}
+}

@@ -13,6 +13,7 @@ import (
 func (s *Server) openReplica(ctx context.Context) error {
 	st, ok := s.store.(lockedStore)
 	if !ok {
+		s.api.Mount(replica.SoloRoutes()...)
 		return nil
 	}
 	m, err := replica.Join(ctx, st.Client(), st.Prefix(), s.cfg.Replica, s.log)
