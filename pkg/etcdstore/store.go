@@ -133,7 +133,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.life, s.stop = context.WithCancel(context.Background())
 	s.perHost.Store(podmgr.DefaultEventLimits().PerHost)
 	s.batch = newBatcher(s)
-	if err := s.initSchema(ctx); err != nil {
+	err = s.initSchema(ctx)
+	if err == nil {
+		err = s.buildProfileIndex(ctx)
+	}
+	if err != nil {
 		s.stop()
 		cli.Close()
 		return nil, fmt.Errorf("etcd store %s at %s: %w", cfg.Prefix, strings.Join(cfg.Endpoints, ","), err)
@@ -244,7 +248,8 @@ func (s *Store) Health(ctx context.Context) error {
 	return nil
 }
 
-// HostsPerTxn implements podmgr.HostChunker: a host with a reservation costs five writes
-// (host, pod index, reservation, event, event index), a part two more (audit record,
+// HostsPerTxn implements podmgr.HostChunker: a host with a reservation and a profile
+// override costs six writes (host, pod index, reservation, profile index, event, event
+// index), a part two more (audit record,
 // event counter), and a few are kept for the ring's trims.
-func (s *Store) HostsPerTxn() int { return (s.cfg.MaxTxnOps - 8) / 5 }
+func (s *Store) HostsPerTxn() int { return (s.cfg.MaxTxnOps - 8) / 6 }
