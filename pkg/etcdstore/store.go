@@ -48,7 +48,11 @@ type Config struct {
 	MaxAttempts int
 	// BatchDelay is how long Batch waits for more callers (default 2ms).
 	BatchDelay time.Duration
-	Log        *slog.Logger
+	// ImportTTL is the lease of a running host import (default 15s): when the serve
+	// writing it dies, replicas roll the import back this long after (imports.go).
+	// ImportSweep is how often a replica looks for such imports (default 5s).
+	ImportTTL, ImportSweep time.Duration
+	Log                    *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -74,6 +78,12 @@ func (c *Config) setDefaults() {
 	if c.BatchDelay <= 0 {
 		c.BatchDelay = 2 * time.Millisecond
 	}
+	if c.ImportTTL < 2*time.Second {
+		c.ImportTTL = 15 * time.Second
+	}
+	if c.ImportSweep <= 0 {
+		c.ImportSweep = 5 * time.Second
+	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
@@ -94,6 +104,8 @@ type Store struct {
 	stop context.CancelFunc
 	// perHost is how many events one host keeps (events.go).
 	perHost atomic.Uint64
+	// owners are the leases of the host imports this process runs (imports.go).
+	owners importOwners
 }
 
 var _ podmgr.Store = (*Store)(nil)
@@ -129,7 +141,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcd client for %s: %w", strings.Join(cfg.Endpoints, ","), err)
 	}
-	s := &Store{cfg: cfg, cli: cli, prefix: cfg.Prefix}
+	s := &Store{cfg: cfg, cli: cli, prefix: cfg.Prefix, owners: importOwners{leases: map[string]importLease{}}}
 	s.life, s.stop = context.WithCancel(context.Background())
 	s.perHost.Store(podmgr.DefaultEventLimits().PerHost)
 	s.batch = newBatcher(s)
@@ -142,6 +154,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		cli.Close()
 		return nil, fmt.Errorf("etcd store %s at %s: %w", cfg.Prefix, strings.Join(cfg.Endpoints, ","), err)
 	}
+	go s.sweepImports()
 	return s, nil
 }
 
