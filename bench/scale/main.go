@@ -3,6 +3,7 @@
 //
 //	go run ./bench/scale gen -pods 4000 -hosts 256 -out DIR
 //	go run ./bench/scale lookup -db DATA_DIR/podboot.db -n 1000000
+//	go run ./bench/scale lookup -etcd http://127.0.0.1:22379 -prefix /scale/ -cpuprofile load.pprof
 package main
 
 import (
@@ -16,11 +17,23 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/podboot/podboot/pkg/etcdstore"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
+
+// openStore opens the bbolt file db, or the etcd store at endpoints.
+func openStore(db, endpoints, prefix string) (podmgr.Store, error) {
+	if endpoints == "" {
+		return podmgr.OpenBolt(db)
+	}
+	return etcdstore.Open(context.Background(), etcdstore.Config{Endpoints: strings.Split(endpoints, ","), Prefix: prefix, RequestTimeout: 30 * time.Second})
+}
 
 func main() {
 	if len(os.Args) < 2 {
@@ -62,6 +75,7 @@ func gen(args []string) error {
 	hosts := fs.Int("hosts", 256, "hosts per pod (at most 256)")
 	chunk := fs.Int("chunk", 500, "pods per host CSV file (one import call each)")
 	out := fs.String("out", ".", "output dir")
+	first := fs.Int("first", 0, "number of the first pod (a later import of more pods)")
 	fs.Parse(args)
 	if *hosts > 256 {
 		return fmt.Errorf("-hosts %d: at most 256", *hosts)
@@ -71,7 +85,7 @@ func gen(args []string) error {
 		return err
 	}
 	w := bufio.NewWriter(pf)
-	for i := 0; i < *pods; i++ {
+	for i := *first; i < *first+*pods; i++ {
 		fmt.Fprintf(w, `---
 name: %s
 match:
@@ -96,13 +110,13 @@ profile: default
 	pf.Close()
 	var cw *bufio.Writer
 	var cf *os.File
-	for i := 0; i < *pods; i++ {
-		if i%*chunk == 0 {
+	for i := *first; i < *first+*pods; i++ {
+		if (i-*first)%*chunk == 0 {
 			if cw != nil {
 				cw.Flush()
 				cf.Close()
 			}
-			if cf, err = os.Create(filepath.Join(*out, fmt.Sprintf("hosts-%03d.csv", i / *chunk))); err != nil {
+			if cf, err = os.Create(filepath.Join(*out, fmt.Sprintf("hosts-%03d.csv", (i-*first) / *chunk))); err != nil {
 				return err
 			}
 			cw = bufio.NewWriter(cf)
@@ -124,21 +138,36 @@ profile: default
 func lookup(args []string) error {
 	fs := flag.NewFlagSet("lookup", flag.ExitOnError)
 	db := fs.String("db", "", "podboot.db (serve must be stopped)")
+	etcd := fs.String("etcd", "", "etcd endpoints (instead of -db): load as a replica does")
+	prefix := fs.String("prefix", "/podboot/", "etcd key prefix")
 	n := fs.Int("n", 1_000_000, "lookups of each kind")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the registry load here")
 	fs.Parse(args)
-	st, err := podmgr.OpenBolt(*db)
+	start := time.Now()
+	st, err := openStore(*db, *etcd, *prefix)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	start := time.Now()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	m, err := podmgr.Open(context.Background(), st, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return err
 	}
+	pprof.StopCPUProfile()
 	reg := m.Registry()
 	pods := reg.PodNames()
-	fmt.Printf("registry load: %s for %d pods, %d hosts\n", time.Since(start).Round(time.Millisecond), len(pods), reg.HostCount(""))
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Printf("registry load: %s for %d pods, %d hosts (heap in use %d MiB)\n", time.Since(start).Round(time.Millisecond), len(pods), reg.HostCount(""), ms.HeapInuse>>20)
 	perPod := reg.HostCount("") / max(1, len(pods))
 	gi := netip.MustParseAddr("192.0.2.1")
 	rng := rand.New(rand.NewPCG(1, 2))

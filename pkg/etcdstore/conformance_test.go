@@ -69,12 +69,12 @@ func randomOp(ctx context.Context, r *rand.Rand, m *podmgr.Manager) (string, str
 	mac := func() string { return fmt.Sprintf("52:54:00:00:00:%02x", r.IntN(10)) }
 	profile := pick("prof", 3)
 	giaddr := fmt.Sprintf("192.0.2.%d", 1+r.IntN(5))
-	switch op := r.IntN(14); op {
+	switch op := r.IntN(16); op {
 	case 0:
 		name := pick("pod", 4)
 		_, err := m.CreatePod(ctx, testActor, pod(name, giaddr, profile))
 		return "create pod " + name + " " + giaddr, outcome(err)
-	case 1:
+	case 1, 15:
 		name := pick("pod", 4)
 		_, _, err := m.ApplyPod(ctx, testActor, pod(name, giaddr, profile))
 		return "apply pod " + name + " " + giaddr, outcome(err)
@@ -141,6 +141,10 @@ func randomOp(ctx context.Context, r *rand.Rand, m *podmgr.Manager) (string, str
 			page = append(page, fmt.Sprintf("%d:%s:%s", e.Seq, e.Action, e.MAC))
 		}
 		return fmt.Sprintf("events %+v", f), outcome(err) + " " + strings.Join(page, ",")
+	case 14:
+		name := pick("pod", 4)
+		_, _, err := m.ApplyPod(ctx, testActor, narrowPod(name, giaddr, profile))
+		return "narrow pod " + name + " " + giaddr, outcome(err)
 	case 13:
 		max := 5 + r.IntN(40)
 		n, err := m.Store().(interface {

@@ -282,11 +282,14 @@ func (t *txn) read(key string) ([]byte, bool, error) {
 // count is how many record keys [from, end) holds at the snapshot with the txn's own
 // writes applied. It does not guard the range.
 func (t *txn) count(from, end string) (int64, error) {
-	resp, err := t.fetch(from, clientv3.WithRange(end), clientv3.WithCountOnly())
-	if err != nil {
-		return 0, err
+	n, ok := t.counted[keyRange{from, end}]
+	if !ok {
+		resp, err := t.fetch(from, clientv3.WithRange(end), clientv3.WithCountOnly())
+		if err != nil {
+			return 0, err
+		}
+		n = resp.Count
 	}
-	n := resp.Count
 	for k, w := range t.writes {
 		if k < from || k >= end || isMarker(k) || w.ghost {
 			continue

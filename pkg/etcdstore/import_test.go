@@ -132,3 +132,61 @@ func TestHostImportAcrossMemberKill(t *testing.T) {
 	}
 	t.Logf("import: %v, %d hosts", err, n)
 }
+
+// TestAbandonedImportIsRolledBack: the store of a replica importing in parts goes away
+// after three parts (its client closed, as when the serve dies): the import's lease
+// ends, another replica rolls the written parts back, and its audit event says what was
+// cut off and removed.
+func TestAbandonedImportIsRolledBack(t *testing.T) {
+	c := testutil.StartEtcd(t, 1)
+	ctx := context.Background()
+	open := func(cfg Config) *Store {
+		cfg.Endpoints, cfg.Prefix, cfg.RequestTimeout = c.Endpoints(), "/abandon/", 15*time.Second
+		s, err := Open(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	dying := open(Config{ImportTTL: 2 * time.Second})
+	st := &partFailer{Store: dying}
+	m := openManager(t, st)
+	if _, _, err := m.ApplyProfile(ctx, testActor, podmgr.Profile{Name: "default"}, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.CreatePod(ctx, testActor, importPod()); err != nil {
+		t.Fatal(err)
+	}
+	survivor := open(Config{ImportSweep: 100 * time.Millisecond})
+	per := dying.HostsPerTxn()
+	st.at = st.n.Load() + 4 // before the fourth part
+	st.before = func() { dying.Close() }
+	start := time.Now()
+	_, err := m.AddHosts(ctx, testActor, importHosts(0, 10*per, true))
+	t.Logf("import failed after %v: %v", time.Since(start), err)
+	if err == nil {
+		t.Fatal("an import whose store closed mid-way succeeded")
+	}
+	cli := c.Client()
+	testutil.WaitFor(t, 30*time.Second, "the abandoned import to be rolled back", func() bool {
+		r, err := cli.Get(ctx, "/abandon/imports/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		return err == nil && r.Count == 0
+	})
+	t.Logf("rolled back %v after the start", time.Since(start))
+	if n := hostCount(t, cli, "/abandon/"); n != 0 {
+		t.Fatalf("%d hosts stored after the rollback, want none", n)
+	}
+	var evs []podmgr.Event
+	if err := survivor.View(ctx, func(tx podmgr.ReadTx) (err error) {
+		evs, err = tx.Events(podmgr.EventFilter{Kind: podmgr.KindAudit})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("cut off after 3 parts (%d hosts)", 3*per)
+	last := evs[len(evs)-1]
+	if last.Action != "host.import.rollback" || !strings.Contains(last.Detail, want) {
+		t.Fatalf("last audit event %s %q, want host.import.rollback saying %q", last.Action, last.Detail, want)
+	}
+}

@@ -24,6 +24,7 @@ import (
 //	P host-events/MAC/SEQ             event
 //	P host-events-by-seq/SEQ          MAC (index: host events in order, for paging and retention)
 //	P bmcs/MAC                        BMC record (sealed password)
+//	P hosts-by-profile/PROFILE/MAC    "" (index: hosts overriding to a profile, invariants.go)
 //
 // Keys ending in '/' are deletion markers (txn.go), not records.
 const (
@@ -190,6 +191,13 @@ func (x *recordTx) PutPod(p podmgr.Pod) error {
 			return fmt.Errorf("%w: pod %s: match rule {%s} already belongs to pod %s", podmgr.ErrConflict, p.Name, k, owner)
 		}
 	}
+	if _, had, err := x.Pod(p.Name); err != nil {
+		return err
+	} else if had {
+		if err := x.reservationsFit(p); err != nil {
+			return err
+		}
+	}
 	if err := x.dropMatchKeys(p.Name); err != nil {
 		return err
 	}
@@ -245,6 +253,9 @@ func (x *recordTx) PutProfile(p podmgr.Profile) error {
 }
 
 func (x *recordTx) DeleteProfile(name string) error {
+	if err := x.profileUnused(name); err != nil {
+		return err
+	}
 	x.t.del(x.t.s.key(collProfiles, name), x.t.s.dir(collProfiles))
 	return nil
 }
@@ -278,6 +289,7 @@ func (x *recordTx) PutHost(h podmgr.Host) error {
 	if h.ProvisioningIP != "" {
 		x.t.put(s.key(collReservations, h.Pod, h.ProvisioningIP), []byte(h.MAC))
 	}
+	x.indexProfile(old, had, h)
 	x.t.put(s.key(collHostsByPod, h.Pod, h.MAC), nil)
 	x.t.put(s.key(collHosts, h.MAC), podmgr.EncodeHost(h))
 	return nil
@@ -293,6 +305,7 @@ func (x *recordTx) DeleteHost(mac string) error {
 	if old.ProvisioningIP != "" {
 		x.t.del(s.key(collReservations, old.Pod, old.ProvisioningIP), "")
 	}
+	x.unindexProfile(old)
 	x.t.del(s.key(collInventory, mac), "")
 	x.t.del(s.key(collBMCs, mac), s.dir(collBMCs))
 	x.t.del(s.key(collHosts, mac), s.dir(collHosts))

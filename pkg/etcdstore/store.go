@@ -48,7 +48,11 @@ type Config struct {
 	MaxAttempts int
 	// BatchDelay is how long Batch waits for more callers (default 2ms).
 	BatchDelay time.Duration
-	Log        *slog.Logger
+	// ImportTTL is the lease of a running host import (default 15s): when the serve
+	// writing it dies, replicas roll the import back this long after (imports.go).
+	// ImportSweep is how often a replica looks for such imports (default 5s).
+	ImportTTL, ImportSweep time.Duration
+	Log                    *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -74,6 +78,12 @@ func (c *Config) setDefaults() {
 	if c.BatchDelay <= 0 {
 		c.BatchDelay = 2 * time.Millisecond
 	}
+	if c.ImportTTL < 2*time.Second {
+		c.ImportTTL = 15 * time.Second
+	}
+	if c.ImportSweep <= 0 {
+		c.ImportSweep = 5 * time.Second
+	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
@@ -94,6 +104,8 @@ type Store struct {
 	stop context.CancelFunc
 	// perHost is how many events one host keeps (events.go).
 	perHost atomic.Uint64
+	// owners are the leases of the host imports this process runs (imports.go).
+	owners importOwners
 }
 
 var _ podmgr.Store = (*Store)(nil)
@@ -129,15 +141,20 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcd client for %s: %w", strings.Join(cfg.Endpoints, ","), err)
 	}
-	s := &Store{cfg: cfg, cli: cli, prefix: cfg.Prefix}
+	s := &Store{cfg: cfg, cli: cli, prefix: cfg.Prefix, owners: importOwners{leases: map[string]importLease{}}}
 	s.life, s.stop = context.WithCancel(context.Background())
 	s.perHost.Store(podmgr.DefaultEventLimits().PerHost)
 	s.batch = newBatcher(s)
-	if err := s.initSchema(ctx); err != nil {
+	err = s.initSchema(ctx)
+	if err == nil {
+		err = s.buildProfileIndex(ctx)
+	}
+	if err != nil {
 		s.stop()
 		cli.Close()
 		return nil, fmt.Errorf("etcd store %s at %s: %w", cfg.Prefix, strings.Join(cfg.Endpoints, ","), err)
 	}
+	go s.sweepImports()
 	return s, nil
 }
 
@@ -244,7 +261,8 @@ func (s *Store) Health(ctx context.Context) error {
 	return nil
 }
 
-// HostsPerTxn implements podmgr.HostChunker: a host with a reservation costs five writes
-// (host, pod index, reservation, event, event index), a part two more (audit record,
+// HostsPerTxn implements podmgr.HostChunker: a host with a reservation and a profile
+// override costs six writes (host, pod index, reservation, profile index, event, event
+// index), a part two more (audit record,
 // event counter), and a few are kept for the ring's trims.
-func (s *Store) HostsPerTxn() int { return (s.cfg.MaxTxnOps - 8) / 5 }
+func (s *Store) HostsPerTxn() int { return (s.cfg.MaxTxnOps - 8) / 6 }

@@ -39,6 +39,10 @@ type txn struct {
 	seqLoaded bool
 	// onCommit are called with the commit's revision (Tx.OnCommit).
 	onCommit []func(rev uint64)
+
+	// fetched and counted hold keys and range counts read ahead (prefetch.go).
+	fetched map[string][]byte
+	counted map[keyRange]int64
 }
 
 type write struct {
@@ -131,6 +135,9 @@ func (t *txn) fetch(key string, opts ...clientv3.OpOption) (*clientv3.GetRespons
 func (t *txn) get(key string) ([]byte, bool, error) {
 	if w, ok := t.writes[key]; ok {
 		return w.val, !w.del, nil
+	}
+	if v, ok := t.fetched[key]; ok {
+		return v, t.reads[key] != 0, nil
 	}
 	resp, err := t.fetch(key)
 	if err != nil {

@@ -53,5 +53,13 @@ func (m *Manager) AcceptHost(ctx context.Context, a Actor, mac, hostname, mgmtIP
 		h.TokenHash, h.TokenExpires = "", time.Time{}
 		return Event{Actor: a.Name, Source: a.Source, Action: "accepted", State: StateRegistered,
 			Detail: fmt.Sprintf("hostname=%s mgmt-ip=%s profile=%s; installed on its next boot", h.Hostname, h.ManagementIP, h.Profile)}, nil
-	}, func(tx Tx, h Host) error { return m.audit(tx, a, "host.accept", h.Pod, mac, h.Hostname) })
+	}, func(tx Tx, h Host) error {
+		// Another replica may have deleted the profile since the registry was read.
+		if h.Profile != "" {
+			if err := mustExist(tx.Profile, "profile", h.Profile); err != nil {
+				return err
+			}
+		}
+		return m.audit(tx, a, "host.accept", h.Pod, mac, h.Hostname)
+	})
 }

@@ -16,6 +16,26 @@ type HostChunker interface {
 	HostsPerTxn() int
 }
 
+// ImportJournal is a chunking store that records an import while it runs (etcd), so an
+// import whose serve died between parts is rolled back by a replica (the next start or
+// any other): the journal's record is bound to this process's liveness, and every part
+// is recorded in its own transaction (ImportPartTx).
+type ImportJournal interface {
+	// BeginImport records import id of hosts in parts before its first part.
+	BeginImport(ctx context.Context, id, actor string, hosts, parts int) error
+	// EndImport removes the record once the import is whole or wholly undone. An
+	// ErrConflict says the import was abandoned meanwhile and is rolled back.
+	EndImport(ctx context.Context, id string) error
+	// AbandonImport lets the record go: replicas roll the import back.
+	AbandonImport(id string)
+}
+
+// ImportPartTx is the transaction of an ImportJournal: it records the hosts a part
+// writes, and fails once the import was abandoned.
+type ImportPartTx interface {
+	RecordImportPart(id string, macs []string, created time.Time) error
+}
+
 // importHosts registers hs, already validated against the registry, in parts of per
 // hosts, one transaction each. It is all-or-nothing for the caller: a part that fails
 // removes the parts written before it, and the error says so. A part whose commit
@@ -29,36 +49,85 @@ func (m *Manager) importHosts(ctx context.Context, a Actor, hs []Host, per int) 
 	}
 	id := hex.EncodeToString(idb[:])
 	parts := (len(hs) + per - 1) / per
+	j, journaled := m.store.(ImportJournal)
+	if journaled {
+		if err := j.BeginImport(ctx, id, a.Name, len(hs), parts); err != nil {
+			return nil, fmt.Errorf("import of %d hosts: %w", len(hs), err)
+		}
+	}
 	written := 0
 	for p := 0; p < parts; p++ {
 		part := hs[p*per : min((p+1)*per, len(hs))]
 		detail := fmt.Sprintf("import %s part %d/%d: %d of %d hosts", id, p+1, parts, len(part), len(hs))
-		if err := m.importPart(ctx, a, part, detail); err != nil {
+		if err := m.importPart(ctx, a, id, part, detail); err != nil {
 			werr := fmt.Errorf("import %s of %d hosts: part %d/%d: %w", id, len(hs), p+1, parts, err)
-			if written == 0 {
-				return nil, werr
-			}
-			if rerr := m.removeImported(ctx, a, id, hs[:written], per); rerr != nil {
-				return nil, fmt.Errorf("%w; removing the %d hosts already written also failed, some remain (audit records of import %s name them): %v", werr, written, id, rerr)
-			}
-			return nil, fmt.Errorf("%w; the %d hosts already written were removed again: nothing was imported", werr, written)
+			return nil, m.undoImport(ctx, a, id, hs[:written], per, werr)
 		}
 		written += len(part)
 	}
+	if journaled {
+		if err := m.endImport(ctx, j, id); err != nil {
+			return nil, fmt.Errorf("import %s of %d hosts: all parts written, but %w: nothing was imported", id, len(hs), err)
+		}
+	}
 	m.log.Info("hosts imported", "count", len(hs), "parts", parts, "import", id, "actor", a.Name)
 	return hs, nil
+}
+
+// undoImport removes the hosts an import wrote before its part failed with werr, and
+// says what became of them.
+func (m *Manager) undoImport(ctx context.Context, a Actor, id string, written []Host, per int, werr error) error {
+	j, journaled := m.store.(ImportJournal)
+	if len(written) > 0 {
+		if rerr := m.removeImported(ctx, a, id, written, per); rerr != nil {
+			if journaled {
+				j.AbandonImport(id)
+				return fmt.Errorf("%w; removing the %d hosts already written also failed (%v): they are removed once the store is reachable (audit event host.import.rollback)", werr, len(written), rerr)
+			}
+			return fmt.Errorf("%w; removing the %d hosts already written also failed, some remain (audit records of import %s name them): %v", werr, len(written), id, rerr)
+		}
+	}
+	if journaled {
+		if err := m.endImport(ctx, j, id); err != nil {
+			m.log.Warn("close import record", "import", id, "error", err)
+		}
+	}
+	if len(written) == 0 {
+		return werr
+	}
+	return fmt.Errorf("%w; the %d hosts already written were removed again: nothing was imported", werr, len(written))
+}
+
+// endImport closes an import's record, retrying while the store is unavailable; one
+// that cannot be closed is abandoned, so that replicas roll it back.
+func (m *Manager) endImport(ctx context.Context, j ImportJournal, id string) error {
+	err := j.EndImport(ctx, id)
+	if err != nil {
+		j.AbandonImport(id)
+		return fmt.Errorf("its record could not be closed, so it is rolled back (audit event host.import.rollback): %w", err)
+	}
+	return nil
 }
 
 // importAttempts bounds how often one part is tried while the store is unavailable.
 const importAttempts = 5
 
 // importPart writes one part, finding out what happened when the outcome is unknown.
-func (m *Manager) importPart(ctx context.Context, a Actor, part []Host, detail string) error {
+func (m *Manager) importPart(ctx context.Context, a Actor, id string, part []Host, detail string) error {
+	macs := make([]string, len(part))
+	for i, h := range part {
+		macs[i] = h.MAC
+	}
 	var err error
 	for attempt := 1; attempt <= importAttempts; attempt++ {
 		err = m.update(ctx, func(tx Tx) error {
 			if err := checkNewHosts(tx, part); err != nil {
 				return err
+			}
+			if r, ok := tx.(ImportPartTx); ok {
+				if err := r.RecordImportPart(id, macs, part[0].CreatedAt); err != nil {
+					return err
+				}
 			}
 			for _, h := range part {
 				if err := tx.PutHost(h); err != nil {

@@ -102,22 +102,40 @@ func (m *Manager) AddHosts(ctx context.Context, a Actor, hs []Host) ([]Host, err
 }
 
 // checkNewHosts repeats AddHosts' checks against the store inside the write
-// transaction: another replica sharing the store may have registered a MAC, deleted the
-// pod or the profile since the registry was read. (Reservations are the store's own
-// index: PutHost refuses a taken address.)
+// transaction: another replica sharing the store may have registered a MAC, deleted or
+// changed the pod (a host it would strand) or deleted the profile since the registry was
+// read. (Reservations are the store's own index: PutHost refuses a taken address.)
 func checkNewHosts(tx Tx, hs []Host) error {
-	checked := map[string]bool{} // pods and profiles, read once per batch
+	if p, ok := tx.(HostPrefetcher); ok {
+		if err := p.PrefetchHosts(hs); err != nil {
+			return err
+		}
+	}
+	checked := map[string]bool{}          // profiles, read once per batch
+	fits := map[string]func(Host) error{} // pods, read once per batch
 	for _, h := range hs {
 		if old, ok, err := tx.Host(h.MAC); err != nil {
 			return err
 		} else if ok {
 			return fmt.Errorf("%w: MAC %s is already registered in pod %s", ErrConflict, h.MAC, old.Pod)
 		}
-		if !checked["pod/"+h.Pod] {
-			if err := mustExist(tx.Pod, "pod", h.Pod); err != nil {
+		fit, ok := fits[h.Pod]
+		if !ok {
+			p, exists, err := tx.Pod(h.Pod)
+			if err != nil {
 				return err
 			}
-			checked["pod/"+h.Pod] = true
+			if !exists {
+				return fmt.Errorf("%w: pod %q does not exist", ErrInvalid, h.Pod)
+			}
+			if fit, err = HostFits(p); err != nil {
+				return fmt.Errorf("pod %s as stored: %w", h.Pod, err)
+			}
+			fits[h.Pod] = fit
+		}
+		// The pod may have changed since the registry was read (another replica).
+		if err := fit(h); err != nil {
+			return fmt.Errorf("%w: pod %s was changed meanwhile: %v", ErrConflict, h.Pod, err)
 		}
 		if h.Profile != "" && !checked["profile/"+h.Profile] {
 			if err := mustExist(tx.Profile, "profile", h.Profile); err != nil {
@@ -127,6 +145,13 @@ func checkNewHosts(tx Tx, hs []Host) error {
 		}
 	}
 	return nil
+}
+
+// HostPrefetcher is a transaction that reads what registering hosts reads (the hosts,
+// their reservations, their events) faster at once than one by one (etcd: one request
+// instead of round trips per host).
+type HostPrefetcher interface {
+	PrefetchHosts(hs []Host) error
 }
 
 // mustExist reads name through get inside a transaction and says when it is missing.

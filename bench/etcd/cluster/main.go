@@ -21,14 +21,15 @@ func main() {
 	n := flag.Int("n", 1, "members (1 or 3)")
 	dir := flag.String("dir", "", "data directory")
 	port := flag.Int("port", 22379, "first client port; peers use PORT+100 on")
+	quota := flag.Int64("quota", 0, "backend quota in bytes (0: etcd's default, 2 GiB)")
 	flag.Parse()
-	if err := run(*n, *dir, *port); err != nil {
+	if err := run(*n, *dir, *port, *quota); err != nil {
 		fmt.Fprintln(os.Stderr, "cluster:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, dir string, port int) error {
+func run(n int, dir string, port int, quota int64) error {
 	var cfgs []*embed.Config
 	var initial []string
 	for i := range n {
@@ -40,6 +41,7 @@ func run(n int, dir string, port int) error {
 		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
 		cfg.InitialClusterToken, cfg.ClusterState = "podboot-bench", embed.ClusterStateFlagNew
 		cfg.Logger, cfg.LogLevel, cfg.LogOutputs = "zap", "error", []string{filepath.Join(dir, cfg.Name+".log")}
+		cfg.QuotaBackendBytes = quota
 		initial = append(initial, cfg.Name+"="+peer.String())
 		cfgs = append(cfgs, cfg)
 	}
