@@ -117,7 +117,7 @@ func (im *Images) delete(w http.ResponseWriter, r *http.Request, a podmgr.Actor)
 		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("image %q: name the version to delete, as NAME@VERSION", ref))
 		return
 	}
-	err = im.store.Delete(name, version, func(art artifact.Artifact) error { return InUse(im.mgr, im.store, art) })
+	err = im.store.Delete(r.Context(), name, version, func(art artifact.Artifact) error { return InUse(im.mgr, im.store, art) })
 	if err != nil {
 		writeErr(w, im.log, err)
 		return
