@@ -191,6 +191,8 @@ func writeErr(w http.ResponseWriter, log *slog.Logger, err error) {
 		st = http.StatusNotFound
 	case errors.Is(err, artifact.ErrConflict), errors.Is(err, ErrInUse):
 		st = http.StatusConflict
+	case errors.Is(err, artifact.ErrNotReplicated):
+		st = http.StatusServiceUnavailable
 	case errors.Is(err, syscall.ENOSPC):
 		log.Error("image request failed: disk full", "err", err)
 		api.WriteError(w, http.StatusInsufficientStorage, errors.New("the server's disk is full: nothing was stored; free space on the data dir and retry"))

@@ -160,7 +160,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (_ 
 		return nil, err
 	}
 	// Listeners and stores from here on; each step registers how to close what it opened.
-	for _, step := range []func() error{s.listenAPI, s.openDHCP, s.openArtifacts, s.openImagePush, s.openBoot, s.openBMC} {
+	for _, step := range []func() error{s.listenAPI, s.openDHCP, s.openArtifacts, s.openReplication, s.openImagePush, s.openBoot, s.openBMC} {
 		if err := step(); err != nil {
 			return nil, err
 		}

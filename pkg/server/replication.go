@@ -1,0 +1,117 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/podboot/podboot/pkg/blobsync"
+	"github.com/podboot/podboot/pkg/podmgr"
+)
+
+// Files of a replica's identity in the data dir (etcd store only).
+const (
+	ReplicaIDFile    = "replica-id"
+	ReplicaTokenFile = "replica.token"
+)
+
+// ArtifactsConfig is the `artifacts:` section: how many replicas must hold a pushed
+// image before the push returns, and how long to wait for them (etcd store only).
+type ArtifactsConfig struct {
+	MinCopies   int           `yaml:"minCopies"`
+	CopyTimeout time.Duration `yaml:"copyTimeout"`
+}
+
+// openReplication keeps the artifact store in step with the other replicas on the same
+// etcd (pkg/blobsync); with bbolt there is one replica and nothing to do.
+func (s *Server) openReplication() error {
+	ls, ok := s.store.(lockedStore)
+	if !ok {
+		return nil
+	}
+	id, fresh, err := replicaID(s.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	token, err := s.replicaToken(id)
+	if err != nil {
+		return err
+	}
+	var caPEM []byte
+	if s.cfg.API.TLSCert == "" {
+		if caPEM, err = os.ReadFile(s.pki.CACertFile()); err != nil {
+			return fmt.Errorf("artifact replication: read the CA peers verify this replica with: %w", err)
+		}
+	}
+	rep, err := blobsync.New(blobsync.Config{ID: id, APIURL: s.advertiseURL(), CAPEM: caPEM, Token: token,
+		MinCopies: s.cfg.Artifacts.MinCopies, CopyTimeout: s.cfg.Artifacts.CopyTimeout, Adopt: fresh},
+		ls.Client(), ls.Prefix(), s.artifacts, s.log.With("replica", id))
+	if err != nil {
+		return err
+	}
+	s.artifacts.SetHooks(rep.Hooks())
+	s.api.Mount(blobsync.Routes(s.artifacts, s.log)...)
+	s.addService("artifact replication", rep.Run)
+	return nil
+}
+
+// replicaID reads this replica's ID from the data dir, or makes one; fresh says it was
+// just made (the first start on etcd).
+func replicaID(dir string) (id string, fresh bool, err error) {
+	path := filepath.Join(dir, ReplicaIDFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if id = strings.TrimSpace(string(b)); id != "" {
+			return id, false, nil
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", false, fmt.Errorf("read replica ID %s: %w", path, err)
+	}
+	var r [6]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", false, fmt.Errorf("make replica ID: %w", err)
+	}
+	id = "r-" + hex.EncodeToString(r[:])
+	if err := writeFileAtomic(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", false, fmt.Errorf("write replica ID %s: %w", path, err)
+	}
+	return id, true, nil
+}
+
+// replicaToken returns this replica's replica-role token from the data dir, issuing a
+// new one (named replica-ID) when there is none or the store no longer knows it.
+func (s *Server) replicaToken(id string) (string, error) {
+	path := filepath.Join(s.cfg.DataDir, ReplicaTokenFile)
+	if b, err := os.ReadFile(path); err == nil {
+		secret := strings.TrimSpace(string(b))
+		if t, ok := s.mgr.Authenticate(secret); ok && t.Role == podmgr.RoleReplica {
+			return secret, nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	actor := podmgr.Actor{Name: "podboot", Role: podmgr.RoleAdmin}
+	name := "replica-" + id
+	for _, t := range s.mgr.Tokens() {
+		if t.Name == name { // its secret was lost with the file
+			if err := s.mgr.RevokeToken(ctx, actor, t.ID, true); err != nil {
+				return "", fmt.Errorf("revoke the lost replica token %s: %w", name, err)
+			}
+		}
+	}
+	secret, _, err := s.mgr.CreateToken(ctx, actor, name, podmgr.RoleReplica)
+	if err != nil {
+		return "", fmt.Errorf("issue replica token %s: %w", name, err)
+	}
+	if err := writeFileAtomic(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write replica token %s: %w", path, err)
+	}
+	return secret, nil
+}
