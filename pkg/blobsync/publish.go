@@ -2,6 +2,7 @@ package blobsync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -26,7 +27,7 @@ func (r *Replicator) publish(ctx context.Context, a artifact.Artifact) (artifact
 		if err == nil {
 			for _, d := range existing.digests() {
 				if err := r.putHolder(ctx, d); err != nil {
-					r.log.Warn("record this replica as holder", "replica", r.cfg.ID, "digest", d, "err", err)
+					r.log.Warn("record this replica as holder", "digest", d, "err", err)
 				}
 			}
 		}
@@ -42,16 +43,25 @@ func (r *Replicator) publish(ctx context.Context, a artifact.Artifact) (artifact
 	holding, err := r.waitCopies(wctx, rec, need)
 	if err != nil {
 		r.withdraw(rec, rev)
+		why := ""
+		if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			why = ": " + err.Error()
+		}
+		fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
+		defer fcancel()
+		if final, ferr := r.holding(fctx, rec); ferr == nil {
+			holding = final
+		}
 		return artifact.Artifact{}, fmt.Errorf("%w: %s is on %d of the %d replicas required within %s (holding: %s; known replicas: %s): "+
-			"the image was not added; start the replicas that are down, or lower artifacts.minCopies, and push again: %w",
-			artifact.ErrNotReplicated, a.Ref(), len(holding), need, r.cfg.CopyTimeout, list(holding), list(known), err)
+			"the image was not added; start the replicas that are down, or lower artifacts.minCopies, and push again%s",
+			artifact.ErrNotReplicated, a.Ref(), len(holding), need, r.cfg.CopyTimeout, list(holding), list(known), why)
 	}
 	rec.State = stateReady
 	if err := r.markReady(ctx, rec, rev); err != nil {
 		r.withdraw(rec, rev)
 		return artifact.Artifact{}, err
 	}
-	r.log.Info("artifact published", "replica", r.cfg.ID, "ref", a.Ref(), "sha256", a.Digest, "copies", len(holding), "holding", list(holding))
+	r.log.Info("artifact published", "ref", a.Ref(), "sha256", a.Digest, "copies", len(holding), "holding", list(holding))
 	return a, nil
 }
 
@@ -180,8 +190,14 @@ func (r *Replicator) withdraw(rec record, rev int64) {
 	_, err := r.cli.Txn(clientv3.WithRequireLeader(ctx)).If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
 		Then(clientv3.OpDelete(key)).Commit()
 	if err != nil {
-		r.log.Error("withdraw pending artifact record; it stays pending (never served) until deleted", "replica", r.cfg.ID, "ref", rec.Ref(), "err", err)
+		r.log.Error("withdraw pending artifact record; it stays pending (never served) until deleted", "ref", rec.Ref(), "err", err)
+		return
 	}
+	r.mu.Lock()
+	if cur, ok := r.catalog[rec.Ref()]; ok && cur.State == statePending && cur.Digest == rec.Digest {
+		delete(r.catalog, rec.Ref()) // the ingest's collection may remove the blobs now
+	}
+	r.mu.Unlock()
 }
 
 // unpublish is artifact.Hooks.Unpublish: the catalog record goes first.
@@ -203,17 +219,28 @@ func (r *Replicator) unpublish(ctx context.Context, a artifact.Artifact) error {
 	if cur.Digest != a.Digest {
 		return fmt.Errorf("%w: the catalog's %s has digest %s, not %s", artifact.ErrConflict, a.Ref(), cur.Digest, a.Digest)
 	}
-	tr, err := r.cli.Txn(clientv3.WithRequireLeader(ctx)).If(clientv3.Compare(clientv3.ModRevision(key), "=", resp.Kvs[0].ModRevision)).
-		Then(clientv3.OpDelete(key)).Commit()
-	if err != nil {
-		return fmt.Errorf("unpublish: delete the catalog record: %w", err)
-	}
-	if !tr.Succeeded {
-		return fmt.Errorf("%w: %s changed in the catalog meanwhile; retry", artifact.ErrConflict, a.Ref())
-	}
+	// This replica's holder keys go in the same transaction, unless another record
+	// uses the same bytes; the other replicas remove theirs when they collect.
+	ops := []clientv3.Op{clientv3.OpDelete(key)}
 	r.mu.Lock()
 	delete(r.catalog, a.Ref())
 	r.mu.Unlock()
+	for _, d := range cur.digests() {
+		if !r.referenced(d) {
+			ops = append(ops, clientv3.OpDelete(r.k.holder(d, r.cfg.ID)))
+		}
+	}
+	tr, err := r.cli.Txn(clientv3.WithRequireLeader(ctx)).If(clientv3.Compare(clientv3.ModRevision(key), "=", resp.Kvs[0].ModRevision)).
+		Then(ops...).Commit()
+	if err == nil && !tr.Succeeded {
+		err = fmt.Errorf("%w: %s changed in the catalog meanwhile; retry", artifact.ErrConflict, a.Ref())
+	}
+	if err != nil {
+		r.mu.Lock()
+		r.catalog[a.Ref()] = cur // still published
+		r.mu.Unlock()
+		return fmt.Errorf("unpublish %s: %w", a.Ref(), err)
+	}
 	return nil
 }
 

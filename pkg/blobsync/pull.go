@@ -59,7 +59,7 @@ func (r *Replicator) pullLoop(ctx context.Context) {
 			}
 			backoff[d] = min(max(2*backoff[d], 2*time.Second), time.Minute)
 			next[d] = time.Now().Add(backoff[d])
-			r.log.Warn("artifact pull failed; will retry", "replica", r.cfg.ID, "digest", d, "retry_in", backoff[d], "err", err)
+			r.log.Warn("artifact pull failed; will retry", "digest", d, "retry_in", backoff[d], "err", err)
 		}
 	}
 }
@@ -127,11 +127,11 @@ func (r *Replicator) pullBlob(ctx context.Context, digest string) error {
 			start := time.Now()
 			n, err := r.pullFrom(ctx, p, digest)
 			if err == nil {
-				r.log.Info("artifact blob pulled", "replica", r.cfg.ID, "digest", digest, "peer", p.ID, "bytes", n, "took", time.Since(start).Round(time.Millisecond))
+				r.log.Info("artifact blob pulled", "digest", digest, "peer", p.ID, "bytes", n, "took", time.Since(start).Round(time.Millisecond))
 				errs = nil
 				break
 			}
-			r.log.Warn("artifact pull from peer failed", "replica", r.cfg.ID, "digest", digest, "peer", p.ID, "err", err)
+			r.log.Warn("artifact pull from peer failed", "digest", digest, "peer", p.ID, "err", err)
 			errs = append(errs, fmt.Errorf("from %s: %w", p.ID, err))
 			if ctx.Err() != nil {
 				break

@@ -95,14 +95,14 @@ func (r *Replicator) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		rev, err := r.sync(ctx, adopt)
 		if err != nil {
-			r.log.Warn("artifact catalog sync failed; retrying", "replica", r.cfg.ID, "err", err)
+			r.log.Warn("artifact catalog sync failed; retrying", "err", err)
 			sleep(ctx, time.Second)
 			continue
 		}
 		adopt = false
 		err = r.follow(ctx, rev)
 		if ctx.Err() == nil {
-			r.log.Warn("artifact catalog watch ended; syncing again", "replica", r.cfg.ID, "err", err)
+			r.log.Warn("artifact catalog watch ended; syncing again", "err", err)
 			sleep(ctx, time.Second)
 		}
 	}
@@ -178,15 +178,15 @@ func (r *Replicator) removed(ctx context.Context, ref string) {
 func (r *Replicator) collect(ctx context.Context) {
 	gone, err := r.store.Collect()
 	if err != nil {
-		r.log.Error("artifact collection", "replica", r.cfg.ID, "err", err)
+		r.log.Error("artifact collection", "err", err)
 	}
 	for _, d := range gone {
 		if err := r.dropHolder(ctx, d); err != nil {
-			r.log.Warn("artifact collection: remove holder key", "replica", r.cfg.ID, "digest", d, "err", err)
+			r.log.Warn("artifact collection: remove holder key", "digest", d, "err", err)
 		}
 	}
 	if len(gone) > 0 {
-		r.log.Info("collected unused artifact blobs", "replica", r.cfg.ID, "blobs", len(gone))
+		r.log.Info("collected unused artifact blobs", "blobs", len(gone))
 	}
 }
 

@@ -26,13 +26,13 @@ func (r *Replicator) sync(ctx context.Context, adopt bool) (int64, error) {
 				return 0, err
 			}
 			cat[a.Ref()] = pub
-			r.log.Info("artifact published from this replica's data dir", "replica", r.cfg.ID, "ref", a.Ref(), "sha256", a.Digest)
+			r.log.Info("artifact published from this replica's data dir", "ref", a.Ref(), "sha256", a.Digest)
 			continue
 		}
 		if err := r.store.Forget(a.Name, a.Version); err != nil {
 			return 0, err
 		}
-		r.log.Info("artifact dropped: not in the catalog", "replica", r.cfg.ID, "ref", a.Ref())
+		r.log.Info("artifact dropped: not in the catalog", "ref", a.Ref())
 	}
 	r.mu.Lock()
 	r.catalog = cat
