@@ -76,6 +76,7 @@ or the client config it writes at first start: --client-config / PODBOOT_CLIENT_
 		newEventsCmd(cf),
 		newCACmd(),
 		newStoreCmd(),
+		newReplicaCmd(cf),
 		newBMCCmd(),
 		newStage1Cmd(),
 		image,

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -35,10 +36,17 @@ and a client config (DATA_DIR/client.json). SIGTERM drains every listener and ex
 			for name, dst := range map[string]*string{"data-dir": &cfg.DataDir, "api-addr": &cfg.API.Addr,
 				"dhcp-addr": &cfg.DHCP.Addr, "tftp-addr": &cfg.Boot.TFTPAddr, "http-addr": &cfg.Boot.HTTPAddr, "https-addr": &cfg.Boot.HTTPSAddr, "log-level": &cfg.Log.Level, "log-format": &cfg.Log.Format,
 				"store": &cfg.Store.Kind, "etcd-endpoints": &cfg.Store.Etcd.Endpoints, "etcd-prefix": &cfg.Store.Etcd.Prefix,
-				"etcd-cert": &cfg.Store.Etcd.CertFile, "etcd-key": &cfg.Store.Etcd.KeyFile, "etcd-ca": &cfg.Store.Etcd.CAFile} {
+				"etcd-cert": &cfg.Store.Etcd.CertFile, "etcd-key": &cfg.Store.Etcd.KeyFile, "etcd-ca": &cfg.Store.Etcd.CAFile,
+				"replica-name": &cfg.Replica.Name, "advertise-dhcp": &cfg.Replica.Advertise.DHCP, "advertise-tftp": &cfg.Replica.Advertise.TFTP,
+				"advertise-http": &cfg.Replica.Advertise.HTTP, "advertise-https": &cfg.Replica.Advertise.HTTPS, "advertise-api": &cfg.Replica.Advertise.API} {
 				if f.Changed(name) {
 					v, _ := f.GetString(name)
 					*dst = v
+				}
+			}
+			for name, dst := range map[string]*time.Duration{"replica-ttl": &cfg.Replica.TTL, "replica-confirm-delay": &cfg.Replica.ConfirmDelay} {
+				if f.Changed(name) {
+					*dst, _ = f.GetDuration(name)
 				}
 			}
 			if err := cfg.Validate(); err != nil {
@@ -68,5 +76,6 @@ and a client config (DATA_DIR/client.json). SIGTERM drains every listener and ex
 	f.StringVar(&etcdCert, "etcd-cert", "", "client certificate for etcd (env PODBOOT_ETCD_CERT)")
 	f.StringVar(&etcdKey, "etcd-key", "", "key of --etcd-cert (env PODBOOT_ETCD_KEY)")
 	f.StringVar(&etcdCA, "etcd-ca", "", "CA certificate that verifies the etcd members (env PODBOOT_ETCD_CA)")
+	addReplicaFlags(f)
 	return cmd
 }

@@ -37,7 +37,7 @@ func TestServeOnEtcd(t *testing.T) {
 	flags := []string{"--store", "etcd", "--etcd-endpoints", strings.Join(etcd.Endpoints(), ","), "--etcd-prefix", "/e2e/"}
 	dirA := t.TempDir()
 
-	a := testutil.StartServe(t, bin, dirA, flags...)
+	a := testutil.StartServe(t, bin, dirA, append(flags, "--replica-name", "a")...)
 	cliA := testutil.NewCLI(t, bin, a)
 	cliA.MustRun(t, "profile", "apply", "-f", writeFile(t, files, "profile.yaml", profileYAML))
 	cliA.MustRun(t, "pod", "apply", "-f", writeFile(t, files, "pod-b.yaml", podBYAML))
@@ -55,7 +55,7 @@ func TestServeOnEtcd(t *testing.T) {
 
 	// Restart: the data dir keeps only the PKI, the artifacts and the lock; the records
 	// come back from etcd.
-	a = testutil.StartServe(t, bin, dirA, flags...)
+	a = testutil.StartServe(t, bin, dirA, append(flags, "--replica-name", "a")...)
 	cliA = testutil.NewCLI(t, bin, a)
 	if pods := listJSON[podmgr.Pod](t, cliA, "pod", "list"); len(pods) != 2 {
 		t.Fatalf("after restart: %d pods, want 2", len(pods))
@@ -70,7 +70,7 @@ func TestServeOnEtcd(t *testing.T) {
 	// Replica B: its own data dir (own PKI), the same etcd. It finds tokens in the store,
 	// so it writes no admin token of its own: A's admin token works on it.
 	dirB := t.TempDir()
-	b := testutil.StartServe(t, bin, dirB, flags...)
+	b := testutil.StartServe(t, bin, dirB, append(flags, "--replica-name", "b")...)
 	cliB := &testutil.CLI{Bin: bin, Server: b.Server, Token: cliA.Token, CACert: filepath.Join(dirB, "pki", "ca.pem")}
 	if pods := listJSON[podmgr.Pod](t, cliB, "pod", "list"); len(pods) != 2 {
 		t.Fatalf("replica B loaded %d pods, want 2", len(pods))

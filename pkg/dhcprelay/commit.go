@@ -29,6 +29,8 @@ type committer struct {
 	// leases is the table the handler committed the batch's leases to; now its clock.
 	leases *leaseTable
 	now    func() time.Time
+	// owner, when set, fences every lease write on owning its pod (owner.go).
+	owner Owner
 	// degraded rate-limits the log of ACKs sent for the durable part of a lease only.
 	degraded ratelog.Limiter
 }
@@ -57,7 +59,7 @@ func (c *committer) run(ctx context.Context) {
 
 func (c *committer) commit(ctx context.Context, batch []result) {
 	start := time.Now()
-	err := c.store.Update(ctx, func(tx podmgr.Tx) error { return writeResults(tx, batch) })
+	err := c.store.Update(ctx, func(tx podmgr.Tx) error { return writeResults(tx, batch, c.owner) })
 	c.m.commitTime.Observe(time.Since(start).Seconds())
 	c.m.commitBatch.Observe(float64(len(batch)))
 	if err != nil {
@@ -73,6 +75,12 @@ func (c *committer) commit(ctx context.Context, batch []result) {
 		if r.stale {
 			c.log.Info("pod deleted before its lease was written; no reply", "pod", r.pod, "host", r.persistMAC())
 			c.m.packet(r.pod, r.relay, r.typ, "stale")
+			continue
+		}
+		if r.fenced {
+			c.log.Log(ctx, slog.LevelWarn, "pod no longer ours when its lease was written; no reply", "pod", r.pod, "host", r.persistMAC())
+			c.table(r, func(pl *podLeases) { pl.undo(r.persist.MAC, r.prior) })
+			c.m.packet(r.pod, r.relay, r.typ, "fenced")
 			continue
 		}
 		c.table(r, func(pl *podLeases) { pl.committed(r.persist.MAC, r.prior.ip, r.prior.set) })
@@ -114,11 +122,23 @@ func (c *committer) table(r result, f func(pl *podLeases)) {
 // writeResults writes the leases of batch in tx. The lease of a pod deleted (or deleted
 // and created again) since its packet was handled is not written and the result is marked
 // stale: the store dropped that pod's leases with it, and they must not come back.
-func writeResults(tx podmgr.Tx, batch []result) error {
+//
+// With an owner, a lease of a pod this replica does not own (any more) is not written and
+// the result is marked fenced; the owner key read makes the commit fail, and run again,
+// if the pod changes hands before it lands.
+func writeResults(tx podmgr.Tx, batch []result, owner Owner) error {
 	var gens map[string]time.Time // the pods' incarnations in the store, read once per batch
+	fences := map[string]bool{}
 	for i := range batch {
 		r := &batch[i]
 		if r.persist == nil && r.remove == nil {
+			continue
+		}
+		f, err := fenced(tx, owner, r.pod, fences)
+		if err != nil {
+			return err
+		}
+		if r.fenced = f; f {
 			continue
 		}
 		ok, err := podIsCurrent(tx, r.pod, r.gen, &gens)

@@ -132,7 +132,7 @@ func (e *testEnv) persist(r result) bool {
 		return false
 	}
 	batch := []result{r}
-	err := e.store.Update(context.Background(), func(tx podmgr.Tx) error { return writeResults(tx, batch) })
+	err := e.store.Update(context.Background(), func(tx podmgr.Tx) error { return writeResults(tx, batch, nil) })
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -26,6 +26,10 @@ type handler struct {
 	now    func() time.Time
 	// refusals rate-limits the log of refused packets.
 	refusals ratelog.Limiter
+	// owner, when set, says which pods this replica answers for (owner.go).
+	owner Owner
+	// serverID, when valid, replaces the pods' serverAddress in replies (owner.go).
+	serverID netip.Addr
 }
 
 // result is what one packet produced. A non-nil persist or remove must be durable
@@ -41,6 +45,8 @@ type result struct {
 	gen time.Time
 	// stale: the pod was deleted before the lease was written; nothing is sent.
 	stale bool
+	// fenced: this replica no longer owns the pod; nothing was written or is sent.
+	fenced bool
 	// prior is what the ACK's lease commit changed in the lease table (handler.request).
 	prior prior
 	// relaySrc is the UDP source of a relayed packet (exchange.go); zero otherwise.
@@ -144,6 +150,15 @@ func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, 
 		return res
 	}
 	res.pod, res.gen = pc.Pod.Name, pc.Pod.CreatedAt
+	if h.owner != nil && !h.owner.Owns(pc.Pod.Name) {
+		res.outcome = "not_owner" // another replica answers for this pod
+		return res
+	}
+	if h.serverID.IsValid() { // this replica's own address, not the pod's shared one
+		own := *pc
+		own.ServerAddr = h.serverID
+		pc = &own
+	}
 	r.toSource = pc.Pod.ReplyTo == podmgr.ReplyToRelaySource
 	log := &pktLog{l: h.log, pod: pc.Pod.Name, host: r.mac, relay: res.relay, typ: res.typ}
 	if o == originRelay {

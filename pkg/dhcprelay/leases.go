@@ -183,6 +183,22 @@ func (t *leaseTable) load(leases []podmgr.Lease, now time.Time) int {
 	return n
 }
 
+// reload replaces pod's bindings with leases (that pod's stored leases): a replica
+// taking the pod over starts from what the previous owner committed.
+func (t *leaseTable) reload(pod string, leases []podmgr.Lease, now time.Time) int {
+	t.mu.Lock()
+	if old, ok := t.pods[pod]; ok {
+		delete(t.pods, pod)
+		for mac := range old.macs() {
+			if t.owner[mac] == pod {
+				delete(t.owner, mac)
+			}
+		}
+	}
+	t.mu.Unlock()
+	return t.load(leases, now)
+}
+
 // kept is the table of pod if it is kept for the incarnation gen.
 func (t *leaseTable) kept(pod string, gen time.Time) (*podLeases, bool) {
 	t.mu.Lock()

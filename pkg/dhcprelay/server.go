@@ -38,6 +38,8 @@ type Server struct {
 	exch    *exchanges // the last relayed ACK of each MAC (exchange.go)
 
 	// closed is cancelled by Close; a running Serve stops when it is.
+	// owner, when set, says which pods this replica answers for (owner.go).
+	owner      Owner
 	closed     context.Context
 	markClosed context.CancelFunc
 	closeOnce  sync.Once
@@ -127,7 +129,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer cancel()
 	defer context.AfterFunc(s.closed, cancel)()
 	var workers, committing, recording, readers sync.WaitGroup
-	cm := &committer{store: s.mgr.Store(), in: s.commits, max: s.cfg.CommitBatch, send: s.sendCommitted, after: s.queueEvent, m: s.m, log: s.log,
+	cm := &committer{store: s.mgr.Store(), in: s.commits, max: s.cfg.CommitBatch, send: s.sendCommitted, after: s.queueEvent, m: s.m, log: s.log, owner: s.owner,
 		leases: s.h.leases, now: s.h.now}
 	// The drain after shutdown still commits and records: it must not see ctx cancelled.
 	drainCtx := context.WithoutCancel(ctx)

@@ -54,6 +54,9 @@ type Pod struct {
 	Artifacts []string `json:"artifacts,omitempty" yaml:"artifacts,omitempty"`
 	// Kickstart holds pod-wide values for the kickstart template.
 	Kickstart KickstartValues `json:"kickstart,omitzero" yaml:"kickstart,omitempty"`
+	// Replica pins the pod to the replica of that name while it is live (with several
+	// replicas on etcd, docs/ha.md); empty: rendezvous hashing picks one.
+	Replica string `json:"replica,omitempty" yaml:"replica,omitempty"`
 
 	CreatedAt time.Time `json:"createdAt" yaml:"-"`
 	UpdatedAt time.Time `json:"updatedAt" yaml:"-"`

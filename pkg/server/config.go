@@ -15,6 +15,7 @@ import (
 	"github.com/podboot/podboot/pkg/podmgr"
 	"github.com/podboot/podboot/pkg/provision"
 	"github.com/podboot/podboot/pkg/pxe"
+	"github.com/podboot/podboot/pkg/replica"
 )
 
 // DefaultDataDir is where podboot keeps its state when nothing else is said.
@@ -41,6 +42,9 @@ type Config struct {
 	Events podmgr.EventLimits `yaml:"events"`
 	// BMC is out-of-band control: the key sealing BMC passwords, the operation timeout.
 	BMC BMCConfig `yaml:"bmc"`
+	// Replica is this replica's name, advertised addresses and liveness knobs, used
+	// with the etcd store (docs/ha.md).
+	Replica replica.Config `yaml:"replica"`
 	// Artifacts is the copying of images between replicas on etcd (replication.go).
 	Artifacts ArtifactsConfig `yaml:"artifacts"`
 }
@@ -123,23 +127,29 @@ func (c *Config) LoadFile(path string) error {
 // envVars maps PODBOOT_* variables to config fields.
 func (c *Config) envVars() map[string]*string {
 	return map[string]*string{
-		"PODBOOT_DATA_DIR":       &c.DataDir,
-		"PODBOOT_API_ADDR":       &c.API.Addr,
-		"PODBOOT_API_TLS_CERT":   &c.API.TLSCert,
-		"PODBOOT_API_TLS_KEY":    &c.API.TLSKey,
-		"PODBOOT_ADVERTISE_URL":  &c.API.AdvertiseURL,
-		"PODBOOT_LOG_LEVEL":      &c.Log.Level,
-		"PODBOOT_LOG_FORMAT":     &c.Log.Format,
-		"PODBOOT_TFTP_ADDR":      &c.Boot.TFTPAddr,
-		"PODBOOT_HTTP_ADDR":      &c.Boot.HTTPAddr,
-		"PODBOOT_HTTPS_ADDR":     &c.Boot.HTTPSAddr,
-		"PODBOOT_DHCP_ADDR":      &c.DHCP.Addr,
-		"PODBOOT_STORE":          &c.Store.Kind,
-		"PODBOOT_ETCD_ENDPOINTS": &c.Store.Etcd.Endpoints,
-		"PODBOOT_ETCD_PREFIX":    &c.Store.Etcd.Prefix,
-		"PODBOOT_ETCD_CERT":      &c.Store.Etcd.CertFile,
-		"PODBOOT_ETCD_KEY":       &c.Store.Etcd.KeyFile,
-		"PODBOOT_ETCD_CA":        &c.Store.Etcd.CAFile,
+		"PODBOOT_DATA_DIR":        &c.DataDir,
+		"PODBOOT_API_ADDR":        &c.API.Addr,
+		"PODBOOT_API_TLS_CERT":    &c.API.TLSCert,
+		"PODBOOT_API_TLS_KEY":     &c.API.TLSKey,
+		"PODBOOT_ADVERTISE_URL":   &c.API.AdvertiseURL,
+		"PODBOOT_LOG_LEVEL":       &c.Log.Level,
+		"PODBOOT_LOG_FORMAT":      &c.Log.Format,
+		"PODBOOT_TFTP_ADDR":       &c.Boot.TFTPAddr,
+		"PODBOOT_HTTP_ADDR":       &c.Boot.HTTPAddr,
+		"PODBOOT_HTTPS_ADDR":      &c.Boot.HTTPSAddr,
+		"PODBOOT_DHCP_ADDR":       &c.DHCP.Addr,
+		"PODBOOT_STORE":           &c.Store.Kind,
+		"PODBOOT_ETCD_ENDPOINTS":  &c.Store.Etcd.Endpoints,
+		"PODBOOT_ETCD_PREFIX":     &c.Store.Etcd.Prefix,
+		"PODBOOT_ETCD_CERT":       &c.Store.Etcd.CertFile,
+		"PODBOOT_ETCD_KEY":        &c.Store.Etcd.KeyFile,
+		"PODBOOT_ETCD_CA":         &c.Store.Etcd.CAFile,
+		"PODBOOT_REPLICA_NAME":    &c.Replica.Name,
+		"PODBOOT_ADVERTISE_DHCP":  &c.Replica.Advertise.DHCP,
+		"PODBOOT_ADVERTISE_TFTP":  &c.Replica.Advertise.TFTP,
+		"PODBOOT_ADVERTISE_HTTP":  &c.Replica.Advertise.HTTP,
+		"PODBOOT_ADVERTISE_HTTPS": &c.Replica.Advertise.HTTPS,
+		"PODBOOT_ADVERTISE_API":   &c.Replica.Advertise.API,
 	}
 }
 
@@ -176,6 +186,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("api: set both tlsCert and tlsKey, or neither (podboot then makes its own)")
 	}
 	if err := c.Store.validate(); err != nil {
+		return err
+	}
+	if _, err := c.Replica.WithDefaults(); err != nil {
 		return err
 	}
 	if _, err := parseLevel(c.Log.Level); err != nil {

@@ -29,6 +29,10 @@ func (s *Server) openDHCP() error {
 		x, ok := srv.LastExchange(pod, mac)
 		return pxe.Exchange{At: x.At, Source: x.Source, ID: x.ID}, ok
 	}
+	if err := s.shareDHCP(srv); err != nil {
+		srv.Close()
+		return err
+	}
 	s.addService("dhcp", srv.Serve)
 	s.onFailure("dhcp socket", srv.Close)
 	return nil

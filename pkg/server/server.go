@@ -29,6 +29,7 @@ import (
 	"github.com/podboot/podboot/pkg/imagesign"
 	"github.com/podboot/podboot/pkg/podmgr"
 	"github.com/podboot/podboot/pkg/pxe"
+	"github.com/podboot/podboot/pkg/replica"
 )
 
 // Files inside the data dir.
@@ -70,6 +71,8 @@ type Server struct {
 	apiTLS *tls.Config
 	// own picks podboot's own HTTPS certificate per handshake (nil until first needed).
 	own *ownCerts
+	// members is this replica's membership with the etcd store (replica.go); nil on bbolt.
+	members *replica.Membership
 	// undo holds what Open has opened so far, to close (last first) when a later step
 	// fails; Run takes over once Open has succeeded.
 	undo []undoStep
@@ -160,6 +163,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (_ 
 		return nil, err
 	}
 	// Listeners and stores from here on; each step registers how to close what it opened.
+	if err := s.openReplica(ctx); err != nil {
+		return nil, err
+	}
 	for _, step := range []func() error{s.listenAPI, s.openDHCP, s.openArtifacts, s.openReplication, s.openImagePush, s.openBoot, s.openBMC} {
 		if err := step(); err != nil {
 			return nil, err

@@ -1,0 +1,58 @@
+package server
+
+import (
+	"context"
+	"net/netip"
+
+	"github.com/podboot/podboot/pkg/dhcprelay"
+	"github.com/podboot/podboot/pkg/replica"
+)
+
+// openReplica joins the replicas sharing the etcd store (membership, pkg/replica) and
+// mounts GET /api/v1/replicas. With bbolt there is one replica and nothing to join.
+func (s *Server) openReplica(ctx context.Context) error {
+	st, ok := s.store.(lockedStore)
+	if !ok {
+		return nil
+	}
+	m, err := replica.Join(ctx, st.Client(), st.Prefix(), s.cfg.Replica, s.log)
+	if err != nil {
+		return err
+	}
+	s.members = m
+	s.onFailure("replica session", m.Leave)
+	s.addService("replica membership", m.Run)
+	s.api.Mount(replica.Routes(m, s.mgr.Registry())...)
+	return nil
+}
+
+// shareDHCP makes the DHCP service answer only the pods this replica owns, fence its
+// lease commits on that ownership, load a pod's leases when it takes the pod over, and
+// hand out this replica's advertised address. Nothing to do without replicas.
+func (s *Server) shareDHCP(srv *dhcprelay.Server) error {
+	if s.members == nil {
+		return nil
+	}
+	own, err := replica.NewOwnership(s.members, replica.Hooks{
+		Pods: func() []replica.Pod {
+			var out []replica.Pod
+			for _, p := range s.mgr.Pods() {
+				out = append(out, replica.Pod{Name: p.Name, Pin: p.Replica})
+			}
+			return out
+		},
+		Load: srv.ReloadPod,
+		Record: func(ctx context.Context, action, pod, detail string) error {
+			return s.mgr.RecordOwnership(ctx, s.members.Name(), action, pod, detail)
+		},
+	}, s.prom, s.log)
+	if err != nil {
+		return err
+	}
+	srv.SetOwner(own)
+	if a, err := netip.ParseAddr(s.members.Config().Advertise.DHCP); err == nil {
+		srv.SetServerID(a)
+	}
+	s.addService("pod ownership", own.Run)
+	return nil
+}
