@@ -41,8 +41,9 @@ const haMAC = "52:54:00:ab:00:01"
 // through replica A returns only once A and B hold the blob; after A is SIGKILLed, a
 // replica C that starts afterwards refuses B's copy while it is tampered with (digest
 // mismatch: nothing stored, HTTP 404), then serves the exact bytes over HTTP (curl) and
-// TFTP (atftp) once B's copy is right again; with only C up, a push that needs 2 copies
-// fails with HTTP 503 and leaves nothing behind; a deletion removes the record first
+// TFTP (atftp) once B's copy is right again; with only C live, a push that needs 2
+// copies fails at once with HTTP 503 naming the live and known replicas and leaves
+// nothing behind; a deletion removes the record first
 // and every replica's file.
 func TestArtifactsOnEveryReplica(t *testing.T) {
 	for _, tool := range []string{"curl", "atftp"} {
@@ -56,9 +57,9 @@ func TestArtifactsOnEveryReplica(t *testing.T) {
 	cfg := writeFile(t, files, "podboot.yaml", "artifacts:\n  minCopies: 2\n  copyTimeout: 5s\n")
 	flags := []string{"--store", "etcd", "--etcd-endpoints", strings.Join(etcd.Endpoints(), ","), "--etcd-prefix", "/ha/", "--config", cfg}
 	dirA, dirB, dirC := t.TempDir(), t.TempDir(), t.TempDir()
-	a := testutil.StartServe(t, bin, dirA, flags...)
+	a := testutil.StartServe(t, bin, dirA, append(flags, "--replica-name", "a")...)
 	cliA := testutil.NewCLI(t, bin, a)
-	b := testutil.StartServe(t, bin, dirB, flags...)
+	b := testutil.StartServe(t, bin, dirB, append(flags, "--replica-name", "b")...)
 	cliB := &testutil.CLI{Bin: bin, Server: b.Server, Token: cliA.Token, CACert: filepath.Join(dirB, "pki", "ca.pem")}
 	cliA.MustRun(t, "profile", "apply", "-f", writeFile(t, files, "profile.yaml", profileYAML))
 	cliA.MustRun(t, "pod", "apply", "-f", writeFile(t, files, "pod.yaml", haPodYAML))
@@ -88,7 +89,7 @@ func TestArtifactsOnEveryReplica(t *testing.T) {
 	if err := os.WriteFile(orig, tampered, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := testutil.StartServe(t, bin, dirC, flags...)
+	c := testutil.StartServe(t, bin, dirC, append(flags, "--replica-name", "c")...)
 	cliC := &testutil.CLI{Bin: bin, Server: c.Server, Token: cliA.Token, CACert: filepath.Join(dirC, "pki", "ca.pem")}
 	url := "http://" + etcdBootHTTP(t, c) + "/boot/pod-ha/" + strings.ReplaceAll(haMAC, ":", "-") + "/blob.bin"
 	testutil.WaitFor(t, 20*time.Second, "C to refuse B's tampered copy", func() bool {
@@ -121,8 +122,12 @@ func TestArtifactsOnEveryReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = b.Wait(10 * time.Second)
+	testutil.WaitFor(t, 20*time.Second, "C to see that B is gone", func() bool {
+		out, _, err := cliC.Run(context.Background(), "replica", "list")
+		return err == nil && !regexp.MustCompile(`(?m)^b\s`).MatchString(out)
+	})
 	msg := cliC.MustFail(t, "image", "add", "lonely.bin:1", writeFile(t, files, "lonely.bin", "only one replica is up"), "--kind", "kernel")
-	for _, want := range []string{"HTTP 503", "lonely.bin@1 is on 1 of the 2 replicas required", "the image was not added"} {
+	for _, want := range []string{"HTTP 503", "lonely.bin@1 needs copies on 2 replicas and 1 are live (c; known replicas: a, b, c)", "the image was not added"} {
 		if !strings.Contains(msg, want) {
 			t.Fatalf("push with one replica up: %s\nwant %q", msg, want)
 		}
@@ -141,7 +146,7 @@ func TestArtifactsOnEveryReplica(t *testing.T) {
 	}
 
 	// Deletion: B back; the record goes, then every replica's file and holder key.
-	b = testutil.StartServe(t, bin, dirB, flags...)
+	b = testutil.StartServe(t, bin, dirB, append(flags, "--replica-name", "b")...)
 	cliB.Server = b.Server
 	cliC.MustRun(t, "pod", "apply", "-f", writeFile(t, files, "pod.yaml", strings.Replace(haPodYAML, "artifacts: [blob.bin]\n", "", 1)))
 	cliC.MustRun(t, "image", "delete", "blob.bin@1")

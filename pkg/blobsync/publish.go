@@ -18,6 +18,15 @@ import (
 // pending record is deleted again and the error wraps artifact.ErrNotReplicated.
 func (r *Replicator) publish(ctx context.Context, a artifact.Artifact) (artifact.Artifact, error) {
 	rec := record{Artifact: a, State: statePending, Origin: r.cfg.ID}
+	need, known, err := r.required(ctx)
+	if err != nil {
+		return artifact.Artifact{}, err
+	}
+	if live, ok := r.live(ctx); ok && len(live) < need {
+		return artifact.Artifact{}, fmt.Errorf("%w: %s needs copies on %d replicas and %d are live (%s; known replicas: %s): "+
+			"the image was not added; start the replicas that are down, or lower artifacts.minCopies, and push again",
+			artifact.ErrNotReplicated, a.Ref(), need, len(live), list(live), list(known))
+	}
 	rev, existing, err := r.createPending(ctx, rec)
 	if err != nil {
 		return artifact.Artifact{}, err
@@ -32,11 +41,6 @@ func (r *Replicator) publish(ctx context.Context, a artifact.Artifact) (artifact
 			}
 		}
 		return got, err
-	}
-	need, known, err := r.required(ctx)
-	if err != nil {
-		r.withdraw(rec, rev)
-		return artifact.Artifact{}, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, r.cfg.CopyTimeout)
 	defer cancel()
@@ -63,6 +67,21 @@ func (r *Replicator) publish(ctx context.Context, a artifact.Artifact) (artifact
 	}
 	r.log.Info("artifact published", "ref", a.Ref(), "sha256", a.Digest, "copies", len(holding), "holding", list(holding))
 	return a, nil
+}
+
+// live is the membership's list of live replicas; ok is false when it is unknown.
+func (r *Replicator) live(ctx context.Context) (names []string, ok bool) {
+	if r.cfg.Live == nil {
+		return nil, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	names, err := r.cfg.Live(ctx)
+	if err != nil {
+		r.log.Warn("read live replicas", "err", err)
+		return nil, false
+	}
+	return names, true
 }
 
 // createPending creates the pending record with this replica as holder, unless the

@@ -1,6 +1,7 @@
 package blobsync
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -10,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -174,6 +176,11 @@ func (r *Replicator) holders(ctx context.Context, digest string) ([]peer, error)
 		}
 	}
 	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	if live, ok := r.live(ctx); ok { // live holders first; the others may be back already
+		slices.SortStableFunc(out, func(a, b peer) int {
+			return cmp.Compare(boolInt(!slices.Contains(live, a.ID)), boolInt(!slices.Contains(live, b.ID)))
+		})
+	}
 	return out, nil
 }
 
@@ -231,6 +238,13 @@ func (r *Replicator) client(p peer) (*http.Client, error) {
 	}}
 	r.clients[key] = c
 	return c, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 type countReader struct {

@@ -35,6 +35,10 @@ type Config struct {
 	MinCopies int
 	// CopyTimeout bounds the wait for those copies (default 2 min).
 	CopyTimeout time.Duration
+	// Live lists the live replicas by name (the membership); nil means unknown. Pulls
+	// try live holders first, and a push fails at once when fewer replicas are live
+	// than copies are required.
+	Live func(ctx context.Context) ([]string, error)
 	// Adopt publishes local records the catalog lacks at the first sync: a data dir
 	// that served on bbolt brings its images along. Later starts drop such records
 	// instead (the catalog deleted them while this replica was away).

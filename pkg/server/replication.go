@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -16,11 +14,9 @@ import (
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
-// Files of a replica's identity in the data dir (etcd store only).
-const (
-	ReplicaIDFile    = "replica-id"
-	ReplicaTokenFile = "replica.token"
-)
+// ReplicaTokenFile holds the replica-role token this replica pulls blobs from its
+// peers with (etcd store only). Its absence marks the data dir's first start on etcd.
+const ReplicaTokenFile = "replica.token"
 
 // ArtifactsConfig is the `artifacts:` section: how many replicas must hold a pushed
 // image before the push returns, and how long to wait for them (etcd store only).
@@ -30,16 +26,16 @@ type ArtifactsConfig struct {
 }
 
 // openReplication keeps the artifact store in step with the other replicas on the same
-// etcd (pkg/blobsync); with bbolt there is one replica and nothing to do.
+// etcd (pkg/blobsync); with bbolt there is one replica and nothing to do. It runs after
+// openReplica: the member name is the replica's name in the catalog too.
 func (s *Server) openReplication() error {
 	ls, ok := s.store.(lockedStore)
-	if !ok {
+	if !ok || s.members == nil {
 		return nil
 	}
-	id, fresh, err := replicaID(s.cfg.DataDir)
-	if err != nil {
-		return err
-	}
+	id := s.members.Name()
+	_, statErr := os.Stat(filepath.Join(s.cfg.DataDir, ReplicaTokenFile))
+	fresh := errors.Is(statErr, fs.ErrNotExist) // first start of this data dir on etcd
 	token, err := s.replicaToken(id)
 	if err != nil {
 		return err
@@ -50,7 +46,19 @@ func (s *Server) openReplication() error {
 			return fmt.Errorf("artifact replication: read the CA peers verify this replica with: %w", err)
 		}
 	}
-	rep, err := blobsync.New(blobsync.Config{ID: id, APIURL: s.advertiseURL(), CAPEM: caPEM, Token: token,
+	apiURL := s.members.Config().Advertise.API
+	if apiURL == "" {
+		apiURL = s.advertiseURL()
+	}
+	live := func(ctx context.Context) ([]string, error) {
+		ms, err := s.members.Live(ctx)
+		names := make([]string, 0, len(ms))
+		for _, m := range ms {
+			names = append(names, m.Name)
+		}
+		return names, err
+	}
+	rep, err := blobsync.New(blobsync.Config{ID: id, APIURL: apiURL, CAPEM: caPEM, Token: token, Live: live,
 		MinCopies: s.cfg.Artifacts.MinCopies, CopyTimeout: s.cfg.Artifacts.CopyTimeout, Adopt: fresh},
 		ls.Client(), ls.Prefix(), s.artifacts, s.log.With("replica", id))
 	if err != nil {
@@ -60,29 +68,6 @@ func (s *Server) openReplication() error {
 	s.api.Mount(blobsync.Routes(s.artifacts, s.log)...)
 	s.addService("artifact replication", rep.Run)
 	return nil
-}
-
-// replicaID reads this replica's ID from the data dir, or makes one; fresh says it was
-// just made (the first start on etcd).
-func replicaID(dir string) (id string, fresh bool, err error) {
-	path := filepath.Join(dir, ReplicaIDFile)
-	b, err := os.ReadFile(path)
-	if err == nil {
-		if id = strings.TrimSpace(string(b)); id != "" {
-			return id, false, nil
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", false, fmt.Errorf("read replica ID %s: %w", path, err)
-	}
-	var r [6]byte
-	if _, err := rand.Read(r[:]); err != nil {
-		return "", false, fmt.Errorf("make replica ID: %w", err)
-	}
-	id = "r-" + hex.EncodeToString(r[:])
-	if err := writeFileAtomic(path, []byte(id+"\n"), 0o600); err != nil {
-		return "", false, fmt.Errorf("write replica ID %s: %w", path, err)
-	}
-	return id, true, nil
 }
 
 // replicaToken returns this replica's replica-role token from the data dir, issuing a
