@@ -91,8 +91,16 @@ func (r *Replicator) Hooks() artifact.Hooks {
 // Run registers this replica, syncs the store with the catalog and follows the
 // catalog until ctx ends. A watch that fails (no leader, compaction) syncs again.
 func (r *Replicator) Run(ctx context.Context) error {
-	if err := r.register(ctx); err != nil {
-		return err
+	for {
+		err := r.register(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		r.log.Warn("artifact replication: register this replica; retrying", "err", err)
+		sleep(ctx, time.Second)
 	}
 	go r.pullLoop(ctx)
 	adopt := r.cfg.Adopt
