@@ -103,15 +103,15 @@ func (r *Replicator) Run(ctx context.Context) error {
 		sleep(ctx, time.Second)
 	}
 	go r.pullLoop(ctx)
-	adopt := r.cfg.Adopt
+	adopt, first := r.cfg.Adopt, true
 	for ctx.Err() == nil {
-		rev, err := r.sync(ctx, adopt)
+		rev, err := r.sync(ctx, adopt, first)
 		if err != nil {
 			r.log.Warn("artifact catalog sync failed; retrying", "err", err)
 			sleep(ctx, time.Second)
 			continue
 		}
-		adopt = false
+		adopt, first = false, false
 		err = r.follow(ctx, rev)
 		if ctx.Err() == nil {
 			r.log.Warn("artifact catalog watch ended; syncing again", "err", err)

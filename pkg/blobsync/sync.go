@@ -10,10 +10,13 @@ import (
 // sync makes the store match the catalog: ready records adopted, records the catalog
 // lacks dropped (or, with adopt, published), holder keys true to the disk, unused
 // blobs collected. It returns the catalog's revision, from which to follow.
-func (r *Replicator) sync(ctx context.Context, adopt bool) (int64, error) {
+func (r *Replicator) sync(ctx context.Context, adopt, first bool) (int64, error) {
 	cat, rev, err := r.loadCatalog(ctx)
 	if err != nil {
 		return 0, err
+	}
+	if adopt || first {
+		r.withdrawStale(ctx, cat)
 	}
 	for _, a := range r.store.List() {
 		rec, ok := cat[a.Ref()]
@@ -51,6 +54,25 @@ func (r *Replicator) sync(ctx context.Context, adopt bool) (int64, error) {
 	r.collect(ctx)
 	r.kick()
 	return rev, nil
+}
+
+// withdrawStale deletes pending records this replica published before it stopped: no
+// push of it is waiting for them any more, and they would never turn ready.
+func (r *Replicator) withdrawStale(ctx context.Context, cat map[string]record) {
+	for ref, rec := range cat {
+		if rec.State != statePending || rec.Origin != r.cfg.ID {
+			continue
+		}
+		dctx, cancel := context.WithTimeout(ctx, r.timeout)
+		_, err := r.cli.Delete(clientv3.WithRequireLeader(dctx), r.k.record(ref))
+		cancel()
+		if err != nil {
+			r.log.Warn("withdraw a pending record left by an earlier run", "ref", ref, "err", err)
+			continue
+		}
+		delete(cat, ref)
+		r.log.Info("withdrew a pending record left by an earlier run (its push had failed)", "ref", ref)
+	}
 }
 
 func (r *Replicator) loadCatalog(ctx context.Context) (map[string]record, int64, error) {
