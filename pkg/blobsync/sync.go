@@ -15,8 +15,8 @@ func (r *Replicator) sync(ctx context.Context, adopt, first bool) (int64, error)
 	if err != nil {
 		return 0, err
 	}
-	if adopt || first {
-		r.withdrawStale(ctx, cat)
+	if first {
+		r.withdrawStale(ctx, cat, rev)
 	}
 	for _, a := range r.store.List() {
 		rec, ok := cat[a.Ref()]
@@ -58,14 +58,19 @@ func (r *Replicator) sync(ctx context.Context, adopt, first bool) (int64, error)
 
 // withdrawStale deletes pending records this replica published before it stopped: no
 // push of it is waiting for them any more, and they would never turn ready.
-func (r *Replicator) withdrawStale(ctx context.Context, cat map[string]record) {
+func (r *Replicator) withdrawStale(ctx context.Context, cat map[string]record, rev int64) {
 	for ref, rec := range cat {
 		if rec.State != statePending || rec.Origin != r.cfg.ID {
 			continue
 		}
 		dctx, cancel := context.WithTimeout(ctx, r.timeout)
-		_, err := r.cli.Delete(clientv3.WithRequireLeader(dctx), r.k.record(ref))
+		key := r.k.record(ref) // unless a push begun since the load wrote it again
+		resp, err := r.cli.Txn(clientv3.WithRequireLeader(dctx)).If(clientv3.Compare(clientv3.ModRevision(key), "<", rev+1)).
+			Then(clientv3.OpDelete(key)).Commit()
 		cancel()
+		if err == nil && !resp.Succeeded {
+			continue
+		}
 		if err != nil {
 			r.log.Warn("withdraw a pending record left by an earlier run", "ref", ref, "err", err)
 			continue
