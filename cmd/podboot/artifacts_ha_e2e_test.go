@@ -19,6 +19,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/podboot/podboot/internal/testutil"
+	"github.com/podboot/podboot/pkg/imagepush/pushtest"
+	"github.com/podboot/podboot/pkg/imagesign"
 )
 
 // haPodYAML is a NAT pod (its boot files are not bound to a leased address, so a test
@@ -32,19 +34,20 @@ subnets:
     gateway: 192.0.2.1
 serverAddress: 198.51.100.10
 profile: default
-artifacts: [blob.bin]
+artifacts: [blob.bin, os]
 `
 
 const haMAC = "52:54:00:ab:00:01"
 
 // TestArtifactsOnEveryReplica drives real serves on a 3-member etcd: `image add`
-// through replica A returns only once A and B hold the blob; after A is SIGKILLed, a
-// replica C that starts afterwards refuses B's copy while it is tampered with (digest
-// mismatch: nothing stored, HTTP 404), then serves the exact bytes over HTTP (curl) and
-// TFTP (atftp) once B's copy is right again; with only C live, a push that needs 2
-// copies fails at once with HTTP 503 naming the live and known replicas and leaves
-// nothing behind; a deletion removes the record first
-// and every replica's file.
+// through replica A returns only once A and B hold the blob, and a signed stage2 pushed
+// through A with a ci token travels with its signature. After A is SIGKILLed, a replica
+// C that starts afterwards refuses B's copy while it is tampered with (digest mismatch:
+// nothing stored, HTTP 404), then serves the exact bytes over HTTP (curl) and TFTP
+// (atftp) once B's copy is right again, and the stage2 and its signature. With only C
+// live, a push that needs 2 copies fails at once with HTTP 503 naming the live and
+// known replicas and leaves nothing behind. A deletion removes the record first, then
+// every replica's file and holder key.
 func TestArtifactsOnEveryReplica(t *testing.T) {
 	for _, tool := range []string{"curl", "atftp"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -74,6 +77,17 @@ func TestArtifactsOnEveryReplica(t *testing.T) {
 			t.Fatalf("after image add, %s holds no exact copy: %v", dir, err)
 		}
 	}
+	// A signed stage2 through the CI push: its signature is a blob that travels too.
+	stage2 := randomBytes(t, 256<<10)
+	stage2File := writeFile(t, files, "os.img", string(stage2))
+	sig := signWith(t, bin, files, "ci-signer", caOf(t, dirA), pushtest.Spec{}, stage2File)
+	sigBytes, err := os.ReadFile(sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci := cliA.WithToken(strings.TrimSpace(cliA.MustRun(t, "token", "create", "ci-bot", "--role", "ci")))
+	ci.MustRun(t, "image", "push", "os:1", stage2File, "--sig", sig)
+
 	if err := a.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +131,12 @@ func TestArtifactsOnEveryReplica(t *testing.T) {
 		t.Fatalf("C over TFTP after A died: %d bytes, not the pushed ones", len(got))
 	}
 
+	for file, want := range map[string][]byte{"os": stage2, "os.p7s": sigBytes} {
+		if code, got := curl(t, strings.TrimSuffix(url, "blob.bin")+file); code != http.StatusOK || !bytes.Equal(got, want) {
+			t.Fatalf("C serving the pushed %s: HTTP %d, exact %v", file, code, bytes.Equal(got, want))
+		}
+	}
+
 	// Only C up: a push that needs 2 copies fails clearly and stores nothing.
 	if err := b.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -141,14 +161,14 @@ func TestArtifactsOnEveryReplica(t *testing.T) {
 		t.Fatalf("the refused push is listed:\n%s", out)
 	}
 	cli := etcd.Client()
-	if resp, err := cli.Get(context.Background(), "/ha/artifacts/", clientv3.WithPrefix(), clientv3.WithKeysOnly()); err != nil || len(resp.Kvs) != 1 {
-		t.Fatalf("catalog after the refused push: %v, %d records, want blob.bin@1 only", err, len(resp.Kvs))
+	if resp, err := cli.Get(context.Background(), "/ha/artifacts/", clientv3.WithPrefix(), clientv3.WithKeysOnly()); err != nil || len(resp.Kvs) != 2 {
+		t.Fatalf("catalog after the refused push: %v, %d records, want blob.bin@1 and os@1", err, len(resp.Kvs))
 	}
 
 	// Deletion: B back; the record goes, then every replica's file and holder key.
 	b = testutil.StartServe(t, bin, dirB, append(flags, "--replica-name", "b")...)
 	cliB.Server = b.Server
-	cliC.MustRun(t, "pod", "apply", "-f", writeFile(t, files, "pod.yaml", strings.Replace(haPodYAML, "artifacts: [blob.bin]\n", "", 1)))
+	cliC.MustRun(t, "pod", "apply", "-f", writeFile(t, files, "pod.yaml", strings.Replace(haPodYAML, "artifacts: [blob.bin, os]\n", "", 1)))
 	cliC.MustRun(t, "image", "delete", "blob.bin@1")
 	testutil.WaitFor(t, 20*time.Second, "every replica to remove the deleted blob", func() bool {
 		_, errB := os.Stat(blobFile(dirB, digest))
@@ -162,6 +182,20 @@ func TestArtifactsOnEveryReplica(t *testing.T) {
 	if out := cliB.MustRun(t, "image", "list"); strings.Contains(out, "blob.bin") {
 		t.Fatalf("B still lists the deleted image:\n%s", out)
 	}
+}
+
+// caOf is the CA a data dir's serve made (and trusts for pushed images).
+func caOf(t *testing.T, dataDir string) *pushtest.Cert {
+	t.Helper()
+	certs, err := imagesign.LoadCertificates(filepath.Join(dataDir, "pki", "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := imagesign.LoadPrivateKey(filepath.Join(dataDir, "pki", "ca.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &pushtest.Cert{Cert: certs[0], Key: key}
 }
 
 // blobFile is where a data dir keeps a blob.
