@@ -115,9 +115,10 @@ func TestArtifactsOnEveryReplica(t *testing.T) {
 	if _, err := os.Stat(blobFile(dirC, digest)); err == nil {
 		t.Fatal("C stored the tampered copy")
 	}
-	if tmp, _ := os.ReadDir(filepath.Join(dirC, "artifacts", "tmp")); len(tmp) != 0 {
-		t.Fatalf("C left %d temporary files of the refused pull", len(tmp))
-	}
+	testutil.WaitFor(t, 10*time.Second, "C to keep no temporary file of refused pulls", func() bool {
+		tmp, err := os.ReadDir(filepath.Join(dirC, "artifacts", "tmp")) // pulls in flight come and go
+		return err == nil && len(tmp) == 0
+	})
 
 	// B's copy right again: C serves the exact bytes, over HTTP and TFTP.
 	if err := os.WriteFile(orig, content, 0o444); err != nil {
@@ -131,6 +132,12 @@ func TestArtifactsOnEveryReplica(t *testing.T) {
 		t.Fatalf("C over TFTP after A died: %d bytes, not the pushed ones", len(got))
 	}
 
+	metrics := metricsOf(t, c)
+	for _, want := range []string{`podboot_artifact_pulls_total{result="mismatch"}`, `podboot_artifact_pulls_total{result="ok"}`, "podboot_artifact_blobs_missing 0"} {
+		if !strings.Contains(metrics, want) {
+			t.Fatalf("C's /metrics lacks %s:\n%s", want, metrics)
+		}
+	}
 	for file, want := range map[string][]byte{"os": stage2, "os.p7s": sigBytes} {
 		if code, got := curl(t, strings.TrimSuffix(url, "blob.bin")+file); code != http.StatusOK || !bytes.Equal(got, want) {
 			t.Fatalf("C serving the pushed %s: HTTP %d, exact %v", file, code, bytes.Equal(got, want))
@@ -196,6 +203,22 @@ func caOf(t *testing.T, dataDir string) *pushtest.Cert {
 		t.Fatal(err)
 	}
 	return &pushtest.Cert{Cert: certs[0], Key: key}
+}
+
+// metricsOf is a serve's /metrics page, its replication lines only.
+func metricsOf(t *testing.T, s *testutil.Serve) string {
+	t.Helper()
+	b, err := exec.Command("curl", "-sf", "--cacert", filepath.Join(s.DataDir, "pki", "ca.pem"), s.Server+"/metrics").Output()
+	if err != nil {
+		t.Fatalf("curl %s/metrics: %v", s.Server, err)
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "podboot_artifact_") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // blobFile is where a data dir keeps a blob.

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/podboot/podboot/pkg/artifact"
 )
 
 // BlobRoute is where a replica serves its blobs to peers (route.go).
@@ -128,6 +130,7 @@ func (r *Replicator) pullBlob(ctx context.Context, digest string) error {
 		for _, p := range peers {
 			start := time.Now()
 			n, err := r.pullFrom(ctx, p, digest)
+			r.count(n, err)
 			if err == nil {
 				r.log.Info("artifact blob pulled", "digest", digest, "peer", p.ID, "bytes", n, "took", time.Since(start).Round(time.Millisecond))
 				errs = nil
@@ -147,6 +150,18 @@ func (r *Replicator) pullBlob(ctx context.Context, digest string) error {
 		return fmt.Errorf("pull blob %s: record this replica as holder: %w", digest, err)
 	}
 	return nil
+}
+
+func (r *Replicator) count(n int64, err error) {
+	switch {
+	case err == nil:
+		r.m.pulls.WithLabelValues("ok").Inc()
+		r.m.pullBytes.Add(float64(n))
+	case errors.Is(err, artifact.ErrDigestMismatch):
+		r.m.pulls.WithLabelValues("mismatch").Inc()
+	default:
+		r.m.pulls.WithLabelValues("failed").Inc()
+	}
 }
 
 // holders are the peers (not this replica) holding digest, shuffled.

@@ -71,6 +71,7 @@ type Replicator struct {
 	clients map[string]*http.Client
 	// wake tells the pull loop that records need blobs.
 	wake chan struct{}
+	m    *metrics
 }
 
 // New builds the replicator; Hooks gives the store its side, Run keeps it in step.
@@ -79,8 +80,10 @@ func New(cfg Config, cli *clientv3.Client, prefix string, store *artifact.Store,
 	if cfg.ID == "" || cfg.APIURL == "" || cfg.Token == "" {
 		return nil, errors.New("artifact replication: a replica ID, an API URL and a replica token are required")
 	}
-	return &Replicator{cfg: cfg, cli: cli, k: keys{prefix}, store: store, log: log, timeout: 5 * time.Second,
-		catalog: map[string]record{}, pulls: map[string]*pull{}, clients: map[string]*http.Client{}, wake: make(chan struct{}, 1)}, nil
+	r := &Replicator{cfg: cfg, cli: cli, k: keys{prefix}, store: store, log: log, timeout: 5 * time.Second,
+		catalog: map[string]record{}, pulls: map[string]*pull{}, clients: map[string]*http.Client{}, wake: make(chan struct{}, 1)}
+	r.m = newMetrics(r)
+	return r, nil
 }
 
 // Hooks are the store's calls into the replication (artifact.Store.SetHooks).

@@ -64,6 +64,7 @@ func (s *Server) openReplication() error {
 	if err != nil {
 		return err
 	}
+	s.prom.MustRegister(rep.Collectors()...)
 	s.artifacts.SetHooks(rep.Hooks())
 	s.api.Mount(blobsync.Routes(s.artifacts, s.log)...)
 	s.addService("artifact replication", rep.Run)
