@@ -28,6 +28,7 @@ packages=(
   zstd              # zstd: the same for .ko.zst
   time              # /usr/bin/time -v for RSS
   procps
+  kea-admin         # perfdhcp: DHCP load through the relays (test/ha)
   tcpdump           # testdata/dhcp-relayed.pcap (PODBOOT_TEST_PCAP=FILE go test -run TestReadmeQuickStart ./test/docs)
   iputils-ping      # ping: the emulated WAN link's own test (internal/testutil)
   openipmi          # ipmi_sim: the IPMI BMC in tests (pkg/bmc)

@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -152,13 +151,8 @@ func openTap(ns, dev string) (*os.File, error) {
 }
 
 func openTapHere(ns, dev string) (*os.File, error) {
-	nsf, err := os.Open(filepath.Join("/var/run/netns", ns))
-	if err != nil {
-		return nil, fmt.Errorf("open namespace %s: %w", ns, err)
-	}
-	defer nsf.Close()
-	if err := unix.Setns(int(nsf.Fd()), unix.CLONE_NEWNET); err != nil {
-		return nil, fmt.Errorf("enter namespace %s: %w", ns, err)
+	if err := enterNamespace(ns); err != nil {
+		return nil, err
 	}
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/podboot/podboot/pkg/agent/proto"
@@ -19,7 +20,10 @@ import (
 
 // Client talks to podboot's agent API over HTTPS, trusting only the pinned root CA.
 type Client struct {
-	base  *url.URL
+	// bases are the servers: the one the host booted from, then the other replicas;
+	// cur is the index of the one in use (failover.go).
+	bases []*url.URL
+	cur   atomic.Int32
 	host  string // HostPath(mac)
 	token string
 	http  *http.Client
@@ -36,21 +40,27 @@ func NewClient(p Params, roots *x509.CertPool, log *slog.Logger) *Client {
 		ResponseHeaderTimeout: 60 * time.Second,
 		IdleConnTimeout:       90 * time.Second,
 	}
-	return &Client{base: p.Server, host: proto.HostPath(p.MAC), token: p.Token, http: &http.Client{Transport: tr}, log: log}
+	c := &Client{bases: append([]*url.URL{p.Server}, p.Fallback...), host: proto.HostPath(p.MAC), token: p.Token, http: &http.Client{Transport: tr}, log: log}
+	return c
 }
 
-// URL resolves a path (absolute, or relative to the host's base) against the server.
+// URL resolves a path (absolute, or relative to the host's base) against the server in
+// use. An absolute URL on any of the servers is moved to the one in use.
 func (c *Client) URL(ref string) (string, error) {
 	u, err := url.Parse(ref)
 	if err != nil {
 		return "", fmt.Errorf("parse URL %q: %w", ref, err)
 	}
-	if u.IsAbs() && u.Host != c.base.Host {
-		// The chain-load may only point at the server the agent was booted with: the
-		// token must not travel anywhere else.
-		return "", fmt.Errorf("URL %q is not on the server %s", ref, c.base.Host)
+	base := c.base()
+	if u.IsAbs() {
+		if !c.isServer(u.Host) {
+			// The chain-load may only point at the servers the agent was booted with:
+			// the token must not travel anywhere else.
+			return "", fmt.Errorf("URL %q is not on the server %s", ref, base.Host)
+		}
+		u.Scheme, u.Host = base.Scheme, base.Host
 	}
-	hostBase := c.base.ResolveReference(&url.URL{Path: c.host})
+	hostBase := base.ResolveReference(&url.URL{Path: c.host})
 	return hostBase.ResolveReference(u).String(), nil
 }
 
@@ -63,16 +73,23 @@ type StatusError struct {
 func (e *StatusError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Status, e.Body) }
 
 func (c *Client) do(ctx context.Context, method, ref string, body any, hdr http.Header) (*http.Response, error) {
+	var b []byte
+	if body != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
+			return nil, err
+		}
+	}
+	return c.failover(ctx, func() (*http.Response, error) { return c.doOnce(ctx, method, ref, b, body != nil, hdr) })
+}
+
+func (c *Client) doOnce(ctx context.Context, method, ref string, b []byte, hasBody bool, hdr http.Header) (*http.Response, error) {
 	u, err := c.URL(ref)
 	if err != nil {
 		return nil, err
 	}
 	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
+	if hasBody {
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
@@ -82,7 +99,7 @@ func (c *Client) do(ctx context.Context, method, ref string, body any, hdr http.
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
-	if body != nil {
+	if hasBody {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)

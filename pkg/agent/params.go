@@ -13,6 +13,9 @@ import (
 // Params are what the iPXE script told the agent on the kernel command line.
 type Params struct {
 	Server *url.URL // https://ADDR:PORT
+	// Fallback are the other replicas' URLs (podboot.servers), tried in turn when the
+	// server stops answering.
+	Fallback []*url.URL
 	Pod    string
 	MAC    string // lower case, colon separated
 	Token  string
@@ -34,12 +37,23 @@ func ParseCmdline(cmdline string) (Params, error) {
 	if srv == "" {
 		return p, fmt.Errorf("kernel command line has no %s=https://ADDR:PORT", proto.ParamServer)
 	}
-	u, err := url.Parse(srv)
-	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return p, fmt.Errorf("%s=%q: want https://ADDR:PORT", proto.ParamServer, srv)
+	u, err := serverURL(proto.ParamServer, srv)
+	if err != nil {
+		return p, err
 	}
-	u.Path, u.RawQuery, u.Fragment = "", "", ""
 	p.Server = u
+	for _, s := range strings.Split(vals[proto.ParamServers], ",") {
+		if s == "" {
+			continue
+		}
+		f, err := serverURL(proto.ParamServers, s)
+		if err != nil {
+			return p, err
+		}
+		if f.Host != p.Server.Host {
+			p.Fallback = append(p.Fallback, f)
+		}
+	}
 	hw, err := net.ParseMAC(vals[proto.ParamMAC])
 	if err != nil || len(hw) != 6 {
 		return p, fmt.Errorf("%s=%q: want a MAC address", proto.ParamMAC, vals[proto.ParamMAC])
@@ -55,4 +69,14 @@ func ParseCmdline(cmdline string) (Params, error) {
 		return p, fmt.Errorf("%s=%q: name a disk, e.g. vda", proto.ParamDisk, p.Disk)
 	}
 	return p, nil
+}
+
+// serverURL parses one https://ADDR:PORT server URL of parameter param.
+func serverURL(param, s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("%s=%q: want https://ADDR:PORT", param, s)
+	}
+	u.Path, u.RawQuery, u.Fragment = "", "", ""
+	return u, nil
 }

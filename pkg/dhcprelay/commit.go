@@ -97,6 +97,12 @@ func (c *committer) failed(ctx context.Context, batch []result) {
 	for i := range batch {
 		r := &batch[i]
 		c.table(*r, func(pl *podLeases) { pl.undo(r.persist.MAC, r.prior) })
+		// A replica that may have lost the pod meanwhile (its session lapsed while the
+		// commit waited) sends nothing: the pod's new owner answers.
+		if c.owner != nil && !c.owner.Owns(r.pod) {
+			c.m.packet(r.pod, r.relay, r.typ, "fenced")
+			continue
+		}
 		if !degrade(r, now) {
 			c.m.packet(r.pod, r.relay, r.typ, "commit_failed")
 			continue

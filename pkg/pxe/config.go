@@ -81,6 +81,10 @@ type Config struct {
 	// NATTokenWindow is how long after a host's relayed DHCP ACK the iPXE script of a NAT
 	// pod may carry a token (default 3m; one token per exchange).
 	NATTokenWindow time.Duration `yaml:"natTokenWindow"`
+	// Replicas, with several podboot replicas (docs/ha.md), returns this replica's
+	// HTTPS URL (the iPXE script's podboot.server instead of the pod's serverAddress)
+	// and every live replica's (podboot.servers, the agent's failover list).
+	Replicas func() (self string, all []string) `yaml:"-"`
 	// HostToken returns the one-time provisioning token rendered into a host's kernel
 	// command line (podboot.token=…) and records step, the script's host event, in the
 	// same commit (provision.Service.HostToken, podmgr.Manager.IssueHostTokenWith): the

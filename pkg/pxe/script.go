@@ -23,6 +23,9 @@ type ScriptData struct {
 	ServerAddress string
 	// ServerURL is podboot's HTTPS base URL for the agent (chain-load, kickstart, callbacks).
 	ServerURL string
+	// ServerURLs lists every replica's HTTPS URL, comma separated, with several replicas
+	// (podboot.servers, the agent's failover list); empty with one.
+	ServerURLs string
 	// BootURL is the HTTP base URL of the host's files: BootURL + "/" + name.
 	BootURL                string
 	KernelURL, InitrdURL   string
@@ -91,9 +94,17 @@ func (s *Service) scriptData(t target, token string) ScriptData {
 	boot := podmgr.HTTPURL(server, s.httpPort, strings.TrimSuffix(podmgr.HTTPBootPath(t.pc.Pod.Name, t.host.MAC, ""), "/"))
 	kname, _, _ := strings.Cut(t.prof.Kernel, "@")
 	iname, _, _ := strings.Cut(t.prof.Initrd, "@")
+	serverURL, serverURLs := podmgr.HTTPSURL(server, s.httpsPort, ""), ""
+	if s.cfg.Replicas != nil {
+		self, all := s.cfg.Replicas()
+		if self != "" {
+			serverURL = self
+		}
+		serverURLs = strings.Join(all, ",")
+	}
 	return ScriptData{
 		Pod: t.pc.Pod.Name, MAC: t.host.MAC, MACPath: podmgr.MACPath(t.host.MAC), Hostname: t.host.Hostname, Profile: t.prof.Name,
-		ServerAddress: server, ServerURL: podmgr.HTTPSURL(server, s.httpsPort, ""), BootURL: boot,
+		ServerAddress: server, ServerURL: serverURL, ServerURLs: serverURLs, BootURL: boot,
 		KernelURL: boot + "/" + kname, InitrdURL: boot + "/" + iname, KernelName: kname, InitrdName: iname,
 		KernelArgs: t.prof.KernelArgs, Stage2: t.prof.Stage2, Token: token,
 	}

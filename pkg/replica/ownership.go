@@ -39,10 +39,13 @@ type Ownership struct {
 	met   *metrics
 
 	mu sync.RWMutex
-	// owned are the pods this replica answers for, with the mod revision of the owner
-	// key it holds.
-	owned map[string]int64
+	// owned are the pods this replica answers for, with the owner key it holds.
+	owned map[string]ownedPod
 }
+
+// ownedPod is an owner key this replica holds: its mod revision and the session lease
+// it was claimed under (a rejoined replica owns nothing of its previous session).
+type ownedPod struct{ modRev, lease int64 }
 
 // NewOwnership builds the ownership of m's replica; Run drives it.
 func NewOwnership(m *Membership, hooks Hooks, reg prometheus.Registerer, log *slog.Logger) (*Ownership, error) {
@@ -53,7 +56,7 @@ func NewOwnership(m *Membership, hooks Hooks, reg prometheus.Registerer, log *sl
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Ownership{m: m, hooks: hooks, log: log.With("replica", m.Name()), met: met, owned: map[string]int64{}}, nil
+	return &Ownership{m: m, hooks: hooks, log: log.With("replica", m.Name()), met: met, owned: map[string]ownedPod{}}, nil
 }
 
 // Owns reports whether this replica answers for pod now: it holds the pod's owner key,
@@ -62,10 +65,11 @@ func (o *Ownership) Owns(pod string) bool {
 	if !o.m.Alive() {
 		return false
 	}
+	lease := o.m.Self().Lease
 	o.mu.RLock()
 	defer o.mu.RUnlock()
-	_, ok := o.owned[pod]
-	return ok
+	op, ok := o.owned[pod]
+	return ok && op.lease == lease
 }
 
 // Fence reads pod's owner key in tx (an etcd store transaction) and reports whether it
@@ -171,7 +175,7 @@ func (o *Ownership) reconcile(ctx context.Context) error {
 		case mine && want != self.Name && settled[want]:
 			o.release(ctx, p.Name, cur.modRev, "assigned to "+want)
 		case mine:
-			o.adopt(ctx, p.Name, cur.modRev)
+			o.adopt(ctx, p.Name, ownedPod{cur.modRev, cur.rec.Lease})
 		default:
 			o.drop(ctx, p.Name, cur)
 			if !held && want == self.Name {
@@ -204,15 +208,15 @@ func (o *Ownership) claim(ctx context.Context, pod string, lease int64) {
 		}
 		return // someone else holds it, or the outcome is unknown: the next read tells
 	}
-	o.adopt(ctx, pod, resp.Header.Revision)
+	o.adopt(ctx, pod, ownedPod{resp.Header.Revision, lease})
 }
 
 // adopt loads pod's leases (once) and starts answering for it.
-func (o *Ownership) adopt(ctx context.Context, pod string, modRev int64) {
+func (o *Ownership) adopt(ctx context.Context, pod string, op ownedPod) {
 	o.mu.RLock()
 	have, ok := o.owned[pod]
 	o.mu.RUnlock()
-	if ok && have == modRev {
+	if ok && have == op {
 		return
 	}
 	start := time.Now()
@@ -221,11 +225,11 @@ func (o *Ownership) adopt(ctx context.Context, pod string, modRev int64) {
 		return
 	}
 	o.mu.Lock()
-	o.owned[pod] = modRev
+	o.owned[pod] = op
 	o.mu.Unlock()
 	o.met.moves.WithLabelValues("claimed").Inc()
-	o.log.Info("pod claimed; answering for it", "pod", pod, "rev", modRev, "load_took", time.Since(start).Round(time.Millisecond))
-	o.record(ctx, "replica.claimed", pod, fmt.Sprintf("owner key revision %d", modRev))
+	o.log.Info("pod claimed; answering for it", "pod", pod, "rev", op.modRev, "load_took", time.Since(start).Round(time.Millisecond))
+	o.record(ctx, "replica.claimed", pod, fmt.Sprintf("owner key revision %d", op.modRev))
 }
 
 // release stops answering for pod, then deletes its owner key if it is still ours.

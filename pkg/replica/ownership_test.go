@@ -102,11 +102,22 @@ func TestOwnershipSpreadsMovesAndFences(t *testing.T) {
 	}
 	pods[0].Pin = "r3"
 	rs := []*replicaUnderTest{startReplica(t, etcd, "r1", pods), startReplica(t, etcd, "r2", pods), startReplica(t, etcd, "r3", pods)}
-	testutil.WaitFor(t, 10*time.Second, "every pod owned by exactly one replica", func() bool { return eachOwnedOnce(rs, pods) })
-	o := owners(rs, pods)
-	if !slices.Equal(o["pod-00"], []string{"r3"}) {
-		t.Fatalf("pinned pod-00 owned by %v, want r3", o["pod-00"])
+	// Replicas join one after the other, so pods move until all three are in.
+	settled := func() bool {
+		o := owners(rs, pods)
+		for _, p := range pods {
+			want := Rendezvous(p.Name, []string{"r1", "r2", "r3"})
+			if p.Pin != "" {
+				want = p.Pin
+			}
+			if !slices.Equal(o[p.Name], []string{want}) {
+				return false
+			}
+		}
+		return true
 	}
+	testutil.WaitFor(t, 10*time.Second, "every pod owned by its assigned replica only, pinned pod-00 by r3", settled)
+	o := owners(rs, pods)
 	var victim *replicaUnderTest
 	for _, r := range rs {
 		if len(r.own.Owned()) >= 2 && r.name != "r3" {

@@ -47,6 +47,7 @@ func (s *Server) openBoot() error {
 		return err
 	}
 	bc.HostToken, bc.AgentHandler = prov.HostToken, prov.Handler()
+	bc.Replicas = s.replicaURLs()
 	s.api.Mount(prov.Routes()...)
 	svc, err := pxe.New(bc, s.mgr, s.artifacts, s.prom, s.log)
 	if err != nil {

@@ -56,3 +56,25 @@ func (s *Server) shareDHCP(srv *dhcprelay.Server) error {
 	s.addService("pod ownership", own.Run)
 	return nil
 }
+
+// replicaURLs tells the boot service this replica's advertised HTTPS URL and every live
+// replica's, for the iPXE script and the agent's failover; nil without replicas.
+func (s *Server) replicaURLs() func() (string, []string) {
+	if s.members == nil {
+		return nil
+	}
+	m := s.members
+	return func() (string, []string) {
+		self := m.Config().Advertise.HTTPS
+		all := []string{}
+		if self != "" {
+			all = append(all, self)
+		}
+		for _, mb := range m.Members() {
+			if u := mb.Advertise.HTTPS; u != "" && u != self && !m.Suspect(mb.Name) {
+				all = append(all, u)
+			}
+		}
+		return self, all
+	}
+}

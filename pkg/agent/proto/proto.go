@@ -160,4 +160,7 @@ const (
 	ParamToken  = "podboot.token"
 	// ParamDisk overrides the target disk (e.g. podboot.disk=vda).
 	ParamDisk = "podboot.disk"
+	// ParamServers lists every podboot replica's HTTPS URL, comma separated: the agent
+	// turns to the next when the one it uses stops answering (docs/ha.md).
+	ParamServers = "podboot.servers"
 )

@@ -1,0 +1,70 @@
+package agent
+
+import (
+	"context"
+	"crypto/x509"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync/atomic"
+	"testing"
+)
+
+func TestClientFailsOverToTheNextReplica(t *testing.T) {
+	var hitsB atomic.Int32
+	b := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hitsB.Add(1)
+		if r.Header.Get("Authorization") != "Bearer tok" {
+			http.Error(w, "no token", http.StatusUnauthorized)
+			return
+		}
+		w.Write([]byte(`{"ok":true}`))
+	}))
+	defer b.Close()
+	status := func(code int) *httptest.Server {
+		return httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "x", code) }))
+	}
+	down := status(200)
+	down.Close() // nothing listens any more
+	unavailable, notFound := status(http.StatusServiceUnavailable), status(http.StatusNotFound)
+	defer unavailable.Close()
+	defer notFound.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(b.Certificate()) // every httptest server has the same certificate
+	for _, tc := range []struct {
+		name     string
+		first    *httptest.Server
+		switches bool
+	}{
+		{"server gone", down, true},
+		{"server answers 503", unavailable, true},
+		{"server answers 404", notFound, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hitsB.Store(0)
+			first, _ := url.Parse(tc.first.URL)
+			second, _ := url.Parse(b.URL)
+			c := NewClient(Params{Server: first, Fallback: []*url.URL{second}, MAC: "52:54:00:00:00:01", Token: "tok"}, roots, slog.New(slog.DiscardHandler))
+			var out struct{ OK bool }
+			err := c.GetJSON(context.Background(), "state", &out)
+			if tc.switches != (err == nil && out.OK) {
+				t.Fatalf("GetJSON = %v (ok %v), want switched %v", err, out.OK, tc.switches)
+			}
+			if !tc.switches {
+				return
+			}
+			// The replica that answered stays in use; an absolute URL on the first
+			// server is moved to it.
+			if err := c.GetJSON(context.Background(), tc.first.URL+"/agent/x", &out); err != nil {
+				t.Fatalf("second call: %v", err)
+			}
+			if hitsB.Load() != 2 {
+				t.Fatalf("second replica served %d requests, want 2", hitsB.Load())
+			}
+			if _, err := c.URL("https://203.0.113.9:8443/x"); err == nil {
+				t.Fatal("a URL on a server the host was not given was accepted")
+			}
+		})
+	}
+}
