@@ -1,6 +1,7 @@
 package artifact
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,8 +11,10 @@ import (
 
 // Delete removes the record of name@version and collects blobs no record uses any more.
 // Whether the artifact may be deleted (is a profile using it?) is the caller's question:
-// pass a check that refuses; it runs under the store's write lock.
-func (s *Store) Delete(name, version string, check func(Artifact) error) error {
+// pass a check that refuses; it runs under the store's write lock. A replicated store
+// removes the shared record first (Hooks.Unpublish), so no replica starts a new
+// download of it, then its own.
+func (s *Store) Delete(ctx context.Context, name, version string, check func(Artifact) error) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	a, ok := s.Get(name, version)
@@ -23,15 +26,14 @@ func (s *Store) Delete(name, version string, check func(Artifact) error) error {
 			return fmt.Errorf("delete %s: %w", a.Ref(), err)
 		}
 	}
-	if err := s.root.Remove(metaPath(a.Ref())); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("delete %s: remove record: %w", a.Ref(), err)
+	if s.hooks.Unpublish != nil {
+		if err := s.hooks.Unpublish(ctx, a); err != nil {
+			return fmt.Errorf("delete %s: %w", a.Ref(), err)
+		}
 	}
-	if err := syncDir(filepath.Join(s.dir, metaDir)); err != nil {
+	if err := s.forgetLocked(a); err != nil {
 		return fmt.Errorf("delete %s: %w", a.Ref(), err)
 	}
-	s.mu.Lock()
-	s.idx.remove(a.Name, a.Version)
-	s.mu.Unlock()
 	if _, err := s.collectLocked(); err != nil {
 		return fmt.Errorf("delete %s: %w", a.Ref(), err)
 	}
@@ -46,7 +48,18 @@ func (s *Store) GC() (int, error) {
 }
 
 func (s *Store) collectLocked() (int, error) {
+	removed, err := s.collectDigests()
+	return len(removed), err
+}
+
+// collectDigests removes every blob that no record names, no ingest in flight has
+// pinned and no Referenced hook claims, and returns their digests. Blobs are unlinked,
+// never truncated: a download in progress keeps reading its open descriptor.
+func (s *Store) collectDigests() ([]string, error) {
 	used := map[string]bool{}
+	for d := range s.pinned {
+		used[d] = true
+	}
 	s.mu.RLock()
 	s.idx.each(func(a Artifact) {
 		used[a.Digest] = true
@@ -55,11 +68,11 @@ func (s *Store) collectLocked() (int, error) {
 		}
 	})
 	s.mu.RUnlock()
-	removed := 0
+	var removed []string
 	base := filepath.Join(s.dir, blobsDir)
 	shards, err := os.ReadDir(base)
 	if err != nil {
-		return 0, fmt.Errorf("collect blobs: %w", err)
+		return nil, fmt.Errorf("collect blobs: %w", err)
 	}
 	for _, sh := range shards {
 		if !sh.IsDir() {
@@ -70,13 +83,13 @@ func (s *Store) collectLocked() (int, error) {
 			return removed, fmt.Errorf("collect blobs: %w", err)
 		}
 		for _, b := range blobs {
-			if used[b.Name()] {
+			if used[b.Name()] || (s.hooks.Referenced != nil && s.hooks.Referenced(b.Name())) {
 				continue
 			}
 			if err := os.Remove(filepath.Join(base, sh.Name(), b.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return removed, fmt.Errorf("collect blob %s: %w", b.Name(), err)
 			}
-			removed++
+			removed = append(removed, b.Name())
 		}
 	}
 	return removed, nil

@@ -49,7 +49,7 @@ func TestResolveNewest(t *testing.T) {
 			}
 			for i, o := range tt.ops {
 				if o.del {
-					if err := s.Delete("initrd", o.version, nil); err != nil {
+					if err := s.Delete(context.Background(), "initrd", o.version, nil); err != nil {
 						t.Fatal(err)
 					}
 					continue

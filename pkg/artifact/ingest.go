@@ -93,6 +93,16 @@ func (s *Store) Ingest(ctx context.Context, meta Meta, r io.Reader, verify Verif
 		}
 	}
 	a.CreatedAt = s.now().UTC()
+	if s.hooks.Publish != nil {
+		published, err := s.publishUnlocked(ctx, a)
+		if err != nil {
+			if _, cerr := s.collectLocked(); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
+			return Artifact{}, fmt.Errorf("ingest %s: %w", ref, err)
+		}
+		a = published
+	}
 	rec, err := json.MarshalIndent(a, "", "  ")
 	if err != nil {
 		return Artifact{}, fmt.Errorf("ingest %s: encode record: %w", ref, err)
@@ -104,6 +114,20 @@ func (s *Store) Ingest(ctx context.Context, meta Meta, r io.Reader, verify Verif
 	s.idx.add(a)
 	s.mu.Unlock()
 	return a, nil
+}
+
+// publishUnlocked runs Hooks.Publish without the write lock (it may wait seconds for
+// peers to copy the blobs, and peers' pulls must not wait for this ingest), with the
+// blobs pinned so no collection removes them meanwhile. Called and returns with wmu held.
+// An identical record published first by another replica is returned as it is.
+func (s *Store) publishUnlocked(ctx context.Context, a Artifact) (Artifact, error) {
+	s.pin(a.Digest, a.SignatureDigest)
+	publish := s.hooks.Publish
+	s.wmu.Unlock()
+	got, err := publish(ctx, a)
+	s.wmu.Lock()
+	s.unpin(a.Digest, a.SignatureDigest)
+	return got, err
 }
 
 // commitBlob moves a fsynced temporary file into the blob tree, or drops it when the

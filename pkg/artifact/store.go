@@ -2,6 +2,7 @@ package artifact
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,11 +33,17 @@ type Store struct {
 	// wmu serialises commits and deletions so a blob is never collected while a commit
 	// that reuses it is in flight.
 	wmu sync.Mutex
+	// hooks, pinned and replicated are guarded by wmu (replica.go).
+	hooks      Hooks
+	pinned     map[string]int
+	replicated bool
 }
 
 // Open opens (creating if needed) the store in dir, loads its records and removes
 // leftovers of interrupted ingests (temporary files, blobs no record names).
-func Open(dir string) (*Store, error) {
+func Open(dir string) (*Store, error) { return open(dir, false) }
+
+func open(dir string, replicated bool) (*Store, error) {
 	for _, d := range []string{dir, filepath.Join(dir, blobsDir), filepath.Join(dir, metaDir), filepath.Join(dir, tmpDir)} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
 			return nil, fmt.Errorf("open artifact store: create %s: %w", d, err)
@@ -46,7 +53,7 @@ func Open(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open artifact store %s: %w", dir, err)
 	}
-	s := &Store{dir: dir, root: root, now: time.Now, idx: newIndex()}
+	s := &Store{dir: dir, root: root, now: time.Now, idx: newIndex(), replicated: replicated}
 	if err := s.cleanTmp(); err != nil {
 		root.Close()
 		return nil, err
@@ -54,6 +61,9 @@ func Open(dir string) (*Store, error) {
 	if err := s.load(); err != nil {
 		root.Close()
 		return nil, err
+	}
+	if replicated {
+		return s, nil
 	}
 	// A crash between committing a blob and writing its record leaves an orphan blob.
 	if _, err := s.collectLocked(); err != nil {
@@ -102,7 +112,7 @@ func (s *Store) load() error {
 		if a.Ref()+".json" != e.Name() || !validDigest(a.Digest) || (a.SignatureDigest != "" && !validDigest(a.SignatureDigest)) {
 			return fmt.Errorf("open artifact store: record %s does not match its name or has a bad digest", e.Name())
 		}
-		if _, err := s.root.Stat(blobPath(a.Digest)); err != nil {
+		if _, err := s.root.Stat(blobPath(a.Digest)); err != nil && !s.replicated {
 			return fmt.Errorf("open artifact store: blob of %s is missing: %w", a.Ref(), err)
 		}
 		s.idx.add(a)
@@ -167,8 +177,31 @@ func (s *Store) List() []Artifact {
 	return out
 }
 
-// OpenBlob opens the bytes with the given digest for reading.
+// OpenBlob opens the bytes with the given digest for reading. A replica that lacks them
+// fetches them first (Hooks.Fetch), bounded by FetchTimeout.
 func (s *Store) OpenBlob(digest string) (*os.File, error) {
+	f, err := s.openLocal(digest)
+	if err == nil || !errors.Is(err, ErrNotFound) || !validDigest(digest) {
+		return f, err
+	}
+	s.wmu.Lock()
+	fetch := s.hooks.Fetch
+	s.wmu.Unlock()
+	if fetch == nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), FetchTimeout)
+	defer cancel()
+	if ferr := fetch(ctx, digest); ferr != nil {
+		return nil, fmt.Errorf("open blob %s: %w: %w", digest, ErrNotFound, ferr)
+	}
+	return s.openLocal(digest)
+}
+
+// FetchTimeout bounds how long opening a blob waits for it to come from a peer.
+const FetchTimeout = 10 * time.Minute
+
+func (s *Store) openLocal(digest string) (*os.File, error) {
 	if !validDigest(digest) {
 		return nil, fmt.Errorf("open blob: %w", ErrNotFound)
 	}

@@ -139,10 +139,10 @@ func TestResolveDeleteGC(t *testing.T) {
 		t.Fatalf("bare name resolved to %s", a.Version)
 	}
 	inUse := errors.New("in use")
-	if err := s.Delete("initrd", "2", func(Artifact) error { return inUse }); !errors.Is(err, inUse) {
+	if err := s.Delete(context.Background(), "initrd", "2", func(Artifact) error { return inUse }); !errors.Is(err, inUse) {
 		t.Fatalf("check ignored: %v", err)
 	}
-	if err := s.Delete("initrd", "2", nil); err != nil {
+	if err := s.Delete(context.Background(), "initrd", "2", nil); err != nil {
 		t.Fatal(err)
 	}
 	if a, _ := s.Resolve("initrd"); a.Version != "1" {
@@ -151,7 +151,7 @@ func TestResolveDeleteGC(t *testing.T) {
 	if _, err := s.OpenBlob(digestOf("v2")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("blob of deleted artifact not collected: %v", err)
 	}
-	if err := s.Delete("initrd", "9", nil); !errors.Is(err, ErrNotFound) {
+	if err := s.Delete(context.Background(), "initrd", "9", nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("want not found, got %v", err)
 	}
 }

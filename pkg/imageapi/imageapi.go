@@ -117,7 +117,7 @@ func (im *Images) delete(w http.ResponseWriter, r *http.Request, a podmgr.Actor)
 		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("image %q: name the version to delete, as NAME@VERSION", ref))
 		return
 	}
-	err = im.store.Delete(name, version, func(art artifact.Artifact) error { return InUse(im.mgr, im.store, art) })
+	err = im.store.Delete(r.Context(), name, version, func(art artifact.Artifact) error { return InUse(im.mgr, im.store, art) })
 	if err != nil {
 		writeErr(w, im.log, err)
 		return
@@ -191,6 +191,8 @@ func writeErr(w http.ResponseWriter, log *slog.Logger, err error) {
 		st = http.StatusNotFound
 	case errors.Is(err, artifact.ErrConflict), errors.Is(err, ErrInUse):
 		st = http.StatusConflict
+	case errors.Is(err, artifact.ErrNotReplicated):
+		st = http.StatusServiceUnavailable
 	case errors.Is(err, syscall.ENOSPC):
 		log.Error("image request failed: disk full", "err", err)
 		api.WriteError(w, http.StatusInsufficientStorage, errors.New("the server's disk is full: nothing was stored; free space on the data dir and retry"))

@@ -43,6 +43,8 @@ func classify(err error) (status int, reason imagesign.Reason, msg string) {
 		return http.StatusRequestEntityTooLarge, "", fmt.Sprintf("upload is larger than %d bytes (images.maxUploadBytes)", mbe.Limit)
 	case errors.Is(err, artifact.ErrConflict):
 		return http.StatusConflict, "", err.Error()
+	case errors.Is(err, artifact.ErrNotReplicated):
+		return http.StatusServiceUnavailable, "", err.Error()
 	case errors.Is(err, artifact.ErrInvalid):
 		return http.StatusBadRequest, "", err.Error()
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):

@@ -227,6 +227,9 @@ const (
 	RoleOperator Role = "operator"
 	RoleCI       Role = "ci"
 	RoleViewer   Role = "viewer"
+	// RoleReplica is what one podboot replica shows another to pull artifact blobs
+	// (pkg/blobsync); it may call nothing else.
+	RoleReplica Role = "replica"
 )
 
 // Token is a management API token; only the hash of its secret is kept.

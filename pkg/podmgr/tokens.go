@@ -16,10 +16,10 @@ import (
 // TokenPrefix starts every management token, so a leaked one is easy to recognise.
 const TokenPrefix = "pbt_"
 
-// ValidRole reports whether r is one of the four roles.
+// ValidRole reports whether r is one of the roles.
 func ValidRole(r Role) bool {
 	switch r {
-	case RoleAdmin, RoleOperator, RoleCI, RoleViewer:
+	case RoleAdmin, RoleOperator, RoleCI, RoleViewer, RoleReplica:
 		return true
 	}
 	return false

@@ -12,9 +12,14 @@ import (
 // ArtifactsDir is the artifact store inside the data dir.
 const ArtifactsDir = "artifacts"
 
-// openArtifacts opens the artifact store and mounts the image routes on the API.
+// openArtifacts opens the artifact store and mounts the image routes on the API. On
+// etcd the store is one replica's copy of the shared catalog (replication.go).
 func (s *Server) openArtifacts() error {
-	store, err := artifact.Open(filepath.Join(s.cfg.DataDir, ArtifactsDir))
+	open := artifact.Open
+	if s.cfg.Store.Kind == "etcd" {
+		open = artifact.OpenReplica
+	}
+	store, err := open(filepath.Join(s.cfg.DataDir, ArtifactsDir))
 	if err != nil {
 		return err
 	}

@@ -45,6 +45,8 @@ type Config struct {
 	// Replica is this replica's name, advertised addresses and liveness knobs, used
 	// with the etcd store (docs/ha.md).
 	Replica replica.Config `yaml:"replica"`
+	// Artifacts is the copying of images between replicas on etcd (replication.go).
+	Artifacts ArtifactsConfig `yaml:"artifacts"`
 }
 
 // APIConfig is the management API listener.
@@ -197,6 +199,9 @@ func (c *Config) Validate() error {
 	}
 	if c.API.MaxConnsPerSource < 0 || c.API.MaxConns < 0 || c.API.BodyTimeout < 0 || c.API.MaxBodyBytes < 0 || c.API.MaxBulkBodyBytes < 0 {
 		return fmt.Errorf("api: maxConnsPerSource, maxConns, bodyTimeout, maxBodyBytes and maxBulkBodyBytes must not be negative (0 means the default)")
+	}
+	if c.Artifacts.MinCopies < 0 || c.Artifacts.CopyTimeout < 0 {
+		return fmt.Errorf("artifacts: minCopies and copyTimeout must not be negative (0 means the default)")
 	}
 	if c.Events.Max < 0 || c.Events.MaxAge < 0 || c.Events.PruneEvery < 0 {
 		return fmt.Errorf("events: max, maxAge and pruneEvery must not be negative (0 means the default)")

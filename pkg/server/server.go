@@ -166,7 +166,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (_ 
 	if err := s.openReplica(ctx); err != nil {
 		return nil, err
 	}
-	for _, step := range []func() error{s.listenAPI, s.openDHCP, s.openArtifacts, s.openImagePush, s.openBoot, s.openBMC} {
+	for _, step := range []func() error{s.listenAPI, s.openDHCP, s.openArtifacts, s.openReplication, s.openImagePush, s.openBoot, s.openBMC} {
 		if err := step(); err != nil {
 			return nil, err
 		}
