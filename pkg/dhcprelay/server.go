@@ -27,7 +27,7 @@ type Server struct {
 	h       *handler
 	q       *fairQueue
 	conn    *net.UDPConn
-	lconn   *net.UDPConn // local interface service, optional
+	lconn   *net.UDPConn   // local interface service, optional
 	probes  []*net.UDPConn // wrong-port probes (probe.go)
 	laddr   netip.Addr
 	lindex  int // the local interface's index; 0 without one
