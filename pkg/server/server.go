@@ -26,8 +26,8 @@ import (
 	"github.com/podboot/podboot/internal/connlimit"
 	"github.com/podboot/podboot/pkg/api"
 	"github.com/podboot/podboot/pkg/artifact"
-	"github.com/podboot/podboot/pkg/imagesign"
 	"github.com/podboot/podboot/pkg/fleet"
+	"github.com/podboot/podboot/pkg/imagesign"
 	"github.com/podboot/podboot/pkg/podmgr"
 	"github.com/podboot/podboot/pkg/pxe"
 )
