@@ -35,6 +35,8 @@ type Service struct {
 	relays  Relays
 	silence time.Duration
 	now     func() time.Time
+	// metrics, when set (SetMetrics), counts deadline failures.
+	metrics *Metrics
 }
 
 // NewService returns the fleet view over mgr and relays.

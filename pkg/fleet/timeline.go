@@ -104,38 +104,58 @@ func (t Timeline) Next() Stage {
 // renewals) belong to the attempt. Events before the first such offer (registration,
 // an earlier attempt's tail lost to the event ring) belong to none.
 func Timelines(evs []podmgr.Event) []Timeline {
-	var out []Timeline
-	bootFiles := 0
-	var prev podmgr.HostState
+	var b builder
 	for _, e := range evs {
-		before := prev
-		if e.State != "" {
-			prev = e.State
-		}
-		if e.Action == "dhcp.offer" && e.State == podmgr.StateOffered && before != podmgr.StateOffered {
-			if n := len(out); n > 0 && out[n-1].Outcome == OutcomeInProgress {
-				out[n-1].Outcome = OutcomeAbandoned
-			}
-			out = append(out, Timeline{MAC: e.MAC, Pod: e.Pod, Start: e.Time, Outcome: OutcomeInProgress, Stuck: StageBootloader,
-				Marks: []Mark{{Stage: StageDHCP, At: e.Time, Action: e.Action, Detail: e.Detail}}})
-			bootFiles = 0
-			continue
-		}
-		if len(out) == 0 {
-			continue
-		}
-		cur := &out[len(out)-1]
-		if cur.Outcome != OutcomeInProgress {
-			continue
-		}
-		switch s, ok := stageOf(e, cur.Last().Stage, &bootFiles); {
-		case ok:
-			cur.reach(s, e)
-		case e.Action == proto.ActionFailed || e.Action == ActionDeadline:
-			cur.fail(e)
-		}
+		b.add(e)
 	}
-	return out
+	return b.out
+}
+
+// builder builds timelines one event at a time (Timelines, and the metrics as events
+// happen).
+type builder struct {
+	out       []Timeline
+	bootFiles int
+	prev      podmgr.HostState
+}
+
+// cur is the attempt events go to (nil before the first).
+func (b *builder) cur() *Timeline {
+	if len(b.out) == 0 {
+		return nil
+	}
+	return &b.out[len(b.out)-1]
+}
+
+// add applies e and reports what it did: started an attempt, reached a stage, or ended
+// the attempt (installed or failed).
+func (b *builder) add(e podmgr.Event) (started, reached, ended bool) {
+	before := b.prev
+	if e.State != "" {
+		b.prev = e.State
+	}
+	if e.Action == "dhcp.offer" && e.State == podmgr.StateOffered && before != podmgr.StateOffered {
+		if c := b.cur(); c != nil && c.Outcome == OutcomeInProgress {
+			c.Outcome = OutcomeAbandoned
+		}
+		b.out = append(b.out, Timeline{MAC: e.MAC, Pod: e.Pod, Start: e.Time, Outcome: OutcomeInProgress, Stuck: StageBootloader,
+			Marks: []Mark{{Stage: StageDHCP, At: e.Time, Action: e.Action, Detail: e.Detail}}})
+		b.bootFiles = 0
+		return true, false, false
+	}
+	cur := b.cur()
+	if cur == nil || cur.Outcome != OutcomeInProgress {
+		return false, false, false
+	}
+	switch s, ok := stageOf(e, cur.Last().Stage, &b.bootFiles); {
+	case ok:
+		cur.reach(s, e)
+		return false, true, s == StageInstalled
+	case e.Action == proto.ActionFailed || e.Action == ActionDeadline:
+		cur.fail(e)
+		return false, false, true
+	}
+	return false, false, false
 }
 
 // stageOf is the stage e reaches when the attempt's last stage is last, if any. Boot

@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/podboot/podboot/pkg/dhcprelay"
+	"github.com/podboot/podboot/pkg/fleet"
 	"github.com/podboot/podboot/pkg/podmgr"
 	"github.com/podboot/podboot/pkg/provision"
 	"github.com/podboot/podboot/pkg/pxe"
@@ -41,6 +42,8 @@ type Config struct {
 	Events podmgr.EventLimits `yaml:"events"`
 	// BMC is out-of-band control: the key sealing BMC passwords, the operation timeout.
 	BMC BMCConfig `yaml:"bmc"`
+	// Fleet is the fleet view: stage-deadline checks, provision metrics (docs/fleet.md).
+	Fleet fleet.Config `yaml:"fleet"`
 }
 
 // APIConfig is the management API listener.
