@@ -60,4 +60,3 @@ func histCount(t *testing.T, reg *prometheus.Registry, name, pod, stage string) 
 	}
 	return 0
 }
-
