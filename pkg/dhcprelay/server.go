@@ -89,6 +89,11 @@ func New(cfg Config, mgr *podmgr.Manager, reg prometheus.Registerer, log *slog.L
 			return nil, err
 		}
 	}
+	s.h.port = s.Addr().Port()
+	if err := s.openProbes(); err != nil {
+		s.closeSockets()
+		return nil, err
+	}
 	return s, nil
 }
 
