@@ -78,7 +78,11 @@ func printPodStatus(w io.Writer, s fleet.PodStatus) error {
 	}
 	fmt.Fprintln(tw, "\nRELAY\tGIADDR\tLAST PACKET\tPACKETS\tSILENT")
 	for _, r := range s.Relays {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%v\n", r.Source, r.Giaddr, r.Last.UTC().Format(time.RFC3339), r.Packets, r.Silent)
+		last := r.Last.UTC().Format(time.RFC3339)
+		if r.NeverHeard {
+			last = "never (a match rule names it)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%v\n", r.Source, r.Giaddr, last, r.Packets, r.Silent)
 	}
 	return tw.Flush()
 }

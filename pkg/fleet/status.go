@@ -79,9 +79,12 @@ type RelayStatus struct {
 	Source string    `json:"source"`
 	Giaddr string    `json:"giaddr"`
 	Last   time.Time `json:"last"`
-	// Silent: heard, but not for the relay silence (15 minutes).
+	// Silent: not heard for the relay silence (15 minutes), or never.
 	Silent  bool   `json:"silent"`
 	Packets uint64 `json:"packets"`
+	// NeverHeard: a relay source a match rule of the pod names, not heard in the last
+	// day (or since this replica started).
+	NeverHeard bool `json:"neverHeard,omitempty"`
 }
 
 // Window is how far back pod status looks.
@@ -131,6 +134,7 @@ func (s *Service) Status(ctx context.Context, names ...string) ([]PodStatus, err
 			Silent: now.Sub(r.Last) > s.silence, Packets: r.Packets})
 	}
 	for i := range out {
+		out[i].Relays = append(out[i].Relays, unheard(reg, out[i].Pod, out[i].Relays)...)
 		if out[i].Latency == nil {
 			out[i].Latency = latencies(nil)
 		}
@@ -176,4 +180,21 @@ func summarise(st *PodStatus, ts []Timeline, now time.Time) {
 	}
 	st.Failures = failures(ts)
 	st.Latency = latencies(ts)
+}
+
+// unheard lists the relay sources the pod's rules name that are not among heard.
+func unheard(reg *podmgr.Registry, pod string, heard []RelayStatus) []RelayStatus {
+	pc, ok := reg.Pod(pod)
+	if !ok {
+		return nil
+	}
+	var out []RelayStatus
+	for _, r := range pc.Pod.Match {
+		if r.RelaySource == "" || slices.ContainsFunc(heard, func(h RelayStatus) bool { return sameAddr(h.Source, r.RelaySource) }) ||
+			slices.ContainsFunc(out, func(h RelayStatus) bool { return h.Source == r.RelaySource }) {
+			continue
+		}
+		out = append(out, RelayStatus{Source: r.RelaySource, Giaddr: r.Giaddr, Silent: true, NeverHeard: true})
+	}
+	return out
 }
