@@ -457,7 +457,7 @@ func (h *handler) request(ctx context.Context, r *request, pc *podmgr.PodContext
 	boot := h.bootFor(pc, c, r)
 	a := answer{msgType: dhcpv4.MessageTypeAck, yiaddr: ip, subnet: &w.subnet, serverID: sid, leaseDur: d, boot: boot}
 	h.finish(r, a, loc, res, "ack", log)
-	if res.reply != nil && boot.kind != bootNone && c.known && !c.host.Discovered && c.host.State == podmgr.StateRegistered {
+	if res.reply != nil && boot.kind != bootNone && c.known && !c.host.Discovered && attemptStart(c.host.State) {
 		res.event = &hostEvent{mac: r.mac, source: res.relay, detail: fmt.Sprintf("address %s, boot %s", ip, boot.file)}
 	}
 }
@@ -536,4 +536,11 @@ func outcomeOf(err error) string {
 		return "conflict"
 	}
 	return "error"
+}
+
+// attemptStart reports whether a boot program ACKed to a host in state st starts a
+// provision attempt (a dhcp.offer event, state offered): a registered host's first, or a
+// failed host's retry. Later DHCP of the same attempt (iPXE, renewals) records nothing.
+func attemptStart(st podmgr.HostState) bool {
+	return st == podmgr.StateRegistered || st == podmgr.StateFailed
 }

@@ -106,7 +106,12 @@ func (m *Metrics) observe(e podmgr.Event) {
 	defer m.mu.Unlock()
 	t, ok := m.tracked[e.MAC]
 	if !ok {
-		if e.Action != "dhcp.offer" || !m.room() {
+		switch e.Action {
+		case "dhcp.offer", "http.script", "tftp.grubcfg": // what can start an attempt
+		default:
+			return
+		}
+		if !m.room() {
 			return
 		}
 		t = &tracked{}
@@ -116,6 +121,7 @@ func (m *Metrics) observe(e podmgr.Event) {
 	started, reached, ended := t.b.add(e)
 	cur := t.b.cur()
 	if cur == nil {
+		delete(m.tracked, e.MAC)
 		return
 	}
 	if started {

@@ -145,7 +145,7 @@ func (b *builder) add(e podmgr.Event) (started, reached, ended bool) {
 	}
 	cur := b.cur()
 	if cur == nil || cur.Outcome != OutcomeInProgress {
-		return false, false, false
+		return b.startLate(e, before), false, false
 	}
 	switch s, ok := stageOf(e, cur.Last().Stage, &b.bootFiles); {
 	case ok:
@@ -156,6 +156,30 @@ func (b *builder) add(e podmgr.Event) (started, reached, ended bool) {
 		return false, false, true
 	}
 	return false, false, false
+}
+
+// startLate starts an attempt whose offer was not recorded (the DHCP service sheds
+// events when its queue is full): a stage event that moves the host out of registered,
+// discovered or failed. The attempt then starts at that stage.
+func (b *builder) startLate(e podmgr.Event, before podmgr.HostState) bool {
+	switch before {
+	case podmgr.StateRegistered, podmgr.StateDiscovered, podmgr.StateFailed:
+	default:
+		return false
+	}
+	if e.State == "" || e.State == before {
+		return false
+	}
+	b.bootFiles = 0
+	s, ok := stageOf(e, StageDHCP, &b.bootFiles)
+	if !ok {
+		return false
+	}
+	t := Timeline{MAC: e.MAC, Pod: e.Pod, Start: e.Time, Outcome: OutcomeInProgress,
+		Marks: []Mark{{Stage: s, At: e.Time, Action: e.Action, Detail: e.Detail}}}
+	t.Stuck = t.Next()
+	b.out = append(b.out, t)
+	return true
 }
 
 // stageOf is the stage e reaches when the attempt's last stage is last, if any. Boot

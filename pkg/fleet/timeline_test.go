@@ -70,6 +70,9 @@ func TestTimelines(t *testing.T) {
 		{"renewals of an installed host start nothing", append(append([]ev{}, fullRun...), ev{5000, "dhcp.offer", podmgr.StateProvisioned, ""}), 1, OutcomeInstalled,
 			"[dhcp=0 bootloader=1 script=3 kernel=3 agent=23 stage2=20 kickstart=1 installed=29]", "", ""},
 		{"no offer: no attempt", fullRun[:1], 0, "", "", "", ""},
+		{"retry after a failure without a recorded offer starts at the script", append(append(append([]ev{}, fullRun[:10]...),
+			ev{50, "agent.failed", podmgr.StateFailed, "x"}), shift(fullRun[5:8], 100)...), 2, OutcomeInProgress,
+			"[script=0 kernel=3]", StageAgent, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
