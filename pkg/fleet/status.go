@@ -142,20 +142,26 @@ func (s *Service) Status(ctx context.Context, names ...string) ([]PodStatus, err
 	return out, nil
 }
 
-// timelinesByHost groups events (oldest first) by host and splits each into attempts.
+// timelinesByHost splits events (oldest first) into each host's attempts, in MAC order,
+// feeding one builder per host without copying the events.
 func timelinesByHost(evs []podmgr.Event) []Timeline {
-	per := map[string][]podmgr.Event{}
-	var macs []string
+	per := map[string]*builder{}
 	for _, e := range evs {
-		if _, ok := per[e.MAC]; !ok {
-			macs = append(macs, e.MAC)
+		b, ok := per[e.MAC]
+		if !ok {
+			b = &builder{}
+			per[e.MAC] = b
 		}
-		per[e.MAC] = append(per[e.MAC], e)
+		b.add(e)
+	}
+	macs := make([]string, 0, len(per))
+	for m := range per {
+		macs = append(macs, m)
 	}
 	slices.Sort(macs)
 	var out []Timeline
 	for _, m := range macs {
-		out = append(out, Timelines(per[m])...)
+		out = append(out, per[m].out...)
 	}
 	return out
 }

@@ -124,3 +124,21 @@ func TestLatencies(t *testing.T) {
 		t.Errorf("script: %+v", s)
 	}
 }
+
+// BenchmarkTimelinesByHost is pod status's work on a day of events at the default
+// retention: 200,000 events of 20,000 hosts.
+func BenchmarkTimelinesByHost(b *testing.B) {
+	var evs []podmgr.Event
+	for h := range 20_000 {
+		for _, e := range events(fullRun[1:11]...) {
+			e.MAC = fmt.Sprintf("52:54:00:%02x:%02x:%02x", h>>16, h>>8&0xff, h&0xff)
+			evs = append(evs, e)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if ts := timelinesByHost(evs); len(ts) != 20_000 {
+			b.Fatal(len(ts))
+		}
+	}
+}

@@ -259,6 +259,18 @@ func TestFleetView(t *testing.T) {
 		t.Errorf("pod status table:\n%s", out)
 	}
 
+	metrics := e.central.Run("curl", "-sf", "--cacert", filepath.Join(e.data, "pki", "ca.pem"), "https://127.0.0.1:9443/metrics")
+	for _, m := range []string{
+		`podboot_provision_failures_total{kind="deadline",pod="pod-a",stage="agent"} 1`,
+		`podboot_provision_seconds_count{pod="pod-a"} 1`,
+		`podboot_provision_stage_seconds_count{pod="pod-a",stage="agent"} 1`,
+		`podboot_provision_stage_seconds_count{pod="pod-a",stage="kernel"} 2`,
+	} {
+		if !strings.Contains(metrics, m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+
 	e.misconfigure()
 	want := map[string][]string{
 		"pod-a": {fleet.FindWrongRelaySource + ": packets from 198.51.100.7 with giaddr 192.0.2.1 match no pod; pod pod-a expects relay source 198.51.100.2",
