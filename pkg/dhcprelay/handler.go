@@ -30,6 +30,9 @@ type handler struct {
 	owner Owner
 	// serverID, when valid, replaces the pods' serverAddress in replies (owner.go).
 	serverID netip.Addr
+	// watch remembers what each relay sent (relaywatch.go); port is the server port.
+	watch *relayWatch
+	port  uint16
 }
 
 // result is what one packet produced. A non-nil persist or remove must be durable
@@ -103,7 +106,10 @@ const noPodRelay = "unknown"
 // handle runs the whole packet path for one packet and counts its outcome, except for a
 // pending result, which the server counts once it is done.
 func (h *handler) handle(ctx context.Context, raw []byte, peer netip.AddrPort, loc local) result {
-	res := h.process(ctx, raw, peer, loc)
+	res, r := h.process(ctx, raw, peer, loc)
+	if r != nil && r.giaddr.IsValid() && h.watch != nil {
+		h.watch.observe(h.now(), peer, h.port, false, r.matchKeys(), r.relay.present, res.pod, res.outcome)
+	}
 	switch {
 	case res.pod == "" && res.typ == "":
 		h.m.drop(res.relay, res.outcome)
@@ -116,12 +122,14 @@ func (h *handler) handle(ctx context.Context, raw []byte, peer netip.AddrPort, l
 	return res
 }
 
-func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, loc local) result {
+// process is the packet path; it also returns the parsed request (nil when it did not
+// parse) for the relay watch.
+func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, loc local) (result, *request) {
 	res := result{relay: peer.Addr().Unmap().String()}
 	r, err := parseRequest(raw, peer)
 	if err != nil {
 		res.outcome = dropReason(err)
-		return res
+		return res, nil
 	}
 	// The relay label is the UDP source (giaddr is whatever the sender wrote), or the
 	// local segment's address.
@@ -136,7 +144,7 @@ func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, 
 	// Anything else is a broadcast that reached the central node by mistake.
 	if !loc.addr.IsValid() && !r.giaddr.IsValid() && !r.ciaddr.IsValid() {
 		res.outcome = "not_relayed"
-		return res
+		return res, r
 	}
 	pc, o, ok := h.resolvePod(r, loc)
 	if !ok {
@@ -147,12 +155,12 @@ func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, 
 		if !loc.addr.IsValid() {
 			res.relay = noPodRelay
 		}
-		return res
+		return res, r
 	}
 	res.pod, res.gen = pc.Pod.Name, pc.Pod.CreatedAt
 	if h.owner != nil && !h.owner.Owns(pc.Pod.Name) {
 		res.outcome = "not_owner" // another replica answers for this pod
-		return res
+		return res, r
 	}
 	if h.serverID.IsValid() { // this replica's own address, not the pod's shared one
 		own := *pc
@@ -165,13 +173,13 @@ func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, 
 		// A relay sends from its own address; one from a host's was written by the host.
 		if subnet, ok := h.reg.HostSource(res.relaySrc); ok {
 			h.refuse(&res, log, refuseHostRelay, "giaddr", r.giaddr, "source", res.relaySrc, "subnet", subnet)
-			return res
+			return res, r
 		}
 	}
 	if r.direct() {
 		if reason := h.checkDirect(r, pc, o); reason != "" {
 			h.refuse(&res, log, reason, "ciaddr", r.ciaddr, "source", r.peer.Addr().Unmap())
-			return res
+			return res, r
 		}
 	}
 	switch r.msgType {
@@ -188,7 +196,7 @@ func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, 
 	default:
 		res.outcome = "unsupported"
 	}
-	return res
+	return res, r
 }
 
 func typeLabel(t dhcpv4.MessageType) string {
@@ -464,7 +472,7 @@ func (h *handler) request(ctx context.Context, r *request, pc *podmgr.PodContext
 	boot := h.bootFor(pc, c, r)
 	a := answer{msgType: dhcpv4.MessageTypeAck, yiaddr: ip, subnet: &w.subnet, serverID: sid, leaseDur: d, boot: boot}
 	h.finish(r, a, loc, res, "ack", log)
-	if res.reply != nil && boot.kind != bootNone && c.known && !c.host.Discovered && c.host.State == podmgr.StateRegistered {
+	if res.reply != nil && boot.kind != bootNone && c.known && !c.host.Discovered && attemptStart(c.host.State) {
 		res.event = &hostEvent{mac: r.mac, source: res.relay, detail: fmt.Sprintf("address %s, boot %s", ip, boot.file)}
 	}
 }
@@ -543,4 +551,11 @@ func outcomeOf(err error) string {
 		return "conflict"
 	}
 	return "error"
+}
+
+// attemptStart reports whether a boot program ACKed to a host in state st starts a
+// provision attempt (a dhcp.offer event, state offered): a registered host's first, or a
+// failed host's retry. Later DHCP of the same attempt (iPXE, renewals) records nothing.
+func attemptStart(st podmgr.HostState) bool {
+	return st == podmgr.StateRegistered || st == podmgr.StateFailed
 }

@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/podboot/podboot/pkg/dhcprelay"
+	"github.com/podboot/podboot/pkg/fleet"
 	"github.com/podboot/podboot/pkg/podmgr"
 	"github.com/podboot/podboot/pkg/provision"
 	"github.com/podboot/podboot/pkg/pxe"
@@ -47,6 +48,8 @@ type Config struct {
 	Replica replica.Config `yaml:"replica"`
 	// Artifacts is the copying of images between replicas on etcd (replication.go).
 	Artifacts ArtifactsConfig `yaml:"artifacts"`
+	// Fleet is the fleet view: stage-deadline checks, provision metrics (docs/fleet.md).
+	Fleet fleet.Config `yaml:"fleet"`
 }
 
 // APIConfig is the management API listener.

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/podboot/podboot/pkg/dhcprelay"
+	"github.com/podboot/podboot/pkg/fleet"
 	"github.com/podboot/podboot/pkg/pxe"
 )
 
@@ -33,6 +34,7 @@ func (s *Server) openDHCP() error {
 		srv.Close()
 		return err
 	}
+	s.relays = fleet.Relays{Seen: srv.Relays, Port: srv.Port()}
 	s.addService("dhcp", srv.Serve)
 	s.onFailure("dhcp socket", srv.Close)
 	return nil
