@@ -13,6 +13,7 @@ import (
 
 	"github.com/podboot/podboot/pkg/dhcprelay"
 	"github.com/podboot/podboot/pkg/podmgr"
+	"github.com/podboot/podboot/pkg/promsd"
 	"github.com/podboot/podboot/pkg/provision"
 	"github.com/podboot/podboot/pkg/pxe"
 )
@@ -41,6 +42,8 @@ type Config struct {
 	Events podmgr.EventLimits `yaml:"events"`
 	// BMC is out-of-band control: the key sealing BMC passwords, the operation timeout.
 	BMC BMCConfig `yaml:"bmc"`
+	// PrometheusSD is the exporter port per profile that service discovery answers.
+	PrometheusSD promsd.Config `yaml:"prometheusSD"`
 }
 
 // APIConfig is the management API listener.
@@ -187,6 +190,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Events.Max < 0 || c.Events.MaxAge < 0 || c.Events.PruneEvery < 0 {
 		return fmt.Errorf("events: max, maxAge and pruneEvery must not be negative (0 means the default)")
+	}
+	if err := c.PrometheusSD.Validate(); err != nil {
+		return err
 	}
 	return nil
 }

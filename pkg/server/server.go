@@ -70,6 +70,8 @@ type Server struct {
 	apiTLS *tls.Config
 	// own picks podboot's own HTTPS certificate per handshake (nil until first needed).
 	own *ownCerts
+	// ui is the web dashboard (web.go).
+	ui http.Handler
 	// undo holds what Open has opened so far, to close (last first) when a later step
 	// fails; Run takes over once Open has succeeded.
 	undo []undoStep
@@ -160,7 +162,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (_ 
 		return nil, err
 	}
 	// Listeners and stores from here on; each step registers how to close what it opened.
-	for _, step := range []func() error{s.listenAPI, s.openDHCP, s.openArtifacts, s.openImagePush, s.openBoot, s.openBMC} {
+	for _, step := range []func() error{s.listenAPI, s.openDHCP, s.openArtifacts, s.openFleetViews, s.openImagePush, s.openBoot, s.openBMC} {
 		if err := step(); err != nil {
 			return nil, err
 		}
@@ -340,6 +342,7 @@ func (s *Server) Run(ctx context.Context) error {
 	mux.Handle("/api/", s.api.Handler())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.prom, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", s.health.serveHTTP)
+	s.mountUI(mux)
 	hs := &http.Server{
 		Handler:           s.api.BoundBodies(mux),
 		TLSConfig:         s.apiTLS,
