@@ -79,6 +79,7 @@ func (u *UI) loginForm(w http.ResponseWriter, r *http.Request) {
 // login checks the form's token and sets the cookie.
 func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	if !sameOrigin(r) {
+		u.log.Warn("web login refused", "reason", "cross-origin", "origin", r.Header.Get("Origin"), "source", remoteHost(r.RemoteAddr))
 		http.Error(w, "cross-origin login refused", http.StatusForbidden)
 		return
 	}
