@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,17 +13,18 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
-	"github.com/podboot/podboot/internal/testutil"
+	"github.com/podboot/podboot/pkg/agent/proto"
 	"github.com/podboot/podboot/pkg/web"
 )
 
 // TestWebDashboardInChromium drives the dashboard of a real `podboot serve` in headless
 // Chromium over the DevTools protocol: a wrong token is refused at the login form, a
 // viewer token logs in (into a Secure, HttpOnly, SameSite=Strict cookie that page scripts
-// cannot read), the fleet lists the pod, the pod page lists the host, and the host page
-// shows the host's state change live (server-sent events) while the host fetches its
-// stage1 kernel from the real HTTP boot listener (booting) and an operator reprovisions it
-// through the API (registered). Screenshots of the three pages go to
+// cannot read), the fleet lists the pods (one failing), the pod page lists its hosts and
+// its failed host with the agent's reason, and the host page shows each step of a
+// provision live (server-sent events) as the host runs DHCP, fetches its iPXE script and
+// reports through the agent API (booting, verified, provisioned), and then as an operator
+// reprovisions it through the API (registered). Screenshots of the three pages go to
 // PODBOOT_TEST_SCREENSHOTS (a directory) when set, else to the test's temporary directory;
 // docs/web/ holds copies.
 func TestWebDashboardInChromium(t *testing.T) {
@@ -32,23 +32,19 @@ func TestWebDashboardInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal("chromium is missing: run scripts/deps.sh (the dashboard's tests drive a real browser)")
 	}
-	bin := testutil.BuildPodboot(t)
+	site := newLoopSite(t)
+	srv, admin := site.srv, site.admin
 	files := t.TempDir()
-	srv := testutil.StartServe(t, bin, filepath.Join(t.TempDir(), "data"))
-	admin := testutil.NewCLI(t, bin, srv)
-	admin.MustRun(t, "image", "add", "vmlinuz:1", writeFile(t, files, "vmlinuz", "a stage1 kernel"), "--kind", "kernel")
-	admin.MustRun(t, "profile", "apply", "-f", writeFile(t, files, "profile.yaml", "name: default\nkernel: vmlinuz\ninitrd: initrd.img\n"))
-	admin.MustRun(t, "pod", "register", "pod-a", "--nat", "--giaddr", "198.51.100.200", "--subnet", "192.0.2.0/24",
-		"--gateway", "192.0.2.1", "--server-address", "198.51.100.10", "--profile", "default")
-	admin.MustRun(t, "pod", "register", "pod-b", "--giaddr", "198.51.100.201", "--subnet", "203.0.113.0/24",
-		"--gateway", "203.0.113.1", "--server-address", "198.51.100.10", "--profile", "default")
+	admin.MustRun(t, "pod", "apply", "-f", writeFile(t, files, "pod-b.yaml", "name: rack-b\nprofile: default\nserverAddress: 198.51.100.10\n"+
+		"match:\n  - giaddr: 203.0.113.1\nsubnets:\n  - cidr: 203.0.113.0/24\n    gateway: 203.0.113.1\n"))
 	const mac = "52:54:00:0e:00:01"
-	admin.MustRun(t, "host", "add", mac, "--pod", "pod-a", "--hostname", "node1")
-	admin.MustRun(t, "host", "add", "52:54:00:0e:00:02", "--pod", "pod-a", "--hostname", "node2")
-	admin.MustRun(t, "host", "add", "52:54:00:0e:01:01", "--pod", "pod-b", "--hostname", "rack2-node1")
+	admin.MustRun(t, "host", "add", mac, "--pod", "lo", "--hostname", "node1", "--mgmt-ip", "127.3.0.1")
+	admin.MustRun(t, "host", "add", "52:54:00:0e:00:02", "--pod", "lo", "--hostname", "node2", "--mgmt-ip", "127.3.0.2")
+	admin.MustRun(t, "host", "add", "52:54:00:0e:00:03", "--pod", "lo", "--hostname", "node3", "--mgmt-ip", "127.3.0.3")
+	admin.MustRun(t, "host", "add", "52:54:00:0e:01:01", "--pod", "rack-b", "--hostname", "rack-b-node1")
+	site.provision(t, "52:54:00:0e:00:02")
+	site.fail(t, "52:54:00:0e:00:03", "agent.verified", "stage2 signature does not verify")
 	viewer := strings.TrimSpace(admin.MustRun(t, "token", "create", "dashboard", "--role", "viewer"))
-	// A NAT pod's boot files are not bound to a leased address: a test on loopback fetches them.
-	kernel := "http://" + etcdBootHTTP(t, srv) + "/boot/pod-a/52-54-00-0e-00-01/vmlinuz"
 
 	shots := os.Getenv("PODBOOT_TEST_SCREENSHOTS")
 	if shots == "" {
@@ -100,15 +96,18 @@ func TestWebDashboardInChromium(t *testing.T) {
 	run("log in with a viewer token",
 		chromedp.SetValue(chromedp.ID("token"), viewer), chromedp.Click(chromedp.ID("login")),
 		chromedp.WaitVisible(chromedp.ID("pods")))
-	if pods := text("#pods"); !strings.Contains(pods, "pod-a") || !strings.Contains(pods, "pod-b") {
-		t.Fatalf("fleet page lists %q, want pod-a and pod-b", pods)
+	if pods := text("#pods"); !strings.Contains(pods, "lo") || !strings.Contains(pods, "rack-b") || !strings.Contains(pods, "failing") {
+		t.Fatalf("fleet page lists %q, want lo (failing) and rack-b", pods)
 	}
 	checkCookie(t, ctx, viewer)
 	shot("fleet.png")
 
-	run("open pod-a", chromedp.Click(chromedp.CSS(`a[href="/ui/pods/pod-a"]`)), chromedp.WaitVisible(chromedp.ID("hosts")))
-	if hosts := text("#hosts"); !strings.Contains(hosts, mac) || !strings.Contains(hosts, "node2") || strings.Contains(hosts, "rack2-node1") {
-		t.Fatalf("pod-a's host list is %q, want node1 and node2 and no host of pod-b", hosts)
+	run("open pod lo", chromedp.Click(chromedp.CSS(`a[href="/ui/pods/lo"]`)), chromedp.WaitVisible(chromedp.ID("hosts")))
+	if hosts := text("#hosts"); !strings.Contains(hosts, mac) || !strings.Contains(hosts, "node2") || strings.Contains(hosts, "rack-b-node1") {
+		t.Fatalf("pod lo's host list is %q, want node1 and node2 and no host of rack-b", hosts)
+	}
+	if failures := text("#failures"); !strings.Contains(failures, "node3") || !strings.Contains(failures, "signature does not verify") {
+		t.Fatalf("pod lo's failures: %q, want node3 with its reason", failures)
 	}
 	shot("pod.png")
 
@@ -125,15 +124,17 @@ func TestWebDashboardInChromium(t *testing.T) {
 			t.Fatalf("browser: the host page did not show %s and state %s live: %v", action, state, err)
 		}
 	}
-	resp, err := http.Get(kernel)
-	if err != nil {
-		t.Fatal(err)
+	tok := site.boot(t, mac)
+	waitState("booting", "http.script")
+	site.report(t, mac, tok, proto.EventsPath, `{"action":"agent.booted","detail":"stage1 up"}`)
+	waitState("booting", "agent.booted")
+	site.report(t, mac, tok, proto.EventsPath, `{"action":"agent.verified","detail":"stage2 signature verified"}`)
+	waitState("verified", "agent.verified")
+	site.report(t, mac, tok, proto.InstalledPath, `{"disk":"/dev/vda","sha256":"00","finish":"reboot"}`)
+	waitState("provisioned", "installed")
+	if nb := text("#netboot"); nb != "off" {
+		t.Fatalf("host page says netboot %q after installed, want off", nb)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("stage1 kernel: HTTP %d", resp.StatusCode)
-	}
-	waitState("booting", "http.sent")
 	shot("host.png")
 	admin.MustRun(t, "host", "reprovision", mac)
 	waitState("registered", "reprovision")

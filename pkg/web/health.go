@@ -27,7 +27,8 @@ func countsOf(byState map[podmgr.HostState]int) counts {
 }
 
 // Health is a pod's one-word summary: failing (some host failed), provisioning (some
-// host is between DHCP offer and installed), ok, or empty.
+// host is between DHCP offer and installed), waiting (some host has not booted yet), ok
+// (every host provisioned), or empty.
 func (c counts) Health() string {
 	switch {
 	case c.Failed > 0:
@@ -36,6 +37,8 @@ func (c counts) Health() string {
 		return "provisioning"
 	case c.Total == 0:
 		return "empty"
+	case c.Waiting > 0:
+		return "waiting"
 	}
 	return "ok"
 }

@@ -17,10 +17,11 @@ const keepAlive = 15 * time.Second
 // liveEvent is one "host" message of the stream.
 type liveEvent struct {
 	podmgr.Event
-	// State and Reason are the host's state after the event (the event's own state is
+	// HostState, HostReason and HostNetboot are the host after the event (the event's own state is
 	// empty for events that do not move the host).
-	HostState  podmgr.HostState `json:"hostState"`
-	HostReason string           `json:"hostReason,omitempty"`
+	HostState   podmgr.HostState `json:"hostState"`
+	HostReason  string           `json:"hostReason,omitempty"`
+	HostNetboot bool             `json:"hostNetboot"`
 }
 
 // stream sends a host's events after ?after (or Last-Event-ID on a reconnect) as
@@ -94,7 +95,7 @@ func wait(r *http.Request, ch <-chan podmgr.Event, tick <-chan time.Time, mac st
 func (u *UI) send(w http.ResponseWriter, mac string, e podmgr.Event) error {
 	le := liveEvent{Event: e}
 	if h, ok := u.mgr.Registry().Host(mac); ok {
-		le.HostState, le.HostReason = h.State, h.StateReason
+		le.HostState, le.HostReason, le.HostNetboot = h.State, h.StateReason, h.Netboot
 	}
 	b, err := json.Marshal(le)
 	if err != nil {

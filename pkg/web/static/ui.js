@@ -9,6 +9,7 @@
   var stateEl = document.getElementById("state");
   var reasonEl = document.getElementById("reason");
   var liveEl = document.getElementById("live");
+  var netbootEl = document.getElementById("netboot");
 
   function when(iso) {
     var d = new Date(iso);
@@ -71,6 +72,7 @@
       stateEl.textContent = ev.hostState;
       stateEl.className = "state " + ev.hostState;
       reasonEl.textContent = ev.hostReason || "";
+      netbootEl.textContent = ev.hostNetboot ? "on" : "off";
     }
   }
 
