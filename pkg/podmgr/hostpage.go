@@ -2,10 +2,12 @@ package podmgr
 
 import "slices"
 
-// HostPage is one page of a pod's hosts, sorted by MAC, and how many hosts matched.
+// HostPage is one page of a pod's hosts, sorted by MAC, how many hosts matched, and
+// all the pod's hosts by state (counted in the same pass).
 type HostPage struct {
-	Hosts []Host
-	Total int
+	Hosts  []Host
+	Total  int
+	States map[HostState]int
 }
 
 // HostsPage returns the hosts of pod that keep accepts (nil: all), sorted by MAC, from
@@ -17,13 +19,16 @@ func (r *Registry) HostsPage(pod string, keep func(*Host) bool, offset, limit in
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	macs := make([]string, 0, len(r.podHosts[pod]))
+	states := map[HostState]int{}
 	for mac := range r.podHosts[pod] {
-		if keep == nil || keep(r.hosts[mac]) {
+		h := r.hosts[mac]
+		states[h.State]++
+		if keep == nil || keep(h) {
 			macs = append(macs, mac)
 		}
 	}
 	slices.Sort(macs)
-	page := HostPage{Total: len(macs)}
+	page := HostPage{Total: len(macs), States: states}
 	if offset < 0 || offset >= len(macs) {
 		return page
 	}

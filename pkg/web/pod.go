@@ -41,9 +41,15 @@ func (u *UI) pod(w http.ResponseWriter, r *http.Request) {
 		page = (hosts.Total + hostsPerPage - 1) / hostsPerPage
 		hosts = reg.HostsPage(name, hostFilter(strings.ToLower(query), state), (page-1)*hostsPerPage, hostsPerPage)
 	}
-	failed := reg.HostsPage(name, func(h *podmgr.Host) bool { return h.State == podmgr.StateFailed }, 0, maxFailures)
-	u.render(w, http.StatusOK, "pod", podPage{Viewer: viewerOf(r.Context()), Pod: pc.Pod, Counts: countsOf(reg.StateCounts(name)),
-		Query: query, State: state, Hosts: hosts.Hosts, Pager: newPager(page, hostsPerPage, hosts.Total, q), Failures: failed.Hosts})
+	p := podPage{Viewer: viewerOf(r.Context()), Pod: pc.Pod, Counts: countsOf(hosts.States),
+		Query: query, State: state, Hosts: hosts.Hosts, Pager: newPager(page, hostsPerPage, hosts.Total, q)}
+	switch {
+	case state == podmgr.StateFailed && query == "":
+		p.Failures = hosts.Hosts[:min(len(hosts.Hosts), maxFailures)]
+	case p.Counts.Failed > 0:
+		p.Failures = reg.HostsPage(name, func(h *podmgr.Host) bool { return h.State == podmgr.StateFailed }, 0, maxFailures).Hosts
+	}
+	u.render(w, http.StatusOK, "pod", p)
 }
 
 // hostFilter keeps hosts in state (when set) whose MAC, hostname or addresses contain

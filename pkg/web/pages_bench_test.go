@@ -1,0 +1,43 @@
+package web
+
+import (
+	"net/http"
+	"os"
+	"strconv"
+	"testing"
+)
+
+// BenchmarkPages renders each page against a registry of PODBOOT_BENCH_PODS pods (default
+// 4,000) of 250 hosts, one million hosts, plus a pod of 100,000 hosts:
+//
+//	go test -run '^$' -bench BenchmarkPages -benchtime 200x ./pkg/web
+//
+// Building the store takes about a minute; the numbers are per page.
+func BenchmarkPages(b *testing.B) {
+	pods := 4000
+	if v, err := strconv.Atoi(os.Getenv("PODBOOT_BENCH_PODS")); err == nil && v > 0 {
+		pods = v
+	}
+	f := newFleet(b, pods, 250, 100_000)
+	b.Logf("registry: %d pods, %d hosts", len(f.mgr.Registry().PodNames()), f.mgr.Registry().HostCount(""))
+	for _, bc := range []struct{ name, path string }{
+		{"fleet first page", "/ui/"},
+		{"fleet last page", "/ui/?page=80"},
+		{"fleet search", "/ui/?q=pod-0399"},
+		{"pod of 250", "/ui/pods/pod-01234"},
+		{"pod of 250 failed", "/ui/pods/pod-01234?state=failed"},
+		{"pod of 100k", "/ui/pods/big"},
+		{"pod of 100k search", "/ui/pods/big?q=n65535-0999"},
+		{"pod of 100k page 500", "/ui/pods/big?page=500"},
+		{"host", "/ui/hosts/02:04:d2:00:00:07"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if rec := f.get(b, bc.path, f.viewer); rec.Code != http.StatusOK {
+					b.Fatalf("%s: HTTP %d", bc.path, rec.Code)
+				}
+			}
+		})
+	}
+}
