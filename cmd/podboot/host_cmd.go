@@ -19,7 +19,7 @@ import (
 
 func newHostCmd(cf *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "host", Short: "Register and manage hosts"}
-	cmd.AddCommand(newHostAddCmd(cf), newHostImportCmd(cf), newHostListCmd(cf), newHostShowCmd(cf), newHostEventsCmd(cf), newHostInventoryCmd(cf), newHostAcceptCmd(cf), newHostDeleteCmd(cf), newHostReprovisionCmd(cf), newHostNetbootCmd(cf), newHostWatchCmd(cf))
+	cmd.AddCommand(newHostAddCmd(cf), newHostImportCmd(cf), newHostListCmd(cf), newHostShowCmd(cf), newHostEventsCmd(cf), newHostInventoryCmd(cf), newHostAcceptCmd(cf), newHostDeleteCmd(cf), newHostReprovisionCmd(cf), newHostNetbootCmd(cf), newHostWatchCmd(cf), newHostTimelineCmd(cf))
 	cmd.AddCommand(hostBMCCmds(cf)...)
 	return cmd
 }

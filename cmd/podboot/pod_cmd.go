@@ -19,7 +19,7 @@ import (
 
 func newPodCmd(cf *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "pod", Short: "Register and manage pods (sites)"}
-	cmd.AddCommand(newPodRegisterCmd(cf), newPodApplyCmd(cf), newPodListCmd(cf), newPodShowCmd(cf), newPodDeleteCmd(cf))
+	cmd.AddCommand(newPodRegisterCmd(cf), newPodApplyCmd(cf), newPodListCmd(cf), newPodShowCmd(cf), newPodDeleteCmd(cf), newPodStatusCmd(cf), newPodCheckCmd(cf))
 	return cmd
 }
 

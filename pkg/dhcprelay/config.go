@@ -29,6 +29,13 @@ type Config struct {
 	DeclineQuarantine time.Duration `yaml:"declineQuarantine"`
 	// CommitBatch caps the leases written in one store transaction (default 1000).
 	CommitBatch int `yaml:"commitBatch"`
+	// RelayWatch bounds the relays remembered for `podboot pod check` (default 4096;
+	// the least recently heard is forgotten first).
+	RelayWatch int `yaml:"relayWatch"`
+	// ProbeAddrs are UDP addresses listened on only to notice relays that send to the
+	// wrong server port (e.g. ":68", ":6767"): packets there are counted per relay and
+	// never answered (docs/fleet.md).
+	ProbeAddrs []string `yaml:"probeAddrs"`
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -60,6 +67,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("dhcp: queue length %d: use 1-1048576", c.QueueLen)
 	case c.BootHTTPPort < 0 || c.BootHTTPPort > 65535:
 		return c, fmt.Errorf("dhcp: boot HTTP port %d is not a port", c.BootHTTPPort)
+	case c.RelayWatch < 0 || c.RelayWatch > 1<<20:
+		return c, fmt.Errorf("dhcp: relayWatch %d: use 1-1048576 (0 means %d)", c.RelayWatch, DefaultRelayWatch)
 	case c.OfferHold < 0 || c.DeclineQuarantine < 0 || c.CommitBatch < 0:
 		return c, fmt.Errorf("dhcp: offer hold, decline quarantine and commit batch must not be negative")
 	}

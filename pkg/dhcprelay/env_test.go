@@ -119,7 +119,8 @@ func (e *testEnv) handler(cfg Config) *handler {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	h := &handler{cfg: cfg, mgr: e.mgr, reg: e.mgr.Registry(), leases: newLeaseTable(registryGen(e.mgr.Registry())), m: m, log: testLogger(), now: e.clock.Now}
+	h := &handler{cfg: cfg, mgr: e.mgr, reg: e.mgr.Registry(), leases: newLeaseTable(registryGen(e.mgr.Registry())), m: m, log: testLogger(), now: e.clock.Now,
+		watch: newRelayWatch(0), port: 67}
 	h.leases.load(e.storedLeases(), e.clock.Now())
 	return h
 }

@@ -26,6 +26,9 @@ type handler struct {
 	now    func() time.Time
 	// refusals rate-limits the log of refused packets.
 	refusals ratelog.Limiter
+	// watch remembers what each relay sent (relaywatch.go); port is the server port.
+	watch *relayWatch
+	port  uint16
 }
 
 // result is what one packet produced. A non-nil persist or remove must be durable
@@ -97,7 +100,10 @@ const noPodRelay = "unknown"
 // handle runs the whole packet path for one packet and counts its outcome, except for a
 // pending result, which the server counts once it is done.
 func (h *handler) handle(ctx context.Context, raw []byte, peer netip.AddrPort, loc local) result {
-	res := h.process(ctx, raw, peer, loc)
+	res, r := h.process(ctx, raw, peer, loc)
+	if r != nil && r.giaddr.IsValid() && h.watch != nil {
+		h.watch.observe(h.now(), peer, h.port, false, r.matchKeys(), r.relay.present, res.pod, res.outcome)
+	}
 	switch {
 	case res.pod == "" && res.typ == "":
 		h.m.drop(res.relay, res.outcome)
@@ -110,12 +116,14 @@ func (h *handler) handle(ctx context.Context, raw []byte, peer netip.AddrPort, l
 	return res
 }
 
-func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, loc local) result {
+// process is the packet path; it also returns the parsed request (nil when it did not
+// parse) for the relay watch.
+func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, loc local) (result, *request) {
 	res := result{relay: peer.Addr().Unmap().String()}
 	r, err := parseRequest(raw, peer)
 	if err != nil {
 		res.outcome = dropReason(err)
-		return res
+		return res, nil
 	}
 	// The relay label is the UDP source (giaddr is whatever the sender wrote), or the
 	// local segment's address.
@@ -130,7 +138,7 @@ func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, 
 	// Anything else is a broadcast that reached the central node by mistake.
 	if !loc.addr.IsValid() && !r.giaddr.IsValid() && !r.ciaddr.IsValid() {
 		res.outcome = "not_relayed"
-		return res
+		return res, r
 	}
 	pc, o, ok := h.resolvePod(r, loc)
 	if !ok {
@@ -141,7 +149,7 @@ func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, 
 		if !loc.addr.IsValid() {
 			res.relay = noPodRelay
 		}
-		return res
+		return res, r
 	}
 	res.pod, res.gen = pc.Pod.Name, pc.Pod.CreatedAt
 	r.toSource = pc.Pod.ReplyTo == podmgr.ReplyToRelaySource
@@ -150,13 +158,13 @@ func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, 
 		// A relay sends from its own address; one from a host's was written by the host.
 		if subnet, ok := h.reg.HostSource(res.relaySrc); ok {
 			h.refuse(&res, log, refuseHostRelay, "giaddr", r.giaddr, "source", res.relaySrc, "subnet", subnet)
-			return res
+			return res, r
 		}
 	}
 	if r.direct() {
 		if reason := h.checkDirect(r, pc, o); reason != "" {
 			h.refuse(&res, log, reason, "ciaddr", r.ciaddr, "source", r.peer.Addr().Unmap())
-			return res
+			return res, r
 		}
 	}
 	switch r.msgType {
@@ -173,7 +181,7 @@ func (h *handler) process(ctx context.Context, raw []byte, peer netip.AddrPort, 
 	default:
 		res.outcome = "unsupported"
 	}
-	return res
+	return res, r
 }
 
 func typeLabel(t dhcpv4.MessageType) string {

@@ -27,7 +27,8 @@ type Server struct {
 	h       *handler
 	q       *fairQueue
 	conn    *net.UDPConn
-	lconn   *net.UDPConn // local interface service, optional
+	lconn   *net.UDPConn   // local interface service, optional
+	probes  []*net.UDPConn // wrong-port probes (probe.go)
 	laddr   netip.Addr
 	lindex  int // the local interface's index; 0 without one
 	m       *metrics
@@ -65,7 +66,8 @@ func New(cfg Config, mgr *podmgr.Manager, reg prometheus.Registerer, log *slog.L
 	if s.m, err = newMetrics(reg, func() float64 { return float64(s.q.depth()) }); err != nil {
 		return nil, fmt.Errorf("dhcp: register metrics: %w", err)
 	}
-	s.h = &handler{cfg: cfg, mgr: mgr, reg: mgr.Registry(), leases: newLeaseTable(registryGen(mgr.Registry())), m: s.m, log: log, now: time.Now}
+	s.h = &handler{cfg: cfg, mgr: mgr, reg: mgr.Registry(), leases: newLeaseTable(registryGen(mgr.Registry())), m: s.m, log: log, now: time.Now,
+		watch: newRelayWatch(cfg.RelayWatch)}
 	if err := s.loadLeases(context.Background()); err != nil {
 		return nil, err
 	}
@@ -86,6 +88,11 @@ func New(cfg Config, mgr *podmgr.Manager, reg prometheus.Registerer, log *slog.L
 			s.conn.Close()
 			return nil, err
 		}
+	}
+	s.h.port = s.Addr().Port()
+	if err := s.openProbes(); err != nil {
+		s.closeSockets()
+		return nil, err
 	}
 	return s, nil
 }
@@ -140,12 +147,18 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.lconn != nil {
 		readers.Go(func() { s.read(ctx, s.lconn, local{addr: s.laddr}, 0) })
 	}
+	for _, c := range s.probes {
+		readers.Go(func() { s.readProbe(ctx, c) })
+	}
 	s.log.Info("serving", "addr", s.Addr().String(), "interface", s.cfg.Interface, "workers", s.cfg.Workers)
 	<-ctx.Done()
 	// Unblock the readers; the sockets stay open for the replies still to be sent.
 	s.conn.SetReadDeadline(time.Now())
 	if s.lconn != nil {
 		s.lconn.SetReadDeadline(time.Now())
+	}
+	for _, c := range s.probes {
+		c.SetReadDeadline(time.Now())
 	}
 	readers.Wait()
 	s.q.close()
@@ -177,7 +190,7 @@ func (s *Server) Close() error {
 // error.
 func (s *Server) closeSockets() error {
 	var errs []error
-	for _, c := range []*net.UDPConn{s.conn, s.lconn} {
+	for _, c := range append([]*net.UDPConn{s.conn, s.lconn}, s.probes...) {
 		if c == nil {
 			continue
 		}

@@ -138,6 +138,8 @@ type Profile struct {
 	SecureBoot SecureBoot `json:"secureBoot,omitempty" yaml:"secureBoot,omitempty"`
 	// RootDevice are hints the agent chooses the install disk by (docs/agent.md).
 	RootDevice *RootDeviceHints `json:"rootDevice,omitempty" yaml:"rootDevice,omitempty"`
+	// Deadlines bound each provisioning stage, in seconds (deadlines.go, docs/fleet.md).
+	Deadlines StageDeadlines `json:"deadlines,omitzero" yaml:"deadlines,omitempty"`
 
 	CreatedAt time.Time `json:"createdAt" yaml:"-"`
 	UpdatedAt time.Time `json:"updatedAt" yaml:"-"`

@@ -250,6 +250,9 @@ func validateProfile(p *Profile) error {
 	if h := p.RootDevice; h != nil && h.MaxSizeMB > 0 && h.MinSizeMB > h.MaxSizeMB {
 		return fmt.Errorf("%w: profile %s: rootDevice.minSizeMB %d is above maxSizeMB %d", ErrInvalid, p.Name, h.MinSizeMB, h.MaxSizeMB)
 	}
+	if err := p.Deadlines.validate(p.Name); err != nil {
+		return err
+	}
 	return checkProfileLines(p)
 }
 

@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/podboot/podboot/pkg/dhcprelay"
+	"github.com/podboot/podboot/pkg/fleet"
 	"github.com/podboot/podboot/pkg/podmgr"
 	"github.com/podboot/podboot/pkg/promsd"
 	"github.com/podboot/podboot/pkg/provision"
@@ -42,6 +43,8 @@ type Config struct {
 	Events podmgr.EventLimits `yaml:"events"`
 	// BMC is out-of-band control: the key sealing BMC passwords, the operation timeout.
 	BMC BMCConfig `yaml:"bmc"`
+	// Fleet is the fleet view: stage-deadline checks, provision metrics (docs/fleet.md).
+	Fleet fleet.Config `yaml:"fleet"`
 	// PrometheusSD is the exporter port per profile that service discovery answers.
 	PrometheusSD promsd.Config `yaml:"prometheusSD"`
 }

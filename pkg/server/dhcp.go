@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/podboot/podboot/pkg/dhcprelay"
+	"github.com/podboot/podboot/pkg/fleet"
 	"github.com/podboot/podboot/pkg/pxe"
 )
 
@@ -29,6 +30,7 @@ func (s *Server) openDHCP() error {
 		x, ok := srv.LastExchange(pod, mac)
 		return pxe.Exchange{At: x.At, Source: x.Source, ID: x.ID}, ok
 	}
+	s.relays = fleet.Relays{Seen: srv.Relays, Port: srv.Port()}
 	s.addService("dhcp", srv.Serve)
 	s.onFailure("dhcp socket", srv.Close)
 	return nil

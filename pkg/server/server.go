@@ -26,6 +26,7 @@ import (
 	"github.com/podboot/podboot/internal/connlimit"
 	"github.com/podboot/podboot/pkg/api"
 	"github.com/podboot/podboot/pkg/artifact"
+	"github.com/podboot/podboot/pkg/fleet"
 	"github.com/podboot/podboot/pkg/imagesign"
 	"github.com/podboot/podboot/pkg/podmgr"
 	"github.com/podboot/podboot/pkg/pxe"
@@ -62,6 +63,8 @@ type Server struct {
 	leaseIP func(pod, mac string) (netip.Addr, bool)
 	// dhcpExchange, set with leaseIP, tells it a host's last relayed DHCP exchange.
 	dhcpExchange func(pod, mac string) (pxe.Exchange, bool)
+	// relays is what the DHCP service heard from relays, for the fleet view (fleet.go).
+	relays fleet.Relays
 	// services run beside the API (DHCP, boot); each serves until its context ends,
 	// then drains and returns.
 	services []service
@@ -162,7 +165,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (_ 
 		return nil, err
 	}
 	// Listeners and stores from here on; each step registers how to close what it opened.
-	for _, step := range []func() error{s.listenAPI, s.openDHCP, s.openArtifacts, s.openFleetViews, s.openImagePush, s.openBoot, s.openBMC} {
+	for _, step := range []func() error{s.listenAPI, s.openDHCP, s.openArtifacts, s.openImagePush, s.openBoot, s.openBMC, s.openFleet, s.openFleetViews} {
 		if err := step(); err != nil {
 			return nil, err
 		}
