@@ -84,6 +84,8 @@ type Registry struct {
 	discovered map[string]int
 	// reserved maps pod -> reserved provisioning address -> MAC.
 	reserved map[string]map[netip.Addr]string
+	// states counts each pod's hosts by state, kept with the hosts (statecounts.go).
+	states map[string]map[HostState]int
 }
 
 func newRegistry() *Registry {
@@ -97,6 +99,7 @@ func newRegistry() *Registry {
 		tokens:     map[string]Token{},
 		discovered: map[string]int{},
 		reserved:   map[string]map[netip.Addr]string{},
+		states:     map[string]map[HostState]int{},
 	}
 }
 
@@ -263,6 +266,7 @@ func (r *Registry) deletePodLocked(name string) {
 	delete(r.reserved, name)
 	delete(r.pods, name)
 	delete(r.discovered, name)
+	delete(r.states, name)
 }
 
 // podsUsingRule returns the pod that owns an identical rule, if any.
@@ -299,6 +303,7 @@ func (r *Registry) putHostLocked(h *Host) {
 		r.podHosts[h.Pod] = set
 	}
 	set[h.MAC] = struct{}{}
+	r.countLocked(h.Pod, h.State, 1)
 	if h.Discovered {
 		r.discovered[h.Pod]++
 	}
@@ -317,6 +322,7 @@ func (r *Registry) putHostLocked(h *Host) {
 // unlinkLocked removes a host from the per-pod indexes.
 func (r *Registry) unlinkLocked(old *Host) {
 	delete(r.podHosts[old.Pod], old.MAC)
+	r.countLocked(old.Pod, old.State, -1)
 	if old.Discovered {
 		r.discovered[old.Pod]--
 	}
@@ -346,17 +352,6 @@ func (r *Registry) discoveredCount(pod string) int {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.discovered[pod]
-}
-
-// StateCounts counts a pod's hosts by state.
-func (r *Registry) StateCounts(pod string) map[HostState]int {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	out := map[HostState]int{}
-	for mac := range r.podHosts[pod] {
-		out[r.hosts[mac].State]++
-	}
-	return out
 }
 
 // hostWithProfile returns a host whose profile override is name.
