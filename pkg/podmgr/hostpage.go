@@ -1,9 +1,12 @@
 package podmgr
 
-import "slices"
+import (
+	"maps"
+	"slices"
+)
 
 // HostPage is one page of a pod's hosts, sorted by MAC, how many hosts matched, and
-// all the pod's hosts by state (counted in the same pass).
+// all the pod's hosts by state.
 type HostPage struct {
 	Hosts  []Host
 	Total  int
@@ -19,16 +22,13 @@ func (r *Registry) HostsPage(pod string, keep func(*Host) bool, offset, limit in
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	macs := make([]string, 0, len(r.podHosts[pod]))
-	states := map[HostState]int{}
-	for mac := range r.podHosts[pod] {
-		h := r.hosts[mac]
-		states[h.State]++
+	for mac, h := range r.podHosts[pod] {
 		if keep == nil || keep(h) {
 			macs = append(macs, mac)
 		}
 	}
 	slices.Sort(macs)
-	page := HostPage{Total: len(macs), States: states}
+	page := HostPage{Total: len(macs), States: maps.Clone(r.states[pod])}
 	if offset < 0 || offset >= len(macs) {
 		return page
 	}
@@ -38,7 +38,7 @@ func (r *Registry) HostsPage(pod string, keep func(*Host) bool, offset, limit in
 	}
 	page.Hosts = make([]Host, len(macs))
 	for i, mac := range macs {
-		page.Hosts[i] = *r.hosts[mac]
+		page.Hosts[i] = *r.podHosts[pod][mac]
 	}
 	return page
 }

@@ -75,8 +75,8 @@ type Registry struct {
 	mu       sync.RWMutex
 	pods     map[string]*PodContext
 	profiles map[string]Profile
-	hosts    map[string]*Host // by normalised MAC
-	podHosts map[string]map[string]struct{}
+	hosts    map[string]*Host            // by normalised MAC
+	podHosts map[string]map[string]*Host // pod -> MAC -> the host in hosts
 	match    *matchIndex
 	hostSrc  *hostSourceIndex
 	tokens   map[string]Token // by hash
@@ -93,7 +93,7 @@ func newRegistry() *Registry {
 		pods:       map[string]*PodContext{},
 		profiles:   map[string]Profile{},
 		hosts:      map[string]*Host{},
-		podHosts:   map[string]map[string]struct{}{},
+		podHosts:   map[string]map[string]*Host{},
 		match:      newMatchIndex(),
 		hostSrc:    newHostSourceIndex(),
 		tokens:     map[string]Token{},
@@ -158,8 +158,8 @@ func (r *Registry) Host(mac string) (Host, bool) {
 func (r *Registry) HostsOfPod(pod string) []Host {
 	r.mu.RLock()
 	out := make([]Host, 0, len(r.podHosts[pod]))
-	for mac := range r.podHosts[pod] {
-		out = append(out, *r.hosts[mac])
+	for _, h := range r.podHosts[pod] {
+		out = append(out, *h)
 	}
 	r.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].MAC < out[j].MAC })
@@ -299,10 +299,10 @@ func (r *Registry) putHostLocked(h *Host) {
 	r.hosts[h.MAC] = &hc
 	set, ok := r.podHosts[h.Pod]
 	if !ok {
-		set = map[string]struct{}{}
+		set = map[string]*Host{}
 		r.podHosts[h.Pod] = set
 	}
-	set[h.MAC] = struct{}{}
+	set[h.MAC] = &hc
 	r.countLocked(h.Pod, h.State, 1)
 	if h.Discovered {
 		r.discovered[h.Pod]++
