@@ -33,6 +33,8 @@ packages=(
   iputils-ping      # ping: the emulated WAN link's own test (internal/testutil)
   openipmi          # ipmi_sim: the IPMI BMC in tests (pkg/bmc)
   ipmitool          # reads back what podboot set over IPMI (interop)
+  chromium          # headless browser driving the web dashboard's tests (DevTools protocol)
+  prometheus        # scrapes podboot's HTTP service discovery in its test
 )
 
 missing=()

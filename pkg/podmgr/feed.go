@@ -203,7 +203,7 @@ func (r *Registry) replace(n *Registry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.pods, r.profiles, r.hosts, r.podHosts = n.pods, n.profiles, n.hosts, n.podHosts
-	r.match, r.tokens, r.discovered, r.reserved = n.match, n.tokens, n.discovered, n.reserved
+	r.match, r.tokens, r.discovered, r.reserved, r.states = n.match, n.tokens, n.discovered, n.reserved, n.states
 }
 
 // apply applies one commit's changes under one lock.

@@ -19,8 +19,7 @@ type HostProfile struct {
 func (r *Registry) HostProfilesOfPod(pod string, keep func(Host, Profile) bool) []HostProfile {
 	var out []HostProfile
 	r.mu.RLock()
-	for mac := range r.podHosts[pod] {
-		h := r.hosts[mac]
+	for _, h := range r.podHosts[pod] {
 		if h.Profile == "" {
 			continue
 		}

@@ -75,8 +75,8 @@ type Registry struct {
 	mu       sync.RWMutex
 	pods     map[string]*PodContext
 	profiles map[string]Profile
-	hosts    map[string]*Host // by normalised MAC
-	podHosts map[string]map[string]struct{}
+	hosts    map[string]*Host            // by normalised MAC
+	podHosts map[string]map[string]*Host // pod -> MAC -> the host in hosts
 	match    *matchIndex
 	hostSrc  *hostSourceIndex
 	tokens   map[string]Token // by hash
@@ -84,6 +84,8 @@ type Registry struct {
 	discovered map[string]int
 	// reserved maps pod -> reserved provisioning address -> MAC.
 	reserved map[string]map[netip.Addr]string
+	// states counts each pod's hosts by state, kept with the hosts (statecounts.go).
+	states map[string]map[HostState]int
 }
 
 func newRegistry() *Registry {
@@ -91,12 +93,13 @@ func newRegistry() *Registry {
 		pods:       map[string]*PodContext{},
 		profiles:   map[string]Profile{},
 		hosts:      map[string]*Host{},
-		podHosts:   map[string]map[string]struct{}{},
+		podHosts:   map[string]map[string]*Host{},
 		match:      newMatchIndex(),
 		hostSrc:    newHostSourceIndex(),
 		tokens:     map[string]Token{},
 		discovered: map[string]int{},
 		reserved:   map[string]map[netip.Addr]string{},
+		states:     map[string]map[HostState]int{},
 	}
 }
 
@@ -155,8 +158,8 @@ func (r *Registry) Host(mac string) (Host, bool) {
 func (r *Registry) HostsOfPod(pod string) []Host {
 	r.mu.RLock()
 	out := make([]Host, 0, len(r.podHosts[pod]))
-	for mac := range r.podHosts[pod] {
-		out = append(out, *r.hosts[mac])
+	for _, h := range r.podHosts[pod] {
+		out = append(out, *h)
 	}
 	r.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].MAC < out[j].MAC })
@@ -263,6 +266,7 @@ func (r *Registry) deletePodLocked(name string) {
 	delete(r.reserved, name)
 	delete(r.pods, name)
 	delete(r.discovered, name)
+	delete(r.states, name)
 }
 
 // podsUsingRule returns the pod that owns an identical rule, if any.
@@ -295,10 +299,11 @@ func (r *Registry) putHostLocked(h *Host) {
 	r.hosts[h.MAC] = &hc
 	set, ok := r.podHosts[h.Pod]
 	if !ok {
-		set = map[string]struct{}{}
+		set = map[string]*Host{}
 		r.podHosts[h.Pod] = set
 	}
-	set[h.MAC] = struct{}{}
+	set[h.MAC] = &hc
+	r.countLocked(h.Pod, h.State, 1)
 	if h.Discovered {
 		r.discovered[h.Pod]++
 	}
@@ -317,6 +322,7 @@ func (r *Registry) putHostLocked(h *Host) {
 // unlinkLocked removes a host from the per-pod indexes.
 func (r *Registry) unlinkLocked(old *Host) {
 	delete(r.podHosts[old.Pod], old.MAC)
+	r.countLocked(old.Pod, old.State, -1)
 	if old.Discovered {
 		r.discovered[old.Pod]--
 	}
@@ -346,17 +352,6 @@ func (r *Registry) discoveredCount(pod string) int {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.discovered[pod]
-}
-
-// StateCounts counts a pod's hosts by state.
-func (r *Registry) StateCounts(pod string) map[HostState]int {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	out := map[HostState]int{}
-	for mac := range r.podHosts[pod] {
-		out[r.hosts[mac].State]++
-	}
-	return out
 }
 
 // hostWithProfile returns a host whose profile override is name.

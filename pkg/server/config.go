@@ -14,6 +14,7 @@ import (
 	"github.com/podboot/podboot/pkg/dhcprelay"
 	"github.com/podboot/podboot/pkg/fleet"
 	"github.com/podboot/podboot/pkg/podmgr"
+	"github.com/podboot/podboot/pkg/promsd"
 	"github.com/podboot/podboot/pkg/provision"
 	"github.com/podboot/podboot/pkg/pxe"
 	"github.com/podboot/podboot/pkg/replica"
@@ -50,6 +51,8 @@ type Config struct {
 	Artifacts ArtifactsConfig `yaml:"artifacts"`
 	// Fleet is the fleet view: stage-deadline checks, provision metrics (docs/fleet.md).
 	Fleet fleet.Config `yaml:"fleet"`
+	// PrometheusSD is the exporter port per profile that service discovery answers.
+	PrometheusSD promsd.Config `yaml:"prometheusSD"`
 }
 
 // APIConfig is the management API listener.
@@ -208,6 +211,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Events.Max < 0 || c.Events.MaxAge < 0 || c.Events.PruneEvery < 0 {
 		return fmt.Errorf("events: max, maxAge and pruneEvery must not be negative (0 means the default)")
+	}
+	if err := c.PrometheusSD.Validate(); err != nil {
+		return err
 	}
 	return nil
 }

@@ -76,6 +76,8 @@ type Server struct {
 	own *ownCerts
 	// members is this replica's membership with the etcd store (replica.go); nil on bbolt.
 	members *replica.Membership
+	// ui is the web dashboard (web.go).
+	ui http.Handler
 	// undo holds what Open has opened so far, to close (last first) when a later step
 	// fails; Run takes over once Open has succeeded.
 	undo []undoStep
@@ -169,7 +171,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, version string) (_ 
 	if err := s.openReplica(ctx); err != nil {
 		return nil, err
 	}
-	for _, step := range []func() error{s.listenAPI, s.openDHCP, s.openArtifacts, s.openReplication, s.openImagePush, s.openBoot, s.openBMC, s.openFleet} {
+	for _, step := range []func() error{s.listenAPI, s.openDHCP, s.openArtifacts, s.openReplication, s.openImagePush, s.openBoot, s.openBMC, s.openFleet, s.openFleetViews} {
 		if err := step(); err != nil {
 			return nil, err
 		}
@@ -349,6 +351,7 @@ func (s *Server) Run(ctx context.Context) error {
 	mux.Handle("/api/", s.api.Handler())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.prom, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", s.health.serveHTTP)
+	s.mountUI(mux)
 	hs := &http.Server{
 		Handler:           s.api.BoundBodies(mux),
 		TLSConfig:         s.apiTLS,
