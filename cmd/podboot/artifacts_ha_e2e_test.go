@@ -44,10 +44,10 @@ const haMAC = "52:54:00:ab:00:01"
 // through A with a ci token travels with its signature. After A is SIGKILLed, a replica
 // C that starts afterwards refuses B's copy while it is tampered with (digest mismatch:
 // nothing stored, HTTP 404), then serves the exact bytes over HTTP (curl) and TFTP
-// (atftp) once B's copy is right again, and the stage2 and its signature. With only C
-// live, a push that needs 2 copies fails at once with HTTP 503 naming the live and
-// known replicas and leaves nothing behind. The peer route takes replica tokens only. A deletion removes the record first, then
-// every replica's file and holder key.
+// (atftp) once B's copy is right again, and the stage2 and its signature; its peer
+// route takes replica tokens only. With only C live, a push that needs 2 copies fails
+// at once with HTTP 503 naming the live and known replicas and leaves nothing behind.
+// A deletion removes the record first, then every replica's file and holder key.
 func TestArtifactsOnEveryReplica(t *testing.T) {
 	for _, tool := range []string{"curl", "atftp"} {
 		if _, err := exec.LookPath(tool); err != nil {
