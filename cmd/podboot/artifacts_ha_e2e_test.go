@@ -44,10 +44,10 @@ const haMAC = "52:54:00:ab:00:01"
 // through A with a ci token travels with its signature. After A is SIGKILLed, a replica
 // C that starts afterwards refuses B's copy while it is tampered with (digest mismatch:
 // nothing stored, HTTP 404), then serves the exact bytes over HTTP (curl) and TFTP
-// (atftp) once B's copy is right again, and the stage2 and its signature. With only C
-// live, a push that needs 2 copies fails at once with HTTP 503 naming the live and
-// known replicas and leaves nothing behind. A deletion removes the record first, then
-// every replica's file and holder key.
+// (atftp) once B's copy is right again, and the stage2 and its signature; its peer
+// route takes replica tokens only. With only C live, a push that needs 2 copies fails
+// at once with HTTP 503 naming the live and known replicas and leaves nothing behind.
+// A deletion removes the record first, then every replica's file and holder key.
 func TestArtifactsOnEveryReplica(t *testing.T) {
 	for _, tool := range []string{"curl", "atftp"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -132,6 +132,19 @@ func TestArtifactsOnEveryReplica(t *testing.T) {
 		t.Fatalf("C over TFTP after A died: %d bytes, not the pushed ones", len(got))
 	}
 
+	// The peer route: replica tokens only (an admin may too).
+	viewer := strings.TrimSpace(cliC.MustRun(t, "token", "create", "peeker", "--role", "viewer"))
+	replicaTok, err := os.ReadFile(filepath.Join(dirC, "replica.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tok, want := range map[string]string{"": "401", viewer: "403", strings.TrimSpace(string(replicaTok)): "200"} {
+		out, _ := exec.Command("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", filepath.Join(dirC, "pki", "ca.pem"),
+			"-H", "Authorization: Bearer "+tok, c.Server+"/api/v1/replica/blobs/"+digest).Output()
+		if string(out) != want {
+			t.Fatalf("peer route with token %.8q…: HTTP %s, want %s", tok, out, want)
+		}
+	}
 	metrics := metricsOf(t, c)
 	for _, want := range []string{`podboot_artifact_pulls_total{result="mismatch"}`, `podboot_artifact_pulls_total{result="ok"}`, "podboot_artifact_blobs_missing 0"} {
 		if !strings.Contains(metrics, want) {

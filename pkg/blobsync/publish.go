@@ -47,18 +47,7 @@ func (r *Replicator) publish(ctx context.Context, a artifact.Artifact) (artifact
 	holding, err := r.waitCopies(wctx, rec, need)
 	if err != nil {
 		r.withdraw(rec, rev)
-		why := ""
-		if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
-			why = ": " + err.Error()
-		}
-		fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
-		defer fcancel()
-		if final, ferr := r.holding(fctx, rec); ferr == nil {
-			holding = final
-		}
-		return artifact.Artifact{}, fmt.Errorf("%w: %s is on %d of the %d replicas required within %s (holding: %s; known replicas: %s): "+
-			"the image was not added; start the replicas that are down, or lower artifacts.minCopies, and push again%s",
-			artifact.ErrNotReplicated, a.Ref(), len(holding), need, r.cfg.CopyTimeout, list(holding), list(known), why)
+		return artifact.Artifact{}, r.shortOfCopies(ctx, rec, need, known, err)
 	}
 	rec.State = stateReady
 	if err := r.markReady(ctx, rec, rev); err != nil {
@@ -67,6 +56,24 @@ func (r *Replicator) publish(ctx context.Context, a artifact.Artifact) (artifact
 	}
 	r.log.Info("artifact published", "ref", a.Ref(), "sha256", a.Digest, "copies", len(holding), "holding", list(holding))
 	return a, nil
+}
+
+// shortOfCopies is the error of a push whose copies did not arrive in time: who holds
+// it (counted again, the wait's context is over), who is known, and what to do.
+func (r *Replicator) shortOfCopies(ctx context.Context, rec record, need int, known []string, err error) error {
+	why := ""
+	if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+		why = ": " + err.Error()
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
+	defer cancel()
+	holding, herr := r.holding(fctx, rec)
+	if herr != nil {
+		why += "; count copies: " + herr.Error()
+	}
+	return fmt.Errorf("%w: %s is on %d of the %d replicas required within %s (holding: %s; known replicas: %s): "+
+		"the image was not added; start the replicas that are down, or lower artifacts.minCopies, and push again%s",
+		artifact.ErrNotReplicated, rec.Ref(), len(holding), need, r.cfg.CopyTimeout, list(holding), list(known), why)
 }
 
 // live is the membership's list of live replicas; ok is false when it is unknown.

@@ -22,8 +22,12 @@ import (
 // BlobRoute is where a replica serves its blobs to peers (route.go).
 const BlobRoute = "/api/v1/replica/blobs/"
 
-// pullTimeout bounds one background pull of one blob.
-const pullTimeout = 30 * time.Minute
+// pullTimeout bounds one background pull of one blob; pullStall is how long a peer may
+// send nothing before the pull gives up on it.
+const (
+	pullTimeout = 30 * time.Minute
+	pullStall   = 30 * time.Second
+)
 
 // pull is one blob being fetched; later askers wait for it.
 type pull struct {
@@ -206,6 +210,8 @@ func (r *Replicator) pullFrom(ctx context.Context, p peer, digest string) (int64
 	if err != nil {
 		return 0, err
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.APIURL+BlobRoute+digest, nil)
 	if err != nil {
 		return 0, fmt.Errorf("request: %w", err)
@@ -220,8 +226,15 @@ func (r *Replicator) pullFrom(ctx context.Context, p peer, digest string) (int64
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return 0, fmt.Errorf("HTTP %d: %s", resp.StatusCode, msg)
 	}
-	cr := &countReader{r: resp.Body}
+	// A peer that stops sending (its host vanished without a reset) is given up after
+	// pullStall without a byte, instead of holding the pull for pullTimeout.
+	stall := time.AfterFunc(pullStall, func() { cancel(fmt.Errorf("no data from %s for %s", p.ID, pullStall)) })
+	defer stall.Stop()
+	cr := &countReader{r: resp.Body, progress: func() { stall.Reset(pullStall) }}
 	if err := r.store.PutBlob(ctx, digest, cr); err != nil {
+		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
+			return cr.n, fmt.Errorf("%w: %w", err, cause)
+		}
 		return cr.n, err
 	}
 	return cr.n, nil
@@ -262,13 +275,18 @@ func boolInt(b bool) int {
 	return 0
 }
 
+// countReader counts the bytes read and reports progress.
 type countReader struct {
-	r io.Reader
-	n int64
+	r        io.Reader
+	n        int64
+	progress func()
 }
 
 func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if n > 0 && c.progress != nil {
+		c.progress()
+	}
 	return n, err
 }
