@@ -62,8 +62,13 @@ func NewOwnership(m *Membership, hooks Hooks, reg prometheus.Registerer, log *sl
 
 // Owns reports whether this replica answers for pod now: it holds the pod's owner key,
 // has loaded the pod's leases, and its session is certainly alive.
+//
+// A replica whose session lapsed answers for nothing when it last saw other replicas
+// (one of them may take its pods over). Alone, it keeps answering what the store lets
+// it (OFFERs, and the degraded ACKs of renewals while etcd is down, docs/ha.md): nobody
+// else could.
 func (o *Ownership) Owns(pod string) bool {
-	if !o.m.Alive() {
+	if !o.m.Alive() && o.m.HasPeers() {
 		return false
 	}
 	lease := o.m.Self().Lease

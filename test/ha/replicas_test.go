@@ -118,16 +118,19 @@ func (c *cluster) owner(pod string) string {
 	return ""
 }
 
-// ownerNode waits until pod has an owner (a pod moving back to a restarted replica is
-// briefly unowned between the release and the claim) and returns it.
+// ownerNode waits until pod is owned by the replica the hash gives it with all three
+// live (a pod moving back to a restarted replica is briefly unowned, then owned by the
+// restarted one), and returns that replica: a kill then measures a failover, not the
+// end of a handover.
 func (c *cluster) ownerNode(pod string) *node {
 	c.t.Helper()
-	var name string
-	testutil.WaitFor(c.t, 30*time.Second, pod+" to have an owner", func() bool {
-		name = c.owner(pod)
-		return name != ""
-	})
-	return c.node(name)
+	var names []string
+	for _, n := range c.nodes {
+		names = append(names, n.name)
+	}
+	want := replica.Rendezvous(pod, names)
+	testutil.WaitFor(c.t, 30*time.Second, pod+" to be owned by "+want, func() bool { return c.owner(pod) == want })
+	return c.node(want)
 }
 
 func (c *cluster) node(name string) *node {
