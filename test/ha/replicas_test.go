@@ -303,6 +303,10 @@ func (c *cluster) startLoad(rate, period int) []*testutil.Proc {
 // is reconnected.
 func TestReplicasFailover(t *testing.T) {
 	c := newCluster(t)
+	owners := map[string]string{} // pod -> its settled owner's address
+	for _, p := range c.pods {
+		owners[p.name] = c.ownerNode(p.name).addr
+	}
 	perf := c.startTraffic()
 	p1, p2 := c.pods[0], c.pods[1]
 	testutil.WaitFor(t, 30*time.Second, "ACKs in every pod", func() bool {
@@ -313,6 +317,15 @@ func TestReplicasFailover(t *testing.T) {
 		}
 		return true
 	})
+	// With all three live and settled, only each pod's owner answers it.
+	firstKill := time.Now()
+	for _, p := range c.pods {
+		for _, r := range c.replies(p) {
+			if r.at.Before(firstKill) && r.from.String() != owners[p.name] {
+				t.Errorf("pod %s owned by %s: %s answered %s with a %s", p.name, owners[p.name], r.from, r.mac, r.typ)
+			}
+		}
+	}
 
 	for kill := 1; kill <= 2; kill++ {
 		victim := c.ownerNode(p1.name)
