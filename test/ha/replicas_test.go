@@ -53,6 +53,8 @@ type cluster struct {
 	etcd  *testutil.EtcdCluster
 	nodes []*node
 	pods  []*pod
+	// ttl, when set, is the replicas' --replica-ttl (bench/ha's HA_TTL).
+	ttl time.Duration
 }
 
 func (c *cluster) endpoints() string {
@@ -71,6 +73,9 @@ func (c *cluster) start(n *node) {
 	args := []string{"serve", "--data-dir", n.data, "--api-addr", "127.0.0.1:9443", "--log-level", "warn"}
 	if c.etcd != nil {
 		args = append(args, "--store", "etcd", "--etcd-endpoints", c.endpoints(), "--etcd-prefix", prefix, "--replica-name", n.name, "--advertise-dhcp", n.addr)
+		if c.ttl != 0 {
+			args = append(args, "--replica-ttl", c.ttl.String())
+		}
 	}
 	n.proc = n.ns.Start(env, append([]string{c.bin}, args...)...)
 }
