@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Replicas (docs/ha.md), in one run on this machine, through real binaries, dhcrelay and
 # perfdhcp (test/ha, build tag habench):
-#  1. failover: the owner of a pod SIGKILLed HA_KILLS times (default 20) under perfdhcp
+#  1. failover: the owner of a pod SIGKILLed HA_KILLS times (default 20; HA_TTL sets
+#     --replica-ttl, default 5s) under perfdhcp
 #     load; time from the kill to the first ACK for that pod from another replica, p50/p99.
 #  2. DHCP rate: the same perfdhcp load (HA_RATE exchanges/s per pod, default 300, three
 #     pods, HA_PERIOD seconds, default 10) on three replicas over a 3-member etcd, one

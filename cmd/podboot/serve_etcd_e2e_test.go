@@ -328,6 +328,11 @@ func TestServeOnEtcdDown(t *testing.T) {
 	files := t.TempDir()
 	cli.MustRun(t, "profile", "apply", "-f", writeFile(t, files, "profile.yaml", profileYAML))
 	cli.MustRun(t, "pod", "apply", "-f", writeFile(t, files, "pod.yaml", etcdLoopbackPod))
+	// On etcd a replica answers a pod's DHCP once it has claimed the pod (docs/ha.md).
+	testutil.WaitFor(t, 10*time.Second, "the pod to be claimed", func() bool {
+		out, _, err := cli.Run(context.Background(), "replica", "list", "-o", "json")
+		return err == nil && !strings.Contains(out, `"unowned": [`)
+	})
 	api := etcdAPIClient(t, srv)
 	relay := etcdNewRelay(t, etcdDHCPAddr(t, srv))
 	const stayer = "52:54:00:0e:00:01"

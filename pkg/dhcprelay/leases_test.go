@@ -212,3 +212,32 @@ func TestNoAddressHeldTwice(t *testing.T) {
 		seen[mac] = ip
 	}
 }
+
+// TestReloadPodTakesOverLeases: a replica taking a pod over (its table built before the
+// previous owner's leases) reloads the pod's leases from the store and then gives no
+// address of them to another client, and each old client its own back. Without the
+// reload the new client gets an address of the previous owner's.
+func TestReloadPodTakesOverLeases(t *testing.T) {
+	e := leasePod(t, "192.0.2.100", "192.0.2.104")
+	next := e.handler(Config{}) // the next owner, built while the store held nothing
+	prev := e.handler(Config{})
+	a := peerOf(relayA, 67)
+	got := map[string]string{}
+	for i := range 4 {
+		mac := fmt.Sprintf("52:54:00:ef:00:%02x", i)
+		got[mac] = dora(t, e, prev, mac, a).YourIPAddr.String()
+	}
+	if n := next.leases.reload("pod-a", e.storedLeases(), e.clock.Now()); n != 4 {
+		t.Fatalf("reload loaded %d leases, want 4", n)
+	}
+	fresh := dora(t, e, next, "52:54:00:ef:01:00", a).YourIPAddr.String()
+	for mac, ip := range got {
+		if ip == fresh {
+			t.Fatalf("address %s of %s was given to a new client after the takeover", ip, mac)
+		}
+		_, offer := do(t, next, newPkt(t, dhcpv4.MessageTypeDiscover, mac), a)
+		if offer == nil || offer.YourIPAddr.String() != ip {
+			t.Fatalf("%s: offered %v after the takeover, want %s", mac, offer, ip)
+		}
+	}
+}

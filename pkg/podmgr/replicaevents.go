@@ -9,3 +9,10 @@ func (m *Manager) RecordOwnership(ctx context.Context, replica, action, pod, det
 		return m.audit(tx, Actor{Name: "replica/" + replica}, action, pod, "", detail)
 	})
 }
+
+// WaitRevision waits (at most feedWait) until the registry shows store revision rev, and
+// reports whether it does: a replica taking a pod over first catches up to its claim.
+func (m *Manager) WaitRevision(ctx context.Context, rev uint64) bool {
+	m.feed.wait(ctx, rev)
+	return m.Revision() >= rev
+}

@@ -263,6 +263,18 @@ func (m *Membership) Members() []Member {
 	return out
 }
 
+// HasPeers reports whether the live view holds a replica other than this one.
+func (m *Membership) HasPeers() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for name := range m.live {
+		if name != m.cfg.Name {
+			return true
+		}
+	}
+	return false
+}
+
 // Suspect reports whether a member has vanished and awaits confirmation.
 func (m *Membership) Suspect(name string) bool {
 	m.mu.Lock()

@@ -22,10 +22,11 @@ type Pod struct{ Name, Pin string }
 type Hooks struct {
 	// Pods lists every pod (the registry's view).
 	Pods func() []Pod
-	// Load makes the replica ready to answer for pod: it reads the pod's leases from
-	// the store (a read after the claim, so every commit of the previous owner is in it).
-	// Ownership takes effect only once it returned nil.
-	Load func(ctx context.Context, pod string) error
+	// Load makes the replica ready to answer for pod, claimed at store revision rev:
+	// its registry catches up to rev and it reads the pod's leases from the store (a read
+	// after the claim, so every commit of the previous owner is in it). Ownership takes
+	// effect only once it returned nil.
+	Load func(ctx context.Context, pod string, rev int64) error
 	// Record puts an ownership move in the audit log (best effort).
 	Record func(ctx context.Context, action, pod, detail string) error
 }
@@ -61,8 +62,13 @@ func NewOwnership(m *Membership, hooks Hooks, reg prometheus.Registerer, log *sl
 
 // Owns reports whether this replica answers for pod now: it holds the pod's owner key,
 // has loaded the pod's leases, and its session is certainly alive.
+//
+// A replica whose session lapsed answers for nothing when it last saw other replicas
+// (one of them may take its pods over). Alone, it keeps answering what the store lets
+// it (OFFERs, and the degraded ACKs of renewals while etcd is down, docs/ha.md): nobody
+// else could.
 func (o *Ownership) Owns(pod string) bool {
-	if !o.m.Alive() {
+	if !o.m.Alive() && o.m.HasPeers() {
 		return false
 	}
 	lease := o.m.Self().Lease
@@ -220,7 +226,7 @@ func (o *Ownership) adopt(ctx context.Context, pod string, op ownedPod) {
 		return
 	}
 	start := time.Now()
-	if err := o.hooks.Load(ctx, pod); err != nil {
+	if err := o.hooks.Load(ctx, pod, op.modRev); err != nil {
 		o.log.Warn("load the leases of a claimed pod; not answering for it yet", "pod", pod, "err", err)
 		return
 	}

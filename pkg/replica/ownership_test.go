@@ -42,7 +42,7 @@ func startReplica(t *testing.T, etcd *testutil.EtcdCluster, name string, pods []
 	}
 	r.own, err = NewOwnership(m, Hooks{
 		Pods: func() []Pod { return pods },
-		Load: func(_ context.Context, pod string) error {
+		Load: func(_ context.Context, pod string, _ int64) error {
 			r.mu.Lock()
 			r.loads[pod]++
 			r.mu.Unlock()

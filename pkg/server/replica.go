@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 
 	"github.com/podboot/podboot/pkg/dhcprelay"
@@ -42,7 +43,12 @@ func (s *Server) shareDHCP(srv *dhcprelay.Server) error {
 			}
 			return out
 		},
-		Load: srv.ReloadPod,
+		Load: func(ctx context.Context, pod string, rev int64) error {
+			if !s.mgr.WaitRevision(ctx, uint64(rev)) {
+				return fmt.Errorf("registry at revision %d has not caught up with the claim of pod %s at %d", s.mgr.Revision(), pod, rev)
+			}
+			return srv.ReloadPod(ctx, pod)
+		},
 		Record: func(ctx context.Context, action, pod, detail string) error {
 			return s.mgr.RecordOwnership(ctx, s.members.Name(), action, pod, detail)
 		},

@@ -23,7 +23,12 @@ import (
 // for p1 from another replica, then the ACK rate the three replicas sustained.
 func TestBenchFailover(t *testing.T) {
 	kills := envInt("HA_KILLS", 20)
-	c := newCluster(t)
+	c := newNetwork(t, true)
+	c.ttl = ttl
+	if d, err := time.ParseDuration(os.Getenv("HA_TTL")); err == nil {
+		c.ttl = d
+	}
+	c.startReplicas()
 	perf := c.startTraffic()
 	p1 := c.pods[0]
 	var took []time.Duration
@@ -49,7 +54,7 @@ func TestBenchFailover(t *testing.T) {
 	slices.Sort(took)
 	q := func(f float64) time.Duration { return took[min(len(took)-1, int(f*float64(len(took))))] }
 	fmt.Printf("failover SIGKILL -> first ACK over %d kills (ttl %s, confirm delay 1s): p50 %s  p99 %s  max %s\n",
-		len(took), ttl, q(0.50).Round(10*time.Millisecond), q(0.99).Round(10*time.Millisecond), took[len(took)-1].Round(10*time.Millisecond))
+		len(took), c.ttl, q(0.50).Round(10*time.Millisecond), q(0.99).Round(10*time.Millisecond), took[len(took)-1].Round(10*time.Millisecond))
 	c.checkAcks()
 }
 

@@ -53,6 +53,8 @@ type cluster struct {
 	etcd  *testutil.EtcdCluster
 	nodes []*node
 	pods  []*pod
+	// ttl, when set, is the replicas' --replica-ttl (bench/ha's HA_TTL).
+	ttl time.Duration
 }
 
 func (c *cluster) endpoints() string {
@@ -71,6 +73,9 @@ func (c *cluster) start(n *node) {
 	args := []string{"serve", "--data-dir", n.data, "--api-addr", "127.0.0.1:9443", "--log-level", "warn"}
 	if c.etcd != nil {
 		args = append(args, "--store", "etcd", "--etcd-endpoints", c.endpoints(), "--etcd-prefix", prefix, "--replica-name", n.name, "--advertise-dhcp", n.addr)
+		if c.ttl != 0 {
+			args = append(args, "--replica-ttl", c.ttl.String())
+		}
 	}
 	n.proc = n.ns.Start(env, append([]string{c.bin}, args...)...)
 }
@@ -118,16 +123,19 @@ func (c *cluster) owner(pod string) string {
 	return ""
 }
 
-// ownerNode waits until pod has an owner (a pod moving back to a restarted replica is
-// briefly unowned between the release and the claim) and returns it.
+// ownerNode waits until pod is owned by the replica the hash gives it with all three
+// live (a pod moving back to a restarted replica is briefly unowned, then owned by the
+// restarted one), and returns that replica: a kill then measures a failover, not the
+// end of a handover.
 func (c *cluster) ownerNode(pod string) *node {
 	c.t.Helper()
-	var name string
-	testutil.WaitFor(c.t, 30*time.Second, pod+" to have an owner", func() bool {
-		name = c.owner(pod)
-		return name != ""
-	})
-	return c.node(name)
+	var names []string
+	for _, n := range c.nodes {
+		names = append(names, n.name)
+	}
+	want := replica.Rendezvous(pod, names)
+	testutil.WaitFor(c.t, 30*time.Second, pod+" to be owned by "+want, func() bool { return c.owner(pod) == want })
+	return c.node(want)
 }
 
 func (c *cluster) node(name string) *node {
@@ -300,6 +308,10 @@ func (c *cluster) startLoad(rate, period int) []*testutil.Proc {
 // is reconnected.
 func TestReplicasFailover(t *testing.T) {
 	c := newCluster(t)
+	owners := map[string]string{} // pod -> its settled owner's address
+	for _, p := range c.pods {
+		owners[p.name] = c.ownerNode(p.name).addr
+	}
 	perf := c.startTraffic()
 	p1, p2 := c.pods[0], c.pods[1]
 	testutil.WaitFor(t, 30*time.Second, "ACKs in every pod", func() bool {
@@ -310,6 +322,15 @@ func TestReplicasFailover(t *testing.T) {
 		}
 		return true
 	})
+	// With all three live and settled, only each pod's owner answers it.
+	firstKill := time.Now()
+	for _, p := range c.pods {
+		for _, r := range c.replies(p) {
+			if r.at.Before(firstKill) && r.from.String() != owners[p.name] {
+				t.Errorf("pod %s owned by %s: %s answered %s with a %s", p.name, owners[p.name], r.from, r.mac, r.typ)
+			}
+		}
+	}
 
 	for kill := 1; kill <= 2; kill++ {
 		victim := c.ownerNode(p1.name)
