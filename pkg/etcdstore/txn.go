@@ -154,8 +154,8 @@ func (t *txn) get(key string) ([]byte, bool, error) {
 	return val, len(resp.Kvs) == 1, nil
 }
 
-// scanPage is how many keys one range request returns.
-const scanPage = 1000
+// scanPage is how many keys one range request returns (about 0.7 MiB of hosts).
+const scanPage = 5000
 
 // scan calls fn for every record key in [from, end) in key order, merged with the txn's
 // own writes, and guards the range.
@@ -180,11 +180,21 @@ func (t *txn) scan(from, end string, fn func(key string, val []byte) error) erro
 		}
 		return nil
 	}
-	next := from
+	resp, err := t.fetch(from, clientv3.WithRange(end), clientv3.WithLimit(scanPage))
 	for {
-		resp, err := t.fetch(next, clientv3.WithRange(end), clientv3.WithLimit(scanPage))
 		if err != nil {
 			return err
+		}
+		// The next page is on its way while this one is handed out (a load of a
+		// million hosts is hundreds of pages).
+		var pending chan page
+		if resp.More && len(resp.Kvs) > 0 {
+			pending = make(chan page, 1)
+			next := string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+			go func() {
+				r, err := t.fetch(next, clientv3.WithRange(end), clientv3.WithLimit(scanPage))
+				pending <- page{r, err}
+			}()
 		}
 		for _, kv := range resp.Kvs {
 			k := string(kv.Key)
@@ -198,12 +208,19 @@ func (t *txn) scan(from, end string, fn func(key string, val []byte) error) erro
 				return err
 			}
 		}
-		if !resp.More || len(resp.Kvs) == 0 {
+		if pending == nil {
 			break
 		}
-		next = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+		p := <-pending
+		resp, err = p.resp, p.err
 	}
 	return emitOwnUpTo(end, false)
+}
+
+// page is one range response of a scan.
+type page struct {
+	resp *clientv3.GetResponse
+	err  error
 }
 
 func isMarker(key string) bool { return strings.HasSuffix(key, "/") }
