@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
 
 	"github.com/podboot/podboot/internal/testutil"
 	"github.com/podboot/podboot/pkg/agent/proto"
@@ -103,10 +106,14 @@ func logAddr(t *testing.T, s *testutil.Serve, re string) string {
 // address: the host is booting, and the returned token is its provisioning token.
 func (s *loopSite) boot(t *testing.T, mac string) string {
 	t.Helper()
-	ack := s.relay.dora(t, mac)
-	if ack == nil {
-		t.Fatalf("%s: no DHCP ACK", mac)
-	}
+	ack := s.pxeDORA(t, mac)
+	// The DHCP service records its offer event in the background; a real host spends
+	// seconds in its PXE ROM before the next step, so wait for it as the host would.
+	testutil.WaitFor(t, 20*time.Second, mac+" to be offered", func() bool {
+		var h podmgr.Host
+		out, _, err := s.admin.Run(context.Background(), "host", "show", mac, "-o", "json")
+		return err == nil && json.Unmarshal([]byte(out), &h) == nil && h.State == podmgr.StateOffered
+	})
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: (&net.Dialer{
 		LocalAddr: &net.TCPAddr{IP: ack.YourIPAddr}}).DialContext}}
 	resp, err := c.Get("http://" + s.http + "/boot/lo/" + strings.ReplaceAll(mac, ":", "-") + "/" + podmgr.ScriptName)
@@ -120,6 +127,24 @@ func (s *loopSite) boot(t *testing.T, mac string) string {
 		t.Fatalf("%s: iPXE script from %s: HTTP %d without a token:\n%s", mac, ack.YourIPAddr, resp.StatusCode, body)
 	}
 	return string(m[1])
+}
+
+// pxeDORA runs a BIOS PXE ROM's DHCP exchange through the relay and returns the ACK.
+func (s *loopSite) pxeDORA(t *testing.T, mac string) *dhcpv4.DHCPv4 {
+	t.Helper()
+	pxe := []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00000:UNDI:002001")),
+		dhcpv4.WithGeneric(dhcpv4.OptionClientSystemArchitectureType, []byte{0, 0})}
+	offer := s.relay.exchange(t, etcdPacket(t, dhcpv4.MessageTypeDiscover, mac, pxe...), 10*time.Second)
+	if offer == nil || offer.MessageType() != dhcpv4.MessageTypeOffer {
+		t.Fatalf("%s: no OFFER: %v", mac, offer)
+	}
+	ack := s.relay.exchange(t, etcdPacket(t, dhcpv4.MessageTypeRequest, mac, append(pxe,
+		dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(offer.YourIPAddr)),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(offer.ServerIdentifier())))...), 10*time.Second)
+	if ack == nil || ack.MessageType() != dhcpv4.MessageTypeAck {
+		t.Fatalf("%s: no ACK: %v", mac, ack)
+	}
+	return ack
 }
 
 // report posts to one of the host's agent endpoints with its token.

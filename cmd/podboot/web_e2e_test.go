@@ -107,7 +107,13 @@ func TestWebDashboardInChromium(t *testing.T) {
 		t.Fatalf("pod lo's host list is %q, want node1 and node2 and no host of rack-b", hosts)
 	}
 	if failures := text("#failures"); !strings.Contains(failures, "node3") || !strings.Contains(failures, "signature does not verify") {
-		t.Fatalf("pod lo's failures: %q, want node3 with its reason", failures)
+		t.Fatalf("pod lo's failed hosts: %q, want node3 with its reason", failures)
+	}
+	if kinds := text("#failure-kinds"); !strings.Contains(kinds, "signature does not verify") {
+		t.Fatalf("pod lo's failures by stage: %q, want the agent's reason", kinds)
+	}
+	if relays := text("#relays-heard"); !strings.Contains(relays, "127.0.0.2") {
+		t.Fatalf("pod lo's relays heard: %q, want the relay on 127.0.0.2", relays)
 	}
 	shot("pod.png")
 
@@ -134,6 +140,10 @@ func TestWebDashboardInChromium(t *testing.T) {
 	waitState("provisioned", "installed")
 	if nb := text("#netboot"); nb != "off" {
 		t.Fatalf("host page says netboot %q after installed, want off", nb)
+	}
+	run("reload the host page", chromedp.Navigate(srv.Server+"/ui/hosts/"+mac), chromedp.WaitVisible(chromedp.ID("live")))
+	if attempts := text("#attempts"); !strings.Contains(attempts, "installed") {
+		t.Fatalf("host page's provision attempts: %q, want one installed", attempts)
 	}
 	shot("host.png")
 	admin.MustRun(t, "host", "reprovision", mac)

@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 
+	"github.com/podboot/podboot/pkg/fleet"
 	"github.com/podboot/podboot/pkg/promsd"
 	"github.com/podboot/podboot/pkg/web"
 )
@@ -15,7 +16,9 @@ func (s *Server) openFleetViews() error {
 		return a.Ref(), ok
 	}
 	s.api.Mount(promsd.New(s.cfg.PrometheusSD, s.mgr.Registry(), resolve, s.log).Routes()...)
-	s.ui = web.New(s.mgr, s.log).Handler()
+	fl := fleet.NewService(s.mgr, s.relays) // reads only: the deadlines run in openFleet's
+	fl.SetRelaySilence(s.cfg.Fleet.RelaySilence)
+	s.ui = web.New(s.mgr, fl, s.log).Handler()
 	return nil
 }
 

@@ -11,21 +11,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podboot/podboot/pkg/fleet"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
 var admin = podmgr.Actor{Name: "test", Role: podmgr.RoleAdmin}
 
-// fleet is a bbolt store of pods hosts each (plus one pod "big" of bigPod hosts), loaded
-// into a Manager, and a viewer token. Records go in through the Store, in large
+// testFleet is a bbolt store of pods hosts each (plus one pod "big" of bigPod hosts) and
+// events host events of the last day spread over the pods, loaded into a Manager, the
+// dashboard over it with the fleet view, and a viewer token. Records go in through the Store, in large
 // transactions, as a restore would: a million hosts through the API would take minutes.
-type fleet struct {
+type testFleet struct {
 	mgr    *podmgr.Manager
 	ui     *UI
 	viewer string
 }
 
-func newFleet(tb testing.TB, pods, hosts, bigPod int) *fleet {
+func newFleet(tb testing.TB, pods, hosts, bigPod, events int) *testFleet {
 	tb.Helper()
 	ctx := context.Background()
 	path := filepath.Join(tb.TempDir(), "podboot.db")
@@ -72,6 +74,20 @@ func newFleet(tb testing.TB, pods, hosts, bigPod int) *fleet {
 			return nil
 		})
 	}
+	for e0 := 0; e0 < events; e0 += 20_000 {
+		put(func(tx podmgr.Tx) error {
+			for e := e0; e < min(events, e0+20_000); e++ {
+				p, h := e%pods, e/pods%hosts
+				pod := fmt.Sprintf("pod-%05d", p)
+				ev := podmgr.Event{Time: now.Add(-23 * time.Hour).Add(time.Duration(e) * 23 * time.Hour / time.Duration(events)), Kind: podmgr.KindHost,
+					Pod: pod, MAC: benchHost(pod, p, h, now).MAC, Source: "192.0.2.9", Action: "dhcp.offer", State: podmgr.StateOffered}
+				if _, err := tx.AppendEvent(ev); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
 	st.Close()
 	st, err = podmgr.OpenBolt(path)
 	if err != nil {
@@ -87,9 +103,9 @@ func newFleet(tb testing.TB, pods, hosts, bigPod int) *fleet {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	u := New(m, log)
+	u := New(m, fleet.NewService(m, fleet.Relays{}), log)
 	u.poll = 50 * time.Millisecond
-	return &fleet{mgr: m, ui: u, viewer: secret}
+	return &testFleet{mgr: m, ui: u, viewer: secret}
 }
 
 func benchPod(name, circuit string, now time.Time) podmgr.Pod {
@@ -113,7 +129,7 @@ func benchHost(pod string, p, h int, now time.Time) podmgr.Host {
 }
 
 // get requests path with the viewer's cookie (no cookie when secret is "").
-func (f *fleet) get(tb testing.TB, path, secret string) *httptest.ResponseRecorder {
+func (f *testFleet) get(tb testing.TB, path, secret string) *httptest.ResponseRecorder {
 	tb.Helper()
 	req := httptest.NewRequest("GET", "https://podboot.test"+path, nil)
 	if secret != "" {

@@ -8,7 +8,7 @@ import (
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
-type fleetPage struct {
+type fleetView struct {
 	Viewer     string
 	Query      string
 	Pods       []podRow
@@ -25,7 +25,7 @@ type podRow struct {
 
 // fleet lists the pods whose name contains ?q, a page at a time; only the page's pods
 // are counted.
-func (u *UI) fleet(w http.ResponseWriter, r *http.Request) {
+func (u *UI) fleetPage(w http.ResponseWriter, r *http.Request) {
 	reg := u.mgr.Registry()
 	q := r.URL.Query()
 	query := strings.TrimSpace(q.Get("q"))
@@ -45,7 +45,7 @@ func (u *UI) fleet(w http.ResponseWriter, r *http.Request) {
 		rows = append(rows, podRow{Name: n, Profile: pc.Pod.Profile, ServerAddress: pc.Pod.ServerAddress,
 			Relays: pc.Pod.Match, Counts: countsOf(reg.StateCounts(n))})
 	}
-	u.render(w, http.StatusOK, "fleet", fleetPage{Viewer: viewerOf(r.Context()), Query: query, Pods: rows, Pager: p,
+	u.render(w, http.StatusOK, "fleet", fleetView{Viewer: viewerOf(r.Context()), Query: query, Pods: rows, Pager: p,
 		TotalPods: total, TotalHosts: reg.HostCount("")})
 }
 

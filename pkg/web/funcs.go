@@ -22,6 +22,7 @@ var funcs = template.FuncMap{
 		return states
 	},
 	"rule": ruleText,
+	"secs": func(s float64) string { return fmtDur(time.Duration(s * float64(time.Second))) },
 }
 
 func orDash(s string) string {

@@ -2,8 +2,10 @@ package web
 
 import (
 	"net/http"
+	"slices"
 	"time"
 
+	"github.com/podboot/podboot/pkg/fleet"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
@@ -16,6 +18,8 @@ type hostPage struct {
 	After uint64
 	// Older is how many earlier events the page leaves out.
 	Older int
+	// Attempts are the host's provision attempts, newest first (with the fleet view).
+	Attempts []fleet.Timeline
 }
 
 // step is one event of a host's timeline with the time since the event before it (how
@@ -51,6 +55,10 @@ func (u *UI) host(w http.ResponseWriter, r *http.Request) {
 	if len(evs) > 0 {
 		p.After = evs[len(evs)-1].Seq
 	}
+	if u.fleet != nil {
+		p.Attempts = fleet.Timelines(evs)
+		slices.Reverse(p.Attempts)
+	}
 	if n := len(p.Timeline); n > maxTimeline {
 		p.Older = n - maxTimeline
 		p.Timeline = p.Timeline[n-maxTimeline:]
@@ -58,8 +66,9 @@ func (u *UI) host(w http.ResponseWriter, r *http.Request) {
 	u.render(w, http.StatusOK, "host", p)
 }
 
-// timeline gives each event its stage time. An attempt begins at registration, a
-// reprovision or a fresh DHCP offer after the host was failed or provisioned.
+// timeline gives each event its stage time. As in the fleet view (pkg/fleet), an
+// attempt begins with a DHCP offer to a host that was not already provisioning; a
+// registration, a discovery or a reprovision also restarts the clock.
 func timeline(evs []podmgr.Event) []step {
 	out := make([]step, len(evs))
 	var start, prev time.Time
@@ -84,7 +93,15 @@ func startsAttempt(e podmgr.Event, prev podmgr.HostState) bool {
 	case podmgr.StateRegistered, podmgr.StateDiscovered:
 		return true
 	case podmgr.StateOffered:
-		return prev == podmgr.StateFailed || prev == podmgr.StateProvisioned
+		return !inProgress(prev)
+	}
+	return false
+}
+
+func inProgress(s podmgr.HostState) bool {
+	switch s {
+	case podmgr.StateOffered, podmgr.StateBooting, podmgr.StateVerified, podmgr.StateInstalling:
+		return true
 	}
 	return false
 }

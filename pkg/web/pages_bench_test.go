@@ -10,7 +10,9 @@ import (
 )
 
 // BenchmarkPages renders each page against a registry of PODBOOT_BENCH_PODS pods (default
-// 4,000) of 250 hosts, one million hosts, plus a pod of 100,000 hosts:
+// 4,000) of 250 hosts, one million hosts, plus a pod of 100,000 hosts, and 200,000 host
+// events of the last day (events.max, the most the store keeps), which a pod page's
+// last-day status reads:
 //
 //	go test -run '^$' -bench BenchmarkPages -benchtime 200x ./pkg/web
 //
@@ -22,7 +24,7 @@ func BenchmarkPages(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("PODBOOT_BENCH_PODS")); err == nil && v > 0 {
 		pods = v
 	}
-	f := newFleet(b, pods, 250, 100_000)
+	f := newFleet(b, pods, 250, 100_000, 200_000)
 	b.Logf("registry: %d pods, %d hosts", len(f.mgr.Registry().PodNames()), f.mgr.Registry().HostCount(""))
 	for _, bc := range []struct{ name, path string }{
 		{"fleet first page", "/ui/"},

@@ -4,11 +4,14 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/podboot/podboot/pkg/fleet"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
 type podPage struct {
-	Viewer   string
+	Viewer string
+	// Status is the fleet view of the pod (nil without one, or when it failed).
+	Status   *fleet.PodStatus
 	Pod      podmgr.Pod
 	Counts   counts
 	Query    string
@@ -49,7 +52,23 @@ func (u *UI) pod(w http.ResponseWriter, r *http.Request) {
 	case p.Counts.Failed > 0:
 		p.Failures = reg.HostsPage(name, func(h *podmgr.Host) bool { return h.State == podmgr.StateFailed }, 0, maxFailures).Hosts
 	}
+	p.Status = u.podStatus(r, name)
 	u.render(w, http.StatusOK, "pod", p)
+}
+
+// podStatus is the fleet view's status of pod: the last day's attempts, failures by
+// stage and reason, stage latencies, relays heard. It reads the pod's last day of host
+// events (bounded by events.max); without it the page still shows the registry's picture.
+func (u *UI) podStatus(r *http.Request, pod string) *fleet.PodStatus {
+	if u.fleet == nil {
+		return nil
+	}
+	st, err := u.fleet.Status(r.Context(), pod)
+	if err != nil || len(st) != 1 {
+		u.log.Warn("web pod page: pod status", "pod", pod, "err", err)
+		return nil
+	}
+	return &st[0]
 }
 
 // hostFilter keeps hosts in state (when set) whose MAC, hostname or addresses contain

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/podboot/podboot/pkg/fleet"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
@@ -31,7 +32,10 @@ var staticFiles embed.FS
 
 // UI serves the dashboard.
 type UI struct {
-	mgr   *podmgr.Manager
+	mgr *podmgr.Manager
+	// fleet, when set, gives pod status (relays heard, failures by stage, stage
+	// latencies) and host provision timelines.
+	fleet *fleet.Service
 	log   *slog.Logger
 	pages map[string]*template.Template
 	mux   *http.ServeMux
@@ -40,15 +44,15 @@ type UI struct {
 	poll time.Duration
 }
 
-// New returns the dashboard reading from mgr.
-func New(mgr *podmgr.Manager, log *slog.Logger) *UI {
-	u := &UI{mgr: mgr, log: log, pages: parsePages(), mux: http.NewServeMux(), poll: 2 * time.Second}
+// New returns the dashboard reading from mgr and, when fl is not nil, the fleet view.
+func New(mgr *podmgr.Manager, fl *fleet.Service, log *slog.Logger) *UI {
+	u := &UI{mgr: mgr, fleet: fl, log: log, pages: parsePages(), mux: http.NewServeMux(), poll: 2 * time.Second}
 	static, _ := fs.Sub(staticFiles, "static")
 	u.mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
 	u.mux.HandleFunc("GET /ui/login", u.loginForm)
 	u.mux.HandleFunc("POST /ui/login", u.login)
 	u.mux.HandleFunc("POST /ui/logout", u.logout)
-	u.mux.HandleFunc("GET /ui/{$}", u.reader(u.fleet))
+	u.mux.HandleFunc("GET /ui/{$}", u.reader(u.fleetPage))
 	u.mux.HandleFunc("GET /ui/find", u.reader(u.find))
 	u.mux.HandleFunc("GET /ui/pods/{name}", u.reader(u.pod))
 	u.mux.HandleFunc("GET /ui/hosts/{mac}", u.reader(u.host))

@@ -17,7 +17,7 @@ import (
 // __Host- cookie and sends the browser on (inside /ui/ only); a wrong token, a ci token
 // and a form posted from another origin set no cookie.
 func TestLogin(t *testing.T) {
-	f := newFleet(t, 1, 1, 0)
+	f := newFleet(t, 1, 1, 0, 0)
 	ci, _, err := f.mgr.CreateToken(context.Background(), admin, "pipeline", podmgr.RoleCI)
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +68,7 @@ func TestLogin(t *testing.T) {
 // token's, pages send the browser to the login form and the stream answers 401; every
 // answer carries the security headers.
 func TestPagesNeedASession(t *testing.T) {
-	f := newFleet(t, 1, 1, 0)
+	f := newFleet(t, 1, 1, 0, 0)
 	ctx := context.Background()
 	revoked, _, err := f.mgr.CreateToken(ctx, admin, "gone", podmgr.RoleViewer)
 	if err != nil {
@@ -100,7 +100,7 @@ func TestPagesNeedASession(t *testing.T) {
 // TestPagesArePaged: the fleet and a pod show one page of rows with links to the next,
 // filter by name, state and text, and never all rows.
 func TestPagesArePaged(t *testing.T) {
-	f := newFleet(t, 120, 3, 250)
+	f := newFleet(t, 120, 3, 250, 0)
 	for _, tc := range []struct {
 		path      string
 		want      []string
@@ -153,7 +153,7 @@ func tableRows(body, id string) int {
 // sequence as id and the host's state after each, first those already stored, then one
 // recorded while it is open.
 func TestStreamSendsNewEvents(t *testing.T) {
-	f := newFleet(t, 1, 1, 0)
+	f := newFleet(t, 1, 1, 0, 0)
 	const mac = "02:00:00:00:00:00"
 	ctx := context.Background()
 	if _, err := f.mgr.RecordHostEvent(ctx, mac, "192.0.2.9", "dhcp.offer", "first", podmgr.HostUpdate{State: podmgr.StateOffered}); err != nil {

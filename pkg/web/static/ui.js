@@ -40,21 +40,29 @@
     return rows.length ? rows[rows.length - 1].dataset.time : null;
   }
   var start = null;
-  // The stage clock restarts where the rendered timeline's attempt began.
+  var lastState = "";
+  var progressing = ["offered", "booting", "verified", "installing"];
+  // The stage clock restarts where the rendered timeline's attempt began (the rows
+  // whose "took" is empty); see timeline in pkg/web/host.go for the rule.
   (function () {
     var rows = body.rows;
     for (var i = 0; i < rows.length; i++) {
       var t = Date.parse(rows[i].cells[0].textContent.replace(" ", "T"));
       rows[i].dataset.time = t;
-      if (rows[i].cells[1].textContent === "") { start = t; }
+      if (i === 0 || rows[i].cells[1].textContent === "" && rows[i].cells[2].textContent === "") { start = t; }
+      if (rows[i].dataset.state) { lastState = rows[i].dataset.state; }
     }
   })();
+  function startsAttempt(state) {
+    if (state === "registered" || state === "discovered") { return true; }
+    return state === "offered" && progressing.indexOf(lastState) < 0;
+  }
 
   function add(ev) {
     if (body.querySelector('tr[data-seq="' + ev.seq + '"]')) { return; }
     var t = Date.parse(ev.time);
     var prev = lastTime();
-    var fresh = ev.state === "registered" || ev.state === "discovered" || start === null;
+    var fresh = start === null || startsAttempt(ev.state);
     if (fresh) { start = t; }
     var row = body.insertRow();
     row.dataset.seq = ev.seq;
@@ -68,6 +76,7 @@
     if (ev.state) { badge(st, ev.state); }
     cell(row, (ev.source || "") + (ev.actor ? " (" + ev.actor + ")" : ""));
     cell(row, ev.detail || "");
+    if (ev.state) { lastState = ev.state; }
     if (ev.hostState && stateEl) {
       stateEl.textContent = ev.hostState;
       stateEl.className = "state " + ev.hostState;
