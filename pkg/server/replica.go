@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"net/url"
+	"slices"
 
 	"github.com/podboot/podboot/pkg/dhcprelay"
 	"github.com/podboot/podboot/pkg/replica"
@@ -84,4 +86,20 @@ func (s *Server) replicaURLs() func() (string, []string) {
 		}
 		return self, all
 	}
+}
+
+// advertisedNames are the hosts of this replica's advertised addresses: its HTTPS
+// certificate must cover them, since hosts and agents reach it there.
+func (s *Server) advertisedNames() []string {
+	a := s.cfg.Replica.Advertise
+	var out []string
+	if a.DHCP != "" {
+		out = append(out, a.DHCP)
+	}
+	for _, u := range []string{a.HTTPS, a.API} {
+		if p, err := url.Parse(u); err == nil && p.Hostname() != "" && !slices.Contains(out, p.Hostname()) {
+			out = append(out, p.Hostname())
+		}
+	}
+	return out
 }

@@ -285,6 +285,7 @@ func (s *Server) ownCertificates() (*ownCerts, error) {
 // A pod server address added later gets its own certificate on demand (owncert.go).
 func (s *Server) certNames() []string {
 	names := append([]string{"localhost", "127.0.0.1", "::1"}, s.cfg.API.Names...)
+	names = append(names, s.advertisedNames()...)
 	if h, err := os.Hostname(); err == nil && h != "" {
 		names = append(names, h)
 	}
