@@ -159,6 +159,8 @@ func TestParseCmdline(t *testing.T) {
 		{"plain http", "podboot.server=http://198.51.100.10:8080 podboot.mac=52:54:00:aa:bb:01 podboot.token=abc", "https"},
 		{"no token", "podboot.server=https://198.51.100.10:8443 podboot.mac=52:54:00:aa:bb:01", "token"},
 		{"bad disk", "podboot.server=https://198.51.100.10:8443 podboot.mac=52:54:00:aa:bb:01 podboot.token=a podboot.disk=../sda", "disk"},
+		{"bad lldp", "podboot.server=https://198.51.100.10:8443 podboot.mac=52:54:00:aa:bb:01 podboot.token=a podboot.lldp=-1", "podboot.lldp"},
+		{"long lldp", "podboot.server=https://198.51.100.10:8443 podboot.mac=52:54:00:aa:bb:01 podboot.token=a podboot.lldp=301", "podboot.lldp"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -169,8 +171,11 @@ func TestParseCmdline(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || p.MAC != "52:54:00:aa:bb:01" || p.Pod != "pod-a" || p.Server.Host != "198.51.100.10:8443" {
+			if err != nil || p.MAC != "52:54:00:aa:bb:01" || p.Pod != "pod-a" || p.Server.Host != "198.51.100.10:8443" || p.LLDPWait != -1 {
 				t.Fatalf("p = %+v, %v", p, err)
+			}
+			if p, err := ParseCmdline(tt.in + " podboot.lldp=12"); err != nil || p.LLDPWait != 12*time.Second {
+				t.Fatalf("with podboot.lldp=12: p = %+v, %v", p, err)
 			}
 		})
 	}

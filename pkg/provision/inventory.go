@@ -56,6 +56,9 @@ func inventorySummary(inv proto.Inventory) string {
 	}
 	for _, n := range inv.NICs {
 		s += fmt.Sprintf(" nic=%s:%s:%s", n.Name, n.MAC, n.Driver)
+		if n.LLDP != nil {
+			s += fmt.Sprintf(":lldp=%q/%q", n.LLDP.SystemName, n.LLDP.PortID)
+		}
 	}
 	return s
 }

@@ -110,6 +110,17 @@ type NIC struct {
 	PCI       string `json:"pci,omitempty"`
 	Link      bool   `json:"link"`
 	SpeedMbps int    `json:"speedMbps,omitempty"`
+	// LLDP is the switch port the NIC is cabled to, when the switch sent an LLDPDU
+	// while the agent listened.
+	LLDP *LLDP `json:"lldp,omitempty"`
+}
+
+// LLDP is what the neighbouring switch said about itself and its port.
+type LLDP struct {
+	ChassisID       string `json:"chassisId"`
+	PortID          string `json:"portId"`
+	PortDescription string `json:"portDescription,omitempty"`
+	SystemName      string `json:"systemName,omitempty"`
 }
 
 // Event is a step the agent reports.
@@ -160,4 +171,7 @@ const (
 	ParamToken  = "podboot.token"
 	// ParamDisk overrides the target disk (e.g. podboot.disk=vda).
 	ParamDisk = "podboot.disk"
+	// ParamLLDP is how many seconds after its NICs come up the agent listens for LLDP
+	// before it takes the inventory (podboot.lldp=30; 0: do not wait).
+	ParamLLDP = "podboot.lldp"
 )
