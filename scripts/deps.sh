@@ -32,6 +32,7 @@ packages=(
   iputils-ping      # ping: the emulated WAN link's own test (internal/testutil)
   openipmi          # ipmi_sim: the IPMI BMC in tests (pkg/bmc)
   ipmitool          # reads back what podboot set over IPMI (interop)
+  lldpd             # the ToR switch's LLDP in the hardware e2e (the neighbour in the inventory)
 )
 
 missing=()

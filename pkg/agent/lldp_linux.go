@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -28,16 +29,11 @@ type lldpListener struct {
 	seen  map[string]proto.LLDP // by interface name, the last LLDPDU heard
 }
 
-// listenLLDP opens a packet socket for LLDP on every Ethernet NIC; failures are logged
-// (the inventory then lacks the neighbour, nothing else changes).
-func listenLLDP(ctx context.Context, log *slog.Logger) *lldpListener {
+// listenLLDP opens a packet socket for LLDP on each NIC; failures are logged (the
+// inventory then lacks the neighbour, nothing else changes).
+func listenLLDP(ctx context.Context, log *slog.Logger, nics []net.Interface) *lldpListener {
 	ctx, stop := context.WithCancel(ctx)
 	l := &lldpListener{start: time.Now(), stop: stop, seen: map[string]proto.LLDP{}}
-	nics, err := ethernetNICs()
-	if err != nil {
-		log.Warn("LLDP: no interfaces to listen on", "err", err)
-		return l
-	}
 	for _, n := range nics {
 		fd, err := lldpSocket(n.Index)
 		if err != nil {

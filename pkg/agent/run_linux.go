@@ -89,7 +89,8 @@ func run(ctx context.Context, log *slog.Logger) (string, error) {
 		printDiagnosis("no network interface came up", diag)
 		return "", fmt.Errorf("%w; %s", err, strings.Join(diag, "; "))
 	}
-	lldpl := listenLLDP(ctx, log)
+	nics, _ := ethernetNICs() // pickNIC listed them already
+	lldpl := listenLLDP(ctx, log, nics)
 	dctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	link, err := dhcp(dctx, nic, log)
 	cancel()
