@@ -54,6 +54,8 @@ type Pod struct {
 	Artifacts []string `json:"artifacts,omitempty" yaml:"artifacts,omitempty"`
 	// Kickstart holds pod-wide values for the kickstart template.
 	Kickstart KickstartValues `json:"kickstart,omitzero" yaml:"kickstart,omitempty"`
+	// AcceptRules register discovered hosts by LLDP port or serial (acceptrules.go).
+	AcceptRules []AcceptRule `json:"acceptRules,omitempty" yaml:"acceptRules,omitempty"`
 
 	CreatedAt time.Time `json:"createdAt" yaml:"-"`
 	UpdatedAt time.Time `json:"updatedAt" yaml:"-"`

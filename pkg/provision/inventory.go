@@ -45,6 +45,14 @@ func (s *Service) inventory(w http.ResponseWriter, r *http.Request, c call) {
 		}
 		return
 	}
+	if c.host.Discovered {
+		// The pod's accept rules may register it now; it installs on its next boot.
+		if h, ok, err := s.mgr.ApplyAcceptRules(r.Context(), c.host.MAC, inv); err != nil {
+			s.logFor(c).Warn("accept rule matched but was not applied", "err", err)
+		} else if ok {
+			s.logFor(c).Info("discovered host accepted by a pod accept rule", "hostname", h.Hostname)
+		}
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
