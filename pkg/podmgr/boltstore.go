@@ -372,6 +372,16 @@ func (t boltTx) Inventory(mac string) (Inventory, bool, error) {
 	return getOne[Inventory](t.tx, bucketInventory, mac)
 }
 
+func (t boltTx) EachInventory(fn func(Inventory) error) error {
+	return t.tx.Bucket(bucketInventory).ForEach(func(k, b []byte) error {
+		var inv Inventory
+		if err := decode(b, &inv); err != nil {
+			return fmt.Errorf("read inventory %s: %w", k, err)
+		}
+		return fn(inv)
+	})
+}
+
 func (t boltTx) PutInventory(inv Inventory) error {
 	return put(t.tx, bucketInventory, []byte(inv.MAC), inv)
 }
