@@ -171,16 +171,37 @@ names the row.`,
 
 func newHostListCmd(cf *clientFlags) *cobra.Command {
 	var pod string
-	cmd := &cobra.Command{Use: "list [--pod POD]", Short: "List hosts", Args: cobra.NoArgs}
+	var where []string
+	cmd := &cobra.Command{Use: "list [--pod POD] [--where FIELD=VALUE]...", Short: "List hosts, or those whose inventory matches",
+		Long: `Lists hosts. --where keeps the hosts whose stage1 inventory has FIELD equal to VALUE
+(case-insensitive, whole values; several --where must all hold):
+
+  serial    DMI system serial or any disk serial
+  wwn       any disk WWN
+  model     any disk model
+  vendor    DMI system vendor
+  product   DMI product name
+  mac       any NIC's MAC in the inventory
+
+--where reads the stored inventories (with --pod only that pod's): see docs/hardware.md
+for what it costs.`,
+		Args: cobra.NoArgs}
 	out := outputFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		c, err := cf.client()
 		if err != nil {
 			return err
 		}
-		path := "/api/v1/hosts"
+		q := url.Values{}
 		if pod != "" {
-			path += "?pod=" + url.QueryEscape(pod)
+			q.Set("pod", pod)
+		}
+		for _, w := range where {
+			q.Add("where", w)
+		}
+		path := "/api/v1/hosts"
+		if len(q) > 0 {
+			path += "?" + q.Encode()
 		}
 		var hs []api.HostView
 		if err := c.Do(cmd.Context(), "GET", path, nil, &hs); err != nil {
@@ -199,6 +220,7 @@ func newHostListCmd(cf *clientFlags) *cobra.Command {
 		})
 	}
 	cmd.Flags().StringVar(&pod, "pod", "", "only this pod's hosts")
+	cmd.Flags().StringArrayVar(&where, "where", nil, "FIELD=VALUE on the inventory: serial, wwn, model, vendor, product, mac (repeatable: all must hold)")
 	return cmd
 }
 

@@ -228,6 +228,10 @@ func (s *Server) listHosts(w http.ResponseWriter, r *http.Request, _ podmgr.Acto
 		pods = []string{p}
 	}
 	out := []HostView{}
+	if where := r.URL.Query()["where"]; len(where) > 0 {
+		s.listHostsWhere(w, r, where)
+		return
+	}
 	for _, p := range pods {
 		for _, h := range reg.HostsOfPod(p) {
 			out = append(out, s.hostView(h))

@@ -209,7 +209,7 @@ func dumpStore(t testing.TB, st podmgr.Store) dump {
 		}); err != nil {
 			return err
 		}
-		if err := tx.EachInventory(func(inv podmgr.Inventory) error {
+		if err := tx.EachInventory(nil, func(inv podmgr.Inventory) error {
 			d.Inventories = append(d.Inventories, inv)
 			return nil
 		}); err != nil {

@@ -372,8 +372,11 @@ func (t boltTx) Inventory(mac string) (Inventory, bool, error) {
 	return getOne[Inventory](t.tx, bucketInventory, mac)
 }
 
-func (t boltTx) EachInventory(fn func(Inventory) error) error {
+func (t boltTx) EachInventory(keep func([]byte) bool, fn func(Inventory) error) error {
 	return t.tx.Bucket(bucketInventory).ForEach(func(k, b []byte) error {
+		if keep != nil && !keep(b) {
+			return nil
+		}
 		var inv Inventory
 		if err := decode(b, &inv); err != nil {
 			return fmt.Errorf("read inventory %s: %w", k, err)
