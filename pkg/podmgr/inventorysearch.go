@@ -23,7 +23,9 @@ type InventoryCond struct {
 }
 
 // inventoryFields are the fields a condition may name, in the order the docs list them.
-func inventoryFields() []string { return []string{"serial", "wwn", "model", "vendor", "product", "mac"} }
+func inventoryFields() []string {
+	return []string{"serial", "wwn", "model", "vendor", "product", "mac"}
+}
 
 // ParseInventoryCond reads FIELD=VALUE.
 func ParseInventoryCond(s string) (InventoryCond, error) {
