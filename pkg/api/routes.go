@@ -82,6 +82,7 @@ func (s *Server) coreRoutes() []Route {
 		{"GET", "/api/v1/hosts/{mac}/events", readers, s.hostEvents},
 		{"GET", "/api/v1/hosts/{mac}/inventory", readers, s.hostInventory},
 		{"POST", "/api/v1/hosts/{mac}/accept", changers, s.acceptHost},
+		{"POST", "/api/v1/hosts/accept-serial", changers, s.acceptBySerial},
 		{"PUT", "/api/v1/hosts/{mac}/netboot", changers, s.setNetboot},
 		{"GET", "/api/v1/events", readers, s.events},
 		{"GET", "/api/v1/tokens", nil, s.listTokens},
