@@ -170,6 +170,7 @@ type install struct {
 // (podboot.lldp= overrides it), and stops listening.
 func (a *install) inventory(ctx context.Context, window time.Duration) proto.Inventory {
 	inv := collectInventory("/")
+	inv.BMC = readBMC(ctx, a.loader, a.log)
 	if a.p.LLDPWait >= 0 {
 		window = a.p.LLDPWait
 	}

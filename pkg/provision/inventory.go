@@ -62,6 +62,9 @@ func inventorySummary(inv proto.Inventory) string {
 	for _, d := range inv.Disks {
 		s += fmt.Sprintf(" disk=%s:%dMB:%s:%q", d.Name, d.SizeBytes/1000/1000, d.Bus, d.Serial)
 	}
+	if inv.BMC != nil {
+		s += fmt.Sprintf(" bmc=%s", inv.BMC.Address)
+	}
 	for _, n := range inv.NICs {
 		s += fmt.Sprintf(" nic=%s:%s:%s", n.Name, n.MAC, n.Driver)
 		if n.LLDP != nil {

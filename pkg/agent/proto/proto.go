@@ -72,6 +72,20 @@ type Inventory struct {
 	MemoryBytes uint64 `json:"memoryBytes"`
 	Disks       []Disk `json:"disks"`
 	NICs        []NIC  `json:"nics"`
+	// BMC is the server's BMC LAN configuration, read through its own IPMI system
+	// interface (/dev/ipmi0) when the kernel's IPMI driver finds one.
+	BMC *BMC `json:"bmc,omitempty"`
+}
+
+// BMC is where the server's BMC answers on the network.
+type BMC struct {
+	Address string `json:"address"`
+	Netmask string `json:"netmask,omitempty"`
+	Gateway string `json:"gateway,omitempty"`
+	MAC     string `json:"mac,omitempty"`
+	// Source is static, dhcp, bios, other or unspecified.
+	Source  string `json:"source,omitempty"`
+	Channel int    `json:"channel"`
 }
 
 // System is the DMI (SMBIOS) identity.
