@@ -62,7 +62,7 @@ func newHostListCmd(cf *clientFlags) *cobra.Command {
   product   DMI product name
   mac       any NIC's MAC in the inventory
 
---where reads the stored inventories (with --pod only that pod's): see docs/hardware.md
+--where reads the stored inventories (with --pod only that pod's): see docs/agent.md
 for what it costs.`,
 		Args: cobra.NoArgs}
 	out := outputFlag(cmd)

@@ -167,7 +167,7 @@ func jsonEscaped(r rune) bool {
 
 // SearchInventories returns, in MAC order, the hosts whose inventory meets every
 // condition; with pod, only that pod's hosts are read. It is a scan of the stored
-// inventories (docs/hardware.md gives its cost), in one read transaction.
+// inventories (docs/agent.md gives its cost), in one read transaction.
 func (m *Manager) SearchInventories(ctx context.Context, pod string, conds []InventoryCond) ([]string, error) {
 	if len(conds) == 0 {
 		return nil, fmt.Errorf("%w: no where condition", ErrInvalid)
