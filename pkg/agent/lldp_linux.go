@@ -49,8 +49,8 @@ func listenLLDP(ctx context.Context, log *slog.Logger, nics []net.Interface) *ll
 // joined to the nearest-bridge group address, with a short receive timeout so the
 // reader notices its context ending.
 func lldpSocket(ifindex int) (int, error) {
-	proto := int(htons(lldp.EtherType))
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, proto)
+	protocol := int(htons(lldp.EtherType))
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, protocol)
 	if err != nil {
 		return -1, err
 	}
