@@ -35,6 +35,7 @@ packages=(
   ipmitool          # reads back what podboot set over IPMI (interop)
   chromium          # headless browser driving the web dashboard's tests (DevTools protocol)
   prometheus        # scrapes podboot's HTTP service discovery in its test
+  lldpd             # the ToR switch's LLDP in the hardware e2e (the neighbour in the inventory)
 )
 
 missing=()

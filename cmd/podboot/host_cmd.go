@@ -1,14 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"encoding/csv"
-	"errors"
 	"fmt"
-	"io"
 	"net/url"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -54,133 +48,39 @@ func newHostAddCmd(cf *clientFlags) *cobra.Command {
 	return cmd
 }
 
-// csvColumns are the columns host import understands; mac is required.
-var csvColumns = []string{"mac", "pod", "hostname", "ip", "mgmt_ip", "profile"}
-
-const utf8BOM = "\ufeff"
-
-// readHostsCSV parses a host CSV with a header row; defaultPod fills an empty pod column.
-// A UTF-8 byte order mark (what spreadsheets write) before the header is skipped.
-func readHostsCSV(r io.Reader, defaultPod string) ([]podmgr.Host, error) {
-	br := bufio.NewReader(r)
-	if b, err := br.Peek(len(utf8BOM)); err == nil && string(b) == utf8BOM {
-		_, _ = br.Discard(len(utf8BOM))
-	}
-	cr := csv.NewReader(br)
-	cr.TrimLeadingSpace = true
-	cr.Comment = '#'
-	header, err := cr.Read()
-	if errors.Is(err, io.EOF) {
-		return nil, errors.New("the CSV is empty: the first line must be a header such as mac,pod,hostname,ip,mgmt_ip,profile")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read CSV header: %w", err)
-	}
-	col := map[string]int{}
-	for i, name := range header {
-		name = strings.ToLower(strings.TrimSpace(name))
-		known := false
-		for _, c := range csvColumns {
-			known = known || c == name
-		}
-		if !known {
-			return nil, fmt.Errorf("CSV header column %q is unknown: use %s", name, strings.Join(csvColumns, ","))
-		}
-		if j, dup := col[name]; dup {
-			return nil, fmt.Errorf("CSV header names column %q twice (columns %d and %d): which one holds the value?", name, j+1, i+1)
-		}
-		col[name] = i
-	}
-	if _, ok := col["mac"]; !ok {
-		return nil, errors.New("CSV header has no mac column")
-	}
-	get := func(rec []string, name string) string {
-		if i, ok := col[name]; ok && i < len(rec) {
-			return strings.TrimSpace(rec[i])
-		}
-		return ""
-	}
-	var hosts []podmgr.Host
-	for {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read CSV: %w", err)
-		}
-		line, _ := cr.FieldPos(0)
-		h := podmgr.Host{MAC: get(rec, "mac"), Pod: firstNonEmpty(get(rec, "pod"), defaultPod), Hostname: get(rec, "hostname"),
-			ProvisioningIP: get(rec, "ip"), ManagementIP: get(rec, "mgmt_ip"), Profile: get(rec, "profile")}
-		if h.Pod == "" {
-			return nil, fmt.Errorf("CSV line %d: no pod: add a pod column or pass --pod", line)
-		}
-		hosts = append(hosts, h)
-	}
-	if len(hosts) == 0 {
-		return nil, errors.New("the CSV has a header but no hosts")
-	}
-	return hosts, nil
-}
-
-func newHostImportCmd(cf *clientFlags) *cobra.Command {
-	var file, pod string
-	cmd := &cobra.Command{
-		Use:   "import -f HOSTS.csv [--pod POD]",
-		Short: "Register many hosts from CSV, all or none",
-		Long: `Register hosts in bulk from CSV. The first line is a header naming the columns
-(mac, pod, hostname, ip, mgmt_ip, profile; only mac is required; each at most once;
---pod fills an empty pod). A UTF-8 byte order mark before the header is skipped.
-The import is one transaction: if any row is wrong, nothing is registered and the error
-names the row.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if file == "" {
-				return errors.New("-f FILE is required (use - for standard input)")
-			}
-			var r io.Reader = os.Stdin
-			if file != "-" {
-				f, err := os.Open(file)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				r = f
-			}
-			hosts, err := readHostsCSV(r, pod)
-			if err != nil {
-				return fmt.Errorf("%s: %w", file, err)
-			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
-			start := time.Now()
-			var out []podmgr.Host
-			if err := c.Do(cmd.Context(), "POST", "/api/v1/hosts", api.HostsRequest{Hosts: hosts}, &out); err != nil {
-				return fmt.Errorf("%s: %w (nothing was registered)", file, err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%d hosts registered in %s\n", len(out), time.Since(start).Round(time.Millisecond))
-			return nil
-		},
-	}
-	cmd.Flags().StringVarP(&file, "file", "f", "", "CSV file (- for stdin)")
-	cmd.Flags().StringVar(&pod, "pod", "", "pod for rows that name none")
-	return cmd
-}
-
 func newHostListCmd(cf *clientFlags) *cobra.Command {
 	var pod string
-	cmd := &cobra.Command{Use: "list [--pod POD]", Short: "List hosts", Args: cobra.NoArgs}
+	var where []string
+	cmd := &cobra.Command{Use: "list [--pod POD] [--where FIELD=VALUE]...", Short: "List hosts, or those whose inventory matches",
+		Long: `Lists hosts. --where keeps the hosts whose stage1 inventory has FIELD equal to VALUE
+(case-insensitive, whole values; several --where must all hold):
+
+  serial    DMI system serial or any disk serial
+  wwn       any disk WWN
+  model     any disk model
+  vendor    DMI system vendor
+  product   DMI product name
+  mac       any NIC's MAC in the inventory
+
+--where reads the stored inventories (with --pod only that pod's): see docs/agent.md
+for what it costs.`,
+		Args: cobra.NoArgs}
 	out := outputFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		c, err := cf.client()
 		if err != nil {
 			return err
 		}
-		path := "/api/v1/hosts"
+		q := url.Values{}
 		if pod != "" {
-			path += "?pod=" + url.QueryEscape(pod)
+			q.Set("pod", pod)
+		}
+		for _, w := range where {
+			q.Add("where", w)
+		}
+		path := "/api/v1/hosts"
+		if len(q) > 0 {
+			path += "?" + q.Encode()
 		}
 		var hs []api.HostView
 		if err := c.Do(cmd.Context(), "GET", path, nil, &hs); err != nil {
@@ -199,6 +99,7 @@ func newHostListCmd(cf *clientFlags) *cobra.Command {
 		})
 	}
 	cmd.Flags().StringVar(&pod, "pod", "", "only this pod's hosts")
+	cmd.Flags().StringArrayVar(&where, "where", nil, "FIELD=VALUE on the inventory: serial, wwn, model, vendor, product, mac (repeatable: all must hold)")
 	return cmd
 }
 

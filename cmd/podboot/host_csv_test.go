@@ -1,8 +1,12 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/podboot/podboot/pkg/podmgr"
 )
 
 // TestReadHostsCSVHeader: a repeated header column is refused (which one would win is
@@ -22,7 +26,8 @@ func TestReadHostsCSVHeader(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			hs, err := readHostsCSV(strings.NewReader(tt.csv), "p")
+			plan, err := readHostsCSV(strings.NewReader(tt.csv), "p", ".")
+			hs := plan.Hosts
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err %v; want one saying %q", err, tt.wantErr)
@@ -36,5 +41,42 @@ func TestReadHostsCSVHeader(t *testing.T) {
 				t.Fatalf("hosts %+v", hs)
 			}
 		})
+	}
+}
+
+// TestReadHostsCSVSerialAndBMC: rows keyed by serial become accepts, BMC columns read
+// the password from the file the row names (relative to the CSV's directory), and a
+// password column, a serial row with a provisioning ip, or BMC columns without a
+// driver are refused before anything is sent.
+func TestReadHostsCSVSerialAndBMC(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "n1.pw"), []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := "serial,mac,pod,hostname,mgmt_ip,bmc_driver,bmc_address,bmc_user,bmc_password_file,bmc_port\n" +
+		"PB-1,,pod-a,rack1-node1,203.0.113.21,ipmi,192.0.2.121,admin,n1.pw,6230\n" +
+		",52:54:00:00:00:02,,node2,,,,,,\n"
+	plan, err := readHostsCSV(strings.NewReader(good), "p", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := podmgr.SerialAccept{Serial: "PB-1", Pod: "pod-a", Hostname: "rack1-node1", ManagementIP: "203.0.113.21"}
+	if len(plan.Serials) != 1 || plan.Serials[0] != want || len(plan.Hosts) != 1 || plan.Hosts[0].Pod != "p" || len(plan.BMCByMAC) != 0 {
+		t.Fatalf("plan %+v", plan)
+	}
+	if b := plan.BMCBySerial["PB-1"]; b.Password != "s3cret" || b.Port != 6230 || b.Driver != podmgr.BMCIPMI || b.User != "admin" {
+		t.Fatalf("bmc %+v", b)
+	}
+	for _, tt := range []struct{ name, csv, err string }{
+		{"password column", "mac,bmc_password\n52:54:00:00:00:01,x\n", "never go into a CSV"},
+		{"serial with ip", "serial,hostname,ip\nPB-1,a,192.0.2.5\n", "mgmt_ip"},
+		{"mac and serial", "mac,serial,hostname\n52:54:00:00:00:01,PB-1,a\n", "not both"},
+		{"bmc without driver", "mac,bmc_address\n52:54:00:00:00:01,192.0.2.9\n", "bmc_driver is empty"},
+		{"missing password file", "mac,bmc_driver,bmc_address,bmc_user,bmc_password_file\n52:54:00:00:00:01,ipmi,192.0.2.9,a,nope.pw\n", "bmc_password_file"},
+		{"no key column", "hostname\na\n", "no mac or serial column"},
+	} {
+		if _, err := readHostsCSV(strings.NewReader(tt.csv), "p", dir); err == nil || !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("%s: err %v, want one saying %q", tt.name, err, tt.err)
+		}
 	}
 }

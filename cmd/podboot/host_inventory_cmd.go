@@ -28,6 +28,9 @@ func inventoryRows(ctx context.Context, c *api.Client, mac string) [][]string {
 	}
 	for _, n := range inv.NICs {
 		rows = append(rows, []string{"nic " + n.Name, fmt.Sprintf("%s %s link=%v", n.MAC, orDash(n.Driver), n.Link)})
+		if l := n.LLDP; l != nil {
+			rows = append(rows, []string{"lldp " + n.Name, fmt.Sprintf("%s port %s", orDash(l.SystemName), l.PortID)})
+		}
 	}
 	return rows
 }
@@ -35,7 +38,7 @@ func inventoryRows(ctx context.Context, c *api.Client, mac string) [][]string {
 func newHostInventoryCmd(cf *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inventory MAC",
-		Short: "Show what the host's stage1 agent found: DMI, CPUs, memory, disks, NICs",
+		Short: "Show what the host's stage1 agent found: DMI, CPUs, memory, disks, NICs, LLDP neighbours, BMC address",
 		Long: `Shows the inventory the stage1 agent reported before it chose and wrote the install
 disk (the agent.inventory event summarises it). -o json prints the stored record.`,
 		Args: cobra.ExactArgs(1),
@@ -66,6 +69,12 @@ disk (the agent.inventory event summarises it). -o json prints the stored record
 			}
 			for _, n := range inv.NICs {
 				rows = append(rows, []string{"nic", n.Name, fmt.Sprintf("mac=%s driver=%s pci=%s link=%v speed=%dMb/s", n.MAC, orDash(n.Driver), orDash(n.PCI), n.Link, n.SpeedMbps)})
+				if l := n.LLDP; l != nil {
+					rows = append(rows, []string{"lldp", n.Name, fmt.Sprintf("switch=%q chassis=%s port=%q port-description=%q", l.SystemName, l.ChassisID, l.PortID, l.PortDescription)})
+				}
+			}
+			if b := inv.BMC; b != nil {
+				rows = append(rows, []string{"bmc", b.Address, fmt.Sprintf("netmask=%s gateway=%s mac=%s source=%s channel=%d", orDash(b.Netmask), orDash(b.Gateway), orDash(b.MAC), orDash(b.Source), b.Channel)})
 			}
 			return rows
 		})

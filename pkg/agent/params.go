@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/podboot/podboot/pkg/agent/proto"
 )
@@ -22,6 +24,9 @@ type Params struct {
 	// Disk overrides the target disk (podboot.disk=vda); empty: ask the server, then
 	// take the first disk.
 	Disk string
+	// LLDPWait is how long to listen for LLDP before the inventory (podboot.lldp=SECONDS);
+	// negative when the command line does not say (the agent's default applies).
+	LLDPWait time.Duration
 }
 
 // ParseCmdline reads podboot.* parameters from a kernel command line.
@@ -67,6 +72,14 @@ func ParseCmdline(cmdline string) (Params, error) {
 	p.Disk = strings.TrimPrefix(vals[proto.ParamDisk], "/dev/")
 	if strings.ContainsAny(p.Disk, "/.") {
 		return p, fmt.Errorf("%s=%q: name a disk, e.g. vda", proto.ParamDisk, p.Disk)
+	}
+	p.LLDPWait = -1
+	if v, ok := vals[proto.ParamLLDP]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 300 {
+			return p, fmt.Errorf("%s=%q: want seconds, 0 to 300", proto.ParamLLDP, v)
+		}
+		p.LLDPWait = time.Duration(n) * time.Second
 	}
 	return p, nil
 }

@@ -89,6 +89,8 @@ func run(ctx context.Context, log *slog.Logger) (string, error) {
 		printDiagnosis("no network interface came up", diag)
 		return "", fmt.Errorf("%w; %s", err, strings.Join(diag, "; "))
 	}
+	nics, _ := ethernetNICs() // pickNIC listed them already
+	lldpl := listenLLDP(ctx, log, nics)
 	dctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	link, err := dhcp(dctx, nic, log)
 	cancel()
@@ -99,7 +101,7 @@ func run(ctx context.Context, log *slog.Logger) (string, error) {
 	c.Report(ctx, proto.ActionBooted, fmt.Sprintf("stage1 agent up; modules=%d (%s)", len(loaded), strings.Join(loaded, ",")))
 	c.Report(ctx, proto.ActionNetwork, fmt.Sprintf("nic=%s mac=%s addr=%s gateway=%s dhcp-server=%s", link.Name, link.MAC, link.Addr, link.Gateway, link.Server))
 
-	a := &install{c: c, p: p, roots: roots, log: log, mac: link.MAC, loader: loader}
+	a := &install{c: c, p: p, roots: roots, log: log, mac: link.MAC, loader: loader, lldp: lldpl}
 	how, err := a.run(ctx)
 	if err != nil {
 		var f failure
@@ -161,6 +163,20 @@ type install struct {
 	disk  string
 	// loader explains missing disks (nil with an initrd without an alias table).
 	loader *kmod.Loader
+	lldp   *lldpListener
+}
+
+// inventory takes the inventory with the LLDP neighbours heard within the window
+// (podboot.lldp= overrides it), and stops listening.
+func (a *install) inventory(ctx context.Context, window time.Duration) proto.Inventory {
+	inv := collectInventory("/")
+	inv.BMC = readBMC(ctx, a.loader, a.log)
+	if a.p.LLDPWait >= 0 {
+		window = a.p.LLDPWait
+	}
+	a.lldp.fill(ctx, &inv, window)
+	a.lldp.stop()
+	return inv
 }
 
 // fail reports the host failed, with the step and the reason.
@@ -196,7 +212,7 @@ func (a *install) run(ctx context.Context) (string, error) {
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	settleDisks(sctx, time.Second)
 	cancel()
-	inv := collectInventory("/")
+	inv := a.inventory(ctx, 0)
 	if err := a.c.Post(ctx, proto.InventoryPath, inv); err != nil {
 		a.log.Warn("could not report the inventory", "err", err)
 	}
@@ -327,7 +343,7 @@ func (a *install) inspect(ctx context.Context) (string, error) {
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	settleDisks(sctx, time.Second)
 	cancel()
-	if err := a.c.Post(ctx, proto.InventoryPath, collectInventory("/")); err != nil {
+	if err := a.c.Post(ctx, proto.InventoryPath, a.inventory(ctx, DefaultLLDPInspectWait)); err != nil {
 		return "", fmt.Errorf("report the inventory: %w", err)
 	}
 	a.log.Info("inspected: inventory reported, no disk touched; the host waits to be accepted")

@@ -161,6 +161,8 @@ func TestParseCmdline(t *testing.T) {
 		{"bad disk", "podboot.server=https://198.51.100.10:8443 podboot.mac=52:54:00:aa:bb:01 podboot.token=a podboot.disk=../sda", "disk"},
 		{"replicas", "podboot.server=https://198.51.100.10:8443 podboot.servers=https://198.51.100.10:8443,https://198.51.100.12:8443 podboot.pod=pod-a podboot.mac=52:54:00:aa:bb:01 podboot.token=abc", ""},
 		{"plain http replica", "podboot.server=https://198.51.100.10:8443 podboot.servers=http://198.51.100.12:8080 podboot.mac=52:54:00:aa:bb:01 podboot.token=abc", "podboot.servers"},
+		{"bad lldp", "podboot.server=https://198.51.100.10:8443 podboot.mac=52:54:00:aa:bb:01 podboot.token=a podboot.lldp=-1", "podboot.lldp"},
+		{"long lldp", "podboot.server=https://198.51.100.10:8443 podboot.mac=52:54:00:aa:bb:01 podboot.token=a podboot.lldp=301", "podboot.lldp"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -171,11 +173,14 @@ func TestParseCmdline(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || p.MAC != "52:54:00:aa:bb:01" || p.Pod != "pod-a" || p.Server.Host != "198.51.100.10:8443" {
+			if err != nil || p.MAC != "52:54:00:aa:bb:01" || p.Pod != "pod-a" || p.Server.Host != "198.51.100.10:8443" || p.LLDPWait != -1 {
 				t.Fatalf("p = %+v, %v", p, err)
 			}
 			if tt.name == "replicas" && (len(p.Fallback) != 1 || p.Fallback[0].Host != "198.51.100.12:8443") {
 				t.Fatalf("fallback = %v, want the other replica only", p.Fallback)
+			}
+			if p, err := ParseCmdline(tt.in + " podboot.lldp=12"); err != nil || p.LLDPWait != 12*time.Second {
+				t.Fatalf("with podboot.lldp=12: p = %+v, %v", p, err)
 			}
 		})
 	}

@@ -82,6 +82,7 @@ func (s *Server) coreRoutes() []Route {
 		{"GET", "/api/v1/hosts/{mac}/events", readers, s.hostEvents},
 		{"GET", "/api/v1/hosts/{mac}/inventory", readers, s.hostInventory},
 		{"POST", "/api/v1/hosts/{mac}/accept", changers, s.acceptHost},
+		{"POST", "/api/v1/hosts/accept-serial", changers, s.acceptBySerial},
 		{"PUT", "/api/v1/hosts/{mac}/netboot", changers, s.setNetboot},
 		{"GET", "/api/v1/events", readers, s.events},
 		{"GET", "/api/v1/tokens", nil, s.listTokens},
@@ -228,6 +229,10 @@ func (s *Server) listHosts(w http.ResponseWriter, r *http.Request, _ podmgr.Acto
 		pods = []string{p}
 	}
 	out := []HostView{}
+	if where := r.URL.Query()["where"]; len(where) > 0 {
+		s.listHostsWhere(w, r, where)
+		return
+	}
 	for _, p := range pods {
 		for _, h := range reg.HostsOfPod(p) {
 			out = append(out, s.hostView(h))

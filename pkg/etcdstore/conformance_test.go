@@ -101,6 +101,12 @@ func randomOp(ctx context.Context, r *rand.Rand, m *podmgr.Manager) (string, str
 			hs = append(hs, h)
 		}
 		_, err := m.AddHosts(ctx, testActor, hs)
+		if err == nil {
+			// Its inventory, as an agent would report it (deleted with the host).
+			err = m.Store().Batch(ctx, func(tx podmgr.Tx) error {
+				return tx.PutInventory(podmgr.Inventory{MAC: hs[0].MAC, UpdatedAt: time.Unix(1e9, 0).UTC(), Data: json.RawMessage(`{"system":{"serial":"SN-` + hs[0].MAC + `"}}`)})
+			})
+		}
 		return fmt.Sprintf("add hosts %+v", hs), outcome(err)
 	case 6:
 		x := mac()
@@ -174,6 +180,8 @@ type dump struct {
 	Tokens     []podmgr.Token
 	Leases     []podmgr.Lease
 	Events     []podmgr.Event
+	// Inventories as EachInventory lists them (a deleted host's goes with it).
+	Inventories []podmgr.Inventory
 }
 
 func dumpStore(t testing.TB, st podmgr.Store) dump {
@@ -201,6 +209,12 @@ func dumpStore(t testing.TB, st podmgr.Store) dump {
 		if err := tx.EachHost(func(h podmgr.Host) error {
 			h.CreatedAt, h.UpdatedAt, h.TokenExpires = time.Time{}, time.Time{}, time.Time{}
 			d.Hosts = append(d.Hosts, h)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := tx.EachInventory(nil, func(inv podmgr.Inventory) error {
+			d.Inventories = append(d.Inventories, inv)
 			return nil
 		}); err != nil {
 			return err
@@ -252,6 +266,7 @@ func diffDumps(a, b dump) string {
 func TestSameOperationsSameStateAsBolt(t *testing.T) {
 	c := testutil.StartEtcd(t, 1)
 	ctx := context.Background()
+	inventories := 0
 	for seed := range uint64(4) {
 		bolt := openBolt(t)
 		etcd := openStore(t, c, fmt.Sprintf("/conformance/%d/", seed))
@@ -273,6 +288,7 @@ func TestSameOperationsSameStateAsBolt(t *testing.T) {
 		if !reflect.DeepEqual(db, de) {
 			t.Fatalf("seed %d: stores differ: %s", seed, diffDumps(db, de))
 		}
+		inventories += len(db.Inventories)
 		if len(db.Events) < 30 || outcomes["events ok"] == 0 || outcomes["prune ok"] == 0 || outcomes["add ok"] == 0 || outcomes["add conflict"] == 0 || outcomes["create conflict"] == 0 {
 			t.Fatalf("seed %d: the run did too little to compare: %d events, outcomes %v", seed, len(db.Events), outcomes)
 		}
@@ -280,6 +296,9 @@ func TestSameOperationsSameStateAsBolt(t *testing.T) {
 		if !slices.Equal(lb.Registry().PodNames(), le.Registry().PodNames()) || lb.Registry().HostCount("") != le.Registry().HostCount("") || lb.TokenCount() != le.TokenCount() {
 			t.Fatalf("seed %d: registries loaded from the two stores differ", seed)
 		}
+	}
+	if inventories == 0 {
+		t.Fatal("no run ended with an inventory stored: EachInventory was not compared")
 	}
 }
 

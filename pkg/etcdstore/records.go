@@ -316,6 +316,20 @@ func (x *recordTx) Inventory(mac string) (podmgr.Inventory, bool, error) {
 	return getRecord[podmgr.Inventory](x.t, x.t.s.key(collInventory, mac))
 }
 
+func (x *recordTx) EachInventory(keep func([]byte) bool, fn func(podmgr.Inventory) error) error {
+	dir := x.t.s.dir(collInventory)
+	return x.t.scan(dir, prefixEnd(dir), func(k string, b []byte) error {
+		if keep != nil && !keep(b) {
+			return nil
+		}
+		var inv podmgr.Inventory
+		if err := podmgr.DecodeRecord(b, &inv); err != nil {
+			return fmt.Errorf("read inventory %s: %w", strings.TrimPrefix(k, dir), err)
+		}
+		return fn(inv)
+	})
+}
+
 func (x *recordTx) PutInventory(inv podmgr.Inventory) error {
 	return x.putRecord(x.t.s.key(collInventory, inv.MAC), inv)
 }

@@ -11,6 +11,11 @@ import (
 // optionally a profile. Until then the agent API gives it inspection only (inventory,
 // no stage2, no kickstart): accepting is what lets it be installed, on its next boot.
 func (m *Manager) AcceptHost(ctx context.Context, a Actor, mac, hostname, mgmtIP, profile string) (Host, error) {
+	return m.acceptHost(ctx, a, mac, hostname, mgmtIP, profile, "")
+}
+
+// acceptHost is AcceptHost; why (what an accept rule matched) goes into the event.
+func (m *Manager) acceptHost(ctx context.Context, a Actor, mac, hostname, mgmtIP, profile, why string) (Host, error) {
 	mac, err := NormalizeMAC(mac)
 	if err != nil {
 		return Host{}, err
@@ -51,8 +56,11 @@ func (m *Manager) AcceptHost(ctx context.Context, a Actor, mac, hostname, mgmtIP
 		h.Hostname, h.ManagementIP, h.Profile = next.Hostname, next.ManagementIP, next.Profile
 		h.Discovered, h.State, h.StateReason, h.Netboot = false, StateRegistered, "", true
 		h.TokenHash, h.TokenExpires = "", time.Time{}
-		return Event{Actor: a.Name, Source: a.Source, Action: "accepted", State: StateRegistered,
-			Detail: fmt.Sprintf("hostname=%s mgmt-ip=%s profile=%s; installed on its next boot", h.Hostname, h.ManagementIP, h.Profile)}, nil
+		detail := fmt.Sprintf("hostname=%s mgmt-ip=%s profile=%s; installed on its next boot", h.Hostname, h.ManagementIP, h.Profile)
+		if why != "" {
+			detail += "; matched " + why
+		}
+		return Event{Actor: a.Name, Source: a.Source, Action: "accepted", State: StateRegistered, Detail: detail}, nil
 	}, func(tx Tx, h Host) error {
 		// Another replica may have deleted the profile since the registry was read.
 		if h.Profile != "" {

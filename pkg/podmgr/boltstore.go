@@ -372,6 +372,19 @@ func (t boltTx) Inventory(mac string) (Inventory, bool, error) {
 	return getOne[Inventory](t.tx, bucketInventory, mac)
 }
 
+func (t boltTx) EachInventory(keep func([]byte) bool, fn func(Inventory) error) error {
+	return t.tx.Bucket(bucketInventory).ForEach(func(k, b []byte) error {
+		if keep != nil && !keep(b) {
+			return nil
+		}
+		var inv Inventory
+		if err := decode(b, &inv); err != nil {
+			return fmt.Errorf("read inventory %s: %w", k, err)
+		}
+		return fn(inv)
+	})
+}
+
 func (t boltTx) PutInventory(inv Inventory) error {
 	return put(t.tx, bucketInventory, []byte(inv.MAC), inv)
 }

@@ -57,6 +57,8 @@ type Pod struct {
 	// Replica pins the pod to the replica of that name while it is live (with several
 	// replicas on etcd, docs/ha.md); empty: rendezvous hashing picks one.
 	Replica string `json:"replica,omitempty" yaml:"replica,omitempty"`
+	// AcceptRules register discovered hosts by LLDP port or serial (acceptrules.go).
+	AcceptRules []AcceptRule `json:"acceptRules,omitempty" yaml:"acceptRules,omitempty"`
 
 	CreatedAt time.Time `json:"createdAt" yaml:"-"`
 	UpdatedAt time.Time `json:"updatedAt" yaml:"-"`

@@ -41,6 +41,10 @@ type ReadTx interface {
 	Events(f EventFilter) ([]Event, error)
 	// Inventory returns what a host's stage1 agent last reported about its hardware.
 	Inventory(mac string) (Inventory, bool, error)
+	// EachInventory calls fn for every stored inventory, in MAC order. keep, when not
+	// nil, sees each record's stored bytes first: a record it rejects is not decoded
+	// (a search's cheap first pass).
+	EachInventory(keep func(raw []byte) bool, fn func(Inventory) error) error
 	// BMC returns the BMC record of a host; EachBMC calls fn for every one, in MAC order.
 	BMC(mac string) (BMC, bool, error)
 	EachBMC(fn func(BMC) error) error

@@ -195,6 +195,9 @@ func validatePod(p *Pod) (*PodContext, error) {
 	if p.Profile == "" {
 		return nil, invalidf("pod %s: name a profile", p.Name)
 	}
+	if err := validateAcceptRules(p.AcceptRules); err != nil {
+		return nil, fmt.Errorf("pod %s: %w", p.Name, err)
+	}
 	return pc, nil
 }
 

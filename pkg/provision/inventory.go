@@ -45,6 +45,14 @@ func (s *Service) inventory(w http.ResponseWriter, r *http.Request, c call) {
 		}
 		return
 	}
+	if c.host.Discovered {
+		// The pod's accept rules may register it now; it installs on its next boot.
+		if h, ok, err := s.mgr.ApplyAcceptRules(r.Context(), c.host.MAC, inv); err != nil {
+			s.logFor(c).Warn("accept rule matched but was not applied", "err", err)
+		} else if ok {
+			s.logFor(c).Info("discovered host accepted by a pod accept rule", "hostname", h.Hostname)
+		}
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -54,8 +62,14 @@ func inventorySummary(inv proto.Inventory) string {
 	for _, d := range inv.Disks {
 		s += fmt.Sprintf(" disk=%s:%dMB:%s:%q", d.Name, d.SizeBytes/1000/1000, d.Bus, d.Serial)
 	}
+	if inv.BMC != nil {
+		s += fmt.Sprintf(" bmc=%s", inv.BMC.Address)
+	}
 	for _, n := range inv.NICs {
 		s += fmt.Sprintf(" nic=%s:%s:%s", n.Name, n.MAC, n.Driver)
+		if n.LLDP != nil {
+			s += fmt.Sprintf(":lldp=%q/%q", n.LLDP.SystemName, n.LLDP.PortID)
+		}
 	}
 	return s
 }

@@ -30,6 +30,9 @@ var optionalModules = []string{
 	"be2net", "qede", "r8169", "vmxnet3",
 	"ahci", "nvme", "megaraid_sas", "mpt3sas", "smartpqi", "hpsa", "vmw_pvscsi", "virtio_scsi", "sd_mod",
 	"virtio_rng",
+	// The BMC's LAN address for the inventory: ipmi_si binds the system interface by
+	// modalias; ipmi_devintf (no modalias) gives /dev/ipmi0 and the agent loads it.
+	"ipmi_si", "ipmi_devintf",
 	// The root file system the agent mounts to apply the kickstart: a module in the
 	// generic kernel, with the crc32c it asks for by alias (softdep pre: crypto-crc32c).
 	"ext4", "crc32c_generic", "crc32c_intel",

@@ -82,7 +82,9 @@ func TestProvisionHardware(t *testing.T) {
 	img := stage2Image(t, env.work, "hw", "hardware image")
 	env.push("os:1", img, "stage2")
 	f := env.work + "/hw.yaml"
-	os.WriteFile(f, []byte(profileYAML("e2e", "os@1", "rootDevice:\n  minSizeMB: 50\n")), 0o644)
+	// podboot.lldp: the install waits (up to 20 s) for the ToR's LLDP before its inventory.
+	prof := strings.Replace(profileYAML("e2e", "os@1", "rootDevice:\n  minSizeMB: 50\n"), "panic=-1", "panic=-1 podboot.lldp=20", 1)
+	os.WriteFile(f, []byte(prof), 0o644)
 	env.admin.must("profile", "apply", "-f", f)
 	// discover: the unknown MAC of the discovery subtest is recorded, not ignored.
 	env.applyPod(podYAML + "unknownHosts: discover\n")
@@ -101,9 +103,11 @@ func TestProvisionHardware(t *testing.T) {
 		sets = append(sets, s)
 	}
 	env.tor.StartRelay("198.51.100.10")
+	// The ToR's LLDP names each guest's port Ethernet1/N, as a switch would.
+	lldpd := env.tor.StartLLDP("tor-a")
 	t.Run("discovered host is inspected, installed only after accept", func(t *testing.T) {
 		t.Parallel()
-		testDiscovery(t, env)
+		testDiscovery(t, env, lldpd)
 	})
 	for i, s := range hwSets {
 		if !contains(sets, s.name) {
@@ -119,6 +123,7 @@ func TestProvisionHardware(t *testing.T) {
 			}
 			begin := time.Now()
 			v := startVMWith(t, env.tor, s.name, disk, fmt.Sprintf("%s,netdev=n0,mac=%s,bootindex=1", s.nic, mac), s.storage(disk)...)
+			lldpd.Port("tap"+s.name, fmt.Sprintf("Ethernet1/%d", i+1), "rack1 "+s.name)
 			v.waitExit(t, 4*time.Minute, "the guest to power off")
 			t.Logf("%s run took %s", s.name, time.Since(begin).Round(time.Millisecond))
 			con := v.proc.Output()
@@ -151,7 +156,7 @@ func TestProvisionHardware(t *testing.T) {
 				t.Errorf("motd on the installed disk = %q", got)
 			}
 			if s.inventory {
-				checkInventory(t, env, mac, disk)
+				checkInventory(t, env, mac, disk, fmt.Sprintf("Ethernet1/%d", i+1))
 			}
 		})
 	}
@@ -166,10 +171,10 @@ func contains(sets []hwSet, name string) bool {
 	return false
 }
 
-// checkInventory: the inventory shows what the QEMU command line gave the guest, the
-// agent.inventory event came before the disk was written, and the smaller disk the
-// hint excluded is untouched.
-func checkInventory(t *testing.T, env *podEnv, mac, disk string) {
+// checkInventory: the inventory shows what the QEMU command line gave the guest and the
+// switch port lldpd announced on its tap, the agent.inventory event came before the
+// disk was written, and the smaller disk the hint excluded is untouched.
+func checkInventory(t *testing.T, env *podEnv, mac, disk, port string) {
 	t.Helper()
 	var rec podmgr.Inventory
 	if err := json.Unmarshal([]byte(env.admin.must("host", "inventory", mac, "-o", "json")), &rec); err != nil {
@@ -195,6 +200,14 @@ func checkInventory(t *testing.T, env *podEnv, mac, disk string) {
 	if len(inv.NICs) != 1 || inv.NICs[0].MAC != mac || inv.NICs[0].Driver != "e1000e" || inv.NICs[0].PCI != "8086:10d3" || !inv.NICs[0].Link {
 		t.Errorf("inventory NICs %+v", inv.NICs)
 	}
+	if len(inv.NICs) == 1 {
+		if l := inv.NICs[0].LLDP; l == nil || l.PortID != port || l.SystemName != "tor-a" || l.PortDescription == "" || l.ChassisID == "" {
+			t.Errorf("LLDP neighbour %+v, want port %s of tor-a", l, port)
+		}
+	}
+	if out := env.admin.must("host", "inventory", mac); !strings.Contains(out, `port="`+port+`"`) {
+		t.Errorf("host inventory does not show the LLDP port %s:\n%s", port, out)
+	}
 	if !inOrder(actions(env.admin.events(mac)), []string{"agent.inventory", "agent.chainload", "agent.verified"}) {
 		t.Errorf("events %v: want agent.inventory before the disk is written", actions(env.admin.events(mac)))
 	}
@@ -207,12 +220,13 @@ func checkInventory(t *testing.T, env *podEnv, mac, disk string) {
 // testDiscovery: an unknown MAC in a discover pod boots stage1 in inspection mode: it
 // becomes discovered with its inventory and no disk is written; after host accept the
 // same machine is installed.
-func testDiscovery(t *testing.T, env *podEnv) {
+func testDiscovery(t *testing.T, env *podEnv, lldpd *testutil.LLDPD) {
 	const mac = "52:54:00:e2:e1:d1"
 	disk := newDisk(t, env.work, "disc")
 	nic := fmt.Sprintf("virtio-net-pci,netdev=n0,mac=%s,bootindex=1", mac)
 	storage := []string{"-smbios", "type=1,serial=PB-DISC-0001", "-drive", "file=" + disk + ",format=raw,if=virtio"}
 	v := startVMWith(t, env.tor, "hwdisc", disk, nic, storage...)
+	lldpd.Port("taphwdisc", "Ethernet1/30", "rack1 discovery")
 	v.waitExit(t, 4*time.Minute, "the discovered guest to power off after inspection")
 	h := env.admin.host(mac)
 	if h.State != podmgr.StateDiscovered || !h.Discovered {
@@ -222,7 +236,7 @@ func testDiscovery(t *testing.T, env *podEnv) {
 	if !inOrder(acts, []string{"discovered", "agent.booted", "agent.inventory"}) || inOrder(acts, []string{"agent.chainload"}) || inOrder(acts, []string{"kickstart.served"}) {
 		t.Fatalf("events of the discovered host: %v", acts)
 	}
-	if out := env.admin.must("host", "inventory", mac); !strings.Contains(out, "PB-DISC-0001") {
+	if out := env.admin.must("host", "inventory", mac); !strings.Contains(out, "PB-DISC-0001") || !strings.Contains(out, `port="Ethernet1/30"`) {
 		t.Fatalf("inventory of the discovered host:\n%s", out)
 	}
 	b, _ := os.ReadFile(disk)

@@ -72,6 +72,20 @@ type Inventory struct {
 	MemoryBytes uint64 `json:"memoryBytes"`
 	Disks       []Disk `json:"disks"`
 	NICs        []NIC  `json:"nics"`
+	// BMC is the server's BMC LAN configuration, read through its own IPMI system
+	// interface (/dev/ipmi0) when the kernel's IPMI driver finds one.
+	BMC *BMC `json:"bmc,omitempty"`
+}
+
+// BMC is where the server's BMC answers on the network.
+type BMC struct {
+	Address string `json:"address"`
+	Netmask string `json:"netmask,omitempty"`
+	Gateway string `json:"gateway,omitempty"`
+	MAC     string `json:"mac,omitempty"`
+	// Source is static, dhcp, bios, other or unspecified.
+	Source  string `json:"source,omitempty"`
+	Channel int    `json:"channel"`
 }
 
 // System is the DMI (SMBIOS) identity.
@@ -110,6 +124,17 @@ type NIC struct {
 	PCI       string `json:"pci,omitempty"`
 	Link      bool   `json:"link"`
 	SpeedMbps int    `json:"speedMbps,omitempty"`
+	// LLDP is the switch port the NIC is cabled to, when the switch sent an LLDPDU
+	// while the agent listened.
+	LLDP *LLDP `json:"lldp,omitempty"`
+}
+
+// LLDP is what the neighbouring switch said about itself and its port.
+type LLDP struct {
+	ChassisID       string `json:"chassisId"`
+	PortID          string `json:"portId"`
+	PortDescription string `json:"portDescription,omitempty"`
+	SystemName      string `json:"systemName,omitempty"`
 }
 
 // Event is a step the agent reports.
@@ -163,4 +188,7 @@ const (
 	// ParamServers lists every podboot replica's HTTPS URL, comma separated: the agent
 	// turns to the next when the one it uses stops answering (docs/ha.md).
 	ParamServers = "podboot.servers"
+	// ParamLLDP is how many seconds after its NICs come up the agent listens for LLDP
+	// before it takes the inventory (podboot.lldp=30; 0: do not wait).
+	ParamLLDP = "podboot.lldp"
 )
