@@ -13,13 +13,13 @@ type podPage struct {
 	Viewer string
 	// HasStatus says the fleet view is there to link to (the status page).
 	HasStatus bool
-	Pod      podmgr.Pod
-	Counts   counts
-	Query    string
-	State    podmgr.HostState
-	Hosts    []podmgr.Host
-	Pager    pager
-	Failures []podmgr.Host
+	Pod       podmgr.Pod
+	Counts    counts
+	Query     string
+	State     podmgr.HostState
+	Hosts     []podmgr.Host
+	Pager     pager
+	Failures  []podmgr.Host
 }
 
 // maxFailures is how many failed hosts the pod page lists above its hosts.
