@@ -109,13 +109,20 @@ func TestWebDashboardInChromium(t *testing.T) {
 	if failures := text("#failures"); !strings.Contains(failures, "node3") || !strings.Contains(failures, "signature does not verify") {
 		t.Fatalf("pod lo's failed hosts: %q, want node3 with its reason", failures)
 	}
+	shot("pod.png")
+
+	run("open pod lo's last day", chromedp.Click(chromedp.ID("status-link")), chromedp.WaitVisible(chromedp.ID("relays-heard")))
 	if kinds := text("#failure-kinds"); !strings.Contains(kinds, "signature does not verify") {
 		t.Fatalf("pod lo's failures by stage: %q, want the agent's reason", kinds)
 	}
 	if relays := text("#relays-heard"); !strings.Contains(relays, "127.0.0.2") {
 		t.Fatalf("pod lo's relays heard: %q, want the relay on 127.0.0.2", relays)
 	}
-	shot("pod.png")
+	if day := text("#lastday"); !strings.HasPrefix(day, "1 provisioned") || !strings.Contains(day, "1 failed") {
+		t.Fatalf("pod lo's last day: %q, want 1 provisioned and 1 failed", day)
+	}
+	shot("status.png")
+	run("back to pod lo", chromedp.Navigate(srv.Server+"/ui/pods/lo"), chromedp.WaitVisible(chromedp.ID("hosts")))
 
 	run("open the host and its live stream", chromedp.Click(chromedp.CSS(`#hosts a[href="/ui/hosts/`+mac+`"]`)),
 		chromedp.WaitVisible(chromedp.ID("live")))

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"strconv"
@@ -26,16 +27,20 @@ func BenchmarkPages(b *testing.B) {
 	}
 	f := newFleet(b, pods, 250, 100_000, 200_000)
 	b.Logf("registry: %d pods, %d hosts", len(f.mgr.Registry().PodNames()), f.mgr.Registry().HostCount(""))
+	mid := pods / 3
+	pod := fmt.Sprintf("pod-%05d", mid)
+	host := benchHost(pod, mid, 7, time.Now()).MAC
 	for _, bc := range []struct{ name, path string }{
 		{"fleet first page", "/ui/"},
-		{"fleet last page", "/ui/?page=80"},
-		{"fleet search", "/ui/?q=pod-0399"},
-		{"pod of 250", "/ui/pods/pod-01234"},
-		{"pod of 250 failed", "/ui/pods/pod-01234?state=failed"},
+		{"fleet last page", fmt.Sprintf("/ui/?page=%d", (pods+podsPerPage)/podsPerPage)},
+		{"fleet search", "/ui/?q=" + pod[:len(pod)-1]},
+		{"pod of 250", "/ui/pods/" + pod},
+		{"pod of 250 failed", "/ui/pods/" + pod + "?state=failed"},
+		{"pod last day", "/ui/pods/" + pod + "/status"},
 		{"pod of 100k", "/ui/pods/big"},
 		{"pod of 100k search", "/ui/pods/big?q=n65535-0999"},
 		{"pod of 100k page 500", "/ui/pods/big?page=500"},
-		{"host", "/ui/hosts/02:04:d2:00:00:07"},
+		{"host", "/ui/hosts/" + host},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()

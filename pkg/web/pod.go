@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -10,15 +11,15 @@ import (
 
 type podPage struct {
 	Viewer string
-	// Status is the fleet view of the pod (nil without one, or when it failed).
-	Status   *fleet.PodStatus
-	Pod      podmgr.Pod
-	Counts   counts
-	Query    string
-	State    podmgr.HostState
-	Hosts    []podmgr.Host
-	Pager    pager
-	Failures []podmgr.Host
+	// HasStatus says the fleet view is there to link to (the status page).
+	HasStatus bool
+	Pod       podmgr.Pod
+	Counts    counts
+	Query     string
+	State     podmgr.HostState
+	Hosts     []podmgr.Host
+	Pager     pager
+	Failures  []podmgr.Host
 }
 
 // maxFailures is how many failed hosts the pod page lists above its hosts.
@@ -52,23 +53,36 @@ func (u *UI) pod(w http.ResponseWriter, r *http.Request) {
 	case p.Counts.Failed > 0:
 		p.Failures = reg.HostsPage(name, func(h *podmgr.Host) bool { return h.State == podmgr.StateFailed }, 0, maxFailures).Hosts
 	}
-	p.Status = u.podStatus(r, name)
+	p.HasStatus = u.fleet != nil
 	u.render(w, http.StatusOK, "pod", p)
 }
 
-// podStatus is the fleet view's status of pod: the last day's attempts, failures by
-// stage and reason, stage latencies, relays heard. It reads the pod's last day of host
-// events (bounded by events.max); without it the page still shows the registry's picture.
-func (u *UI) podStatus(r *http.Request, pod string) *fleet.PodStatus {
+type statusPage struct {
+	Viewer string
+	Status fleet.PodStatus
+}
+
+// podStatus shows the fleet view's status of a pod (`podboot pod status POD`): the last
+// day's attempts, stage latencies, failures by stage and reason, the relays heard. It
+// is a page of its own because it reads the host events of the last day, up to
+// events.max of them, where the pod page reads only the registry.
+func (u *UI) podStatus(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
 	if u.fleet == nil {
-		return nil
+		u.render(w, http.StatusNotFound, "error", errorPage{Title: "No fleet view", Message: "This server has no fleet view.", Viewer: viewerOf(r.Context())})
+		return
 	}
-	st, err := u.fleet.Status(r.Context(), pod)
-	if err != nil || len(st) != 1 {
-		u.log.Warn("web pod page: pod status", "pod", pod, "err", err)
-		return nil
+	st, err := u.fleet.Status(r.Context(), name)
+	switch {
+	case errors.Is(err, podmgr.ErrNotFound):
+		u.render(w, http.StatusNotFound, "error", errorPage{Title: "Pod not found", Message: "No pod is named " + name + ".", Viewer: viewerOf(r.Context())})
+		return
+	case err != nil || len(st) != 1:
+		u.log.Error("web pod status", "pod", name, "err", err)
+		u.render(w, http.StatusServiceUnavailable, "error", errorPage{Title: "Status unavailable", Message: "The pod's status could not be read; the server log has the details.", Viewer: viewerOf(r.Context())})
+		return
 	}
-	return &st[0]
+	u.render(w, http.StatusOK, "status", statusPage{Viewer: viewerOf(r.Context()), Status: st[0]})
 }
 
 // hostFilter keeps hosts in state (when set) whose MAC, hostname or addresses contain

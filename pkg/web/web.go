@@ -55,6 +55,7 @@ func New(mgr *podmgr.Manager, fl *fleet.Service, log *slog.Logger) *UI {
 	u.mux.HandleFunc("GET /ui/{$}", u.reader(u.fleetPage))
 	u.mux.HandleFunc("GET /ui/find", u.reader(u.find))
 	u.mux.HandleFunc("GET /ui/pods/{name}", u.reader(u.pod))
+	u.mux.HandleFunc("GET /ui/pods/{name}/status", u.reader(u.podStatus))
 	u.mux.HandleFunc("GET /ui/hosts/{mac}", u.reader(u.host))
 	u.mux.HandleFunc("GET /ui/hosts/{mac}/stream", u.reader(u.stream))
 	u.mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
@@ -78,7 +79,7 @@ func (u *UI) Handler() http.Handler {
 
 func parsePages() map[string]*template.Template {
 	pages := map[string]*template.Template{}
-	for _, name := range []string{"login", "fleet", "pod", "host", "error"} {
+	for _, name := range []string{"login", "fleet", "pod", "status", "host", "error"} {
 		pages[name] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return pages
