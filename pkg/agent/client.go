@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"time"
@@ -26,15 +27,27 @@ type Client struct {
 	log   *slog.Logger
 }
 
+// ClientOption adjusts the client's transport.
+type ClientOption func(*http.Transport)
+
+// WithDialer makes the client open its connections with d, e.g. from a given local
+// address (bench/storm plays many hosts from one process).
+func WithDialer(d *net.Dialer) ClientOption {
+	return func(tr *http.Transport) { tr.DialContext = d.DialContext }
+}
+
 // NewClient builds a client for the host in p. roots is the pinned root CA pool: the
 // system's roots are never consulted.
-func NewClient(p Params, roots *x509.CertPool, log *slog.Logger) *Client {
+func NewClient(p Params, roots *x509.CertPool, log *slog.Logger, opts ...ClientOption) *Client {
 	tr := &http.Transport{
 		TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		Proxy:                 nil,
 		TLSHandshakeTimeout:   15 * time.Second,
 		ResponseHeaderTimeout: 60 * time.Second,
 		IdleConnTimeout:       90 * time.Second,
+	}
+	for _, o := range opts {
+		o(tr)
 	}
 	return &Client{base: p.Server, host: proto.HostPath(p.MAC), token: p.Token, http: &http.Client{Transport: tr}, log: log}
 }
