@@ -187,3 +187,6 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
+
+// CloseIdleConnections closes the kept-alive connections (a host that is done).
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
