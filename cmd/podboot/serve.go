@@ -11,6 +11,7 @@ import (
 
 func newServeCmd() *cobra.Command {
 	var cfgFile, dataDir, apiAddr, logLevel, logFormat string
+	var pprofAddr string
 	var storeKind, etcdEndpoints, etcdPrefix, etcdCert, etcdKey, etcdCA string
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -45,6 +46,14 @@ and a client config (DATA_DIR/client.json). SIGTERM drains every listener and ex
 				return fmt.Errorf("config: %w", err)
 			}
 			log := cfg.NewLogger(os.Stderr)
+			if pprofAddr == "" {
+				pprofAddr = os.Getenv("PODBOOT_PPROF_ADDR")
+			}
+			if pprofAddr != "" {
+				if err := startPprof(cmd.Context(), pprofAddr, log); err != nil {
+					return err
+				}
+			}
 			srv, err := server.Open(cmd.Context(), cfg, log, version)
 			if err != nil {
 				return err
@@ -68,5 +77,6 @@ and a client config (DATA_DIR/client.json). SIGTERM drains every listener and ex
 	f.StringVar(&etcdCert, "etcd-cert", "", "client certificate for etcd (env PODBOOT_ETCD_CERT)")
 	f.StringVar(&etcdKey, "etcd-key", "", "key of --etcd-cert (env PODBOOT_ETCD_KEY)")
 	f.StringVar(&etcdCA, "etcd-ca", "", "CA certificate that verifies the etcd members (env PODBOOT_ETCD_CA)")
+	f.StringVar(&pprofAddr, "pprof-addr", "", "serve Go's /debug/pprof/ on this loopback address, e.g. 127.0.0.1:6060; off when empty (env PODBOOT_PPROF_ADDR)")
 	return cmd
 }
