@@ -206,4 +206,3 @@ func inventory(mac string) proto.Inventory {
 		NICs:        []proto.NIC{{Name: "eth0", MAC: mac, Driver: "virtio_net", Link: true}},
 	}
 }
-
