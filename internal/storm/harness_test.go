@@ -9,9 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,6 +42,9 @@ type stormRun struct {
 	rssMax  int64 // podboot's largest RSS sampled during the storm
 	rssHWM  int64
 	pprof   string // `go tool pprof -top` of the profile, when taken
+	simCPU  time.Duration // the simulator's own CPU time
+	simRSS  int64         // the simulator's peak RSS
+	refused string        // podboot's non-zero drop and refusal counters after the storm
 	states  map[podmgr.HostState]int
 	podboot string
 }
@@ -164,15 +169,13 @@ func (s *stormSite) storm(c stormCase) stormRun {
 	sampled := make(chan int64)
 	go func() { sampled <- sampleRSS(ctx, pid) }()
 	var prof sync.WaitGroup
-	profFile := filepath.Join(s.work, "cpu.pprof")
+	stormDone := make(chan struct{})
+	var profFiles []string
 	if c.profile > 0 {
 		prof.Add(1)
 		go func() {
 			defer prof.Done()
-			url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddr, int(c.profile.Seconds()))
-			if out, err := s.central.Cmd(ctx, "curl", "-fsS", "-o", profFile, url).CombinedOutput(); err != nil {
-				t.Errorf("CPU profile: %v %s", err, out)
-			}
+			profFiles = s.profile(ctx, stormDone, c.profile)
 		}()
 	}
 	jsonFile := filepath.Join(s.work, "report.json")
@@ -181,6 +184,13 @@ func (s *stormSite) storm(c stormCase) stormRun {
 		"-ca", filepath.Join(s.data, "pki", "ca.pem"), "-ramp", c.ramp.String(), "-json", jsonFile)
 	out, simErr := cmd.CombinedOutput()
 	run.wall = time.Since(start)
+	close(stormDone)
+	if ps := cmd.ProcessState; ps != nil {
+		run.simCPU = ps.UserTime() + ps.SystemTime()
+		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+			run.simRSS = ru.Maxrss << 10
+		}
+	}
 	after, err := ReadProc(pid)
 	if err != nil {
 		t.Fatal(err)
@@ -197,17 +207,69 @@ func (s *stormSite) storm(c stormCase) stormRun {
 	if err := json.Unmarshal(b, &run.report); err != nil {
 		t.Fatal(err)
 	}
-	if c.profile > 0 {
-		if top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=30", s.bin, profFile).CombinedOutput(); err != nil {
-			t.Errorf("go tool pprof: %v\n%s", err, top)
-		} else {
-			run.pprof = string(top)
-		}
+	if len(profFiles) > 0 {
+		run.pprof = pprofTop(t, s.bin, profFiles)
 	}
+	run.refused = s.refusals()
 	run.states = s.states()
 	run.podboot = s.serve.Output()
 	return run
 }
+
+// profile takes consecutive CPU profiles of slice each from podboot's pprof endpoint
+// until the storm is done (the last one ends up to slice later) and returns their files.
+func (s *stormSite) profile(ctx context.Context, done <-chan struct{}, slice time.Duration) []string {
+	var files []string
+	for i := 0; ; i++ {
+		select {
+		case <-done:
+			return files
+		default:
+		}
+		f := filepath.Join(s.work, fmt.Sprintf("cpu-%03d.pprof", i))
+		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddr, int(slice.Seconds()))
+		if out, err := s.central.Cmd(ctx, "curl", "-fsS", "-o", f, url).CombinedOutput(); err != nil {
+			s.t.Logf("CPU profile %d: %v %s", i, err, out)
+			return files
+		}
+		files = append(files, f)
+	}
+}
+
+// pprofTop merges the profiles and lists the top functions by own and by cumulative time.
+func pprofTop(t *testing.T, bin string, files []string) string {
+	var b strings.Builder
+	for _, mode := range [][]string{{"-top"}, {"-top", "-cum"}} {
+		args := append(append([]string{"tool", "pprof"}, mode...), append([]string{"-nodecount=25", bin}, files...)...)
+		out, err := exec.Command("go", args...).CombinedOutput()
+		if err != nil {
+			t.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		b.Write(out)
+	}
+	return b.String()
+}
+
+// refusals are podboot's non-zero drop, refusal and withheld-token counters, from its
+// /metrics: why a host had to retransmit or failed, as podboot saw it.
+func (s *stormSite) refusals() string {
+	out, err := s.central.Cmd(context.Background(), "curl", "-fsS", "--cacert", filepath.Join(s.data, "pki", "ca.pem"), "https://127.0.0.1:9443/metrics").Output()
+	if err != nil {
+		s.t.Errorf("GET /metrics: %v", err)
+		return ""
+	}
+	var b strings.Builder
+	for _, l := range strings.Split(string(out), "\n") {
+		name, val, ok := strings.Cut(l, " ")
+		if !ok || strings.HasPrefix(l, "#") || val == "0" || !refusalMetric.MatchString(name) {
+			continue
+		}
+		b.WriteString(l + "\n")
+	}
+	return b.String()
+}
+
+var refusalMetric = regexp.MustCompile(`^podboot_\w*(dropped|refused|withheld|busy|unacked|rejected)\w*`)
 
 // sampleRSS returns the largest VmRSS of pid seen every 100 ms until ctx ends.
 func sampleRSS(ctx context.Context, pid int) int64 {
@@ -245,6 +307,10 @@ func (r stormRun) summary() string {
 	b.WriteString(r.text)
 	fmt.Fprintf(&b, "podboot: CPU %.1f s in %.1f s wall (%.0f%% of one core), %.2f ms CPU per host; RSS max %d MiB (peak since start %d MiB)\n",
 		r.cpu.Seconds(), r.wall.Seconds(), 100*r.cpu.Seconds()/r.wall.Seconds(), float64(r.cpu.Milliseconds())/float64(max(r.report.Hosts, 1)), r.rssMax>>20, r.rssHWM>>20)
+	fmt.Fprintf(&b, "simulator: CPU %.1f s, peak RSS %d MiB\n", r.simCPU.Seconds(), r.simRSS>>20)
 	fmt.Fprintf(&b, "store: %v\n", r.states)
+	if r.refused != "" {
+		b.WriteString("podboot drops and refusals (/metrics):\n" + r.refused)
+	}
 	return b.String()
 }

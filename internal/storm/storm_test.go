@@ -1,6 +1,7 @@
 package storm
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -11,7 +12,7 @@ import (
 // real binary through the full protocol sequence; every one must be provisioned, in
 // the simulator's view and in the store.
 func TestStorm(t *testing.T) {
-	c := stormCase{hosts: 50, pods: 5, stage2MiB: 4, kernelMiB: 4, initrdMiB: 2, timeout: 3 * time.Minute}
+	c := stormCase{hosts: 50, pods: 5, stage2MiB: 4, kernelMiB: 4, initrdMiB: 2, profile: 5 * time.Second, timeout: 3 * time.Minute}
 	s := newStormSite(t, c)
 	r := s.storm(c)
 	t.Logf("\n%s", r.summary())
@@ -20,6 +21,9 @@ func TestStorm(t *testing.T) {
 	}
 	if r.states[podmgr.StateProvisioned] != c.hosts {
 		t.Fatalf("store holds %v, want %d provisioned", r.states, c.hosts)
+	}
+	if !strings.Contains(r.pprof, "github.com/podboot/podboot/pkg/") {
+		t.Errorf("CPU profile names no podboot function:\n%s", r.pprof)
 	}
 	for _, st := range Stages {
 		if r.report.Stages[st].P50 <= 0 {
