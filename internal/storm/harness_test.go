@@ -41,7 +41,7 @@ type stormRun struct {
 	wall    time.Duration
 	rssMax  int64 // podboot's largest RSS sampled during the storm
 	rssHWM  int64
-	pprof   string // `go tool pprof -top` of the profile, when taken
+	pprof   string        // `go tool pprof -top` of the profile, when taken
 	simCPU  time.Duration // the simulator's own CPU time
 	simRSS  int64         // the simulator's peak RSS
 	refused string        // podboot's non-zero drop and refusal counters after the storm
