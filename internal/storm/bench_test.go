@@ -18,9 +18,10 @@ func TestStormBench(t *testing.T) {
 	c := stormCase{
 		hosts: envInt(t, "STORM_HOSTS", 1000), pods: envInt(t, "STORM_PODS", 100),
 		stage2MiB: envInt(t, "STORM_STAGE2_MIB", 16), kernelMiB: envInt(t, "STORM_KERNEL_MIB", 8), initrdMiB: envInt(t, "STORM_INITRD_MIB", 4),
-		ramp:    envDuration(t, "STORM_RAMP", 0),
-		profile: envDuration(t, "STORM_PROFILE", 20*time.Second),
-		timeout: envDuration(t, "STORM_TIMEOUT", 20*time.Minute),
+		ramp:        envDuration(t, "STORM_RAMP", 0),
+		profile:     envDuration(t, "STORM_PROFILE", 10*time.Second),
+		timeout:     envDuration(t, "STORM_TIMEOUT", 20*time.Minute),
+		serveConfig: os.Getenv("STORM_SERVE_CONFIG"),
 	}
 	if rtt := envDuration(t, "STORM_RTT", 0); rtt > 0 || os.Getenv("STORM_LOSS") != "" {
 		loss, err := strconv.ParseFloat(envStr("STORM_LOSS", "0"), 64)
@@ -34,7 +35,7 @@ func TestStormBench(t *testing.T) {
 	var b strings.Builder
 	b.WriteString(r.summary())
 	if r.pprof != "" {
-		b.WriteString("\npodboot CPU profile (first " + c.profile.String() + " of the storm):\n" + r.pprof)
+		b.WriteString("\npodboot CPU profile (the whole storm, in " + c.profile.String() + " slices):\n" + r.pprof)
 	}
 	if out := os.Getenv("STORM_OUT"); out != "" {
 		if err := os.WriteFile(out, []byte(b.String()), 0o644); err != nil {

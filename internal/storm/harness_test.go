@@ -31,6 +31,8 @@ type stormCase struct {
 	ramp        time.Duration
 	profile     time.Duration // CPU profile length; 0: none
 	timeout     time.Duration // for the whole storm
+	// serveConfig is a YAML file for serve --config (e.g. boot limits); empty: none.
+	serveConfig string
 }
 
 // stormRun is what the harness measured.
@@ -81,8 +83,11 @@ func newStormSite(t *testing.T, c stormCase) *stormSite {
 	s.fleet.RouteRack(RackCIDR)
 	s.fleet.RouteRack(SiteCIDR)
 	s.fleet.Run("ip", "route", "add", "local", SiteCIDR, "dev", "lo")
-	s.serve = s.central.Start([]string{"PODBOOT_DHCP_ADDR=:67", "PODBOOT_TFTP_ADDR=:69", "PODBOOT_HTTP_ADDR=:8080", "PODBOOT_HTTPS_ADDR=:8443"},
-		s.bin, "serve", "--data-dir", s.data, "--api-addr", "127.0.0.1:9443", "--pprof-addr", pprofAddr, "--log-level", "warn")
+	args := []string{s.bin, "serve", "--data-dir", s.data, "--api-addr", "127.0.0.1:9443", "--pprof-addr", pprofAddr, "--log-level", "warn"}
+	if c.serveConfig != "" {
+		args = append(args, "--config", c.serveConfig)
+	}
+	s.serve = s.central.Start([]string{"PODBOOT_DHCP_ADDR=:67", "PODBOOT_TFTP_ADDR=:69", "PODBOOT_HTTP_ADDR=:8080", "PODBOOT_HTTPS_ADDR=:8443"}, args...)
 	s.admin = s.central.CLI(s.bin, s.data, "127.0.0.1:9443")
 	testutil.WaitFor(t, 30*time.Second, "podboot API", func() bool {
 		if s.serve.Exited() {
