@@ -128,34 +128,39 @@ func (e *hostEnv) boot(ctx context.Context, h Host) Result {
 	e.agent(ctx, c, step, &res, l.addr)
 	if res.FailedStage == "" {
 		res.Total = time.Since(res.Start)
-	} else if res.FailedStage != StageBooted {
+	} else if step, ok := failStep[res.FailedStage]; ok {
 		// As the agent does: tell the server where the install stopped.
-		if err := c.Post(ctx, proto.FailedPath, proto.Failure{Step: res.FailedStage, Reason: res.Err}); err != nil {
+		if err := c.Post(ctx, proto.FailedPath, proto.Failure{Step: step, Reason: res.Err}); err != nil {
 			e.log.Warn("could not report the failure", "pod", h.Pod.Name, "host", h.MAC, "err", err)
 		}
 	}
 	return res
 }
 
+// failStep is the step the agent names in its failed call, by the stage that failed;
+// it makes no call for the others (nothing to report with, or the call-back failed).
+var failStep = map[string]string{StageChainload: proto.ActionChainload, StageStage2: proto.ActionVerified, StageKickstart: proto.ActionKickstart}
+
 // agent plays the stage1 agent with its own client and stage2 code.
 func (e *hostEnv) agent(ctx context.Context, c *agent.Client, step func(string, func() error) bool, res *Result, addr netip.Addr) {
 	var d proto.Chainload
 	var s2 agent.Stage2Result
 	var ks *kickstart.Kickstart
+	// Events go through the agent's Report: retried, never fatal, as on a real host.
 	step(StageBooted, func() error {
-		if err := c.Post(ctx, proto.EventsPath, proto.Event{Action: proto.ActionBooted, Detail: "bench/storm simulated agent"}); err != nil {
-			return err
-		}
-		return c.Post(ctx, proto.EventsPath, proto.Event{Action: proto.ActionNetwork, Detail: "addr=" + addr.String()})
+		c.Report(ctx, proto.ActionBooted, "bench/storm simulated agent")
+		c.Report(ctx, proto.ActionNetwork, "addr="+addr.String())
+		return nil
 	})
 	step(StageChainload, func() error {
 		if err := c.GetJSON(ctx, proto.ChainloadPath, &d); err != nil {
 			return fmt.Errorf("fetch chain-load descriptor: %w", err)
 		}
 		if err := c.Post(ctx, proto.InventoryPath, inventory(res.MAC)); err != nil {
-			return fmt.Errorf("report inventory: %w", err)
+			e.log.Warn("could not report the inventory", "pod", res.Pod, "host", res.MAC, "err", err) // as the agent: not fatal
 		}
-		return c.Post(ctx, proto.EventsPath, proto.Event{Action: proto.ActionChainload, Detail: fmt.Sprintf("stage2 %s (%d bytes) to /dev/vda", d.Ref, d.Size)})
+		c.Report(ctx, proto.ActionChainload, fmt.Sprintf("stage2 %s (%d bytes) to /dev/vda", d.Ref, d.Size))
+		return nil
 	})
 	step(StageStage2, func() error {
 		var err error
@@ -164,7 +169,8 @@ func (e *hostEnv) agent(ctx context.Context, c *agent.Client, step func(string, 
 		if err != nil {
 			return err
 		}
-		return c.Post(ctx, proto.EventsPath, proto.Event{Action: proto.ActionVerified, Detail: fmt.Sprintf("signature good: signer %q, sha256 %s", s2.Signer, s2.SHA256)})
+		c.Report(ctx, proto.ActionVerified, fmt.Sprintf("signature good: signer %q, sha256 %s", s2.Signer, s2.SHA256))
+		return nil
 	})
 	step(StageKickstart, func() error {
 		raw, err := c.GetBytes(ctx, proto.KickstartPath, kickstart.MaxSize)
@@ -183,10 +189,11 @@ func (e *hostEnv) agent(ctx context.Context, c *agent.Client, step func(string, 
 		if err != nil {
 			return fmt.Errorf("read bash package: %w", err)
 		}
-		return c.Post(ctx, proto.EventsPath, proto.Event{Action: proto.ActionKickstart, Detail: fmt.Sprintf("parsed: networks=%d ssh-keys=%d (not applied: simulated host)", len(ks.Networks), len(ks.SSHKeys))})
+		c.Report(ctx, proto.ActionKickstart, fmt.Sprintf("parsed: networks=%d ssh-keys=%d (not applied: simulated host)", len(ks.Networks), len(ks.SSHKeys)))
+		return nil
 	})
 	step(StageInstalled, func() error {
-		return c.Post(ctx, proto.InstalledPath, proto.Installed{Disk: "vda", SHA256: s2.SHA256, Finish: ks.Finish})
+		return c.Installed(ctx, proto.Installed{Disk: "vda", SHA256: s2.SHA256, Finish: ks.Finish})
 	})
 }
 

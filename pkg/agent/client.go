@@ -175,6 +175,25 @@ func (c *Client) Report(ctx context.Context, action, detail string) {
 	c.log.Warn("could not report event", "action", action, "err", err)
 }
 
+// Installed makes the installed call-back, retrying a few times unless the server
+// refuses it (4xx): the host is installed whatever the server's bookkeeping says.
+func (c *Client) Installed(ctx context.Context, body proto.Installed) error {
+	var err error
+	for attempt := range 5 {
+		if err = c.Post(ctx, proto.InstalledPath, body); err == nil {
+			return nil
+		}
+		var se *StatusError
+		if errors.As(err, &se) && se.Status < 500 {
+			break
+		}
+		if !sleepCtx(ctx, time.Duration(attempt+1)*time.Second) {
+			break
+		}
+	}
+	return fmt.Errorf("installed call-back: %w", err)
+}
+
 // sleepCtx waits d or until ctx ends; it reports whether the full wait elapsed. It is
 // the back-off between retries of a remote call, not a synchronisation point.
 func sleepCtx(ctx context.Context, d time.Duration) bool {
