@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -274,6 +275,47 @@ func (s *stormSite) refusals() string {
 	return b.String()
 }
 
+// logSummary counts podboot's log lines (serve runs at level warn) by message, with
+// addresses, MACs and numbers taken out, and lists the n most frequent.
+func logSummary(log string, n int) string {
+	counts := map[string]int{}
+	for _, l := range strings.Split(log, "\n") {
+		if l == "" {
+			continue
+		}
+		key := l
+		if m := logMsg.FindStringSubmatch(l); m != nil {
+			key = m[1] + " " + m[2]
+		}
+		key = logNoise.ReplaceAllString(key, "#")
+		if len(key) > 140 {
+			key = key[:140]
+		}
+		counts[key]++
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return counts[keys[i]] > counts[keys[j]] || counts[keys[i]] == counts[keys[j]] && keys[i] < keys[j]
+	})
+	var b strings.Builder
+	for i, k := range keys {
+		if i == n {
+			fmt.Fprintf(&b, "  (%d more kinds)\n", len(keys)-n)
+			break
+		}
+		fmt.Fprintf(&b, "%7d  %s\n", counts[k], k)
+	}
+	return b.String()
+}
+
+var (
+	logMsg   = regexp.MustCompile(`level=(\w+) msg="?([^"]*?)"? \w+=`)
+	logNoise = regexp.MustCompile(`[0-9a-f]{2}(:[0-9a-f]{2}){5}|\d+(\.\d+){3}(:\d+)?|\d+`)
+)
+
 var refusalMetric = regexp.MustCompile(`^podboot_\w*(dropped|refused|withheld|busy|unacked|rejected)\w*`)
 
 // sampleRSS returns the largest VmRSS of pid seen every 100 ms until ctx ends.
@@ -316,6 +358,9 @@ func (r stormRun) summary() string {
 	fmt.Fprintf(&b, "store: %v\n", r.states)
 	if r.refused != "" {
 		b.WriteString("podboot drops and refusals (/metrics):\n" + r.refused)
+	}
+	if l := logSummary(r.podboot, 12); l != "" {
+		b.WriteString("podboot log, warnings and errors by message:\n" + l)
 	}
 	return b.String()
 }

@@ -130,3 +130,15 @@ func TestReadProc(t *testing.T) {
 		t.Fatal("pid -1: no error")
 	}
 }
+
+func TestLogSummary(t *testing.T) {
+	log := `time=2026-11-26T16:42:46.559Z level=WARN msg="tftp refused" pod=storm-001 host=02:5b:00:00:00:01 reason=busy
+time=2026-11-26T16:42:47.559Z level=WARN msg="tftp refused" pod=storm-002 host=02:5b:00:00:00:02 reason=busy
+2026/11/26 16:42:48 http: TLS handshake error from 203.0.113.10:41234: EOF
+time=2026-11-26T16:42:49.559Z level=ERROR msg=oops pod=storm-001
+`
+	got := logSummary(log, 2)
+	if !strings.HasPrefix(got, "      2  WARN tftp refused\n") || !strings.Contains(got, "http: TLS handshake error from #: EOF\n") || !strings.HasSuffix(got, "  (1 more kinds)\n") {
+		t.Fatalf("got:\n%s", got)
+	}
+}
