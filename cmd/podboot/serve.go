@@ -71,12 +71,12 @@ and a client config (DATA_DIR/client.json). SIGTERM drains every listener and ex
 	f.String("https-addr", ":8443", `boot HTTPS listen address: the agent API, stage2; "-" turns it off (env PODBOOT_HTTPS_ADDR)`)
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error (env PODBOOT_LOG_LEVEL)")
 	f.StringVar(&logFormat, "log-format", "text", "text or json (env PODBOOT_LOG_FORMAT)")
+	f.StringVar(&pprofAddr, "pprof-addr", "", "serve Go's /debug/pprof/ on this loopback address, e.g. 127.0.0.1:6060; off when empty (env PODBOOT_PPROF_ADDR)")
 	f.StringVar(&storeKind, "store", "bbolt", "store of record: bbolt (DATA_DIR/podboot.db) or etcd (env PODBOOT_STORE; see docs/ha.md)")
 	f.StringVar(&etcdEndpoints, "etcd-endpoints", "", "etcd members' client URLs, comma separated, for --store etcd (env PODBOOT_ETCD_ENDPOINTS)")
 	f.StringVar(&etcdPrefix, "etcd-prefix", "/podboot/", "key prefix in etcd; one etcd can hold several installs (env PODBOOT_ETCD_PREFIX)")
 	f.StringVar(&etcdCert, "etcd-cert", "", "client certificate for etcd (env PODBOOT_ETCD_CERT)")
 	f.StringVar(&etcdKey, "etcd-key", "", "key of --etcd-cert (env PODBOOT_ETCD_KEY)")
 	f.StringVar(&etcdCA, "etcd-ca", "", "CA certificate that verifies the etcd members (env PODBOOT_ETCD_CA)")
-	f.StringVar(&pprofAddr, "pprof-addr", "", "serve Go's /debug/pprof/ on this loopback address, e.g. 127.0.0.1:6060; off when empty (env PODBOOT_PPROF_ADDR)")
 	return cmd
 }

@@ -122,8 +122,8 @@ func (e *hostEnv) boot(ctx context.Context, h Host) Result {
 		res.FailedStage, res.Err = StageBooted, err.Error()
 		return res
 	}
-	c := agent.NewClient(p, e.roots, e.log.With("pod", h.Pod.Name, "host", h.MAC),
-		agent.WithDialer(&net.Dialer{LocalAddr: &net.TCPAddr{IP: src.AsSlice()}, Timeout: 30 * time.Second}))
+	c := agent.NewClient(p, e.roots, e.log.With("pod", h.Pod.Name, "host", h.MAC))
+	c.SetDialer(&net.Dialer{LocalAddr: &net.TCPAddr{IP: src.AsSlice()}, Timeout: 30 * time.Second})
 	defer c.CloseIdleConnections()
 	e.agent(ctx, c, step, &res, l.addr)
 	if res.FailedStage == "" {

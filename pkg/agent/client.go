@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"time"
@@ -27,27 +26,15 @@ type Client struct {
 	log   *slog.Logger
 }
 
-// ClientOption adjusts the client's transport.
-type ClientOption func(*http.Transport)
-
-// WithDialer makes the client open its connections with d, e.g. from a given local
-// address (bench/storm plays many hosts from one process).
-func WithDialer(d *net.Dialer) ClientOption {
-	return func(tr *http.Transport) { tr.DialContext = d.DialContext }
-}
-
 // NewClient builds a client for the host in p. roots is the pinned root CA pool: the
 // system's roots are never consulted.
-func NewClient(p Params, roots *x509.CertPool, log *slog.Logger, opts ...ClientOption) *Client {
+func NewClient(p Params, roots *x509.CertPool, log *slog.Logger) *Client {
 	tr := &http.Transport{
 		TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		Proxy:                 nil,
 		TLSHandshakeTimeout:   15 * time.Second,
 		ResponseHeaderTimeout: 60 * time.Second,
 		IdleConnTimeout:       90 * time.Second,
-	}
-	for _, o := range opts {
-		o(tr)
 	}
 	return &Client{base: p.Server, host: proto.HostPath(p.MAC), token: p.Token, http: &http.Client{Transport: tr}, log: log}
 }
@@ -175,25 +162,6 @@ func (c *Client) Report(ctx context.Context, action, detail string) {
 	c.log.Warn("could not report event", "action", action, "err", err)
 }
 
-// Installed makes the installed call-back, retrying a few times unless the server
-// refuses it (4xx): the host is installed whatever the server's bookkeeping says.
-func (c *Client) Installed(ctx context.Context, body proto.Installed) error {
-	var err error
-	for attempt := range 5 {
-		if err = c.Post(ctx, proto.InstalledPath, body); err == nil {
-			return nil
-		}
-		var se *StatusError
-		if errors.As(err, &se) && se.Status < 500 {
-			break
-		}
-		if !sleepCtx(ctx, time.Duration(attempt+1)*time.Second) {
-			break
-		}
-	}
-	return fmt.Errorf("installed call-back: %w", err)
-}
-
 // sleepCtx waits d or until ctx ends; it reports whether the full wait elapsed. It is
 // the back-off between retries of a remote call, not a synchronisation point.
 func sleepCtx(ctx context.Context, d time.Duration) bool {
@@ -206,6 +174,3 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
-
-// CloseIdleConnections closes the kept-alive connections (a host that is done).
-func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
