@@ -12,6 +12,7 @@ import (
 
 func newServeCmd() *cobra.Command {
 	var cfgFile, dataDir, apiAddr, logLevel, logFormat string
+	var pprofAddr string
 	var storeKind, etcdEndpoints, etcdPrefix, etcdCert, etcdKey, etcdCA string
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -53,6 +54,14 @@ and a client config (DATA_DIR/client.json). SIGTERM drains every listener and ex
 				return fmt.Errorf("config: %w", err)
 			}
 			log := cfg.NewLogger(os.Stderr)
+			if pprofAddr == "" {
+				pprofAddr = os.Getenv("PODBOOT_PPROF_ADDR")
+			}
+			if pprofAddr != "" {
+				if err := startPprof(cmd.Context(), pprofAddr, log); err != nil {
+					return err
+				}
+			}
 			srv, err := server.Open(cmd.Context(), cfg, log, version)
 			if err != nil {
 				return err
@@ -70,6 +79,7 @@ and a client config (DATA_DIR/client.json). SIGTERM drains every listener and ex
 	f.String("https-addr", ":8443", `boot HTTPS listen address: the agent API, stage2; "-" turns it off (env PODBOOT_HTTPS_ADDR)`)
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error (env PODBOOT_LOG_LEVEL)")
 	f.StringVar(&logFormat, "log-format", "text", "text or json (env PODBOOT_LOG_FORMAT)")
+	f.StringVar(&pprofAddr, "pprof-addr", "", "serve Go's /debug/pprof/ on this loopback address, e.g. 127.0.0.1:6060; off when empty (env PODBOOT_PPROF_ADDR)")
 	f.StringVar(&storeKind, "store", "bbolt", "store of record: bbolt (DATA_DIR/podboot.db) or etcd (env PODBOOT_STORE; see docs/ha.md)")
 	f.StringVar(&etcdEndpoints, "etcd-endpoints", "", "etcd members' client URLs, comma separated, for --store etcd (env PODBOOT_ETCD_ENDPOINTS)")
 	f.StringVar(&etcdPrefix, "etcd-prefix", "/podboot/", "key prefix in etcd; one etcd can hold several installs (env PODBOOT_ETCD_PREFIX)")

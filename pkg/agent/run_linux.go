@@ -313,19 +313,8 @@ func (a *install) run(ctx context.Context) (string, error) {
 	a.c.Report(ctx, proto.ActionKickstart, fmt.Sprintf("applied to %s: hostname=%s networks=%d ssh-keys=%d post=%d bash-package=%v warnings=%d",
 		rootDev, host, len(ks.Networks), len(ks.SSHKeys), len(ks.Posts), pkg != nil, len(ks.Warnings)+len(warns)))
 
-	var err2 error
-	for attempt := range 5 {
-		if err2 = a.c.Post(ctx, proto.InstalledPath, proto.Installed{Disk: disk, SHA256: res.SHA256, Finish: ks.Finish}); err2 == nil {
-			break
-		}
-		var se *StatusError
-		if errors.As(err2, &se) && se.Status < 500 {
-			break
-		}
-		sleepCtx(ctx, time.Duration(attempt+1)*time.Second)
-	}
-	if err2 != nil {
-		return "", fmt.Errorf("installed call-back: %w", err2)
+	if err := a.c.Installed(ctx, proto.Installed{Disk: disk, SHA256: res.SHA256, Finish: ks.Finish}); err != nil {
+		return "", err
 	}
 	a.log.Info("installed", "disk", dev, "finish", ks.Finish)
 	return ks.Finish, nil
