@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"time"
 )
 
 // readFromWindow sends r with the negotiated window (s.window > 1), blocks of
@@ -67,7 +68,12 @@ func readFromWindow(s *sender, r io.Reader) (int64, error) {
 func sendWindowWithRetry(s *sender, bufs [][]byte, lens []int, first, count int, base uint16) (int, error) {
 	s.retry.reset()
 	for {
+		s.timeout = s.rtt.rto(s.retry.count())
+		start := time.Now()
 		acked, err := sendWindow(s, bufs, lens, first, count, base)
+		if err == nil && acked > 0 && s.retry.count() == 0 {
+			s.rtt.sample(time.Since(start))
+		}
 		var ne net.Error
 		if errors.As(err, &ne) && s.retry.count() < s.retries {
 			s.retry.backoff()
