@@ -133,9 +133,12 @@ type Profile struct {
 	IPXEScript string `json:"ipxeScript,omitempty" yaml:"ipxeScript,omitempty"`
 	// BashPackage is an artifact reference of post-install scripts.
 	BashPackage string `json:"bashPackage,omitempty" yaml:"bashPackage,omitempty"`
-	// SecureBoot is "" (off) or "distro": UEFI x64 hosts boot shimx64.efi, grubx64.efi
-	// and a per-host grub.cfg over TFTP instead of the efiX64 bootloader.
+	// SecureBoot is "" (off), "distro" (UEFI x64 hosts boot shimx64.efi, grubx64.efi
+	// and a per-host grub.cfg over TFTP instead of the efiX64 bootloader) or "full"
+	// (they boot UKI, a signed Unified Kernel Image).
 	SecureBoot SecureBoot `json:"secureBoot,omitempty" yaml:"secureBoot,omitempty"`
+	// UKI is the signed stage1 UKI (name@version, kind bootloader) of secureBoot: full.
+	UKI string `json:"uki,omitempty" yaml:"uki,omitempty"`
 	// RootDevice are hints the agent chooses the install disk by (docs/agent.md).
 	RootDevice *RootDeviceHints `json:"rootDevice,omitempty" yaml:"rootDevice,omitempty"`
 
