@@ -40,8 +40,8 @@ func TestHostParams(t *testing.T) {
 	}
 	for _, tc := range []struct{ name, url string }{
 		{"plain HTTP", "http://" + f.svc.HTTPAddr().String() + path(macA)},
-		{"another source's host", tlsBase + path(macFar)},    // reserved at 127.0.0.9
-		{"profile not full", tlsBase + path(macB)},           // pod-b, prof-b
+		{"another source's host", tlsBase + path(macFar)},     // reserved at 127.0.0.9
+		{"profile not full", tlsBase + path(macB)},            // pod-b, prof-b
 		{"unknown host", tlsBase + path("52:54:00:99:99:99")}, // not in any pod
 		{"bad MAC", tlsBase + "/boot/params/zz"},
 	} {
