@@ -175,6 +175,12 @@ func TestProvisionEndToEnd(t *testing.T) {
 	t.Run("Secure Boot refuses a kernel without its signature", func(t *testing.T) {
 		testSecureBootUnsignedKernel(t, e)
 	})
+	t.Run("Secure Boot full chain provisions", func(t *testing.T) {
+		testSecureBootFull(t, e)
+	})
+	t.Run("Secure Boot full chain refuses a changed or unsigned UKI", func(t *testing.T) {
+		testSecureBootFullRefused(t, e)
+	})
 
 	t.Run("old token opens nothing", func(t *testing.T) {
 		if token == "" {
