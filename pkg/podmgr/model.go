@@ -139,6 +139,9 @@ type Profile struct {
 	SecureBoot SecureBoot `json:"secureBoot,omitempty" yaml:"secureBoot,omitempty"`
 	// UKI is the signed stage1 UKI (name@version, kind bootloader) of secureBoot: full.
 	UKI string `json:"uki,omitempty" yaml:"uki,omitempty"`
+	// HTTPSBoot hands UEFI HTTP Boot clients an https:// URL of the boot HTTPS listener
+	// instead of http://: for firmware with podboot's CA enrolled (docs/boot.md).
+	HTTPSBoot bool `json:"httpsBoot,omitempty" yaml:"httpsBoot,omitempty"`
 	// RootDevice are hints the agent chooses the install disk by (docs/agent.md).
 	RootDevice *RootDeviceHints `json:"rootDevice,omitempty" yaml:"rootDevice,omitempty"`
 
