@@ -75,6 +75,7 @@ func testSecureBootFull(t *testing.T, e *site) {
 	applyFullProfile(t, e, "stage1-uki", uki, fullMAC, "node6", "203.0.113.26")
 	begin := time.Now()
 	v := startSecureOVMFVars(t, e.tor, e.work, "sbf", fullMAC, newDisk(t, e.work, "sbf"), ovmfSnakeoilVars)
+	defer logConsoleOnFailure(t, v)
 	v.waitExit(t, 6*time.Minute, "the Secure Boot full-chain host to install and power off")
 	t.Logf("Secure Boot full-chain install run took %s", time.Since(begin).Round(time.Millisecond))
 	con := v.proc.Output()
@@ -101,8 +102,13 @@ func testSecureBootFull(t *testing.T, e *site) {
 	if !inOrder(actions(evs), []string{"dhcp.offer", "tftp.sent", "https.params", "agent.booted", "agent.verified", "installed"}) {
 		t.Errorf("events %v", actions(evs))
 	}
+}
+
+// logConsoleOnFailure logs the guest's console when the test failed (a timed-out wait
+// included).
+func logConsoleOnFailure(t *testing.T, v *vm) {
 	if t.Failed() {
-		t.Logf("console:\n%s", con)
+		t.Logf("console:\n%s", v.proc.Output())
 	}
 }
 
@@ -120,6 +126,7 @@ func testSecureBootFullRefused(t *testing.T, e *site) {
 		t.Run(tc.ref, func(t *testing.T) {
 			applyFullProfile(t, e, tc.ref, tc.file, tc.mac, tc.hostname, tc.ip)
 			v := startSecureOVMFVars(t, e.tor, e.work, tc.hostname, tc.mac, newDisk(t, e.work, tc.hostname), ovmfSnakeoilVars)
+			defer logConsoleOnFailure(t, v)
 			refused := func() bool {
 				con := v.proc.Output()
 				return strings.Contains(con, "Access Denied") || strings.Contains(con, "Security Violation") || v.proc.Exited()
