@@ -169,6 +169,9 @@ func TestProvisionEndToEnd(t *testing.T) {
 	t.Run("UEFI HTTP Boot provisions with no TFTP", func(t *testing.T) {
 		testUEFIHTTPBoot(t, admin, central, tor, work)
 	})
+	t.Run("UEFI HTTP Boot from an https URL with the CA enrolled", func(t *testing.T) {
+		testUEFIHTTPSBoot(t, e)
+	})
 	t.Run("Secure Boot distro chain provisions", func(t *testing.T) {
 		testSecureBootDistro(t, e)
 	})
