@@ -131,7 +131,7 @@ func testSecureBootFullRefused(t *testing.T, e *site) {
 				con := v.proc.Output()
 				return strings.Contains(con, "Access Denied") || strings.Contains(con, "Security Violation") || v.proc.Exited()
 			}
-			testutil.WaitFor(t, 4*time.Minute, "the firmware to refuse "+tc.ref, refused)
+			testutil.WaitFor(t, 6*time.Minute, "the firmware to refuse "+tc.ref, refused)
 			v.proc.Stop()
 			con := v.proc.Output()
 			line := ""
