@@ -68,7 +68,7 @@ func testUEFIHTTPSBoot(t *testing.T, e *site) {
 		"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=no",
 		"-fw_cfg", "name=etc/edk2/https/cacerts,file="+cacerts)
 	defer logConsoleOnFailure(t, v)
-	v.waitExit(t, 4*time.Minute, "the UEFI HTTPS Boot host to install and power off")
+	v.waitExit(t, 6*time.Minute, "the UEFI HTTPS Boot host to install and power off")
 	t.Logf("UEFI HTTPS Boot install run took %s", time.Since(begin).Round(time.Millisecond))
 	con := v.proc.Output()
 	url := "https://198.51.100.10:8443/boot/pod-a/" + strings.ReplaceAll(httpsBootMAC, ":", "-") + "/ipxe.efi"
