@@ -20,7 +20,8 @@ packages=(
   ovmf              # UEFI firmware for QEMU: UEFI HTTP Boot, Secure Boot (test/e2e)
   shim-signed       # shimx64.efi signed by Microsoft's UEFI CA (Secure Boot distro chain)
   grub-efi-amd64-signed # grubnetx64.efi signed by Debian (Secure Boot distro chain)
-  sbsigntool        # sbattach: a kernel without its signature (Secure Boot negative test)
+  sbsigntool        # sbsign: signs the Secure Boot full-chain UKI; sbattach: the negative tests
+  systemd-boot-efi  # linuxx64.efi.stub: the UKI stub (podboot stage1 uki)
   e2fsprogs         # mkfs.ext4 -d, debugfs
   fdisk             # sfdisk: scripts/stage2-image.sh's partition table
   cpio

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -90,22 +91,29 @@ func newCAInitCmd() *cobra.Command {
 
 func newCAIssueCmd() *cobra.Command {
 	var (
-		dir, out, name, keyType string
-		days                    int
+		dir, out, name, sbName, keyType string
+		days                            int
 	)
 	cmd := &cobra.Command{
-		Use:   "issue --code-signing NAME",
-		Short: "Issue a code-signing certificate for image signing",
-		Args:  cobra.NoArgs,
+		Use:   "issue --code-signing NAME | --secure-boot NAME",
+		Short: "Issue a code-signing certificate for image signing, or a Secure Boot key",
+		Long: `--code-signing NAME issues a certificate from podboot's CA for signing images.
+--secure-boot NAME writes a new self-signed RSA-2048 Secure Boot key (NAME.key, NAME.pem,
+and NAME.cer in DER for enrolment in each server's db) to sign stage1 UKIs with
+(podboot stage1 uki); docs/secure-boot.md says how to enrol it.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
 				dir = defaultPKIDir()
 			}
-			if name == "" {
-				return fmt.Errorf("--code-signing NAME is required")
-			}
 			if days <= 0 {
 				return fmt.Errorf("--days must be positive, got %d", days)
+			}
+			if sbName != "" {
+				return issueSecureBootKey(cmd, sbName, cmp.Or(out, dir), days)
+			}
+			if name == "" {
+				return fmt.Errorf("--code-signing NAME or --secure-boot NAME is required")
 			}
 			kt, err := imagesign.ParseKeyType(keyType)
 			if err != nil {
@@ -125,6 +133,7 @@ func newCAIssueCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&name, "code-signing", "", "name of the signer (file names NAME.pem and NAME.key)")
+	f.StringVar(&sbName, "secure-boot", "", "name of a new Secure Boot key (NAME.key, NAME.pem, NAME.cer)")
 	f.StringVar(&dir, "dir", "", "PKI directory (default $PODBOOT_DATA_DIR/pki, else /var/lib/podboot/pki)")
 	f.StringVar(&out, "out", "", "directory for NAME.pem and NAME.key (default: the PKI directory)")
 	f.StringVar(&keyType, "key-type", string(imagesign.KeyRSA), "key type: rsa (RSA-3072, for iPXE) or ecdsa (P-256)")

@@ -12,7 +12,7 @@ import (
 
 func newStage1Cmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "stage1", Short: "Build the stage1 initrd (podboot-agent as /init, pinned root CA, drivers)"}
-	cmd.AddCommand(newStage1BuildCmd())
+	cmd.AddCommand(newStage1BuildCmd(), newStage1UKICmd())
 	return cmd
 }
 

@@ -27,7 +27,14 @@ type Params struct {
 	// LLDPWait is how long to listen for LLDP before the inventory (podboot.lldp=SECONDS);
 	// negative when the command line does not say (the agent's default applies).
 	LLDPWait time.Duration
+	// Fetch: the command line is a Secure Boot full-chain UKI's, the same for every host
+	// (podboot.token=fetch); Pod, MAC and Token come from the server over HTTPS once
+	// the agent has an address (hostparams.go).
+	Fetch bool
 }
+
+// TokenFetch is podboot.token's value on a UKI's signed command line.
+const TokenFetch = "fetch"
 
 // ParseCmdline reads podboot.* parameters from a kernel command line.
 func ParseCmdline(cmdline string) (Params, error) {
@@ -59,13 +66,19 @@ func ParseCmdline(cmdline string) (Params, error) {
 			p.Fallback = append(p.Fallback, f)
 		}
 	}
-	hw, err := net.ParseMAC(vals[proto.ParamMAC])
-	if err != nil || len(hw) != 6 {
-		return p, fmt.Errorf("%s=%q: want a MAC address", proto.ParamMAC, vals[proto.ParamMAC])
-	}
-	p.MAC = hw.String()
 	p.Token = vals[proto.ParamToken]
-	if p.Token == "" {
+	p.Fetch = p.Token == TokenFetch
+	if p.Fetch {
+		p.Token = ""
+	}
+	if v := vals[proto.ParamMAC]; v != "" || !p.Fetch {
+		hw, err := net.ParseMAC(v)
+		if err != nil || len(hw) != 6 {
+			return p, fmt.Errorf("%s=%q: want a MAC address", proto.ParamMAC, v)
+		}
+		p.MAC = hw.String()
+	}
+	if p.Token == "" && !p.Fetch {
 		return p, errors.New("kernel command line has no podboot.token: the iPXE script was rendered without a provisioning token")
 	}
 	p.Pod = vals[proto.ParamPod]
@@ -92,4 +105,26 @@ func serverURL(param, s string) (*url.URL, error) {
 	}
 	u.Path, u.RawQuery, u.Fragment = "", "", ""
 	return u, nil
+}
+
+// WithHostParams returns p with the pod, MAC and token the server sent for a UKI boot
+// (the body of GET /boot/params/MAC: podboot.* fields on one line). Only those three
+// are taken: the server URL and the disk stay the signed command line's.
+func (p Params) WithHostParams(body string) (Params, error) {
+	vals := map[string]string{}
+	for _, f := range strings.Fields(body) {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			vals[k] = v
+		}
+	}
+	hw, err := net.ParseMAC(vals[proto.ParamMAC])
+	if err != nil || len(hw) != 6 {
+		return p, fmt.Errorf("host parameters: %s=%q: want a MAC address", proto.ParamMAC, vals[proto.ParamMAC])
+	}
+	tok := vals[proto.ParamToken]
+	if tok == "" || tok == TokenFetch {
+		return p, errors.New("host parameters: no podboot.token")
+	}
+	p.Pod, p.MAC, p.Token, p.Fetch = vals[proto.ParamPod], hw.String(), tok, false
+	return p, nil
 }

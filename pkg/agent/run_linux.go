@@ -62,7 +62,9 @@ func run(ctx context.Context, log *slog.Logger) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	log = log.With("pod", p.Pod, "host", p.MAC)
+	if !p.Fetch {
+		log = log.With("pod", p.Pod, "host", p.MAC)
+	}
 	caPEM, err := os.ReadFile(RootCAFile)
 	if err != nil {
 		return "", fmt.Errorf("read pinned root CA: %w", err)
@@ -96,6 +98,14 @@ func run(ctx context.Context, log *slog.Logger) (string, error) {
 	cancel()
 	if err != nil {
 		return "", err
+	}
+	if p.Fetch {
+		// A Secure Boot full-chain UKI: nothing per host is on the signed command line.
+		if p, err = fetchHostParams(ctx, p, roots, link.MAC, log); err != nil {
+			return "", err
+		}
+		log = log.With("pod", p.Pod, "host", p.MAC)
+		log.Info("host parameters fetched over HTTPS", "server", p.Server.Host)
 	}
 	c := NewClient(p, roots, log)
 	c.Report(ctx, proto.ActionBooted, fmt.Sprintf("stage1 agent up; modules=%d (%s)", len(loaded), strings.Join(loaded, ",")))

@@ -163,6 +163,8 @@ func TestParseCmdline(t *testing.T) {
 		{"plain http replica", "podboot.server=https://198.51.100.10:8443 podboot.servers=http://198.51.100.12:8080 podboot.mac=52:54:00:aa:bb:01 podboot.token=abc", "podboot.servers"},
 		{"bad lldp", "podboot.server=https://198.51.100.10:8443 podboot.mac=52:54:00:aa:bb:01 podboot.token=a podboot.lldp=-1", "podboot.lldp"},
 		{"long lldp", "podboot.server=https://198.51.100.10:8443 podboot.mac=52:54:00:aa:bb:01 podboot.token=a podboot.lldp=301", "podboot.lldp"},
+		{"fetch: no MAC", "podboot.server=https://198.51.100.10:8443 podboot.token=fetch", ""},
+		{"fetch: bad MAC", "podboot.server=https://198.51.100.10:8443 podboot.mac=x podboot.token=fetch", "MAC"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -170,6 +172,12 @@ func TestParseCmdline(t *testing.T) {
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if p.Fetch {
+				if err != nil || p.MAC != "" || p.Token != "" {
+					t.Fatalf("fetch: p = %+v, %v", p, err)
 				}
 				return
 			}
@@ -200,4 +208,33 @@ func FuzzParseCmdline(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestWithHostParams: the server's answer fills pod, MAC and token; it cannot move the
+// server or the disk, and an answer without a MAC or token is refused.
+func TestWithHostParams(t *testing.T) {
+	p, err := ParseCmdline("console=ttyS0 podboot.server=https://198.51.100.10:8443 podboot.token=fetch podboot.disk=vda")
+	if err != nil || !p.Fetch {
+		t.Fatalf("%+v %v", p, err)
+	}
+	for _, tt := range []struct{ name, body, err string }{
+		{"ok", "podboot.pod=pod-a podboot.mac=52:54:00:AA:bb:01 podboot.token=pbh_x podboot.server=https://203.0.113.9:1 podboot.disk=sdb\n", ""},
+		{"no token", "podboot.pod=pod-a podboot.mac=52:54:00:aa:bb:01", "token"},
+		{"fetch again", "podboot.pod=pod-a podboot.mac=52:54:00:aa:bb:01 podboot.token=fetch", "token"},
+		{"no MAC", "podboot.pod=pod-a podboot.token=pbh_x", "MAC"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			q, err := p.WithHostParams(tt.body)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || q.Pod != "pod-a" || q.MAC != "52:54:00:aa:bb:01" || q.Token != "pbh_x" || q.Fetch ||
+				q.Server.Host != "198.51.100.10:8443" || q.Disk != "vda" {
+				t.Fatalf("q = %+v, %v", q, err)
+			}
+		})
+	}
 }

@@ -54,7 +54,7 @@ func httpBootClient(ci clientInfo) bool {
 
 // chooseBoot decides the boot program of a host that may netboot. A client that does not
 // ask for one (no PXE vendor class, architecture or iPXE marker) gets none.
-func chooseBoot(pc *podmgr.PodContext, h podmgr.Host, prof podmgr.Profile, ci clientInfo, httpPort int) bootProgram {
+func chooseBoot(pc *podmgr.PodContext, h podmgr.Host, prof podmgr.Profile, ci clientInfo, httpPort, httpsPort int) bootProgram {
 	if !ci.pxe() {
 		return bootProgram{}
 	}
@@ -69,8 +69,11 @@ func chooseBoot(pc *podmgr.PodContext, h podmgr.Host, prof podmgr.Profile, ci cl
 		if f == "" {
 			return bootProgram{}
 		}
-		return bootProgram{kind: bootHTTP, server: server, vendorClass: "HTTPClient",
-			file: podmgr.HTTPURL(server.String(), httpPort, podmgr.HTTPBootPath(pod, h.MAC, f))}
+		url := podmgr.HTTPURL(server.String(), httpPort, podmgr.HTTPBootPath(pod, h.MAC, f))
+		if prof.HTTPSBoot {
+			url = podmgr.HTTPSURL(server.String(), httpsPort, podmgr.HTTPBootPath(pod, h.MAC, f))
+		}
+		return bootProgram{kind: bootHTTP, server: server, vendorClass: "HTTPClient", file: url}
 	}
 	fw := firmwareOf(ci)
 	f := podmgr.BootFile(h, prof, fw)

@@ -18,6 +18,9 @@ type Config struct {
 	// BootHTTPPort is the boot service's plain HTTP port, for iPXE script and UEFI HTTP
 	// boot URLs (default 8080).
 	BootHTTPPort int `yaml:"bootHTTPPort"`
+	// BootHTTPSPort is the boot service's HTTPS port, for the UEFI HTTP Boot URLs of
+	// profiles with httpsBoot (default 8443).
+	BootHTTPSPort int `yaml:"bootHTTPSPort"`
 	// Interface, when set, also serves broadcast (non-relayed) DHCP on that local
 	// interface, for a pod on the central node's own segment. Such packets are resolved
 	// as if relayed with giaddr = the interface's first IPv4 address.
@@ -51,6 +54,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.BootHTTPPort == 0 {
 		c.BootHTTPPort = 8080
 	}
+	if c.BootHTTPSPort == 0 {
+		c.BootHTTPSPort = 8443
+	}
 	if c.OfferHold == 0 {
 		c.OfferHold = 30 * time.Second
 	}
@@ -69,6 +75,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("dhcp: boot HTTP port %d is not a port", c.BootHTTPPort)
 	case c.RelayWatch < 0 || c.RelayWatch > 1<<20:
 		return c, fmt.Errorf("dhcp: relayWatch %d: use 1-1048576 (0 means %d)", c.RelayWatch, DefaultRelayWatch)
+	case c.BootHTTPSPort < 0 || c.BootHTTPSPort > 65535:
+		return c, fmt.Errorf("dhcp: boot HTTPS port %d is not a port", c.BootHTTPSPort)
 	case c.OfferHold < 0 || c.DeclineQuarantine < 0 || c.CommitBatch < 0:
 		return c, fmt.Errorf("dhcp: offer hold, decline quarantine and commit batch must not be negative")
 	}

@@ -393,7 +393,7 @@ func (h *handler) bootFor(pc *podmgr.PodContext, c client, r *request) bootProgr
 	if !ok {
 		prof = pc.Profile
 	}
-	return chooseBoot(pc, c.host, prof, r.client, h.cfg.BootHTTPPort)
+	return chooseBoot(pc, c.host, prof, r.client, h.cfg.BootHTTPPort, h.cfg.BootHTTPSPort)
 }
 
 func (h *handler) discover(ctx context.Context, r *request, pc *podmgr.PodContext, loc local, res *result, log *pktLog) {

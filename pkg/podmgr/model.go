@@ -138,9 +138,15 @@ type Profile struct {
 	IPXEScript string `json:"ipxeScript,omitempty" yaml:"ipxeScript,omitempty"`
 	// BashPackage is an artifact reference of post-install scripts.
 	BashPackage string `json:"bashPackage,omitempty" yaml:"bashPackage,omitempty"`
-	// SecureBoot is "" (off) or "distro": UEFI x64 hosts boot shimx64.efi, grubx64.efi
-	// and a per-host grub.cfg over TFTP instead of the efiX64 bootloader.
+	// SecureBoot is "" (off), "distro" (UEFI x64 hosts boot shimx64.efi, grubx64.efi
+	// and a per-host grub.cfg over TFTP instead of the efiX64 bootloader) or "full"
+	// (they boot UKI, a signed Unified Kernel Image).
 	SecureBoot SecureBoot `json:"secureBoot,omitempty" yaml:"secureBoot,omitempty"`
+	// UKI is the signed stage1 UKI (name@version, kind bootloader) of secureBoot: full.
+	UKI string `json:"uki,omitempty" yaml:"uki,omitempty"`
+	// HTTPSBoot hands UEFI HTTP Boot clients an https:// URL of the boot HTTPS listener
+	// instead of http://: for firmware with podboot's CA enrolled (docs/boot.md).
+	HTTPSBoot bool `json:"httpsBoot,omitempty" yaml:"httpsBoot,omitempty"`
 	// RootDevice are hints the agent chooses the install disk by (docs/agent.md).
 	RootDevice *RootDeviceHints `json:"rootDevice,omitempty" yaml:"rootDevice,omitempty"`
 	// Deadlines bound each provisioning stage, in seconds (deadlines.go, docs/fleet.md).

@@ -192,11 +192,14 @@ func (r *Registry) EffectiveProfile(h Host) (Profile, bool) {
 }
 
 // BootFile is the boot file for a firmware kind: shimx64.efi for UEFI x64 under a
-// Secure Boot distro profile, else the host's override, the profile's choice, or the
-// shipped default.
+// Secure Boot distro profile, the UKI under a full one, else the host's override, the
+// profile's choice, or the shipped default.
 func BootFile(h Host, p Profile, kind Firmware) string {
 	if kind == FirmwareEFIx64 && p.SecureBoot == SecureBootDistro {
 		return ShimName // only the signed chain boots under Secure Boot
+	}
+	if kind == FirmwareEFIx64 && p.SecureBoot == SecureBootFull {
+		return p.UKI
 	}
 	pick := func(b Bootloaders) string {
 		switch kind {

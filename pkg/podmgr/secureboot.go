@@ -11,6 +11,9 @@ const (
 	// distribution-signed kernel (verified by grub through shim). The initrd is not
 	// authenticated.
 	SecureBootDistro SecureBoot = "distro"
+	// SecureBootFull boots the profile's UKI: kernel, initrd and command line in one PE
+	// signed by the operator's Secure Boot key, which the firmware verifies as a whole.
+	SecureBootFull SecureBoot = "full"
 )
 
 // File names of the Secure Boot distro chain. shim fetches grubx64.efi from the

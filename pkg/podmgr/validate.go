@@ -247,8 +247,18 @@ func validateProfile(p *Profile) error {
 	}
 	switch p.SecureBoot {
 	case SecureBootOff, SecureBootDistro:
+		if p.UKI != "" {
+			return invalidf("profile %s: uki is only for secureBoot: full", p.Name)
+		}
+	case SecureBootFull:
+		if p.UKI == "" {
+			return invalidf("profile %s: secureBoot: full needs uki: the signed stage1 UKI (podboot stage1 uki)", p.Name)
+		}
+		if err := validFileName("uki", p.UKI); err != nil {
+			return fmt.Errorf("profile %s: %w", p.Name, err)
+		}
 	default:
-		return invalidf("profile %s: secureBoot %q: use distro, or leave it out", p.Name, p.SecureBoot)
+		return invalidf("profile %s: secureBoot %q: use distro or full, or leave it out", p.Name, p.SecureBoot)
 	}
 	if h := p.RootDevice; h != nil && h.MaxSizeMB > 0 && h.MinSizeMB > h.MaxSizeMB {
 		return fmt.Errorf("%w: profile %s: rootDevice.minSizeMB %d is above maxSizeMB %d", ErrInvalid, p.Name, h.MinSizeMB, h.MaxSizeMB)

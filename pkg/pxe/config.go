@@ -50,10 +50,15 @@ type Config struct {
 	// TFTPFirstACKTimeout: a transfer whose first DATA (or option ack) is not acknowledged
 	// within it gives its slot back (default 2 × tftpTimeout: one retransmit).
 	TFTPFirstACKTimeout time.Duration `yaml:"tftpFirstAckTimeout"`
-	// TFTPTimeout is the retransmit timeout (default 1s, as tftpd-hpa); TFTPRetries the
-	// attempts (5).
-	TFTPTimeout time.Duration `yaml:"tftpTimeout"`
-	TFTPRetries int           `yaml:"tftpRetries"`
+	// TFTPTimeout is the retransmit timeout until a transfer's first round trip is
+	// measured (default 1s, as tftpd-hpa); TFTPRetries the attempts (5). From then on
+	// the timeout is the transfer's smoothed RTT + 4 × its variation (RFC 6298), doubled
+	// per retransmission, within [TFTPMinTimeout, TFTPMaxTimeout] (defaults 200ms, 5s);
+	// a negative TFTPMinTimeout keeps the fixed TFTPTimeout.
+	TFTPTimeout    time.Duration `yaml:"tftpTimeout"`
+	TFTPRetries    int           `yaml:"tftpRetries"`
+	TFTPMinTimeout time.Duration `yaml:"tftpMinTimeout"`
+	TFTPMaxTimeout time.Duration `yaml:"tftpMaxTimeout"`
 
 	// HTTP timeouts and limits. WriteTimeout bounds a whole response, so it must cover
 	// a stage2 image over the slowest WAN link (default 1h).
@@ -103,6 +108,7 @@ const (
 	DefaultHTTPSAddr        = ":8443"
 	DefaultTFTPBlockSize    = 1400
 	DefaultTFTPWindowSize   = 8
+	DefaultTFTPMinTimeout   = 200 * time.Millisecond
 	DefaultMaxTFTPTransfers = 512
 	DefaultNATTokenWindow   = 3 * time.Minute
 )
@@ -139,6 +145,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TFTPRetries == 0 {
 		c.TFTPRetries = 5
+	}
+	if c.TFTPMinTimeout == 0 {
+		c.TFTPMinTimeout = DefaultTFTPMinTimeout
+	}
+	if c.TFTPMaxTimeout == 0 {
+		c.TFTPMaxTimeout = max(5*time.Second, c.TFTPTimeout)
 	}
 	if c.MaxTFTPPerSource == 0 {
 		c.MaxTFTPPerSource = max(8, c.MaxTFTPTransfers/16)

@@ -41,6 +41,10 @@ func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	src := remoteAddr(r)
 	rest, ok := strings.CutPrefix(r.URL.Path, bootPrefix)
+	if mac, isParams := isHostParamsPath(rest); ok && isParams {
+		s.serveHostParams(w, r, mac, src)
+		return
+	}
 	var bp bootPath
 	if ok {
 		bp, ok = parseBootPath(rest)

@@ -144,6 +144,7 @@ func (s *Service) listenHTTPS() error {
 	if err != nil || tlsCfg == nil {
 		return err
 	}
+	tlsCfg = withFirmwareCiphers(tlsCfg)
 	ln, err := net.Listen("tcp", s.cfg.HTTPSAddr)
 	if err != nil {
 		return fmt.Errorf("boot: listen https %s: %w", s.cfg.HTTPSAddr, err)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"net"
 	"strconv"
 
@@ -19,6 +20,9 @@ func (s *Server) openDHCP() error {
 	}
 	if dc.BootHTTPPort == 0 {
 		dc.BootHTTPPort = portOf(s.cfg.Boot.HTTPAddr, 8080)
+	}
+	if dc.BootHTTPSPort == 0 {
+		dc.BootHTTPSPort = cmp.Or(s.cfg.Boot.AdvertiseHTTPSPort, portOf(s.cfg.Boot.HTTPSAddr, 8443))
 	}
 	srv, err := dhcprelay.New(dc, s.mgr, s.prom, s.log)
 	if err != nil {

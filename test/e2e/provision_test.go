@@ -169,11 +169,20 @@ func TestProvisionEndToEnd(t *testing.T) {
 	t.Run("UEFI HTTP Boot provisions with no TFTP", func(t *testing.T) {
 		testUEFIHTTPBoot(t, admin, central, tor, work)
 	})
+	t.Run("UEFI HTTP Boot from an https URL with the CA enrolled", func(t *testing.T) {
+		testUEFIHTTPSBoot(t, e)
+	})
 	t.Run("Secure Boot distro chain provisions", func(t *testing.T) {
 		testSecureBootDistro(t, e)
 	})
 	t.Run("Secure Boot refuses a kernel without its signature", func(t *testing.T) {
 		testSecureBootUnsignedKernel(t, e)
+	})
+	t.Run("Secure Boot full chain provisions", func(t *testing.T) {
+		testSecureBootFull(t, e)
+	})
+	t.Run("Secure Boot full chain refuses a changed or unsigned UKI", func(t *testing.T) {
+		testSecureBootFullRefused(t, e)
 	})
 
 	t.Run("old token opens nothing", func(t *testing.T) {

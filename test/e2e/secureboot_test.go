@@ -47,8 +47,15 @@ func pushSignedChain(t *testing.T, e *site) {
 // startSecureOVMF runs OVMF with Secure Boot on (Microsoft keys), UEFI PXE first.
 func startSecureOVMF(t *testing.T, tor *testutil.ToR, dir, name, mac, disk string) *vm {
 	t.Helper()
+	return startSecureOVMFVars(t, tor, dir, name, mac, disk, ovmfMSVars)
+}
+
+// startSecureOVMFVars is startSecureOVMF with the keys of the variable store template
+// varsTemplate (copied for the guest).
+func startSecureOVMFVars(t *testing.T, tor *testutil.ToR, dir, name, mac, disk, varsTemplate string) *vm {
+	t.Helper()
 	vars := filepath.Join(dir, name+"-vars.fd")
-	testutil.Run(t, dir, "cp", ovmfMSVars, vars)
+	testutil.Run(t, dir, "cp", varsTemplate, vars)
 	tap := "tap" + name
 	tor.Run("ip", "tuntap", "add", tap, "mode", "tap")
 	tor.Run("ip", "link", "set", tap, "master", "rack", "up")

@@ -44,8 +44,9 @@ type sender struct {
 	retries        int
 	block          uint16
 	maxBlockLen    int
-	maxWindow      int // podboot patch: RFC 7440 cap
-	window         int // podboot patch: negotiated windowsize (1: lock-step)
+	maxWindow      int          // podboot patch: RFC 7440 cap
+	window         int          // podboot patch: negotiated windowsize (1: lock-step)
+	rtt            rtoEstimator // podboot patch: retransmit timeout from the RTT
 	mode           string
 	opts           options
 	hook           Hook
@@ -213,10 +214,15 @@ func (s *sender) setBlockSize(blksize string) error {
 func (s *sender) sendWithRetry(l int) (*net.UDPAddr, error) {
 	s.retry.reset()
 	for {
+		s.timeout = s.rtt.rto(s.retry.count()) // podboot patch
+		start := time.Now()
 		addr, err := s.sendDatagram(l)
 		if _, ok := err.(net.Error); ok && s.retry.count() < s.retries {
 			s.retry.backoff()
 			continue
+		}
+		if err == nil && s.retry.count() == 0 {
+			s.rtt.sample(time.Since(start))
 		}
 		return addr, err
 	}

@@ -4,7 +4,7 @@ package tftp
 // sends up to window DATA blocks, then waits for the ACK of any block it sent: the
 // window slides past the acknowledged block and the rest is sent again (a client that
 // acknowledges an earlier block saw a gap). A timeout sends the window again, within
-// the transfer's retry budget.
+// the transfer's retry budget; an ACK of the block before the window is ignored.
 
 import (
 	"encoding/binary"
@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"time"
 )
 
 // readFromWindow sends r with the negotiated window (s.window > 1), blocks of
@@ -67,21 +68,16 @@ func readFromWindow(s *sender, r io.Reader) (int64, error) {
 func sendWindowWithRetry(s *sender, bufs [][]byte, lens []int, first, count int, base uint16) (int, error) {
 	s.retry.reset()
 	for {
+		s.timeout = s.rtt.rto(s.retry.count())
+		start := time.Now()
 		acked, err := sendWindow(s, bufs, lens, first, count, base)
+		if err == nil && acked > 0 && s.retry.count() == 0 {
+			s.rtt.sample(time.Since(start))
+		}
 		var ne net.Error
 		if errors.As(err, &ne) && s.retry.count() < s.retries {
 			s.retry.backoff()
 			continue
-		}
-		if err == nil && acked == 0 {
-			// The client acknowledged the block before the window: it lost the first
-			// one. Send the window again, within the same retry budget as a timeout
-			// (a client repeating that ACK cannot make the server send without end).
-			if s.retry.count() < s.retries {
-				s.retry.backoff()
-				continue
-			}
-			return 0, fmt.Errorf("sending block %d: the client keeps acknowledging block %d", base, base-1)
 		}
 		return acked, err
 	}
@@ -112,9 +108,14 @@ func sendWindow(s *sender, bufs [][]byte, lens []int, first, count int, base uin
 		}
 		switch p := p.(type) {
 		case pACK:
-			// Acknowledged blocks from base: block - base + 1, modulo 2^16.
+			// Acknowledged blocks from base: block - base + 1, modulo 2^16. An ACK of
+			// the block before the window (d = 0) is not acted on: it is mostly a late
+			// duplicate (the client answering an earlier copy of the previous window),
+			// and a client that really lost the window's first block is served by the
+			// retransmit timeout, which follows the RTT (rto.go). Acting on each one
+			// made duplicates breed resends until the retries ran out.
 			d := int(uint16(p.block() - base + 1))
-			if d <= count {
+			if d >= 1 && d <= count {
 				s.datagramsAcked++
 				return d, nil
 			}

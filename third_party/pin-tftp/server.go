@@ -57,7 +57,9 @@ type Server struct {
 	timeout      time.Duration
 	retries      int
 	maxBlockLen  int
-	maxWindow    int // RFC 7440 windowsize cap; <= 1: the option is not acknowledged (podboot patch)
+	maxWindow    int           // RFC 7440 windowsize cap; <= 1: the option is not acknowledged (podboot patch)
+	rtoMin       time.Duration // podboot patch: retransmit timeout from the RTT; 0: fixed timeout
+	rtoMax       time.Duration
 	smartBlock   bool
 	sendAEnable  bool /* senderAnticipate enable by server */
 	sendAWinSz   uint
@@ -148,6 +150,15 @@ func (s *Server) SetTimeout(t time.Duration) {
 // (podboot patch, see PODBOOT-PATCH.md); 0 or 1 leaves the option unacknowledged.
 func (s *Server) SetWindowSize(n int) {
 	s.maxWindow = n
+}
+
+// SetAdaptiveTimeout makes a read transfer's retransmit timeout follow its measured round
+// trip, within [lo, hi], once the first exchange was acknowledged; until then it is
+// SetTimeout's value. lo 0 keeps the fixed timeout (podboot patch, see PODBOOT-PATCH.md).
+func (s *Server) SetAdaptiveTimeout(lo, hi time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rtoMin, s.rtoMax = lo, max(lo, hi)
 }
 
 // SetBlockSize sets the maximum size of an individual data block.
@@ -457,6 +468,7 @@ func (s *Server) handlePacket(localAddr net.IP, remoteAddr *net.UDPAddr, buffer 
 			maxBlockLen: maxBlockLen,
 			maxWindow:   s.maxWindow,
 			window:      1,
+			rtt:         rtoEstimator{min: s.rtoMin, max: s.rtoMax, initial: s.timeout}, // podboot patch
 			hook:        s.hook,
 			filename:    filename,
 			startTime:   time.Now(),
