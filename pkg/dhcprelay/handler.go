@@ -76,6 +76,7 @@ func (r result) persistMAC() string {
 // hostEvent is recorded after the reply left, off the hot path.
 type hostEvent struct {
 	mac, source, detail string
+	from                podmgr.HostState // the host's state when it was ACKed
 }
 
 // local describes the interface a non-relayed packet came in on; zero for the WAN socket.
@@ -473,7 +474,7 @@ func (h *handler) request(ctx context.Context, r *request, pc *podmgr.PodContext
 	a := answer{msgType: dhcpv4.MessageTypeAck, yiaddr: ip, subnet: &w.subnet, serverID: sid, leaseDur: d, boot: boot}
 	h.finish(r, a, loc, res, "ack", log)
 	if res.reply != nil && boot.kind != bootNone && c.known && !c.host.Discovered && attemptStart(c.host.State) {
-		res.event = &hostEvent{mac: r.mac, source: res.relay, detail: fmt.Sprintf("address %s, boot %s", ip, boot.file)}
+		res.event = &hostEvent{mac: r.mac, source: res.relay, detail: fmt.Sprintf("address %s, boot %s", ip, boot.file), from: c.host.State}
 	}
 }
 

@@ -319,7 +319,7 @@ func (s *Server) queueEvent(r result) {
 // recordEvents writes host events (dhcp.offer, state offered) off the hot path.
 func (s *Server) recordEvents(ctx context.Context) {
 	for e := range s.events {
-		if _, err := s.mgr.RecordHostEvent(ctx, e.mac, e.source, "dhcp.offer", e.detail, podmgr.HostUpdate{State: podmgr.StateOffered}); err != nil && !podmgr.IsNotFound(err) {
+		if _, err := s.mgr.RecordHostEvent(ctx, e.mac, e.source, "dhcp.offer", e.detail, podmgr.HostUpdate{State: podmgr.StateOffered, From: e.from}); err != nil && !podmgr.IsNotFound(err) {
 			s.log.Warn("recording host event failed", "host", e.mac, "err", err)
 		}
 	}

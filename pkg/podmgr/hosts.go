@@ -207,6 +207,10 @@ type HostUpdate struct {
 	Netboot      *bool
 	TokenHash    *string
 	TokenExpires *time.Time
+	// From, when set, moves the state only if the host is still in this state: an
+	// event queued off the hot path (the DHCP offer) must not undo what happened
+	// to the host after it was queued (a failure, a reprovision).
+	From HostState
 }
 
 // RecordHostEvent appends a host event and, when u.State is set and lies ahead of the
@@ -250,7 +254,7 @@ func (m *Manager) RecordHostEvent(ctx context.Context, mac, source, action, deta
 // records history but does not move the host back: the event then carries the state the
 // host stays in.
 func advance(h *Host, u HostUpdate, now time.Time) HostState {
-	if u.State != "" && !forward(h.State, u.State) {
+	if u.State != "" && (!forward(h.State, u.State) || (u.From != "" && h.State != u.From)) {
 		u.State = ""
 		applyUpdate(h, u, now)
 		return h.State

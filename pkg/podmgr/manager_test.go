@@ -495,3 +495,41 @@ func TestRecreatedPodGetsNewCreatedAt(t *testing.T) {
 		}
 	}
 }
+
+// TestLateOfferDoesNotUndoAFailure: the DHCP offer is recorded off the hot path; when
+// it lands after the host already failed (From no longer holds), it is history only.
+func TestLateOfferDoesNotUndoAFailure(t *testing.T) {
+	tests := []struct {
+		name      string
+		setup     HostState // the host's state when the queued offer lands
+		from      HostState // the state the DHCP server saw when it ACKed
+		wantState HostState
+	}{
+		{"unchanged since the ACK", StateRegistered, StateRegistered, StateOffered},
+		{"failed since the ACK", StateFailed, StateRegistered, StateFailed},
+		{"retry of a failed host", StateFailed, StateFailed, StateOffered},
+		{"no precondition", StateFailed, "", StateOffered},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newManagerWithHost(t)
+			ctx := context.Background()
+			if tt.setup == StateFailed { // as the agent's failure call does
+				tok, err := m.IssueHostToken(ctx, testMAC, "test", time.Hour)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := m.HostTokenEvent(ctx, testMAC, tok, "test", "agent.failed", "", HostUpdate{State: StateFailed}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h, err := m.RecordHostEvent(ctx, testMAC, "dhcp", "dhcp.offer", "", HostUpdate{State: StateOffered, From: tt.from})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.State != tt.wantState {
+				t.Fatalf("state after the offer = %s, want %s", h.State, tt.wantState)
+			}
+		})
+	}
+}
