@@ -28,6 +28,9 @@ type Client struct {
 	token string
 	http  *http.Client
 	log   *slog.Logger
+	// retryWait is the first pause before a GET that no replica answered is tried
+	// again (doubling; getRounds rounds in all).
+	retryWait time.Duration
 }
 
 // NewClient builds a client for the host in p. roots is the pinned root CA pool: the
@@ -40,7 +43,7 @@ func NewClient(p Params, roots *x509.CertPool, log *slog.Logger) *Client {
 		ResponseHeaderTimeout: 60 * time.Second,
 		IdleConnTimeout:       90 * time.Second,
 	}
-	c := &Client{bases: append([]*url.URL{p.Server}, p.Fallback...), host: proto.HostPath(p.MAC), token: p.Token, http: &http.Client{Transport: tr}, log: log}
+	c := &Client{bases: append([]*url.URL{p.Server}, p.Fallback...), host: proto.HostPath(p.MAC), token: p.Token, http: &http.Client{Transport: tr}, log: log, retryWait: time.Second}
 	return c
 }
 
@@ -80,7 +83,11 @@ func (c *Client) do(ctx context.Context, method, ref string, body any, hdr http.
 			return nil, err
 		}
 	}
-	return c.failover(ctx, func() (*http.Response, error) { return c.doOnce(ctx, method, ref, b, body != nil, hdr) })
+	try := func() (*http.Response, error) { return c.doOnce(ctx, method, ref, b, body != nil, hdr) }
+	if method != http.MethodGet {
+		return c.failover(ctx, try)
+	}
+	return c.retryGet(ctx, ref, try)
 }
 
 func (c *Client) doOnce(ctx context.Context, method, ref string, b []byte, hasBody bool, hdr http.Header) (*http.Response, error) {

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestClientFailsOverToTheNextReplica(t *testing.T) {
@@ -66,5 +67,35 @@ func TestClientFailsOverToTheNextReplica(t *testing.T) {
 				t.Fatal("a URL on a server the host was not given was accepted")
 			}
 		})
+	}
+}
+
+// TestGetRetriesACutConnection: a GET whose connection the only server cuts (a busy
+// server in a boot storm) is tried again after a pause and succeeds; a POST is not.
+func TestGetRetriesACutConnection(t *testing.T) {
+	var cuts atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if cuts.Add(1) <= 2 { // the first two requests: the connection is dropped
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		w.Write([]byte(`{"ok":true}`))
+	}))
+	defer srv.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	u, _ := url.Parse(srv.URL)
+	c := NewClient(Params{Server: u, MAC: "52:54:00:00:00:01", Token: "tok"}, roots, slog.New(slog.DiscardHandler))
+	c.retryWait = time.Millisecond
+	var out struct{ OK bool }
+	if err := c.GetJSON(context.Background(), "state", &out); err != nil || !out.OK {
+		t.Fatalf("GetJSON after two cut connections = %v (ok %v), want the third answer", err, out.OK)
+	}
+	cuts.Store(0)
+	if err := c.Post(context.Background(), "events", map[string]string{"a": "b"}); err == nil {
+		t.Fatal("a POST whose connection was cut succeeded: it must not be retried blindly")
 	}
 }
