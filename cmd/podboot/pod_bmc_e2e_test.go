@@ -18,7 +18,7 @@ var powerState = regexp.MustCompile(`power (on|off)`)
 // through the real binary, reach an ipmi_sim BMC for a host that has only an address;
 // a host's own user overrides the pod's; the password is sealed (not in the database
 // file), never shown by `pod show` (which says "set"), and kept by a later apply that
-// names no password file.
+// names no password file or has no bmc section at all.
 func TestPodBMCDefaultsThroughCLI(t *testing.T) {
 	bin := testutil.BuildPodboot(t)
 	srv := testutil.StartServe(t, bin, t.TempDir())
@@ -31,6 +31,10 @@ func TestPodBMCDefaultsThroughCLI(t *testing.T) {
 	sim := testutil.StartIPMISim(t, "127.0.0.1", pass)
 	writeFile(t, files, "bmc.pw", pass+"\n")
 	admin.MustRun(t, "profile", "apply", "-f", writeFile(t, files, "profile.yaml", profileYAML))
+	admin.MustRun(t, "pod", "apply", "-f", writeFile(t, files, "pod0.yaml", podBYAML))
+	if js := admin.MustRun(t, "pod", "show", "pod-b", "-o", "json"); strings.Contains(js, `"bmc"`) {
+		t.Fatalf("pod show of a pod without BMC defaults: %s", js)
+	}
 	podBMC := fmt.Sprintf("bmc:\n  driver: ipmi\n  port: %d\n  user: admin\n", sim.Port)
 	out := admin.MustRun(t, "pod", "apply", "-f", writeFile(t, files, "pod.yaml", podBYAML+podBMC+"  passwordFile: bmc.pw\n"))
 	if !strings.Contains(out, "pod pod-b: bmc defaults set (driver ipmi, user admin, password sealed)") || strings.Contains(out, pass) {
@@ -83,6 +87,12 @@ func TestPodBMCDefaultsThroughCLI(t *testing.T) {
 		}
 		if out, err := powerStatus(t, plainMAC); err != nil || !powerState.MatchString(out) {
 			t.Fatalf("power status after the re-apply: %v: %s", err, out)
+		}
+	})
+	t.Run("apply without a bmc section leaves the defaults", func(t *testing.T) {
+		admin.MustRun(t, "pod", "apply", "-f", writeFile(t, files, "pod0.yaml", podBYAML))
+		if out, err := powerStatus(t, plainMAC); err != nil || !powerState.MatchString(out) {
+			t.Fatalf("power status after an apply without bmc: %v: %s", err, out)
 		}
 	})
 	t.Run("missing password file changes nothing", func(t *testing.T) {
