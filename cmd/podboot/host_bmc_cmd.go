@@ -34,7 +34,7 @@ func newHostBMCSetCmd(cf *clientFlags) *cobra.Command {
 	var in bmc.Settings
 	var driver, pwFile, caFile string
 	cmd := &cobra.Command{
-		Use:   "set MAC --driver ipmi|redfish --address ADDR [--port N] --user U --password-file F [--insecure-tls|--bmc-ca-cert F]",
+		Use:   "set MAC --address ADDR [--driver ipmi|redfish] [--port N] [--user U] [--password-file F] [--insecure-tls|--bmc-ca-cert F]",
 		Short: "Store a host's BMC; the password is sealed on the server and never shown again",
 		Long: `Stores how podboot reaches a host's BMC. The password is read from --password-file
 (first line; "-" reads standard input), sent to the server over the management API's
@@ -42,16 +42,19 @@ HTTPS and sealed there with the server's BMC key (AES-256-GCM); no command or AP
 returns it. IPMI uses RMCP+ (lanplus) with cipher suite 3 on UDP port 623 unless --port
 says otherwise; Redfish uses HTTPS (443), verified against --ca-cert, or not verified
 with --insecure-tls. (--bmc-ca-cert, not --ca-cert: that global flag names the CA of
-podboot's own API.)`,
+podboot's own API.) Driver, port, user, password and TLS mode left out come from the
+host's pod's BMC defaults ('bmc:' in 'pod apply'), field by field.`,
 		Example: "  podboot host bmc set 52:54:00:12:34:56 --driver ipmi --address 192.0.2.10 --user admin --password-file bmc.pw",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in.Driver = podmgr.BMCDriver(driver)
-			pw, err := readSecretFile(pwFile, cmd.InOrStdin())
-			if err != nil {
-				return fmt.Errorf("--password-file: %w", err)
+			if pwFile != "" {
+				pw, err := readSecretFile(pwFile, cmd.InOrStdin())
+				if err != nil {
+					return fmt.Errorf("--password-file: %w", err)
+				}
+				in.Password = pw
 			}
-			in.Password = pw
 			if caFile != "" {
 				b, err := os.ReadFile(caFile)
 				if err != nil {
@@ -67,7 +70,11 @@ podboot's own API.)`,
 			if err := c.Do(cmd.Context(), "PUT", hostPath(args[0], "/bmc"), in, &info); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "host %s: bmc %s %s user %s set (password sealed)\n", info.MAC, info.Driver, info.Address, info.User)
+			pw := "password sealed"
+			if in.Password == "" {
+				pw = "no password: the pod's default"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "host %s: bmc %s %s user %s set (%s)\n", info.MAC, orDash(string(info.Driver)), info.Address, orDash(info.User), pw)
 			return nil
 		},
 	}
@@ -79,9 +86,7 @@ podboot's own API.)`,
 	f.StringVar(&pwFile, "password-file", "", `file holding the BMC password ("-": standard input)`)
 	f.BoolVar(&in.InsecureTLS, "insecure-tls", false, "redfish: do not verify the BMC's certificate")
 	f.StringVar(&caFile, "bmc-ca-cert", "", "redfish: PEM CA certificate that verifies the BMC")
-	for _, n := range []string{"driver", "address", "user", "password-file"} {
-		_ = cmd.MarkFlagRequired(n)
-	}
+	_ = cmd.MarkFlagRequired("address")
 	cmd.MarkFlagsMutuallyExclusive("insecure-tls", "bmc-ca-cert")
 	return cmd
 }

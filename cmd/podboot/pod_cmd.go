@@ -163,12 +163,39 @@ func newPodApplyCmd(cf *clientFlags) *cobra.Command {
 		Short: "Create or update pods from their intent file (idempotent)",
 		Long: `Apply a pod intent file: one YAML document per pod. A pod that does not exist is
 created; one that differs is updated; one that already says exactly this is left alone
-and reported unchanged.`,
+and reported unchanged.
+
+A pod's optional 'bmc:' section sets BMC defaults for every host of the pod (driver,
+port, user, passwordFile, insecureTLS, caCertFile; files relative to the pod file):
+a host's own 'host bmc set' fields override them field by field. The password is
+sealed on the server and never shown; without passwordFile the stored one is kept.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pods, c, err := applyFile(cmd, cf, file, "pod", "pods", func(p podmgr.Pod) string { return p.Name })
+			if file == "" {
+				return errors.New("-f FILE is required (use - for standard input)")
+			}
+			intents, err := readDocs[podIntent](file)
 			if err != nil {
 				return err
+			}
+			bmcs, err := podBMCSettings(file, intents, cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+			docs := make([]podmgr.Pod, len(intents))
+			for i, d := range intents {
+				docs[i] = d.Pod
+			}
+			pods, c, err := applyDocs(cmd, cf, file, docs, "pod", "pods", func(p podmgr.Pod) string { return p.Name })
+			if err != nil {
+				return err
+			}
+			for _, d := range intents {
+				if s, ok := bmcs[d.Name]; ok {
+					if err := putPodBMC(cmd.Context(), c, cmd.OutOrStdout(), d.Name, s); err != nil {
+						return err
+					}
+				}
 			}
 			warnMissingBootloaders(cmd.Context(), c, cmd.ErrOrStderr(), podProfiles(cmd.Context(), c, pods))
 			return nil
@@ -227,8 +254,11 @@ func newPodShowCmd(cf *clientFlags) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		var p podmgr.Pod
-		if err := c.Do(cmd.Context(), "GET", "/api/v1/pods/"+url.PathEscape(args[0]), nil, &p); err != nil {
+		var p podShown
+		if err := c.Do(cmd.Context(), "GET", "/api/v1/pods/"+url.PathEscape(args[0]), nil, &p.Pod); err != nil {
+			return err
+		}
+		if p.BMC, err = podBMCOf(cmd.Context(), c, args[0]); err != nil {
 			return err
 		}
 		if *out == "json" {
@@ -283,6 +313,11 @@ func applyFile[T any](cmd *cobra.Command, cf *clientFlags, file, kind, collectio
 	if err != nil {
 		return nil, nil, err
 	}
+	return applyDocs(cmd, cf, file, docs, kind, collection, name)
+}
+
+// applyDocs PUTs docs (read from file) as applyFile does.
+func applyDocs[T any](cmd *cobra.Command, cf *clientFlags, file string, docs []T, kind, collection string, name func(T) string) ([]T, *api.Client, error) {
 	c, err := cf.client()
 	if err != nil {
 		return nil, nil, err

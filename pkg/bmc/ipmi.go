@@ -50,7 +50,7 @@ func classifyIPMI(ctx context.Context, err error) error {
 	msg := err.Error()
 	var ne net.Error
 	switch {
-	case strings.Contains(msg, "RAKP") || strings.Contains(msg, "authentication") || strings.Contains(msg, "unauthorized name"):
+	case strings.Contains(msg, "RAKP") || strings.Contains(msg, "authentication") || strings.Contains(strings.ToLower(msg), "unauthorized name"): // go-ipmi: "Unauthorized name" for an unknown user
 		return fmt.Errorf("%w: %v", ErrAuth, err)
 	case ctx.Err() != nil || errors.As(err, &ne) || strings.Contains(msg, "timeout") || strings.Contains(msg, "deadline") || strings.Contains(msg, "i/o") || strings.Contains(msg, "connection refused"):
 		return fmt.Errorf("%w: %v", ErrUnreachable, err)

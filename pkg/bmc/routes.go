@@ -50,6 +50,8 @@ func (s *Service) Routes() []api.Route {
 		{Method: "POST", Path: "/api/v1/hosts/{mac}/bmc/reprovision", Allow: api.Changers(), Handler: s.postReprovision},
 		{Method: "PUT", Path: "/api/v1/hosts/{mac}/virtual-media", Allow: api.Changers(), Handler: s.putMedia},
 		{Method: "DELETE", Path: "/api/v1/hosts/{mac}/virtual-media", Allow: api.Changers(), Handler: s.deleteMedia},
+		{Method: "GET", Path: "/api/v1/pods/{name}/bmc", Allow: api.Readers(), Handler: s.getPodBMC},
+		{Method: "PUT", Path: "/api/v1/pods/{name}/bmc", Allow: api.Changers(), Handler: s.putPodBMC},
 	}
 }
 
@@ -163,4 +165,26 @@ func (s *Service) deleteMedia(w http.ResponseWriter, r *http.Request, a podmgr.A
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Service) getPodBMC(w http.ResponseWriter, r *http.Request, _ podmgr.Actor) {
+	info, err := s.ShowPodDefaults(r.Context(), r.PathValue("name"))
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, info)
+}
+
+func (s *Service) putPodBMC(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
+	var in PodSettings
+	if !api.DecodeJSONLimit(w, r, &in, 64<<10) {
+		return
+	}
+	info, err := s.SetPodDefaults(r.Context(), a, r.PathValue("name"), in)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, info)
 }

@@ -64,23 +64,24 @@ func infoOf(b podmgr.BMC) Info {
 	return Info{MAC: b.MAC, Driver: b.Driver, Address: b.Address, Port: b.Port, User: b.User, InsecureTLS: b.InsecureTLS, CACert: b.CACert != "", UpdatedAt: b.UpdatedAt}
 }
 
-// Set seals the password and stores the host's BMC.
+// Set seals the password and stores the host's BMC. Driver, user and password may be
+// left empty: the host's pod's BMC defaults fill them in (endpointOf).
 func (s *Service) Set(ctx context.Context, a podmgr.Actor, mac string, in Settings) (Info, error) {
 	mac, err := podmgr.NormalizeMAC(mac)
 	if err != nil {
 		return Info{}, err
-	}
-	if in.Password == "" {
-		return Info{}, fmt.Errorf("%w: bmc password is missing", podmgr.ErrInvalid)
 	}
 	if in.CACert != "" {
 		if _, err := newRedfish(Endpoint{Address: in.Address, CACert: in.CACert}); err != nil {
 			return Info{}, fmt.Errorf("%w: %v", podmgr.ErrInvalid, err)
 		}
 	}
-	sealed, err := s.keys.Seal(mac, []byte(in.Password))
-	if err != nil {
-		return Info{}, fmt.Errorf("seal bmc password of %s: %w", mac, err)
+	// Without a password (or user, driver) the host uses its pod's defaults.
+	var sealed []byte
+	if in.Password != "" {
+		if sealed, err = s.keys.Seal(mac, []byte(in.Password)); err != nil {
+			return Info{}, fmt.Errorf("seal bmc password of %s: %w", mac, err)
+		}
 	}
 	b := podmgr.BMC{MAC: mac, Driver: in.Driver, Address: in.Address, Port: in.Port, User: in.User, Password: sealed, InsecureTLS: in.InsecureTLS, CACert: in.CACert}
 	if err := s.mgr.SetBMC(ctx, a, b); err != nil {
@@ -113,11 +114,11 @@ func (s *Service) open(ctx context.Context, mac string) (controller, podmgr.BMC,
 	if err != nil {
 		return nil, b, err
 	}
-	pw, err := s.keys.Open(b.MAC, b.Password)
+	ep, err := s.endpointOf(ctx, b)
 	if err != nil {
 		return nil, b, err
 	}
-	ep := Endpoint{Driver: string(b.Driver), Address: b.Address, Port: b.Port, User: b.User, Password: string(pw), InsecureTLS: b.InsecureTLS, CACert: b.CACert, Timeout: s.timeout}
+	b.Driver = podmgr.BMCDriver(ep.Driver)
 	switch b.Driver {
 	case podmgr.BMCIPMI:
 		return ipmiBMC{ep}, b, nil

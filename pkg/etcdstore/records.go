@@ -24,6 +24,7 @@ import (
 //	P host-events/MAC/SEQ             event
 //	P host-events-by-seq/SEQ          MAC (index: host events in order, for paging and retention)
 //	P bmcs/MAC                        BMC record (sealed password)
+//	P pod-bmcs/POD                    a pod's BMC defaults (sealed password; deleted with the pod)
 //	P hosts-by-profile/PROFILE/MAC    "" (index: hosts overriding to a profile, invariants.go)
 //
 // Keys ending in '/' are deletion markers (txn.go), not records.
@@ -42,6 +43,7 @@ const (
 	collHostEvents   = "host-events"
 	collHostSeq      = "host-events-by-seq"
 	collBMCs         = "bmcs"
+	collPodBMCs      = "pod-bmcs"
 )
 
 func (s *Store) key(coll string, parts ...string) string {
@@ -244,6 +246,7 @@ func (x *recordTx) DeletePod(name string) error {
 	for _, k := range leases {
 		x.t.del(k, dir)
 	}
+	x.t.del(x.t.s.key(collPodBMCs, name), x.t.s.dir(collPodBMCs))
 	x.t.del(x.t.s.key(collPods, name), x.t.s.dir(collPods))
 	return nil
 }

@@ -33,10 +33,11 @@ type BMC struct {
 	UpdatedAt   time.Time `json:"updatedAt"`
 }
 
-// Validate checks the fields an operator sets.
+// Validate checks the fields an operator sets. Driver, user and password may be empty:
+// the host then uses its pod's BMC defaults (PodBMC).
 func (b BMC) Validate() error {
 	switch b.Driver {
-	case BMCIPMI, BMCRedfish:
+	case "", BMCIPMI, BMCRedfish: // "": the pod's default
 	default:
 		return fmt.Errorf("%w: bmc driver %q: want ipmi or redfish", ErrInvalid, b.Driver)
 	}
@@ -46,11 +47,8 @@ func (b BMC) Validate() error {
 	if b.Port < 0 || b.Port > 65535 {
 		return fmt.Errorf("%w: bmc port %d out of range", ErrInvalid, b.Port)
 	}
-	if b.User == "" || len(b.User) > 64 {
-		return fmt.Errorf("%w: bmc user must be 1 to 64 characters", ErrInvalid)
-	}
-	if len(b.Password) == 0 {
-		return fmt.Errorf("%w: bmc password is missing", ErrInvalid)
+	if len(b.User) > 64 {
+		return fmt.Errorf("%w: bmc user longer than 64 characters", ErrInvalid)
 	}
 	if b.InsecureTLS && b.CACert != "" {
 		return fmt.Errorf("%w: bmc: --insecure-tls and a CA certificate exclude each other", ErrInvalid)

@@ -22,8 +22,8 @@ func TestBMCValidate(t *testing.T) {
 		{"userinfo in address", func(b *BMC) { b.Address = "root@192.0.2.10" }, "want a host name or IP address"},
 		{"too long", func(b *BMC) { b.Address = strings.Repeat("a", 254) }, "want a host name or IP address"},
 		{"port", func(b *BMC) { b.Port = 70000 }, "out of range"},
-		{"no user", func(b *BMC) { b.User = "" }, "user must be"},
-		{"no password", func(b *BMC) { b.Password = nil }, "password is missing"},
+		{"only an address (the pod's defaults fill the rest)", func(b *BMC) { b.Driver, b.User, b.Password = "", "", nil }, ""},
+		{"user too long", func(b *BMC) { b.User = strings.Repeat("u", 65) }, "longer than 64"},
 		{"both TLS modes", func(b *BMC) { b.InsecureTLS, b.CACert = true, "pem" }, "exclude each other"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -34,7 +34,8 @@ var (
 	bucketHostCount  = []byte("host-event-counts")  // mac -> number of its events (uint64)
 	bucketInventory  = []byte("inventory")          // mac -> what the host's agent found
 	bucketBMCs       = []byte("bmcs")               // mac -> BMC (sealed password)
-	allBuckets       = [][]byte{bucketMeta, bucketPods, bucketProfiles, bucketHosts, bucketHostsByPod, bucketMatch, bucketTokens, bucketLeases, bucketAudit, bucketHostEvents, bucketHostSeq, bucketHostCount, bucketInventory, bucketBMCs}
+	bucketPodBMCs    = []byte("pod-bmcs")           // pod -> PodBMC (sealed password)
+	allBuckets       = [][]byte{bucketMeta, bucketPods, bucketProfiles, bucketHosts, bucketHostsByPod, bucketMatch, bucketTokens, bucketLeases, bucketAudit, bucketHostEvents, bucketHostSeq, bucketHostCount, bucketInventory, bucketBMCs, bucketPodBMCs}
 	keySchema        = []byte("schema")
 )
 
@@ -319,6 +320,9 @@ func (t boltTx) DeletePod(name string) error {
 			return err
 		}
 	}
+	if err := t.tx.Bucket(bucketPodBMCs).Delete([]byte(name)); err != nil {
+		return err
+	}
 	t.log.add(Change{Kind: ChangePod, Key: name, Deleted: true})
 	return t.tx.Bucket(bucketPods).Delete([]byte(name))
 }
@@ -427,3 +431,22 @@ func (t boltTx) EachBMC(fn func(BMC) error) error {
 func (t boltTx) PutBMC(b BMC) error { return put(t.tx, bucketBMCs, []byte(b.MAC), b) }
 
 func (t boltTx) DeleteBMC(mac string) error { return t.tx.Bucket(bucketBMCs).Delete([]byte(mac)) }
+
+func (t boltTx) PodBMC(pod string) (PodBMC, bool, error) {
+	return getOne[PodBMC](t.tx, bucketPodBMCs, pod)
+}
+
+func (t boltTx) EachPodBMC(fn func(PodBMC) error) error {
+	bs, err := getAll[PodBMC](t.tx, bucketPodBMCs)
+	if err != nil {
+		return err
+	}
+	for _, b := range bs {
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t boltTx) PutPodBMC(b PodBMC) error { return put(t.tx, bucketPodBMCs, []byte(b.Pod), b) }

@@ -48,6 +48,9 @@ type ReadTx interface {
 	// BMC returns the BMC record of a host; EachBMC calls fn for every one, in MAC order.
 	BMC(mac string) (BMC, bool, error)
 	EachBMC(fn func(BMC) error) error
+	// PodBMC returns a pod's BMC defaults; EachPodBMC calls fn for every one, in name order.
+	PodBMC(pod string) (PodBMC, bool, error)
+	EachPodBMC(fn func(PodBMC) error) error
 }
 
 // Tx reads and writes.
@@ -65,6 +68,8 @@ type Tx interface {
 	DeleteLease(pod, ip string) error
 	PutBMC(b BMC) error
 	DeleteBMC(mac string) error
+	// PutPodBMC stores a pod's BMC defaults; DeletePod deletes them.
+	PutPodBMC(b PodBMC) error
 	// AppendEvent stores e with the next sequence number and returns it.
 	AppendEvent(e Event) (uint64, error)
 	// OnCommit calls fn with the commit's revision once the writes are committed (not

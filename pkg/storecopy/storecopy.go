@@ -26,16 +26,17 @@ type Content struct {
 	Events      []podmgr.Event
 	Inventories []podmgr.Inventory
 	BMCs        []podmgr.BMC
+	PodBMCs     []podmgr.PodBMC
 }
 
 // Counts says how many records of each kind there are.
 func (c *Content) Counts() string {
-	return fmt.Sprintf("%d profiles, %d pods, %d hosts, %d inventories, %d tokens, %d leases, %d events, %d BMCs",
-		len(c.Profiles), len(c.Pods), len(c.Hosts), len(c.Inventories), len(c.Tokens), len(c.Leases), len(c.Events), len(c.BMCs))
+	return fmt.Sprintf("%d profiles, %d pods, %d hosts, %d inventories, %d tokens, %d leases, %d events, %d BMCs, %d pod BMC defaults",
+		len(c.Profiles), len(c.Pods), len(c.Hosts), len(c.Inventories), len(c.Tokens), len(c.Leases), len(c.Events), len(c.BMCs), len(c.PodBMCs))
 }
 
 func (c *Content) empty() bool {
-	return len(c.Profiles)+len(c.Pods)+len(c.Hosts)+len(c.Tokens)+len(c.Leases)+len(c.Events)+len(c.BMCs)+len(c.Inventories) == 0
+	return len(c.Profiles)+len(c.Pods)+len(c.Hosts)+len(c.Tokens)+len(c.Leases)+len(c.Events)+len(c.BMCs)+len(c.PodBMCs)+len(c.Inventories) == 0
 }
 
 // Read reads a store's whole content in one snapshot.
@@ -76,7 +77,10 @@ func Read(ctx context.Context, st podmgr.Store) (*Content, error) {
 		if c.Events, err = tx.Events(podmgr.EventFilter{}); err != nil {
 			return err
 		}
-		return tx.EachBMC(func(b podmgr.BMC) error { c.BMCs = append(c.BMCs, b); return nil })
+		if err := tx.EachBMC(func(b podmgr.BMC) error { c.BMCs = append(c.BMCs, b); return nil }); err != nil {
+			return err
+		}
+		return tx.EachPodBMC(func(b podmgr.PodBMC) error { c.PodBMCs = append(c.PodBMCs, b); return nil })
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read store: %w", err)
@@ -119,6 +123,7 @@ func Copy(ctx context.Context, from, to podmgr.Store, chunk int) (*Content, erro
 		{"lease", len(src.Leases), func(tx podmgr.Tx, i int) error { return tx.PutLease(src.Leases[i]) }},
 		{"event", len(src.Events), func(tx podmgr.Tx, i int) error { return putEvent(tx, src.Events[i]) }},
 		{"bmc", len(src.BMCs), func(tx podmgr.Tx, i int) error { return tx.PutBMC(src.BMCs[i]) }},
+		{"pod bmc defaults", len(src.PodBMCs), func(tx podmgr.Tx, i int) error { return tx.PutPodBMC(src.PodBMCs[i]) }},
 	}
 	for _, s := range steps {
 		for lo := 0; lo < s.n; lo += chunk {

@@ -75,6 +75,9 @@ func seed(t *testing.T, st podmgr.Store) {
 			t.Fatal(err)
 		}
 	}
+	if err := m.SetPodBMC(ctx, actor, podmgr.PodBMC{Pod: "a-b", Driver: podmgr.BMCIPMI, User: "admin", Password: []byte("sealed-pod-a-b")}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestRoundTripBoltEtcdBolt: bbolt -> etcd (3 members) -> a new bbolt gives exactly the
@@ -94,7 +97,7 @@ func TestRoundTripBoltEtcdBolt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(want.Hosts) != 60 || len(want.Events) < 60 || len(want.Leases) != 3 || len(want.BMCs) != 2 {
+	if len(want.Hosts) != 60 || len(want.Events) < 60 || len(want.Leases) != 3 || len(want.BMCs) != 2 || len(want.PodBMCs) != 1 {
 		t.Fatalf("seeded %s", want.Counts())
 	}
 	m, err := podmgr.Open(ctx, es, slog.New(slog.NewTextHandler(io.Discard, nil)))

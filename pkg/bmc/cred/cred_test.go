@@ -42,6 +42,8 @@ func TestSealOpen(t *testing.T) {
 	}
 }
 
+// TestRotate: rotate-key re-seals hosts' passwords and pods' defaults under the new key
+// (the old one no longer opens them); a pod's password is bound to the pod's name.
 func TestRotate(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -71,8 +73,19 @@ func TestRotate(t *testing.T) {
 	if err := m.SetBMC(ctx, a, podmgr.BMC{MAC: mac, Driver: podmgr.BMCIPMI, Address: "192.0.2.10", User: "u", Password: sealed}); err != nil {
 		t.Fatal(err)
 	}
+	// Pod defaults are re-sealed too; a host that relies on them (no password) is skipped.
+	podSealed, _ := kr.Seal(podmgr.PodBMCSealKey("p1"), []byte("pod-pw"))
+	if err := m.SetPodBMC(ctx, a, podmgr.PodBMC{Pod: "p1", Driver: podmgr.BMCIPMI, User: "u", Password: podSealed}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.AddHosts(ctx, a, []podmgr.Host{{MAC: "52:54:00:00:00:02", Pod: "p1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SetBMC(ctx, a, podmgr.BMC{MAC: "52:54:00:00:00:02", Address: "192.0.2.11"}); err != nil {
+		t.Fatal(err)
+	}
 	n, err := Rotate(ctx, st, path)
-	if err != nil || n != 1 {
+	if err != nil || n != 2 {
 		t.Fatalf("rotate: %d %v", n, err)
 	}
 	nk, err := Load(path, false)
@@ -85,5 +98,12 @@ func TestRotate(t *testing.T) {
 	}
 	if _, err := kr.Open(mac, b.Password); !errors.Is(err, ErrWrongKey) {
 		t.Fatalf("old key still opens the record: %v", err)
+	}
+	pd, _, _ := m.PodBMCOf(ctx, "p1")
+	if pw, err := nk.Open(podmgr.PodBMCSealKey("p1"), pd.Password); err != nil || string(pw) != "pod-pw" {
+		t.Fatalf("pod defaults after rotation: %q %v", pw, err)
+	}
+	if _, err := nk.Open(mac, pd.Password); err == nil {
+		t.Fatal("the pod's sealed password opens as a host's")
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
-// Rotate re-seals every BMC password of st with a new key and makes it the key at path.
+// Rotate re-seals every BMC password of st (hosts' and pods' defaults) with a new key and makes it the key at path.
 // The new key is written to PATH.next first; one store transaction re-seals every
 // record; then PATH.next replaces PATH. Interrupted anywhere, the keyring Load builds
 // still opens every record (it reads PATH.next too), and running Rotate again finishes.
@@ -40,7 +40,7 @@ func Rotate(ctx context.Context, st podmgr.Store, path string) (int, error) {
 			return err
 		}
 		for _, b := range all {
-			if next.SealedWithCurrent(b.Password) {
+			if len(b.Password) == 0 || next.SealedWithCurrent(b.Password) { // none: the pod's
 				continue
 			}
 			pw, err := old.Open(b.MAC, b.Password)
@@ -51,6 +51,27 @@ func Rotate(ctx context.Context, st podmgr.Store, path string) (int, error) {
 				return err
 			}
 			if err := tx.PutBMC(b); err != nil {
+				return err
+			}
+			n++
+		}
+		var pods []podmgr.PodBMC
+		if err := tx.EachPodBMC(func(b podmgr.PodBMC) error { pods = append(pods, b); return nil }); err != nil {
+			return err
+		}
+		for _, b := range pods {
+			if len(b.Password) == 0 || next.SealedWithCurrent(b.Password) {
+				continue
+			}
+			ad := podmgr.PodBMCSealKey(b.Pod)
+			pw, err := old.Open(ad, b.Password)
+			if err != nil {
+				return err
+			}
+			if b.Password, err = next.Seal(ad, pw); err != nil {
+				return err
+			}
+			if err := tx.PutPodBMC(b); err != nil {
 				return err
 			}
 			n++

@@ -1,0 +1,24 @@
+package etcdstore
+
+import "github.com/podboot/podboot/pkg/podmgr"
+
+func (x *recordTx) PodBMC(pod string) (podmgr.PodBMC, bool, error) {
+	return getRecord[podmgr.PodBMC](x.t, x.t.s.key(collPodBMCs, pod))
+}
+
+func (x *recordTx) EachPodBMC(fn func(podmgr.PodBMC) error) error {
+	bs, err := scanRecords[podmgr.PodBMC](x.t, x.t.s.dir(collPodBMCs))
+	if err != nil {
+		return err
+	}
+	for _, b := range bs {
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (x *recordTx) PutPodBMC(b podmgr.PodBMC) error {
+	return x.putRecord(x.t.s.key(collPodBMCs, b.Pod), b)
+}
