@@ -163,4 +163,10 @@ const (
 	// ParamServers lists every podboot replica's HTTPS URL, comma separated: the agent
 	// turns to the next when the one it uses stops answering (docs/ha.md).
 	ParamServers = "podboot.servers"
+	// ParamIP, ParamGateway and ParamDNS configure the NIC statically instead of by
+	// DHCP (the virtual-media ISO, which needs no DHCP server): podboot.ip=ADDR/PREFIX,
+	// podboot.gw=ADDR, podboot.dns=ADDR[,ADDR...].
+	ParamIP      = "podboot.ip"
+	ParamGateway = "podboot.gw"
+	ParamDNS     = "podboot.dns"
 )
