@@ -45,6 +45,7 @@ type RedfishBMC struct {
 	media   map[string]map[string]any // VirtualMedia URI -> Image, Inserted as now
 	version int                       // the system's ETag: bumped by every change
 
+	qemu       *qemuTarget       // DriveQEMU: the guest the actions apply to
 	noSessions bool              // RedfishNoSessions: POST Sessions answers 405
 	sessions   map[string]string // X-Auth-Token -> session URI
 	nextID     int
@@ -294,6 +295,15 @@ func (b *RedfishBMC) reset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b.mu.Lock()
+	q, wasOn := b.qemu, b.power == "On"
+	b.mu.Unlock()
+	if q != nil {
+		if err := q.reset(rt, wasOn); err != nil {
+			redfishErr(w, http.StatusInternalServerError, "Base.1.8.InternalError", "The request failed due to an internal service error: "+err.Error())
+			return
+		}
+	}
+	b.mu.Lock()
 	switch rt {
 	case "On", "ForceOn":
 		b.power = "On"
@@ -346,6 +356,13 @@ func (b *RedfishBMC) patchBoot(w http.ResponseWriter, r *http.Request) {
 			redfishErr(w, http.StatusPreconditionFailed, "Base.1.8.PreconditionFailed", "The ETag supplied did not match the ETag required to change this resource.")
 		}
 		return
+	}
+	if t, ok := in.Boot["BootSourceOverrideTarget"]; ok && b.qemu != nil {
+		if err := b.qemu.bootFrom(t); err != nil {
+			b.mu.Unlock()
+			redfishErr(w, http.StatusInternalServerError, "Base.1.8.InternalError", "The request failed due to an internal service error: "+err.Error())
+			return
+		}
 	}
 	b.version++
 	for k, v := range in.Boot {
@@ -412,6 +429,12 @@ func (b *RedfishBMC) insertMedia(w http.ResponseWriter, r *http.Request, path st
 		redfishErr(w, http.StatusConflict, "Base.1.8.ResourceInUse", "The change to the requested resource failed because the resource is in use or in transition: a medium is inserted.")
 		return
 	}
+	if b.qemu != nil {
+		if err := b.qemu.insert(img); err != nil {
+			redfishErr(w, http.StatusInternalServerError, "Base.1.8.InternalError", "The request failed due to an internal service error: "+err.Error())
+			return
+		}
+	}
 	b.media[path] = map[string]any{"Image": img, "Inserted": true}
 	b.actions = append(b.actions, "InsertMedia "+path[strings.LastIndex(path, "/")+1:]+" "+img)
 	w.WriteHeader(http.StatusNoContent)
@@ -420,6 +443,12 @@ func (b *RedfishBMC) insertMedia(w http.ResponseWriter, r *http.Request, path st
 func (b *RedfishBMC) ejectMedia(w http.ResponseWriter, path string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.qemu != nil {
+		if err := b.qemu.eject(); err != nil {
+			redfishErr(w, http.StatusInternalServerError, "Base.1.8.InternalError", "The request failed due to an internal service error: "+err.Error())
+			return
+		}
+	}
 	b.media[path] = map[string]any{"Image": nil, "Inserted": false}
 	b.actions = append(b.actions, "EjectMedia "+path[strings.LastIndex(path, "/")+1:])
 	w.WriteHeader(http.StatusNoContent)
