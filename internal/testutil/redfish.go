@@ -357,7 +357,11 @@ func (b *RedfishBMC) patchBoot(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if t, ok := in.Boot["BootSourceOverrideTarget"]; ok && b.qemu != nil {
+	t, ok := in.Boot["BootSourceOverrideTarget"]
+	if in.Boot["BootSourceOverrideEnabled"] == "Disabled" {
+		t, ok = "None", true
+	}
+	if ok && b.qemu != nil {
 		if err := b.qemu.bootFrom(t); err != nil {
 			b.mu.Unlock()
 			redfishErr(w, http.StatusInternalServerError, "Base.1.8.InternalError", "The request failed due to an internal service error: "+err.Error())

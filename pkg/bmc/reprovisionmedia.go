@@ -76,3 +76,20 @@ func (s *Service) ReprovisionVirtualMedia(ctx context.Context, a podmgr.Actor, m
 	}
 	return h, nil
 }
+
+// FinishVirtualMedia ends a virtual-media provision (after `installed`): it ejects the
+// media, switches the boot override off and withdraws the ISO. The ISO is withdrawn
+// even when the BMC fails; the first error is returned.
+func (s *Service) FinishVirtualMedia(ctx context.Context, a podmgr.Actor, mac string, pub ISOPublisher) error {
+	defer pub.WithdrawISO(mac)
+	if err := s.EjectMedia(ctx, a, mac); err != nil {
+		return err
+	}
+	return s.run(ctx, a, mac, "boot-override.clear", func(ctx context.Context, c controller) (string, error) {
+		rf, ok := c.(*redfishBMC)
+		if !ok {
+			return "", fmt.Errorf("%w: virtual media needs the redfish driver", ErrUnsupported)
+		}
+		return "", rf.ClearBootOverride(ctx)
+	})
+}

@@ -45,7 +45,8 @@ func (p *isoPublisher) WithdrawISO(mac string) { p.imgs.Withdraw(mac) }
 // runs it, against a real QEMU guest behind the Redfish fixture (actions mapped onto
 // QMP): the host's ISO is published at its secret HTTPS URL, inserted, boot once from
 // CD, power cycle; the guest boots the ISO's kernel with the host's token and static
-// address on its command line. An IPMI host is refused before anything changes.
+// address on its command line; FinishVirtualMedia then ejects, clears the override and
+// withdraws the ISO. An IPMI host is refused before anything changes.
 func TestReprovisionVirtualMediaBootsQEMU(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -136,17 +137,33 @@ func TestReprovisionVirtualMediaBootsQEMU(t *testing.T) {
 			t.Errorf("the guest's command line lacks %q", want)
 		}
 	}
-	if err := svc.EjectMedia(ctx, a, host); err != nil {
+	if err := svc.FinishVirtualMedia(ctx, a, host, pub); err != nil {
 		t.Fatal(err)
 	}
 	acts := fx.Actions()
 	// The mockup's CD1 starts with a medium in it: the driver ejects it first.
-	want := []string{"EjectMedia CD1", "InsertMedia CD1 ", "Boot Cd Once Legacy", "Reset ForceOff", "Reset On", "EjectMedia CD1"}
+	want := []string{"EjectMedia CD1", "InsertMedia CD1 ", "Boot Cd Once Legacy", "Reset ForceOff", "Reset On", "EjectMedia CD1", "Boot  Disabled "}
 	if len(acts) != len(want) || !strings.HasPrefix(acts[1], want[1]+srv.URL+"/vmedia/") {
 		t.Fatalf("BMC saw %v, want %v", acts, want)
 	}
 	acts[1] = want[1]
 	if !slices.Equal(acts, want) {
 		t.Fatalf("BMC saw %v, want %v", acts, want)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "vmedia", "*.iso")); len(left) != 0 {
+		t.Fatalf("the ISO was not withdrawn: %v", left)
+	}
+	events, err := m.HostEvents(ctx, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []string
+	for _, e := range events {
+		evs = append(evs, e.Action)
+	}
+	for _, want := range []string{"bmc.media.insert", "bmc.boot-device", "bmc.power.cycle", "bmc.media.eject", "bmc.boot-override.clear"} {
+		if !slices.Contains(evs, want) {
+			t.Errorf("host events %v lack %s", evs, want)
+		}
 	}
 }
