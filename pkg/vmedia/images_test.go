@@ -94,3 +94,20 @@ func TestImages(t *testing.T) {
 		t.Fatalf("withdraw left %v", left)
 	}
 }
+
+// FuzzParsePath: any request path either fails or yields a normalized MAC and a
+// non-empty secret without slashes.
+func FuzzParsePath(f *testing.F) {
+	f.Add("/vmedia/52:54:00:00:15:01/pbv_abc/stage1.iso")
+	f.Add("/vmedia/52-54-00-00-15-01//stage1.iso")
+	f.Add("/vmedia/../x/stage1.iso")
+	f.Fuzz(func(t *testing.T, p string) {
+		mac, secret, ok := parsePath(p)
+		if !ok {
+			return
+		}
+		if len(mac) != 17 || secret == "" || strings.Contains(secret, "/") {
+			t.Fatalf("%q parsed to %q %q", p, mac, secret)
+		}
+	})
+}
