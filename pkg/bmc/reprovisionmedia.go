@@ -9,10 +9,12 @@ import (
 )
 
 // ISOPublisher makes a host's stage1 ISO around its new provisioning token and returns
-// the URL its BMC fetches it from (pkg/vmedia); WithdrawISO ends that URL.
+// the URL its BMC fetches it from (pkg/vmedia); WithdrawISO ends that URL; HasISO says
+// whether the host has one out.
 type ISOPublisher interface {
 	PublishISO(ctx context.Context, h podmgr.Host, token string) (string, error)
 	WithdrawISO(mac string)
+	HasISO(mac string) bool
 }
 
 // ReprovisionVirtualMedia is Reprovision with no DHCP: netboot on, a new provisioning

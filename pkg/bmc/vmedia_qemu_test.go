@@ -41,12 +41,14 @@ func (p *isoPublisher) PublishISO(_ context.Context, h podmgr.Host, token string
 
 func (p *isoPublisher) WithdrawISO(mac string) { p.imgs.Withdraw(mac) }
 
+func (p *isoPublisher) HasISO(mac string) bool { return p.imgs.Published(mac) }
+
 // TestReprovisionVirtualMediaBootsQEMU: `reprovision --via virtual-media` as the service
 // runs it, against a real QEMU guest behind the Redfish fixture (actions mapped onto
 // QMP): the host's ISO is published at its secret HTTPS URL, inserted, boot once from
 // CD, power cycle; the guest boots the ISO's kernel with the host's token and static
-// address on its command line; FinishVirtualMedia then ejects, clears the override and
-// withdraws the ISO. An IPMI host is refused before anything changes.
+// address on its command line; when the host reports provisioned, FinishOnProvisioned
+// ejects, clears the override and withdraws the ISO. An IPMI host is refused before anything changes.
 func TestReprovisionVirtualMediaBootsQEMU(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -137,9 +139,14 @@ func TestReprovisionVirtualMediaBootsQEMU(t *testing.T) {
 			t.Errorf("the guest's command line lacks %q", want)
 		}
 	}
-	if err := svc.FinishVirtualMedia(ctx, a, host, pub); err != nil {
+	// The agent's `installed`: the host moves to provisioned and the media comes out.
+	wctx, cancel := context.WithCancel(ctx)
+	wait := svc.FinishOnProvisioned(wctx, pub)
+	t.Cleanup(func() { cancel(); wait() })
+	if _, err := m.RecordHostEvent(ctx, host, "agent", "installed", "test", podmgr.HostUpdate{State: podmgr.StateProvisioned}); err != nil {
 		t.Fatal(err)
 	}
+	testutil.WaitFor(t, time.Minute, "the media ejected and the override cleared", func() bool { return !pub.HasISO(host) })
 	acts := fx.Actions()
 	// The mockup's CD1 starts with a medium in it: the driver ejects it first.
 	want := []string{"EjectMedia CD1", "InsertMedia CD1 ", "Boot Cd Once Legacy", "Reset ForceOff", "Reset On", "EjectMedia CD1", "Boot  Disabled "}

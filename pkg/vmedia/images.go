@@ -93,6 +93,17 @@ func (s *Images) Withdraw(mac string) {
 	}
 }
 
+// Published says whether the host has an image out.
+func (s *Images) Published(mac string) bool {
+	mac, err := podmgr.NormalizeMAC(mac)
+	if err != nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.byMAC[mac] != nil
+}
+
 // ServeHTTP serves GET and HEAD (ranges included) of a published image to its owner.
 // Every refusal is the same 404, so a prober learns nothing about which hosts have one.
 func (s *Images) ServeHTTP(w http.ResponseWriter, r *http.Request) {

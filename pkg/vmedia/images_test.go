@@ -86,7 +86,13 @@ func TestImages(t *testing.T) {
 	if w := get(path2, "192.0.2.11", ""); w.Code != 200 {
 		t.Fatalf("the new URL answers %d", w.Code)
 	}
+	if !imgs.Published(mac) {
+		t.Fatal("Published says no for a published host")
+	}
 	imgs.Withdraw(mac)
+	if imgs.Published(mac) {
+		t.Fatal("Published says yes after Withdraw")
+	}
 	if w := get(path2, "192.0.2.11", ""); w.Code != 404 {
 		t.Fatalf("a withdrawn URL answers %d", w.Code)
 	}
