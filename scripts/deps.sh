@@ -18,6 +18,9 @@ packages=(
   ipxe-qemu         # real iPXE ROMs for QEMU
   ipxe              # undionly.kpxe, ipxe.efi
   ovmf              # UEFI firmware for QEMU: UEFI HTTP Boot, Secure Boot (test/e2e)
+  isolinux          # isolinux.bin: BIOS loader of the per-host stage1 ISO (pkg/stage1iso)
+  syslinux-common   # ldlinux.c32, which isolinux.bin loads
+  systemd-boot-efi  # systemd-bootx64.efi: UEFI loader of the stage1 ISO
   shim-signed       # shimx64.efi signed by Microsoft's UEFI CA (Secure Boot distro chain)
   grub-efi-amd64-signed # grubnetx64.efi signed by Debian (Secure Boot distro chain)
   sbsigntool        # sbsign: signs the Secure Boot full-chain UKI; sbattach: the negative tests

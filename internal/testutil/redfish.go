@@ -23,7 +23,8 @@ import (
 // mockup (testdata/redfish) over HTTPS, requires HTTP Basic auth, and implements what
 // the mockup only describes: ComputerSystem.Reset (power state follows the ResetType)
 // and a PATCH of the Boot override (with If-Match: the system has an ETag, as many
-// BMCs do). It refuses what a real BMC refuses (bad
+// BMCs do), and Redfish sessions (POST SessionService/Sessions answers X-Auth-Token and
+// the session's Location; DELETE closes it). It refuses what a real BMC refuses (bad
 // credentials, a ResetType or boot target not in the allowable values) with Redfish
 // error bodies, and records every accepted action.
 type RedfishBMC struct {
@@ -43,18 +44,28 @@ type RedfishBMC struct {
 	boot    map[string]string
 	media   map[string]map[string]any // VirtualMedia URI -> Image, Inserted as now
 	version int                       // the system's ETag: bumped by every change
+
+	qemu       *qemuTarget       // DriveQEMU: the guest the actions apply to
+	noSessions bool              // RedfishNoSessions: POST Sessions answers 405
+	sessions   map[string]string // X-Auth-Token -> session URI
+	nextID     int
 }
 
 // RedfishManagerMedia selects the older layout (DMTF bundle before 2022.3) where the
 // VirtualMedia collection hangs under the Manager instead of the System.
 const RedfishManagerMedia = "manager-media"
 
+// RedfishNoSessions makes the fixture a BMC without sessions (Basic auth only): POST
+// Sessions answers 405.
+const RedfishNoSessions = "no-sessions"
+
 // StartRedfishBMC starts the fixture on 127.0.0.1; t.Cleanup stops it. With the
 // option RedfishManagerMedia it serves the older Manager-hosted VirtualMedia layout.
 func StartRedfishBMC(t testing.TB, user, pass string, opts ...string) *RedfishBMC {
 	t.Helper()
 	legacy := slices.Contains(opts, RedfishManagerMedia)
-	b := &RedfishBMC{User: user, Pass: pass, files: map[string]map[string]any{}, power: "On", boot: map[string]string{}, media: map[string]map[string]any{}}
+	b := &RedfishBMC{User: user, Pass: pass, files: map[string]map[string]any{}, power: "On", boot: map[string]string{}, media: map[string]map[string]any{},
+		sessions: map[string]string{}, noSessions: slices.Contains(opts, RedfishNoSessions)}
 	_, self, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(self), "testdata", "redfish", "public-rackmount1")
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -134,16 +145,75 @@ func redfishErr(w http.ResponseWriter, status int, id, msg string) {
 	}})
 }
 
+// Sessions are the sessions opened so far and those still open (sessions are not
+// in Actions).
+func (b *RedfishBMC) Sessions() (opened, open int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.nextID, len(b.sessions)
+}
+
 func (b *RedfishBMC) authorized(r *http.Request) bool {
+	if tok := r.Header.Get("X-Auth-Token"); tok != "" {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		_, ok := b.sessions[tok]
+		return ok
+	}
 	h := r.Header.Get("Authorization")
 	want := "Basic " + base64.StdEncoding.EncodeToString([]byte(b.User+":"+b.Pass))
 	return h == want
 }
 
-const rfSystem = "/redfish/v1/Systems/437XR1138R2"
+const (
+	rfSystem   = "/redfish/v1/Systems/437XR1138R2"
+	rfSessions = "/redfish/v1/SessionService/Sessions"
+)
+
+// login creates a session for the right UserName and Password (DSP0266 13.3.4).
+func (b *RedfishBMC) login(w http.ResponseWriter, r *http.Request) {
+	var in struct{ UserName, Password string }
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		redfishErr(w, http.StatusBadRequest, "Base.1.8.MalformedJSON", "The request body submitted was malformed JSON.")
+		return
+	}
+	if in.UserName != b.User || in.Password != b.Pass {
+		redfishErr(w, http.StatusUnauthorized, "Base.1.8.NoValidSession", "There is no valid session established with the implementation.")
+		return
+	}
+	b.mu.Lock()
+	b.nextID++
+	tok := fmt.Sprintf("fixture-token-%d", b.nextID)
+	uri := fmt.Sprintf("%s/%d", rfSessions, b.nextID)
+	b.sessions[tok] = uri
+	b.mu.Unlock()
+	w.Header().Set("X-Auth-Token", tok)
+	w.Header().Set("Location", uri)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	json.NewEncoder(w).Encode(map[string]any{"@odata.id": uri, "Id": strconv.Itoa(b.nextID), "UserName": in.UserName})
+}
+
+// logout deletes a session; the request was authorized (by any session or Basic auth).
+func (b *RedfishBMC) logout(w http.ResponseWriter, r *http.Request, path string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for tok, uri := range b.sessions {
+		if uri == path {
+			delete(b.sessions, tok)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
+	redfishErr(w, http.StatusNotFound, "Base.1.8.ResourceNotFound", "The session "+path+" was not found.")
+}
 
 func (b *RedfishBMC) serve(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimSuffix(r.URL.Path, "/")
+	if r.Method == http.MethodPost && path == rfSessions && !b.noSessions {
+		b.login(w, r)
+		return
+	}
 	if path != "/redfish/v1" && !b.authorized(r) {
 		redfishErr(w, http.StatusUnauthorized, "Base.1.8.InsufficientPrivilege", "There are insufficient privileges for the account or credentials associated with the current session to perform the requested operation.")
 		return
@@ -151,6 +221,8 @@ func (b *RedfishBMC) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodGet:
 		b.get(w, path)
+	case r.Method == http.MethodDelete && strings.HasPrefix(path, rfSessions+"/") && !b.noSessions:
+		b.logout(w, r, path)
 	case r.Method == http.MethodPost && path == rfSystem+"/Actions/ComputerSystem.Reset":
 		b.reset(w, r)
 	case r.Method == http.MethodPatch && path == rfSystem:
@@ -223,6 +295,15 @@ func (b *RedfishBMC) reset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b.mu.Lock()
+	q, wasOn := b.qemu, b.power == "On"
+	b.mu.Unlock()
+	if q != nil {
+		if err := q.reset(rt, wasOn); err != nil {
+			redfishErr(w, http.StatusInternalServerError, "Base.1.8.InternalError", "The request failed due to an internal service error: "+err.Error())
+			return
+		}
+	}
+	b.mu.Lock()
 	switch rt {
 	case "On", "ForceOn":
 		b.power = "On"
@@ -275,6 +356,17 @@ func (b *RedfishBMC) patchBoot(w http.ResponseWriter, r *http.Request) {
 			redfishErr(w, http.StatusPreconditionFailed, "Base.1.8.PreconditionFailed", "The ETag supplied did not match the ETag required to change this resource.")
 		}
 		return
+	}
+	t, ok := in.Boot["BootSourceOverrideTarget"]
+	if in.Boot["BootSourceOverrideEnabled"] == "Disabled" {
+		t, ok = "None", true
+	}
+	if ok && b.qemu != nil {
+		if err := b.qemu.bootFrom(t); err != nil {
+			b.mu.Unlock()
+			redfishErr(w, http.StatusInternalServerError, "Base.1.8.InternalError", "The request failed due to an internal service error: "+err.Error())
+			return
+		}
 	}
 	b.version++
 	for k, v := range in.Boot {
@@ -341,6 +433,12 @@ func (b *RedfishBMC) insertMedia(w http.ResponseWriter, r *http.Request, path st
 		redfishErr(w, http.StatusConflict, "Base.1.8.ResourceInUse", "The change to the requested resource failed because the resource is in use or in transition: a medium is inserted.")
 		return
 	}
+	if b.qemu != nil {
+		if err := b.qemu.insert(img); err != nil {
+			redfishErr(w, http.StatusInternalServerError, "Base.1.8.InternalError", "The request failed due to an internal service error: "+err.Error())
+			return
+		}
+	}
 	b.media[path] = map[string]any{"Image": img, "Inserted": true}
 	b.actions = append(b.actions, "InsertMedia "+path[strings.LastIndex(path, "/")+1:]+" "+img)
 	w.WriteHeader(http.StatusNoContent)
@@ -349,6 +447,12 @@ func (b *RedfishBMC) insertMedia(w http.ResponseWriter, r *http.Request, path st
 func (b *RedfishBMC) ejectMedia(w http.ResponseWriter, path string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.qemu != nil {
+		if err := b.qemu.eject(); err != nil {
+			redfishErr(w, http.StatusInternalServerError, "Base.1.8.InternalError", "The request failed due to an internal service error: "+err.Error())
+			return
+		}
+	}
 	b.media[path] = map[string]any{"Image": nil, "Inserted": false}
 	b.actions = append(b.actions, "EjectMedia "+path[strings.LastIndex(path, "/")+1:])
 	w.WriteHeader(http.StatusNoContent)

@@ -163,3 +163,28 @@ func dhcp(ctx context.Context, nic net.Interface, log *slog.Logger) (Link, error
 	}
 	return l, nil
 }
+
+// static configures the NIC from the command line (virtual-media boot: no DHCP server)
+// and writes the name servers to /etc/resolv.conf.
+func static(nic net.Interface, s StaticNet) (Link, error) {
+	l := Link{Name: nic.Name, Index: nic.Index, MAC: nic.HardwareAddr.String(), Addr: s.Addr, Gateway: s.Gateway}
+	if err := addAddress(nic.Index, s.Addr); err != nil {
+		return l, fmt.Errorf("static address %s on %s: %w", s.Addr, nic.Name, err)
+	}
+	if s.Gateway.IsValid() {
+		if err := addDefaultRoute(nic.Index, s.Gateway); err != nil {
+			return l, fmt.Errorf("default route via %s on %s: %w", s.Gateway, nic.Name, err)
+		}
+	}
+	if len(s.DNS) == 0 {
+		return l, nil
+	}
+	var b strings.Builder
+	for _, d := range s.DNS {
+		fmt.Fprintf(&b, "nameserver %s\n", d)
+	}
+	if err := os.WriteFile("/etc/resolv.conf", []byte(b.String()), 0o644); err != nil {
+		return l, fmt.Errorf("write /etc/resolv.conf: %w", err)
+	}
+	return l, nil
+}

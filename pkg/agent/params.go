@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -31,6 +32,15 @@ type Params struct {
 	// (podboot.token=fetch); Pod, MAC and Token come from the server over HTTPS once
 	// the agent has an address (hostparams.go).
 	Fetch bool
+	// Static is the NIC's static configuration (podboot.ip); nil: DHCP.
+	Static *StaticNet
+}
+
+// StaticNet is a NIC configuration given on the command line instead of by DHCP.
+type StaticNet struct {
+	Addr    netip.Prefix
+	Gateway netip.Addr   // invalid: no default route
+	DNS     []netip.Addr // written to /etc/resolv.conf
 }
 
 // TokenFetch is podboot.token's value on a UKI's signed command line.
@@ -94,7 +104,42 @@ func ParseCmdline(cmdline string) (Params, error) {
 		}
 		p.LLDPWait = time.Duration(n) * time.Second
 	}
+	if p.Static, err = parseStatic(vals); err != nil {
+		return p, err
+	}
 	return p, nil
+}
+
+// parseStatic reads podboot.ip, podboot.gw and podboot.dns; no podboot.ip means DHCP.
+func parseStatic(vals map[string]string) (*StaticNet, error) {
+	ip := vals[proto.ParamIP]
+	if ip == "" {
+		if vals[proto.ParamGateway] != "" || vals[proto.ParamDNS] != "" {
+			return nil, fmt.Errorf("%s and %s need %s=ADDR/PREFIX", proto.ParamGateway, proto.ParamDNS, proto.ParamIP)
+		}
+		return nil, nil
+	}
+	var s StaticNet
+	var err error
+	if s.Addr, err = netip.ParsePrefix(ip); err != nil || !s.Addr.Addr().Is4() {
+		return nil, fmt.Errorf("%s=%q: want an IPv4 ADDR/PREFIX", proto.ParamIP, ip)
+	}
+	if gw := vals[proto.ParamGateway]; gw != "" {
+		if s.Gateway, err = netip.ParseAddr(gw); err != nil || !s.Gateway.Is4() || !s.Addr.Masked().Contains(s.Gateway) {
+			return nil, fmt.Errorf("%s=%q: want an IPv4 address inside %s", proto.ParamGateway, gw, s.Addr.Masked())
+		}
+	}
+	for _, d := range strings.Split(vals[proto.ParamDNS], ",") {
+		if d == "" {
+			continue
+		}
+		a, err := netip.ParseAddr(d)
+		if err != nil {
+			return nil, fmt.Errorf("%s=%q: want addresses, comma separated", proto.ParamDNS, vals[proto.ParamDNS])
+		}
+		s.DNS = append(s.DNS, a)
+	}
+	return &s, nil
 }
 
 // serverURL parses one https://ADDR:PORT server URL of parameter param.

@@ -94,7 +94,12 @@ func run(ctx context.Context, log *slog.Logger) (string, error) {
 	nics, _ := ethernetNICs() // pickNIC listed them already
 	lldpl := listenLLDP(ctx, log, nics)
 	dctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	link, err := dhcp(dctx, nic, log)
+	var link Link
+	if p.Static != nil {
+		link, err = static(nic, *p.Static)
+	} else {
+		link, err = dhcp(dctx, nic, log)
+	}
 	cancel()
 	if err != nil {
 		return "", err
@@ -109,7 +114,7 @@ func run(ctx context.Context, log *slog.Logger) (string, error) {
 	}
 	c := NewClient(p, roots, log)
 	c.Report(ctx, proto.ActionBooted, fmt.Sprintf("stage1 agent up; modules=%d (%s)", len(loaded), strings.Join(loaded, ",")))
-	c.Report(ctx, proto.ActionNetwork, fmt.Sprintf("nic=%s mac=%s addr=%s gateway=%s dhcp-server=%s", link.Name, link.MAC, link.Addr, link.Gateway, link.Server))
+	c.Report(ctx, proto.ActionNetwork, fmt.Sprintf("nic=%s mac=%s addr=%s gateway=%s dhcp-server=%s static=%t", link.Name, link.MAC, link.Addr, link.Gateway, link.Server, p.Static != nil))
 
 	a := &install{c: c, p: p, roots: roots, log: log, mac: link.MAC, loader: loader, lldp: lldpl}
 	how, err := a.run(ctx)

@@ -160,6 +160,11 @@ func TestParseCmdline(t *testing.T) {
 		{"no token", "podboot.server=https://198.51.100.10:8443 podboot.mac=52:54:00:aa:bb:01", "token"},
 		{"bad disk", "podboot.server=https://198.51.100.10:8443 podboot.mac=52:54:00:aa:bb:01 podboot.token=a podboot.disk=../sda", "disk"},
 		{"replicas", "podboot.server=https://198.51.100.10:8443 podboot.servers=https://198.51.100.10:8443,https://198.51.100.12:8443 podboot.pod=pod-a podboot.mac=52:54:00:aa:bb:01 podboot.token=abc", ""},
+		{"static", "podboot.server=https://198.51.100.10:8443 podboot.pod=pod-a podboot.mac=52:54:00:aa:bb:01 podboot.token=abc podboot.ip=192.0.2.50/24 podboot.gw=192.0.2.1 podboot.dns=192.0.2.53,192.0.2.54", ""},
+		{"static bad prefix", "podboot.server=https://198.51.100.10:8443 podboot.mac=52:54:00:aa:bb:01 podboot.token=abc podboot.ip=192.0.2.50", "podboot.ip"},
+		{"static gateway outside", "podboot.server=https://198.51.100.10:8443 podboot.mac=52:54:00:aa:bb:01 podboot.token=abc podboot.ip=192.0.2.50/24 podboot.gw=198.51.100.1", "podboot.gw"},
+		{"gateway without ip", "podboot.server=https://198.51.100.10:8443 podboot.mac=52:54:00:aa:bb:01 podboot.token=abc podboot.gw=192.0.2.1", "podboot.ip"},
+		{"bad dns", "podboot.server=https://198.51.100.10:8443 podboot.mac=52:54:00:aa:bb:01 podboot.token=abc podboot.ip=192.0.2.50/24 podboot.dns=x", "podboot.dns"},
 		{"plain http replica", "podboot.server=https://198.51.100.10:8443 podboot.servers=http://198.51.100.12:8080 podboot.mac=52:54:00:aa:bb:01 podboot.token=abc", "podboot.servers"},
 		{"bad lldp", "podboot.server=https://198.51.100.10:8443 podboot.mac=52:54:00:aa:bb:01 podboot.token=a podboot.lldp=-1", "podboot.lldp"},
 		{"long lldp", "podboot.server=https://198.51.100.10:8443 podboot.mac=52:54:00:aa:bb:01 podboot.token=a podboot.lldp=301", "podboot.lldp"},
@@ -190,6 +195,12 @@ func TestParseCmdline(t *testing.T) {
 			if p, err := ParseCmdline(tt.in + " podboot.lldp=12"); err != nil || p.LLDPWait != 12*time.Second {
 				t.Fatalf("with podboot.lldp=12: p = %+v, %v", p, err)
 			}
+			if tt.name == "static" && (p.Static == nil || p.Static.Addr.String() != "192.0.2.50/24" || p.Static.Gateway.String() != "192.0.2.1" || len(p.Static.DNS) != 2) {
+				t.Fatalf("static = %+v", p.Static)
+			}
+			if tt.name == "ok" && p.Static != nil {
+				t.Fatalf("static = %+v without podboot.ip", p.Static)
+			}
 		})
 	}
 }
@@ -197,6 +208,7 @@ func TestParseCmdline(t *testing.T) {
 func FuzzParseCmdline(f *testing.F) {
 	f.Add("podboot.server=https://198.51.100.10:8443 podboot.servers=https://198.51.100.12:8443,,https://[::1]:1 podboot.mac=52:54:00:aa:bb:01 podboot.token=abc")
 	f.Add("podboot.servers=%zz podboot.server=https://a podboot.mac=x")
+	f.Add("podboot.server=https://198.51.100.10:8443 podboot.mac=52:54:00:aa:bb:01 podboot.token=a podboot.ip=192.0.2.5/24 podboot.gw=192.0.2.1 podboot.dns=192.0.2.53,")
 	f.Fuzz(func(t *testing.T, cmdline string) {
 		p, err := ParseCmdline(cmdline)
 		if err != nil {

@@ -214,3 +214,55 @@ func TestRedfishFixtureRefuses(t *testing.T) {
 		t.Fatalf("refused requests were recorded as done: %v", fx.Actions())
 	}
 }
+
+// TestRedfishSessions: the client opens one session, sends its token instead of the
+// password, and deletes it on close; a BMC without sessions gets Basic auth; a wrong
+// password is refused at login as an auth failure.
+func TestRedfishSessions(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name               string
+		opts               []string
+		pass               string
+		wantOpened, wantOp int
+		wantErr            error
+	}{
+		{name: "session", pass: "s3cret", wantOpened: 1},
+		{name: "no SessionService: basic auth", opts: []string{testutil.RedfishNoSessions}, pass: "s3cret"},
+		{name: "wrong password", pass: "wrong", wantErr: ErrAuth},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := testutil.StartRedfishBMC(t, "admin", "s3cret", tc.opts...)
+			rf, err := newRedfish(Endpoint{Address: fx.Host, Port: fx.Port, User: "admin", Password: tc.pass, CACert: fx.CACert, Timeout: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = rf.PowerState(ctx)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := rf.Power(ctx, PowerOff); err != nil {
+				t.Fatal(err)
+			}
+			if opened, open := fx.Sessions(); opened != tc.wantOpened || open != tc.wantOpened {
+				t.Fatalf("sessions opened %d open %d, want %d and %d", opened, open, tc.wantOpened, tc.wantOpened)
+			}
+			if tc.wantOpened > 0 && rf.authToken == "" {
+				t.Fatal("the client holds no session token")
+			}
+			rf.close(ctx)
+			if opened, open := fx.Sessions(); opened != tc.wantOpened || open != 0 {
+				t.Fatalf("after close: sessions opened %d open %d, want %d and 0", opened, open, tc.wantOpened)
+			}
+			if got := fx.Actions(); !slices.Equal(got, []string{"Reset ForceOff"}) {
+				t.Fatalf("BMC saw %v", got)
+			}
+		})
+	}
+}

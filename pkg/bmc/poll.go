@@ -89,7 +89,7 @@ func (p *Poller) pollOne(ctx context.Context, mac string) {
 		return
 	}
 	if r, ok := c.(*redfishBMC); ok {
-		defer r.http.CloseIdleConnections()
+		defer r.close(ctx)
 	}
 	octx, cancel := context.WithTimeout(ctx, p.svc.timeout)
 	st, err := c.PowerState(octx)

@@ -18,13 +18,17 @@ import (
 )
 
 // redfishBMC is a small Redfish client: find the (first) ComputerSystem, POST its
-// ComputerSystem.Reset action, PATCH its Boot override. HTTP Basic auth on every
-// request (no session to leak or expire); TLS verified against the CA the operator
-// gave, or not at all when they said --insecure-tls.
+// ComputerSystem.Reset action, PATCH its Boot override. A Redfish session per client
+// (redfishsession.go; Basic auth when the BMC has none); TLS verified against the CA
+// the operator gave, or not at all when they said --insecure-tls.
 type redfishBMC struct {
 	ep   Endpoint
 	base string
 	http *http.Client
+
+	sessionTried bool   // login ran (sessions are opened once per client)
+	authToken    string // X-Auth-Token of the session; empty: Basic auth
+	session      string // the session's URI, DELETEd by close
 }
 
 func newRedfish(ep Endpoint) (*redfishBMC, error) {
@@ -91,6 +95,9 @@ func (r *redfishBMC) doETag(ctx context.Context, method, path, ifMatch string, b
 			return "", err
 		}
 	}
+	if err := r.login(ctx); err != nil {
+		return "", err
+	}
 	var last error
 	for attempt := 0; attempt < 3; attempt++ {
 		if attempt > 0 {
@@ -104,7 +111,7 @@ func (r *redfishBMC) doETag(ctx context.Context, method, path, ifMatch string, b
 		if err != nil {
 			return "", err
 		}
-		req.SetBasicAuth(r.ep.User, r.ep.Password)
+		r.authorize(req)
 		req.Header.Set("Accept", "application/json")
 		req.Header.Set("OData-Version", "4.0")
 		if ifMatch != "" {

@@ -140,7 +140,7 @@ func (s *Service) run(ctx context.Context, a podmgr.Actor, mac, action string, f
 		return err
 	}
 	if r, ok := c.(*redfishBMC); ok {
-		defer r.http.CloseIdleConnections()
+		defer r.close(ctx)
 	}
 	octx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()

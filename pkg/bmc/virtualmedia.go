@@ -105,3 +105,15 @@ func (r *redfishBMC) EjectMedia(ctx context.Context) error {
 	}
 	return r.do(ctx, http.MethodPost, vm.target(vm.Actions.Eject.Target, "EjectMedia"), map[string]any{}, nil)
 }
+
+// ClearBootOverride switches the boot override off (BootSourceOverrideEnabled
+// Disabled): the host boots its own boot order again.
+func (r *redfishBMC) ClearBootOverride(ctx context.Context) error {
+	s, err := r.system(ctx)
+	if err != nil {
+		return err
+	}
+	body := map[string]any{"Boot": map[string]string{"BootSourceOverrideEnabled": "Disabled"}}
+	_, err = r.doETag(ctx, http.MethodPatch, s.ID, s.etag, body, nil)
+	return err
+}

@@ -191,4 +191,10 @@ const (
 	// ParamLLDP is how many seconds after its NICs come up the agent listens for LLDP
 	// before it takes the inventory (podboot.lldp=30; 0: do not wait).
 	ParamLLDP = "podboot.lldp"
+	// ParamIP, ParamGateway and ParamDNS configure the NIC statically instead of by
+	// DHCP (the virtual-media ISO, which needs no DHCP server): podboot.ip=ADDR/PREFIX,
+	// podboot.gw=ADDR, podboot.dns=ADDR[,ADDR...].
+	ParamIP      = "podboot.ip"
+	ParamGateway = "podboot.gw"
+	ParamDNS     = "podboot.dns"
 )
