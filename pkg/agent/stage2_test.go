@@ -250,3 +250,20 @@ func TestWithHostParams(t *testing.T) {
 		})
 	}
 }
+
+// FuzzWithHostParams: any answer from the server is taken or refused with an error,
+// never a panic, and an accepted one always names a MAC and a token.
+func FuzzWithHostParams(f *testing.F) {
+	f.Add("podboot.pod=pod-a podboot.mac=52:54:00:aa:bb:01 podboot.token=pbh_x\n")
+	f.Add("podboot.mac= podboot.token=fetch")
+	p, err := ParseCmdline("podboot.server=https://198.51.100.10:8443 podboot.token=fetch")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		q, err := p.WithHostParams(body)
+		if err == nil && (q.MAC == "" || q.Token == "" || q.Token == TokenFetch || q.Server.Host != "198.51.100.10:8443") {
+			t.Fatalf("accepted %q as %+v", body, q)
+		}
+	})
+}

@@ -53,8 +53,9 @@ type Config struct {
 	// TFTPTimeout is the retransmit timeout until a transfer's first round trip is
 	// measured (default 1s, as tftpd-hpa); TFTPRetries the attempts (5). From then on
 	// the timeout is the transfer's smoothed RTT + 4 × its variation (RFC 6298), doubled
-	// per retransmission, within [TFTPMinTimeout, TFTPMaxTimeout] (defaults 200ms, 5s);
-	// a negative TFTPMinTimeout keeps the fixed TFTPTimeout.
+	// per retransmission, within [TFTPMinTimeout, TFTPMaxTimeout] when TFTPMinTimeout
+	// is positive (opt-in, e.g. 200ms; default 0: the fixed TFTPTimeout, see docs/boot.md
+	// for why); TFTPMaxTimeout defaults to 5s.
 	TFTPTimeout    time.Duration `yaml:"tftpTimeout"`
 	TFTPRetries    int           `yaml:"tftpRetries"`
 	TFTPMinTimeout time.Duration `yaml:"tftpMinTimeout"`
@@ -108,7 +109,6 @@ const (
 	DefaultHTTPSAddr        = ":8443"
 	DefaultTFTPBlockSize    = 1400
 	DefaultTFTPWindowSize   = 8
-	DefaultTFTPMinTimeout   = 200 * time.Millisecond
 	DefaultMaxTFTPTransfers = 512
 	DefaultNATTokenWindow   = 3 * time.Minute
 )
@@ -145,9 +145,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TFTPRetries == 0 {
 		c.TFTPRetries = 5
-	}
-	if c.TFTPMinTimeout == 0 {
-		c.TFTPMinTimeout = DefaultTFTPMinTimeout
 	}
 	if c.TFTPMaxTimeout == 0 {
 		c.TFTPMaxTimeout = max(5*time.Second, c.TFTPTimeout)

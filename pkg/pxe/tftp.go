@@ -34,8 +34,8 @@ func (s *Service) newTFTPServer() *tftp.Server {
 	// RFC 7440, for clients that ask (OVMF asks for 4): third_party/pin-tftp.
 	srv.SetWindowSize(s.cfg.TFTPWindowSize)
 	srv.SetTimeout(s.cfg.TFTPTimeout)
-	// The retransmit timeout follows each transfer's measured RTT (third_party/pin-tftp
-	// rto.go): a lost block costs about one RTT, not a fixed second.
+	// Opt-in (tftpMinTimeout > 0): the retransmit timeout follows each transfer's
+	// measured RTT (third_party/pin-tftp rto.go); off, the fixed tftpTimeout.
 	srv.SetAdaptiveTimeout(max(0, s.cfg.TFTPMinTimeout), s.cfg.TFTPMaxTimeout)
 	srv.SetRetries(s.cfg.TFTPRetries)
 	// pin/tftp's default backoff sleeps up to a second before each retransmit, on top of

@@ -7,11 +7,11 @@ import (
 	"time"
 )
 
-// TestTFTPRetransmitFromRTT: once the first blocks were acknowledged, a block (or a
-// window) the client does not acknowledge is sent again after the transfer's measured
-// round trip (floored at tftpMinTimeout, 200 ms on loopback), the next retransmission
-// after twice that, not after the fixed tftpTimeout; with a negative tftpMinTimeout the
-// fixed second stays. A client 250 ms away gets the first copy after about 250 ms plus
+// TestTFTPRetransmitFromRTT: with tftpMinTimeout 200ms (opt-in), once the first blocks
+// were acknowledged, a block (or a window) the client does not acknowledge is sent
+// again after the transfer's measured round trip (floored at 200 ms on loopback), the
+// next retransmission after twice that, not after the fixed tftpTimeout; by default
+// (tftpMinTimeout 0) the fixed second stays. A client 250 ms away gets the first copy after about 250 ms plus
 // its variation. Raw packets on loopback, as a PXE ROM sends them.
 func TestTFTPRetransmitFromRTT(t *testing.T) {
 	for _, tc := range []struct {
@@ -22,10 +22,10 @@ func TestTFTPRetransmitFromRTT(t *testing.T) {
 		first      [2]time.Duration
 		second     [2]time.Duration // bounds of the gap to the second retransmission
 	}{
-		{"lock-step", "", 0, 0, [2]time.Duration{190 * time.Millisecond, 800 * time.Millisecond}, [2]time.Duration{390 * time.Millisecond, 1200 * time.Millisecond}},
-		{"window 4", "4", 0, 0, [2]time.Duration{190 * time.Millisecond, 800 * time.Millisecond}, [2]time.Duration{390 * time.Millisecond, 1200 * time.Millisecond}},
-		{"250 ms path", "", 0, 250 * time.Millisecond, [2]time.Duration{250 * time.Millisecond, 900 * time.Millisecond}, [2]time.Duration{500 * time.Millisecond, 1800 * time.Millisecond}},
-		{"fixed", "", -1, 0, [2]time.Duration{990 * time.Millisecond, 1800 * time.Millisecond}, [2]time.Duration{990 * time.Millisecond, 1900 * time.Millisecond}},
+		{"lock-step", "", 200 * time.Millisecond, 0, [2]time.Duration{190 * time.Millisecond, 800 * time.Millisecond}, [2]time.Duration{390 * time.Millisecond, 1200 * time.Millisecond}},
+		{"window 4", "4", 200 * time.Millisecond, 0, [2]time.Duration{190 * time.Millisecond, 800 * time.Millisecond}, [2]time.Duration{390 * time.Millisecond, 1200 * time.Millisecond}},
+		{"250 ms path", "", 200 * time.Millisecond, 250 * time.Millisecond, [2]time.Duration{250 * time.Millisecond, 900 * time.Millisecond}, [2]time.Duration{500 * time.Millisecond, 1800 * time.Millisecond}},
+		{"fixed (default)", "", 0, 0, [2]time.Duration{990 * time.Millisecond, 1800 * time.Millisecond}, [2]time.Duration{990 * time.Millisecond, 1900 * time.Millisecond}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, func(c *Config) { c.TFTPMinTimeout = tc.minTimeout })
@@ -75,7 +75,7 @@ func TestTFTPRetransmitFromRTT(t *testing.T) {
 	}
 }
 
-// TestTFTPDuplicateACKs: a client that sends each of its ACKs twice (a PXE ROM whose
+// TestTFTPDuplicateACKs (RTT-based timeout on): a client that sends each of its ACKs twice (a PXE ROM whose
 // own timer is shorter than the path, or a duplicated packet) gets the file intact and
 // in order, lock-step and windowed, and the duplicates make the server send nothing
 // more: an ACK of the block before a window is not a reason to send the window again
@@ -86,7 +86,7 @@ func TestTFTPDuplicateACKs(t *testing.T) {
 		w            int
 	}{{"lock-step", "", 1}, {"window 4", "4", 4}} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, nil)
+			f := newFixture(t, func(c *Config) { c.TFTPMinTimeout = 200 * time.Millisecond })
 			c := rttClient(t, f, tc.window, 0)
 			var got []byte
 			sent, next := 0, 1

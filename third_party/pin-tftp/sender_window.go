@@ -4,7 +4,8 @@ package tftp
 // sends up to window DATA blocks, then waits for the ACK of any block it sent: the
 // window slides past the acknowledged block and the rest is sent again (a client that
 // acknowledges an earlier block saw a gap). A timeout sends the window again, within
-// the transfer's retry budget; an ACK of the block before the window is ignored.
+// the transfer's retry budget. An ACK of the block before the window sends it again
+// with the fixed timeout and is ignored with the RTT-based one (rto.go).
 
 import (
 	"encoding/binary"
@@ -79,6 +80,17 @@ func sendWindowWithRetry(s *sender, bufs [][]byte, lens []int, first, count int,
 			s.retry.backoff()
 			continue
 		}
+		if err == nil && acked == 0 {
+			// Fixed timeout: the client acknowledged the block before the window, so it
+			// lost the first one. Send the window again, within the same retry budget as
+			// a timeout (a client repeating that ACK cannot make the server send without
+			// end).
+			if s.retry.count() < s.retries {
+				s.retry.backoff()
+				continue
+			}
+			return 0, fmt.Errorf("sending block %d: the client keeps acknowledging block %d", base, base-1)
+		}
 		return acked, err
 	}
 }
@@ -114,7 +126,11 @@ func sendWindow(s *sender, bufs [][]byte, lens []int, first, count int, base uin
 			// and a client that really lost the window's first block is served by the
 			// retransmit timeout, which follows the RTT (rto.go). Acting on each one
 			// made duplicates breed resends until the retries ran out.
+			// With a fixed timeout (no estimator) such an ACK sends the window again.
 			d := int(uint16(p.block() - base + 1))
+			if d == 0 && s.rtt.min <= 0 {
+				return 0, nil
+			}
 			if d >= 1 && d <= count {
 				s.datagramsAcked++
 				return d, nil
