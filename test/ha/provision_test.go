@@ -47,7 +47,8 @@ profile: ha
 // r1 with artifacts.minCopies 3, so every replica holds it). Once the agent has begun
 // the stage2 download from its pod's owner, the owner is SIGKILLed. The host still
 // reaches provisioned with netboot off and its events complete, and the agent's
-// console shows the interrupted download resumed on another replica.
+// console shows the interrupted download resumed on another replica. `replica list`
+// (table and json) is checked on every replica before, and on one after the kill.
 func TestProvisionWhileOwnerKilled(t *testing.T) {
 	testutil.RequireRoot(t, "qemu-system-x86_64", "mkfs.ext4", "dpkg-deb", "dhcrelay")
 	src, err := filepath.Abs("../..")
@@ -89,6 +90,7 @@ func TestProvisionWhileOwnerKilled(t *testing.T) {
 	r1.cli.MustRun(t, "pod", "apply", "-f", writeFile(t, "rack.yaml", rackPodYAML))
 	r1.cli.MustRun(t, "host", "add", guestMAC, "--pod", "rack", "--hostname", "node1", "--mgmt-ip", "198.51.100.21")
 	owner := c.ownerNode("rack")
+	c.checkReplicaList([]string{"rack"})
 	var other *node
 	for _, n := range c.nodes {
 		if n != owner {
@@ -120,6 +122,7 @@ func TestProvisionWhileOwnerKilled(t *testing.T) {
 	t.Logf("%s (owner of rack) SIGKILLed %s after power-on, 4 MiB into the stage2", owner.name, killed.Sub(begin).Round(time.Millisecond))
 	testutil.WaitFor(t, 5*time.Minute, "the host to install and power off", vm.Exited)
 	t.Logf("host powered off %s after the kill", time.Since(killed).Round(time.Millisecond))
+	c.checkListAfterKill(owner, 1)
 
 	var h podmgr.Host
 	if err := json.Unmarshal([]byte(other.cli.MustRun(t, "host", "show", guestMAC, "-o", "json")), &h); err != nil {

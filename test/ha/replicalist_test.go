@@ -1,8 +1,8 @@
 package ha
 
 import (
+	"context"
 	"encoding/json"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,40 +11,36 @@ import (
 	"github.com/podboot/podboot/pkg/replica"
 )
 
-// TestReplicaListCLI: `podboot replica list` through the real CLI on three replicas in
-// their own namespaces (3-member etcd). The table and -o json agree: three live members
-// with their advertised DHCP address, the answering one marked, every pod owned by the
-// replica the hash names and by no other. After one replica is SIGKILLed, the list
-// shows it suspect or gone and its pods owned by the two left.
-func TestReplicaListCLI(t *testing.T) {
-	c := newCluster(t)
+// checkReplicaList runs `podboot replica list` through the real CLI on every replica
+// (TestProvisionWhileOwnerKilled's three): the table and -o json agree on three live
+// members with their advertised DHCP address, the answering one marked, and every pod
+// owned by the replica the hash names and by no other.
+func (c *cluster) checkReplicaList(pods []string) {
+	t := c.t
+	t.Helper()
 	names := []string{"r1", "r2", "r3"}
 	want := map[string][]string{} // replica -> pods the hash gives it
-	for _, p := range c.pods {
-		o := replica.Rendezvous(p.name, names)
-		want[o] = append(want[o], p.name)
+	for _, p := range pods {
+		o := replica.Rendezvous(p, names)
+		want[o] = append(want[o], p)
+		c.ownerNode(p) // settled: the pod with its hash owner
 	}
-	for _, p := range c.pods {
-		c.ownerNode(p.name) // settled: every pod with its hash owner
-	}
-
 	for _, n := range c.nodes {
 		var st replica.Status
 		if err := json.Unmarshal([]byte(n.cli.MustRun(t, "replica", "list", "-o", "json")), &st); err != nil {
 			t.Fatalf("replica list -o json on %s: %v", n.name, err)
 		}
 		if st.Replica != n.name || len(st.Members) != 3 || len(st.Unowned) != 0 {
-			t.Fatalf("%s: replica %q, %d members, unowned %v; want %s, 3, none", n.name, st.Replica, len(st.Members), st.Members, n.name)
+			t.Fatalf("%s: replica %q, members %+v, unowned %v; want %s, 3 members, none unowned", n.name, st.Replica, st.Members, st.Unowned, n.name)
 		}
 		for i, m := range st.Members {
 			if m.Name != names[i] || m.Health != replica.HealthLive || m.Self != (m.Name == n.name) || m.Advertise.DHCP != c.node(m.Name).addr {
 				t.Errorf("%s lists member %d as %+v", n.name, i, m)
 			}
-			if !slices.Equal(m.Pods, want[m.Name]) && !(len(m.Pods) == 0 && len(want[m.Name]) == 0) {
+			if strings.Join(m.Pods, ",") != strings.Join(want[m.Name], ",") {
 				t.Errorf("%s: %s owns %v, the hash gives it %v", n.name, m.Name, m.Pods, want[m.Name])
 			}
 		}
-
 		rows := tableRows(t, n.cli.MustRun(t, "replica", "list"))
 		if len(rows) != 3 {
 			t.Fatalf("%s: replica list table has %d rows, want 3: %v", n.name, len(rows), rows)
@@ -59,12 +55,13 @@ func TestReplicaListCLI(t *testing.T) {
 			}
 		}
 	}
+}
 
-	// Kill the owner of p1: it turns suspect (or is gone), and its pods move to the others.
-	victim := c.ownerNode(c.pods[0].name)
-	if err := victim.proc.Cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
+// checkListAfterKill: once victim was SIGKILLed, a live replica's `replica list` (json
+// and table) shows the two left, live, owning every pod between them.
+func (c *cluster) checkListAfterKill(victim *node, pods int) {
+	t := c.t
+	t.Helper()
 	var witness *node
 	for _, n := range c.nodes {
 		if n != victim {
@@ -72,19 +69,11 @@ func TestReplicaListCLI(t *testing.T) {
 			break
 		}
 	}
-	sawSuspect := false
 	var st replica.Status
 	testutil.WaitFor(t, failoverLimit+10*time.Second, victim.name+"'s pods owned by the two left", func() bool {
-		out, _, err := witness.cli.Run(t.Context(), "replica", "list", "-o", "json")
-		if err != nil || json.Unmarshal([]byte(out), &st) != nil {
-			return false
-		}
-		for _, m := range st.Members {
-			if m.Name == victim.name && m.Health == replica.HealthSuspect {
-				sawSuspect = true
-			}
-		}
-		return len(st.Members) == 2 && len(st.Unowned) == 0
+		out, _, err := witness.cli.Run(context.Background(), "replica", "list", "-o", "json")
+		st = replica.Status{}
+		return err == nil && json.Unmarshal([]byte(out), &st) == nil && len(st.Members) == 2 && len(st.Unowned) == 0
 	})
 	owned := 0
 	for _, m := range st.Members {
@@ -93,14 +82,12 @@ func TestReplicaListCLI(t *testing.T) {
 		}
 		owned += len(m.Pods)
 	}
-	if owned != len(c.pods) {
-		t.Errorf("after the kill %d pods owned, want %d: %+v", owned, len(c.pods), st.Members)
+	if owned != pods {
+		t.Errorf("after the kill %d pods owned, want %d: %+v", owned, pods, st.Members)
 	}
-	rows := tableRows(t, witness.cli.MustRun(t, "replica", "list"))
-	if len(rows) != 2 {
+	if rows := tableRows(t, witness.cli.MustRun(t, "replica", "list")); len(rows) != 2 {
 		t.Errorf("after the kill the table has %d rows, want 2: %v", len(rows), rows)
 	}
-	t.Logf("after killing %s: suspect seen %v, members %v", victim.name, sawSuspect, rows)
 }
 
 // tableRows parses the CLI's table output (tabwriter): a header line, then one row per
