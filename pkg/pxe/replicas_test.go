@@ -1,6 +1,8 @@
 package pxe
 
 import (
+	"fmt"
+	"net"
 	"strings"
 	"testing"
 
@@ -8,7 +10,8 @@ import (
 )
 
 // TestScriptNamesEveryReplica: with replicas, the iPXE script points the agent at this
-// replica's advertised HTTPS URL and lists every live replica's for its failover.
+// replica's advertised HTTPS URL and lists every live replica's for its failover; the
+// kernel and initrd URLs name this replica's host.
 func TestScriptNamesEveryReplica(t *testing.T) {
 	need(t, "curl")
 	f := newFixture(t, func(c *Config) {
@@ -20,7 +23,9 @@ func TestScriptNamesEveryReplica(t *testing.T) {
 	if r.code != "200" {
 		t.Fatalf("code %s", r.code)
 	}
-	for _, want := range []string{" podboot.server=https://198.51.100.11:8443 ", " podboot.servers=https://198.51.100.11:8443,https://198.51.100.12:8443 "} {
+	// The kernel comes from this replica too, not from the pod's serverAddress.
+	kernel := fmt.Sprintf("http://198.51.100.11:%d/boot/pod-a/", f.svc.HTTPAddr().(*net.TCPAddr).Port)
+	for _, want := range []string{" podboot.server=https://198.51.100.11:8443 ", " podboot.servers=https://198.51.100.11:8443,https://198.51.100.12:8443 ", kernel} {
 		if !strings.Contains(string(r.body), want) {
 			t.Errorf("script lacks %q:\n%s", want, r.body)
 		}

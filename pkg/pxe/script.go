@@ -3,6 +3,7 @@ package pxe
 import (
 	"bytes"
 	"fmt"
+	"net/url"
 	"strings"
 	"text/template"
 
@@ -91,16 +92,23 @@ func (s *Service) checkProfile(p podmgr.Profile) error {
 // scriptData builds the template input for a host.
 func (s *Service) scriptData(t target, token string) ScriptData {
 	server := t.pc.Pod.ServerAddress
+	var self, all string
+	if s.cfg.Replicas != nil {
+		var urls []string
+		self, urls = s.cfg.Replicas()
+		all = strings.Join(urls, ",")
+		// One pod serverAddress cannot be three replicas: the kernel and initrd come from
+		// the replica that rendered the script, where its DHCP answer sent the host.
+		if u, err := url.Parse(self); err == nil && u.Hostname() != "" {
+			server = u.Hostname()
+		}
+	}
 	boot := podmgr.HTTPURL(server, s.httpPort, strings.TrimSuffix(podmgr.HTTPBootPath(t.pc.Pod.Name, t.host.MAC, ""), "/"))
 	kname, _, _ := strings.Cut(t.prof.Kernel, "@")
 	iname, _, _ := strings.Cut(t.prof.Initrd, "@")
-	serverURL, serverURLs := podmgr.HTTPSURL(server, s.httpsPort, ""), ""
-	if s.cfg.Replicas != nil {
-		self, all := s.cfg.Replicas()
-		if self != "" {
-			serverURL = self
-		}
-		serverURLs = strings.Join(all, ",")
+	serverURL, serverURLs := podmgr.HTTPSURL(server, s.httpsPort, ""), all
+	if self != "" {
+		serverURL = self
 	}
 	return ScriptData{
 		Pod: t.pc.Pod.Name, MAC: t.host.MAC, MACPath: podmgr.MACPath(t.host.MAC), Hostname: t.host.Hostname, Profile: t.prof.Name,

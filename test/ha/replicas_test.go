@@ -55,6 +55,10 @@ type cluster struct {
 	pods  []*pod
 	// ttl, when set, is the replicas' --replica-ttl (bench/ha's HA_TTL).
 	ttl time.Duration
+	// boot, when set, are extra serve arguments, and the replicas serve TFTP, HTTP and
+	// HTTPS on their own address (advertised) for real hosts, and their API there for
+	// peers (provision_test.go).
+	boot []string
 }
 
 func (c *cluster) endpoints() string {
@@ -71,6 +75,11 @@ func (c *cluster) start(n *node) {
 	c.t.Helper()
 	env := []string{"PODBOOT_DHCP_ADDR=" + n.addr + ":67", "PODBOOT_TFTP_ADDR=127.0.0.1:0", "PODBOOT_HTTP_ADDR=127.0.0.1:0", "PODBOOT_HTTPS_ADDR=127.0.0.1:0"}
 	args := []string{"serve", "--data-dir", n.data, "--api-addr", "127.0.0.1:9443", "--log-level", "warn"}
+	if c.boot != nil {
+		env = []string{"PODBOOT_DHCP_ADDR=" + n.addr + ":67", "PODBOOT_TFTP_ADDR=" + n.addr + ":69", "PODBOOT_HTTP_ADDR=" + n.addr + ":8080", "PODBOOT_HTTPS_ADDR=" + n.addr + ":8443"}
+		// The API on every address too: peers pull blobs from the advertised API URL.
+		args = append(append(args, "--api-addr", ":9443", "--advertise-api", "https://"+n.addr+":9443", "--advertise-https", "https://"+n.addr+":8443"), c.boot...)
+	}
 	if c.etcd != nil {
 		args = append(args, "--store", "etcd", "--etcd-endpoints", c.endpoints(), "--etcd-prefix", prefix, "--replica-name", n.name, "--advertise-dhcp", n.addr)
 		if c.ttl != 0 {
