@@ -39,6 +39,11 @@ func (p *isoPublisher) PublishISO(_ context.Context, h podmgr.Host, token string
 	return p.base + path, err
 }
 
+func (p *isoPublisher) CheckISO(h podmgr.Host) error {
+	_, err := vmedia.Cmdline(vmedia.Boot{Pod: p.pod, Host: h})
+	return err
+}
+
 func (p *isoPublisher) WithdrawISO(mac string) { p.imgs.Withdraw(mac) }
 
 func (p *isoPublisher) HasISO(mac string) bool { return p.imgs.Published(mac) }

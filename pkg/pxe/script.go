@@ -94,14 +94,8 @@ func (s *Service) scriptData(t target, token string) ScriptData {
 	boot := podmgr.HTTPURL(server, s.httpPort, strings.TrimSuffix(podmgr.HTTPBootPath(t.pc.Pod.Name, t.host.MAC, ""), "/"))
 	kname, _, _ := strings.Cut(t.prof.Kernel, "@")
 	iname, _, _ := strings.Cut(t.prof.Initrd, "@")
-	serverURL, serverURLs := podmgr.HTTPSURL(server, s.httpsPort, ""), ""
-	if s.cfg.Replicas != nil {
-		self, all := s.cfg.Replicas()
-		if self != "" {
-			serverURL = self
-		}
-		serverURLs = strings.Join(all, ",")
-	}
+	serverURL, all := s.AgentURLs(server)
+	serverURLs := strings.Join(all, ",")
 	return ScriptData{
 		Pod: t.pc.Pod.Name, MAC: t.host.MAC, MACPath: podmgr.MACPath(t.host.MAC), Hostname: t.host.Hostname, Profile: t.prof.Name,
 		ServerAddress: server, ServerURL: serverURL, ServerURLs: serverURLs, BootURL: boot,
