@@ -54,7 +54,7 @@ func TestReprovisionViaVirtualMediaThroughCLI(t *testing.T) {
 	admin.MustRun(t, "pod", "apply", "-f", writeFile(t, files, "pod-v.yaml", vmediaPodYAML))
 	const (
 		vmMAC, noIPMAC, bareMAC, ipmiMAC, noBMCMAC = "52:54:00:f1:00:01", "52:54:00:f1:00:02", "52:54:00:f1:00:03", "52:54:00:f1:00:04", "52:54:00:f1:00:05"
-		pass                                        = "rf-Secret-3307"
+		pass                                       = "rf-Secret-3307"
 	)
 	admin.MustRun(t, "host", "add", vmMAC, "--pod", "pod-v", "--ip", "192.0.2.50", "--profile", "stage1")
 	admin.MustRun(t, "host", "add", noIPMAC, "--pod", "pod-v", "--profile", "stage1")
