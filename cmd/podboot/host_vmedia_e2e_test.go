@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -64,7 +63,7 @@ func TestReprovisionViaVirtualMediaThroughCLI(t *testing.T) {
 
 	dir := t.TempDir()
 	sock, serial := filepath.Join(dir, "qmp.sock"), filepath.Join(dir, "serial.log")
-	startGuestWithoutNetwork(t, sock, serial)
+	testutil.StartGuestWithoutNetwork(t, sock, serial)
 	rf := testutil.StartRedfishBMC(t, "admin", pass)
 	rf.DriveQEMU(sock, "cdrom0", dir)
 	operator := roleCLI(t, admin, "operator")
@@ -160,22 +159,6 @@ func TestReprovisionViaVirtualMediaThroughCLI(t *testing.T) {
 	if resp, err := insecureGet(isoURL); err != nil || resp != http.StatusNotFound {
 		t.Fatalf("the ISO URL after the install: %d %v, want 404", resp, err)
 	}
-}
-
-// startGuestWithoutNetwork starts a powered-on QEMU guest with an empty CD drive
-// (cdrom0), no network and nothing to boot; -no-shutdown keeps QEMU and its QMP socket
-// when it is powered off.
-func startGuestWithoutNetwork(t *testing.T, sock, serial string) {
-	t.Helper()
-	q := exec.Command("qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-m", "512", "-nographic", "-monitor", "none",
-		"-no-shutdown", "-net", "none", "-chardev", "file,id=ser0,path="+serial, "-serial", "chardev:ser0",
-		"-qmp", "unix:"+sock+",server=on,wait=off",
-		"-drive", "if=none,id=cd0,media=cdrom", "-device", "ide-cd,drive=cd0,bus=ide.2,id=cdrom0")
-	if err := q.Start(); err != nil {
-		t.Fatalf("qemu: %v", err)
-	}
-	t.Cleanup(func() { q.Process.Kill(); q.Wait() })
-	testutil.WaitFor(t, 30*time.Second, "the QMP socket", func() bool { _, err := os.Stat(sock); return err == nil })
 }
 
 // postInstalled reports installed as the agent does, trusting only serve's CA.
