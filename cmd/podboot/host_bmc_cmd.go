@@ -328,6 +328,16 @@ func reprovisionPowerCycle(ctx context.Context, c *api.Client, mac string, uefi 
 	return fmt.Sprintf("host %s in pod %s: state %s, netboot on, next boot PXE, power-cycled", h.MAC, h.Pod, h.State), nil
 }
 
+// reprovisionVirtualMedia is `host reprovision --via virtual-media`: through the Redfish
+// BMC, the host's stage1 ISO as its virtual CD, next boot CD once, power-cycle.
+func reprovisionVirtualMedia(ctx context.Context, c *api.Client, mac string, uefi *bool) (string, error) {
+	var h podmgr.Host
+	if err := c.Do(ctx, "POST", hostPath(mac, "/bmc/reprovision"), bmc.ReprovisionRequest{UEFI: uefi, Via: bmc.ViaVirtualMedia}, &h); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("host %s in pod %s: state %s, netboot on, stage1 ISO inserted, next boot CD, power-cycled", h.MAC, h.Pod, h.State), nil
+}
+
 func newBMCCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "bmc", Short: "Server-side BMC credential maintenance"}
 	cmd.AddCommand(newBMCRotateKeyCmd())

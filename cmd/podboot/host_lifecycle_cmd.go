@@ -14,25 +14,42 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/podboot/podboot/pkg/api"
+	"github.com/podboot/podboot/pkg/bmc"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
 func newHostReprovisionCmd(cf *clientFlags) *cobra.Command {
 	var powerCycle, uefi bool
+	var via string
 	var bf bulkFlags
 	cmd := &cobra.Command{
-		Use:   "reprovision MAC [--power-cycle [--uefi] | --pod POD --power-cycle]",
+		Use:   "reprovision MAC [--power-cycle [--uefi] | --via virtual-media | --pod POD --power-cycle]",
 		Short: "Install a host again: netboot on, state registered; its next PXE boot gets a new token",
 		Long: `Returns a host to registered with netboot on; its next PXE boot installs it again.
 With --power-cycle podboot also drives the host's BMC: next boot from the network (UEFI
 when the host last booted UEFI, or with --uefi), then a power cycle (power on when it
 is off). If setting the boot device fails, nothing is switched. --pod does this for
-every host of a pod, at most --parallel at once.`,
+every host of a pod, at most --parallel at once.
+With --via virtual-media (Redfish BMCs) the host needs no DHCP server: podboot builds
+its stage1 ISO (its provisioningIp as a static address, a new token), inserts it as the
+virtual CD, sets the next boot to the CD once and power-cycles; after 'installed' it
+ejects the media and clears the boot override.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := cf.client()
 			if err != nil {
 				return err
+			}
+			switch via {
+			case "", bmc.ViaNetwork:
+			case bmc.ViaVirtualMedia:
+				var u *bool
+				if cmd.Flags().Changed("uefi") {
+					u = &uefi
+				}
+				return bf.run(cmd, args, c, func(ctx context.Context, mac string) (string, error) { return reprovisionVirtualMedia(ctx, c, mac, u) })
+			default:
+				return fmt.Errorf("--via %q: want %s or %s", via, bmc.ViaNetwork, bmc.ViaVirtualMedia)
 			}
 			if powerCycle {
 				var u *bool
@@ -53,7 +70,8 @@ every host of a pod, at most --parallel at once.`,
 		},
 	}
 	cmd.Flags().BoolVar(&powerCycle, "power-cycle", false, "through the host's BMC: next boot network, then power-cycle")
-	cmd.Flags().BoolVar(&uefi, "uefi", false, "with --power-cycle: UEFI network boot (default: as the host last booted)")
+	cmd.Flags().BoolVar(&uefi, "uefi", false, "with --power-cycle or --via virtual-media: UEFI boot (default: as the host last booted)")
+	cmd.Flags().StringVar(&via, "via", "", "virtual-media: through the host's Redfish BMC, boot a per-host stage1 ISO (no DHCP needed), then power-cycle")
 	bf.register(cmd)
 	return cmd
 }

@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 // ../shared/notes/bmc.md section 7). cd is the qdev id of an empty CD drive.
 type qemuTarget struct {
 	sock, cd, dir string
+	dial          func(ctx context.Context, network, addr string) (net.Conn, error) // nil: the default
 }
 
 // DriveQEMU makes the fixture act on a real QEMU guest through its QMP socket: Reset
@@ -29,6 +31,14 @@ func (b *RedfishBMC) DriveQEMU(sock, cdID, dir string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.qemu = &qemuTarget{sock: sock, cd: cdID, dir: dir}
+}
+
+// FetchMediaFrom makes DriveQEMU's InsertMedia fetch the image through dial (say
+// NS.DialContext, when the image is served in a namespace), as a BMC on that network.
+func (b *RedfishBMC) FetchMediaFrom(dial func(ctx context.Context, network, addr string) (net.Conn, error)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.qemu.dial = dial
 }
 
 // qmp runs commands on one QMP connection and returns the last one's result.
@@ -119,7 +129,7 @@ func (q *qemuTarget) bootFrom(target string) error {
 // insert downloads image (the fixture stands for a BMC: it fetches the URL itself, TLS
 // unverified) and maps it as the CD's medium.
 func (q *qemuTarget) insert(image string) error {
-	cl := &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	cl := &http.Client{Timeout: time.Minute, Transport: &http.Transport{DialContext: q.dial, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	resp, err := cl.Get(image)
 	if err != nil {
 		return err

@@ -10,8 +10,10 @@ import (
 
 // ISOPublisher makes a host's stage1 ISO around its new provisioning token and returns
 // the URL its BMC fetches it from (pkg/vmedia); WithdrawISO ends that URL; HasISO says
-// whether the host has one out.
+// whether the host has one out. CheckISO says why the host cannot have one (no
+// provisioningIp, no stage1 in its profile), before anything is changed.
 type ISOPublisher interface {
+	CheckISO(h podmgr.Host) error
 	PublishISO(ctx context.Context, h podmgr.Host, token string) (string, error)
 	WithdrawISO(mac string)
 	HasISO(mac string) bool
@@ -35,6 +37,9 @@ func (s *Service) ReprovisionVirtualMedia(ctx context.Context, a podmgr.Actor, m
 		return h, err
 	} else if b.Driver != podmgr.BMCRedfish {
 		return h, fmt.Errorf("%w: host %s: virtual media needs the redfish driver, not %s (nothing was changed)", ErrUnsupported, mac, b.Driver)
+	}
+	if err := pub.CheckISO(h); err != nil {
+		return h, fmt.Errorf("reprovision via virtual media: %w (nothing was changed)", err)
 	}
 	useUEFI := strings.Contains(strings.ToUpper(h.Arch), "EFI")
 	if uefi != nil {

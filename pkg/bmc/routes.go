@@ -2,6 +2,7 @@ package bmc
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/podboot/podboot/pkg/api"
@@ -32,10 +33,17 @@ type MediaRequest struct {
 }
 
 // ReprovisionRequest is POST /api/v1/hosts/{mac}/bmc/reprovision; UEFI nil: as the host
-// last booted.
+// last booted. Via is how the host boots stage1: ViaNetwork (default) or ViaVirtualMedia.
 type ReprovisionRequest struct {
-	UEFI *bool `json:"uefi,omitempty"`
+	UEFI *bool  `json:"uefi,omitempty"`
+	Via  string `json:"via,omitempty"`
 }
+
+// The ways ReprovisionRequest.Via names.
+const (
+	ViaNetwork      = "network"
+	ViaVirtualMedia = "virtual-media"
+)
 
 // Routes are the BMC routes of the management API. Everything that talks to a BMC is
 // for operators and admins only; a viewer may see which BMC a host has, never its
@@ -138,7 +146,21 @@ func (s *Service) postReprovision(w http.ResponseWriter, r *http.Request, a podm
 	if r.ContentLength != 0 && !api.DecodeJSONLimit(w, r, &in, 4<<10) {
 		return
 	}
-	h, err := s.Reprovision(r.Context(), a, r.PathValue("mac"), in.UEFI)
+	var h podmgr.Host
+	var err error
+	switch in.Via {
+	case "", ViaNetwork:
+		h, err = s.Reprovision(r.Context(), a, r.PathValue("mac"), in.UEFI)
+	case ViaVirtualMedia:
+		if s.media == nil {
+			api.WriteError(w, http.StatusNotImplemented, errors.New("virtual media is not enabled on this server"))
+			return
+		}
+		h, err = s.ReprovisionVirtualMedia(r.Context(), a, r.PathValue("mac"), s.media, in.UEFI)
+	default:
+		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("via %q: want %s or %s", in.Via, ViaNetwork, ViaVirtualMedia))
+		return
+	}
 	if err != nil {
 		s.writeErr(w, r, err)
 		return

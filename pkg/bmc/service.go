@@ -27,6 +27,8 @@ type Service struct {
 	keys    *cred.Keyring
 	log     *slog.Logger
 	timeout time.Duration
+	// media publishes hosts' stage1 ISOs for reprovision via virtual media; nil: none.
+	media ISOPublisher
 }
 
 // NewService makes a Service; timeout bounds one BMC operation (0: DefaultTimeout).
@@ -36,6 +38,10 @@ func NewService(mgr *podmgr.Manager, keys *cred.Keyring, log *slog.Logger, timeo
 	}
 	return &Service{mgr: mgr, keys: keys, log: log, timeout: timeout}
 }
+
+// UseISOPublisher enables reprovision via virtual media through the API (call before
+// serving Routes).
+func (s *Service) UseISOPublisher(p ISOPublisher) { s.media = p }
 
 // Settings is a BMC as the operator sets it: the password in clear, once.
 type Settings struct {

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -37,6 +36,11 @@ func (p *isoPublisher) PublishISO(_ context.Context, h podmgr.Host, token string
 	}
 	path, err := p.imgs.Publish(h.MAC, stage1iso.Spec{Kernel: p.kernel, Initrd: p.initrd, Cmdline: cmdline, Loaders: stage1iso.DebianLoaders()}, time.Hour)
 	return p.base + path, err
+}
+
+func (p *isoPublisher) CheckISO(h podmgr.Host) error {
+	_, err := vmedia.Cmdline(vmedia.Boot{Pod: p.pod, Host: h})
+	return err
 }
 
 func (p *isoPublisher) WithdrawISO(mac string) { p.imgs.Withdraw(mac) }
@@ -95,15 +99,7 @@ func TestReprovisionVirtualMediaBootsQEMU(t *testing.T) {
 	// A powered-on guest with an empty CD drive and nothing to boot (-no-shutdown: off
 	// keeps QEMU and its QMP socket).
 	sock, serial := filepath.Join(dir, "qmp.sock"), filepath.Join(dir, "serial.log")
-	q := exec.Command("qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-m", "512", "-nographic", "-monitor", "none",
-		"-no-shutdown", "-net", "none", "-chardev", "file,id=ser0,path="+serial, "-serial", "chardev:ser0",
-		"-qmp", "unix:"+sock+",server=on,wait=off",
-		"-drive", "if=none,id=cd0,media=cdrom", "-device", "ide-cd,drive=cd0,bus=ide.2,id=cdrom0")
-	if err := q.Start(); err != nil {
-		t.Fatalf("qemu: %v", err)
-	}
-	t.Cleanup(func() { q.Process.Kill(); q.Wait() })
-	testutil.WaitFor(t, 30*time.Second, "the QMP socket", func() bool { _, err := os.Stat(sock); return err == nil })
+	testutil.StartGuestWithoutNetwork(t, sock, serial)
 
 	fx := testutil.StartRedfishBMC(t, "admin", "pw")
 	fx.DriveQEMU(sock, "cdrom0", dir)

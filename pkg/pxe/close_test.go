@@ -164,10 +164,12 @@ func TestCloseStopsServe(t *testing.T) {
 }
 
 // TestHTTPSWithTLSConfig: the HTTPS listener takes its certificate from Config.TLSConfig
-// and serves the agent handler under /agent/; plain HTTP does not.
+// and serves the agent handler under /agent/ and the media handler under /vmedia/;
+// plain HTTP serves neither.
 func TestHTTPSWithTLSConfig(t *testing.T) {
 	agent := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "agent "+r.URL.Path) })
-	svc, pool := newBareService(t, func(c *Config) { c.AgentHandler = agent })
+	media := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "media "+r.URL.Path) })
+	svc, pool := newBareService(t, func(c *Config) { c.AgentHandler, c.MediaHandler = agent, media })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Serve(ctx) }()
@@ -187,6 +189,8 @@ func TestHTTPSWithTLSConfig(t *testing.T) {
 	}{
 		{httpsBase + "/agent/v1/x", http.StatusOK, "agent /agent/v1/x"},
 		{httpBase + "/agent/v1/x", http.StatusNotFound, "not found"},
+		{httpsBase + "/vmedia/52:54:00:00:00:0a/s/stage1.iso", http.StatusOK, "media /vmedia/52:54:00:00:00:0a/s/stage1.iso"},
+		{httpBase + "/vmedia/52:54:00:00:00:0a/s/stage1.iso", http.StatusNotFound, "not found"},
 		{httpsBase + "/boot/pod-a/52-54-00-00-00-0a/nothing", http.StatusNotFound, "not found"},
 	} {
 		code, body := get(t, client, tc.url)

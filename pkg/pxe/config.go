@@ -100,6 +100,9 @@ type Config struct {
 	// AgentHandler serves the stage1 agent API under /agent/ on the HTTPS listener only
 	// (it carries provisioning tokens); nil: no agent API. See pkg/provision.
 	AgentHandler http.Handler `yaml:"-"`
+	// MediaHandler serves hosts' virtual-media ISOs under /vmedia/ on the HTTPS listener
+	// only (the URL holds a secret); nil: none. See pkg/vmedia.
+	MediaHandler http.Handler `yaml:"-"`
 }
 
 // Defaults of Config.

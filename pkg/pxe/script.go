@@ -92,13 +92,10 @@ func (s *Service) checkProfile(p podmgr.Profile) error {
 // scriptData builds the template input for a host.
 func (s *Service) scriptData(t target, token string) ScriptData {
 	server := t.pc.Pod.ServerAddress
-	var self, all string
 	if s.cfg.Replicas != nil {
-		var urls []string
-		self, urls = s.cfg.Replicas()
-		all = strings.Join(urls, ",")
 		// One pod serverAddress cannot be three replicas: the kernel and initrd come from
 		// the replica that rendered the script, where its DHCP answer sent the host.
+		self, _ := s.cfg.Replicas()
 		if u, err := url.Parse(self); err == nil && u.Hostname() != "" {
 			server = u.Hostname()
 		}
@@ -106,10 +103,8 @@ func (s *Service) scriptData(t target, token string) ScriptData {
 	boot := podmgr.HTTPURL(server, s.httpPort, strings.TrimSuffix(podmgr.HTTPBootPath(t.pc.Pod.Name, t.host.MAC, ""), "/"))
 	kname, _, _ := strings.Cut(t.prof.Kernel, "@")
 	iname, _, _ := strings.Cut(t.prof.Initrd, "@")
-	serverURL, serverURLs := podmgr.HTTPSURL(server, s.httpsPort, ""), all
-	if self != "" {
-		serverURL = self
-	}
+	serverURL, urls := s.AgentURLs(server)
+	serverURLs := strings.Join(urls, ",")
 	return ScriptData{
 		Pod: t.pc.Pod.Name, MAC: t.host.MAC, MACPath: podmgr.MACPath(t.host.MAC), Hostname: t.host.Hostname, Profile: t.prof.Name,
 		ServerAddress: server, ServerURL: serverURL, ServerURLs: serverURLs, BootURL: boot,

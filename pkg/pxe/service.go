@@ -261,19 +261,22 @@ func (s *Service) HTTPSAddr() net.Addr {
 	return s.httpsLn.Addr()
 }
 
-// httpsHandler is Handler plus the agent API under /agent/: HTTPS only, since agent
-// requests carry provisioning tokens that must never travel in the clear.
+// httpsHandler is Handler plus the agent API under /agent/ and the virtual-media ISOs
+// under /vmedia/: HTTPS only, since both carry secrets that must never travel in the clear.
 func (s *Service) httpsHandler() http.Handler {
 	boot := s.Handler()
-	if s.cfg.AgentHandler == nil {
+	if s.cfg.AgentHandler == nil && s.cfg.MediaHandler == nil {
 		return boot
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/agent/") {
+		switch {
+		case s.cfg.AgentHandler != nil && strings.HasPrefix(r.URL.Path, "/agent/"):
 			s.cfg.AgentHandler.ServeHTTP(w, r)
-			return
+		case s.cfg.MediaHandler != nil && strings.HasPrefix(r.URL.Path, "/vmedia/"):
+			s.cfg.MediaHandler.ServeHTTP(w, r)
+		default:
+			boot.ServeHTTP(w, r)
 		}
-		boot.ServeHTTP(w, r)
 	})
 }
 

@@ -37,7 +37,13 @@ func (s *Server) openBMC() error {
 		return fmt.Errorf("bmc: %w", err)
 	}
 	svc := bmc.NewService(s.mgr, keys, s.log, s.cfg.BMC.Timeout)
+	pub := &isoPublisher{imgs: s.media, reg: s.mgr.Registry(), store: s.artifacts, boot: s.boot}
+	svc.UseISOPublisher(pub)
 	s.api.Mount(svc.Routes()...)
+	s.addService("virtual media finish", func(ctx context.Context) error {
+		svc.FinishOnProvisioned(ctx, pub)()
+		return nil
+	})
 	if iv := s.cfg.BMC.PollInterval; iv > 0 {
 		n := s.cfg.BMC.PollConcurrency
 		if n <= 0 {

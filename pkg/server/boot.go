@@ -39,6 +39,10 @@ func (s *Server) openBoot() error {
 		return err
 	}
 	bc.TLSConfig = tlsCfg
+	if err := s.openMedia(); err != nil {
+		return err
+	}
+	bc.MediaHandler = s.media
 	if s.leaseIP != nil {
 		bc.LeaseIP, bc.DHCPExchange = s.leaseIP, s.dhcpExchange
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/podboot/podboot/pkg/podmgr"
 	"github.com/podboot/podboot/pkg/pxe"
 	"github.com/podboot/podboot/pkg/replica"
+	"github.com/podboot/podboot/pkg/vmedia"
 )
 
 // Files inside the data dir.
@@ -59,6 +60,8 @@ type Server struct {
 	// artifacts and boot are the artifact store and the boot service (boot.go).
 	artifacts *artifact.Store
 	boot      *pxe.Service
+	// media are the published virtual-media ISOs (vmedia.go).
+	media *vmedia.Images
 	// leaseIP, when the DHCP service sets it, tells the boot service a host's leased
 	// address (set it before openBoot runs).
 	leaseIP func(pod, mac string) (netip.Addr, bool)
