@@ -2,6 +2,7 @@ package pxe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -164,9 +165,23 @@ func (s *Service) issueToken(ctx context.Context, t target, step podmgr.HostStep
 }
 
 func (s *Service) scriptFailed(w http.ResponseWriter, r *http.Request, t target, msg string, err error) {
+	if errors.Is(err, podmgr.ErrNotOwner) {
+		s.notOwner(w, r, t, err)
+		return
+	}
 	s.log.LogAttrs(r.Context(), slog.LevelError, msg, append(scriptAttrs(t), slog.Any("err", err))...)
 	http.Error(w, "500 internal error", http.StatusInternalServerError)
 	s.m.httpRequests.WithLabelValues(t.pc.Pod.Name, "script", "500").Inc()
+}
+
+// notOwner answers a script or parameters request of a host whose pod another replica
+// owns (docs/ha.md "Fencing"): 503 with Retry-After and the owner's name; no token was
+// issued.
+func (s *Service) notOwner(w http.ResponseWriter, r *http.Request, t target, err error) {
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "no token issued: not the pod's owner", append(scriptAttrs(t), slog.Any("err", err))...)
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, err.Error(), http.StatusServiceUnavailable)
+	s.m.httpRequests.WithLabelValues(t.pc.Pod.Name, "script", "503").Inc()
 }
 
 func scriptAttrs(t target) []slog.Attr {
