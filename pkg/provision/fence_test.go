@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"crypto/x509"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -131,26 +132,17 @@ func TestOnlyThePodOwnerWrites(t *testing.T) {
 	_, before := hostRecord(t, r1.env)
 
 	// The agent API of the non-owner: 503, Retry-After, the owner's name; nothing written.
-	for _, tc := range []struct {
-		name string
-		call func(c *agent.Client) error
-	}{
-		{"chainload", func(c *agent.Client) error { return c.GetJSON(ctx, proto.ChainloadPath, &proto.Chainload{}) }},
-		{"event", func(c *agent.Client) error {
-			return c.Post(ctx, proto.EventsPath, proto.Event{Action: proto.ActionBooted})
-		}},
-		{"installed", func(c *agent.Client) error { return c.Installed(ctx, proto.Installed{Disk: "/dev/vda"}) }},
-		{"failed", func(c *agent.Client) error {
-			return c.Post(ctx, proto.FailedPath, proto.Failure{Step: "disk", Reason: "test"})
-		}},
+	for _, tc := range []struct{ method, path, body string }{
+		{"GET", proto.ChainloadPath, ""},
+		{"POST", proto.EventsPath, `{"action":"booted"}`},
+		{"POST", proto.InstalledPath, `{"disk":"/dev/vda"}`},
+		{"POST", proto.FailedPath, `{"step":"disk","reason":"test"}`},
+		{"POST", proto.InventoryPath, `{}`},
 	} {
-		err := tc.call(agentOf(tok, r2.env))
-		if status(err) != http.StatusServiceUnavailable || !strings.Contains(err.Error(), "replica r2 does not own pod pod-a; owner is r1") {
-			t.Errorf("%s at the non-owner: %v", tc.name, err)
+		code, retry, body := agentRequest(t, r2.env, tok, tc.method, tc.path, tc.body)
+		if code != http.StatusServiceUnavailable || retry != RetryAfterNotOwner || !strings.Contains(body, "replica r2 does not own pod pod-a; owner is r1") {
+			t.Errorf("%s %s at the non-owner: %d, Retry-After %q, %q", tc.method, tc.path, code, retry, body)
 		}
-	}
-	if ra := retryAfter(t, r2.env, tok); ra != RetryAfterNotOwner {
-		t.Errorf("Retry-After of the non-owner: %q", ra)
 	}
 	if got, n := hostRecord(t, r1.env); n != before || got.TokenHash == "" || got.State != podmgr.StateRegistered {
 		t.Fatalf("the non-owner wrote: %d events (had %d), token %q, state %s", n, before, got.TokenHash, got.State)
@@ -200,17 +192,18 @@ func (o *movingOwner) Fence(tx podmgr.ReadTx, pod string) (bool, error) {
 	return ok, err
 }
 
-// retryAfter is the Retry-After of e's answer to the host's event post.
-func retryAfter(t *testing.T, e *env, token string) string {
+// agentRequest sends the host's agent request to e: status, Retry-After, body.
+func agentRequest(t *testing.T, e *env, token, method, path, body string) (int, string, string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", e.srv.URL+proto.Prefix+"hosts/"+mac+"/"+proto.EventsPath, strings.NewReader(`{"action":"booted"}`))
+	req, _ := http.NewRequest(method, e.srv.URL+proto.Prefix+"hosts/"+mac+"/"+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := e.srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	return resp.Header.Get("Retry-After")
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Retry-After"), string(b)
 }
 
 func errString(err error) string {
