@@ -65,6 +65,15 @@ func (s *Service) guards() []podmgr.HostGuard {
 	}}
 }
 
+// Guards says whether this replica may write pod's host events now and returns the
+// fence their transactions must check: the boot service's download events use it.
+func (s *Service) Guards(pod string) ([]podmgr.HostGuard, error) {
+	if err := s.notOwner(pod); err != nil {
+		return nil, err
+	}
+	return s.guards(), nil
+}
+
 // RetryAfterNotOwner is the Retry-After of a refusal by a non-owner, in seconds: the
 // agent tries the other replicas first; ownership settles within a failover.
 const RetryAfterNotOwner = "1"

@@ -47,7 +47,8 @@ func (s *Server) openBoot() error {
 		return err
 	}
 	if s.owner != nil {
-		prov.SetOwner(s.owner) // only the pod's owner writes tokens and agent events
+		prov.SetOwner(s.owner) // only the pod's owner writes tokens and host events
+		bc.HostGuards = prov.Guards
 	}
 	bc.HostToken, bc.AgentHandler = prov.HostToken, prov.Handler()
 	bc.Replicas = s.replicaURLs()
