@@ -78,7 +78,7 @@ func TestServeOnEtcd(t *testing.T) {
 	if pods := listJSON[podmgr.Pod](t, cliB, "pod", "list"); len(pods) != 2 {
 		t.Fatalf("replica B loaded %d pods, want 2", len(pods))
 	}
-	etcdFollows(t, cliA, cliB, b)
+	etcdFollows(t, cliA, cliB, a, b)
 
 	for i := range 4 {
 		mac := fmt.Sprintf("52:54:00:cc:00:%02x", i)
@@ -151,8 +151,9 @@ func etcdImportAcrossMemberStop(t *testing.T, etcd *testutil.EtcdCluster, cli *t
 
 // etcdFollows: a pod, a host and a token created through replica A are served by
 // replica B within a second (B's API lists them, B's HTTP boot gate serves the host's
-// iPXE script, the token authenticates on B), and so are their deletions.
-func etcdFollows(t *testing.T, cliA, cliB *testutil.CLI, b *testutil.Serve) {
+// iPXE script, the token authenticates on B), and so are their deletions. The pod is
+// pinned to B: A, not its owner, answers the script 503 naming B and issues no token.
+func etcdFollows(t *testing.T, cliA, cliB *testutil.CLI, a, b *testutil.Serve) {
 	t.Helper()
 	within := func(what string, cond func() bool) {
 		t.Helper()
@@ -182,14 +183,33 @@ func etcdFollows(t *testing.T, cliA, cliB *testutil.CLI, b *testutil.Serve) {
 
 	// A NAT pod: its boot files are not bound to a leased address, so a test on loopback
 	// reaches the gate.
-	cliA.MustRun(t, "pod", "register", "pod-nat", "--nat", "--giaddr", "198.51.100.200", "--subnet", "192.0.2.0/24",
-		"--gateway", "192.0.2.1", "--server-address", "198.51.100.10", "--profile", "default")
+	cliA.MustRun(t, "pod", "apply", "-f", writeFile(t, t.TempDir(), "pod-nat.yaml", podNATYAML))
 	within("show pod-nat", func() bool { return podOnB("pod-nat") })
 	if code := scriptStatus(); code != http.StatusNotFound {
 		t.Fatalf("B's script for a host nobody registered: HTTP %d, want 404", code)
 	}
 	cliA.MustRun(t, "host", "add", mac, "--pod", "pod-nat")
 	within("serve the new host's iPXE script", func() bool { return scriptStatus() == http.StatusOK })
+	scriptA := "http://" + etcdBootHTTP(t, a) + "/boot/pod-nat/52-54-00-0d-00-01/" + podmgr.ScriptName
+	var fromA string
+	refused := func() bool {
+		resp, err := http.Get(scriptA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		fromA = fmt.Sprintf("HTTP %d Retry-After %q: %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		return resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "" &&
+			strings.Contains(string(body), "replica a does not own pod pod-nat; owner is b")
+	}
+	for deadline := time.Now().Add(5 * time.Second); !refused(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("replica A, not pod-nat's owner, answered its host's script: %s", fromA)
+		}
+		time.Sleep(50 * time.Millisecond) // polling an HTTP answer, bounded by the deadline
+	}
+	t.Logf("non-owner's script answer: %s", fromA)
 	within("show the new host", func() bool { return hostOnB(mac) })
 	secret := strings.TrimSpace(cliA.MustRun(t, "token", "create", "follower", "--role", "viewer"))
 	onB := cliB.WithToken(secret)
@@ -209,6 +229,20 @@ func etcdFollows(t *testing.T, cliA, cliB *testutil.CLI, b *testutil.Serve) {
 	cliA.MustRun(t, "pod", "delete", "pod-nat")
 	within("forget the deleted pod", func() bool { return !podOnB("pod-nat") })
 }
+
+// podNATYAML is a NAT pod (its boot files are not bound to a leased address) pinned
+// to replica b.
+const podNATYAML = `name: pod-nat
+nat: true
+replica: b
+match:
+  - giaddr: 198.51.100.200
+subnets:
+  - cidr: 192.0.2.0/24
+    gateway: 192.0.2.1
+serverAddress: 198.51.100.10
+profile: default
+`
 
 // etcdBootHTTP is the address of a serve's HTTP boot listener, from its log.
 func etcdBootHTTP(t *testing.T, s *testutil.Serve) string {

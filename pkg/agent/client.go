@@ -171,7 +171,7 @@ func (c *Client) Post(ctx context.Context, ref string, body any) error {
 func (c *Client) Report(ctx context.Context, action, detail string) {
 	c.log.Info("step", "action", action, "detail", detail)
 	var err error
-	for attempt := range 3 {
+	for attempt := range reportAttempts {
 		if err = c.Post(ctx, proto.EventsPath, proto.Event{Action: action, Detail: detail}); err == nil {
 			return
 		}
@@ -179,12 +179,17 @@ func (c *Client) Report(ctx context.Context, action, detail string) {
 		if errors.As(err, &se) && se.Status < 500 {
 			break
 		}
-		if !sleepCtx(ctx, time.Duration(attempt+1)*time.Second) {
+		if attempt == reportAttempts-1 || !sleepCtx(ctx, time.Duration(attempt+1)*time.Second) {
 			break
 		}
 	}
 	c.log.Warn("could not report event", "action", action, "err", err)
 }
+
+// reportAttempts is how often Report sends an event, 1, 2, 3 and 4 s apart: with
+// replicas, while a pod has no owner (a failover, about 7 s, docs/ha.md) every replica
+// answers its agent 503.
+const reportAttempts = 5
 
 // sleepCtx waits d or until ctx ends; it reports whether the full wait elapsed. It is
 // the back-off between retries of a remote call, not a synchronisation point.

@@ -99,3 +99,29 @@ func TestGetRetriesACutConnection(t *testing.T) {
 		t.Fatal("a POST whose connection was cut succeeded: it must not be retried blindly")
 	}
 }
+
+// TestReportRidesOutAFailover: while a pod has no owner every replica answers 503; an
+// event reported then arrives once one answers again (here after 3 refusals, 6 s).
+func TestReportRidesOutAFailover(t *testing.T) {
+	var posts, got atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if posts.Add(1) <= 3 {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "replica r2 does not own pod p; owner is not settled yet", http.StatusServiceUnavailable)
+			return
+		}
+		got.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	u, _ := url.Parse(srv.URL)
+	c := NewClient(Params{Server: u, MAC: "52:54:00:00:00:01", Token: "tok"}, roots, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c.Report(ctx, "verified", "ok")
+	if got.Load() != 1 || posts.Load() != 4 {
+		t.Fatalf("event delivered %d times after %d posts, want once after 4", got.Load(), posts.Load())
+	}
+}

@@ -215,8 +215,9 @@ type HostUpdate struct {
 
 // RecordHostEvent appends a host event and, when u.State is set and lies ahead of the
 // host's state, moves the host to it. It is what the DHCP and boot paths call; writes
-// from many hosts share commits. (The agent's steps go through HostTokenEvent.)
-func (m *Manager) RecordHostEvent(ctx context.Context, mac, source, action, detail string, u HostUpdate) (Host, error) {
+// from many hosts share commits. (The agent's steps go through HostTokenEvent.) guards
+// run in the transaction of a registered host's write (HostGuard).
+func (m *Manager) RecordHostEvent(ctx context.Context, mac, source, action, detail string, u HostUpdate, guards ...HostGuard) (Host, error) {
 	now := m.now().UTC()
 	var saved Host
 	var found bool
@@ -234,6 +235,11 @@ func (m *Manager) RecordHostEvent(ctx context.Context, mac, source, action, deta
 			}
 			ev.Pod = h.Pod
 			saved = h
+			for _, g := range guards {
+				if err := g(tx, h); err != nil {
+					return err
+				}
+			}
 		}
 		_, err = tx.AppendEvent(ev)
 		return err

@@ -42,7 +42,8 @@ type HostStep struct {
 // IssueHostTokenWith is IssueHostToken that also records step (when it has an Action)
 // in the same write transaction, after the token.issued event: the boot service's iPXE
 // script request costs one commit for the token, its event and the move to booting.
-func (m *Manager) IssueHostTokenWith(ctx context.Context, mac, source string, ttl time.Duration, step HostStep) (string, error) {
+// guards run in the transaction (HostGuard).
+func (m *Manager) IssueHostTokenWith(ctx context.Context, mac, source string, ttl time.Duration, step HostStep, guards ...HostGuard) (string, error) {
 	if ttl <= 0 {
 		ttl = DefaultHostTokenTTL
 	}
@@ -63,7 +64,7 @@ func (m *Manager) IssueHostTokenWith(ctx context.Context, mac, source string, tt
 			steps = append(steps, hostStep{ev: Event{Source: step.Source, Action: step.Action, Detail: step.Detail, State: st}, state: h.State})
 		}
 		return steps, nil
-	})
+	}, guards...)
 	if err != nil {
 		return "", err
 	}
@@ -101,8 +102,8 @@ func tokenValid(h Host, secret string, now time.Time) error {
 
 // HostTokenEvent checks the token and, in the same transaction, records the event and
 // applies u. Clearing the token in u (the "installed" call-back) makes any replay of the
-// same request fail the check.
-func (m *Manager) HostTokenEvent(ctx context.Context, mac, secret, source, action, detail string, u HostUpdate) (Host, error) {
+// same request fail the check. guards run in the transaction (HostGuard).
+func (m *Manager) HostTokenEvent(ctx context.Context, mac, secret, source, action, detail string, u HostUpdate, guards ...HostGuard) (Host, error) {
 	now := m.now()
 	return m.hostUpdate(ctx, mac, func(h *Host) (Event, error) {
 		if err := tokenValid(*h, secret, now); err != nil {
@@ -110,7 +111,7 @@ func (m *Manager) HostTokenEvent(ctx context.Context, mac, secret, source, actio
 		}
 		applyUpdate(h, u, now.UTC())
 		return Event{Source: source, Action: action, Detail: detail, State: u.State}, nil
-	})
+	}, guards...)
 }
 
 // Reprovision returns a host to registered with netboot on and no token: its next PXE

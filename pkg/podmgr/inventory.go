@@ -23,7 +23,7 @@ type Inventory struct {
 // RecordInventory checks the host's provisioning token and, in the same transaction,
 // stores the inventory and records the event (action, with a summary as detail);
 // consume clears the token (a discovered host's inspection is over).
-func (m *Manager) RecordInventory(ctx context.Context, mac, secret, source, action, summary string, data []byte, consume bool) (Host, error) {
+func (m *Manager) RecordInventory(ctx context.Context, mac, secret, source, action, summary string, data []byte, consume bool, guards ...HostGuard) (Host, error) {
 	if len(data) > MaxInventorySize {
 		return Host{}, fmt.Errorf("%w: inventory of %d bytes, at most %d", ErrInvalid, len(data), MaxInventorySize)
 	}
@@ -42,9 +42,9 @@ func (m *Manager) RecordInventory(ctx context.Context, mac, secret, source, acti
 			ev.State = StateDiscovered
 		}
 		return ev, nil
-	}, func(tx Tx, h Host) error {
+	}, append([]HostGuard{func(tx Tx, h Host) error {
 		return tx.PutInventory(Inventory{MAC: h.MAC, UpdatedAt: now.UTC(), Data: append(json.RawMessage(nil), data...)})
-	})
+	}}, guards...)...)
 }
 
 // HostInventory returns a host's last inventory; ok is false when it has none.

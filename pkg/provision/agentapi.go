@@ -63,9 +63,14 @@ func (s *Service) logFor(c call) *slog.Logger {
 // record writes a host event on behalf of the agent, re-checking the token in the
 // transaction.
 func (s *Service) record(w http.ResponseWriter, r *http.Request, c call, action, detail string, u podmgr.HostUpdate) bool {
-	if _, err := s.mgr.HostTokenEvent(r.Context(), c.host.MAC, c.token, c.source, action, detail, u); err != nil {
+	if _, err := s.mgr.HostTokenEvent(r.Context(), c.host.MAC, c.token, c.source, action, detail, u, s.guards()...); err != nil {
 		if errors.Is(err, podmgr.ErrHostToken) {
 			http.Error(w, "provisioning token refused", http.StatusForbidden)
+			return false
+		}
+		if errors.Is(err, podmgr.ErrNotOwner) {
+			s.logFor(c).Warn("agent write fenced: the pod changed owner", "action", action, "err", err)
+			writeNotOwner(w, err)
 			return false
 		}
 		s.logFor(c).Error("record host event", "action", action, "err", err)
@@ -88,6 +93,20 @@ func (s *Service) stage2Artifact(c call) (artifact.Artifact, error) {
 		return artifact.Artifact{}, fmt.Errorf("stage2 %s has no signature", a.Ref())
 	}
 	return a, nil
+}
+
+// owned wraps the endpoints that write for the host (and the chain-load, which starts
+// the agent's session): a replica that does not own the host's pod answers 503 with its
+// owner's name, and the agent tries the next replica (owner.go).
+func (s *Service) owned(h func(http.ResponseWriter, *http.Request, call)) func(http.ResponseWriter, *http.Request, call) {
+	return func(w http.ResponseWriter, r *http.Request, c call) {
+		if err := s.notOwner(c.host.Pod); err != nil {
+			s.logFor(c).Info("agent request refused: not the pod's owner", "path", r.URL.Path, "err", err)
+			writeNotOwner(w, err)
+			return
+		}
+		h(w, r, c)
+	}
 }
 
 // accepted wraps the install endpoints: a discovered host (not accepted by an

@@ -33,10 +33,12 @@ func (s *Service) inventory(w http.ResponseWriter, r *http.Request, c call) {
 		return
 	}
 	// A discovered host's inspection ends here: its token is consumed.
-	if _, err := s.mgr.RecordInventory(r.Context(), c.host.MAC, c.token, c.source, proto.ActionInventory, clip(inventorySummary(inv)), body, c.host.Discovered); err != nil {
+	if _, err := s.mgr.RecordInventory(r.Context(), c.host.MAC, c.token, c.source, proto.ActionInventory, clip(inventorySummary(inv)), body, c.host.Discovered, s.guards()...); err != nil {
 		switch {
 		case errors.Is(err, podmgr.ErrHostToken):
 			http.Error(w, "provisioning token refused", http.StatusForbidden)
+		case errors.Is(err, podmgr.ErrNotOwner):
+			writeNotOwner(w, err)
 		case errors.Is(err, podmgr.ErrInvalid):
 			http.Error(w, err.Error(), http.StatusBadRequest)
 		default:

@@ -45,11 +45,20 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	log := slog.New(slog.DiscardHandler)
-	mgr, err := podmgr.Open(ctx, st, log)
+	mgr, err := podmgr.Open(ctx, st, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newEnvWith(t, mgr, true)
+}
+
+// newEnvWith serves the agent API of mgr with an artifact store holding a signed
+// stage2; seed adds the profile, pod-a and the host (once per store).
+func newEnvWith(t *testing.T, mgr *podmgr.Manager, seed bool) *env {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
 	store, err := artifact.Open(filepath.Join(dir, "artifacts"))
 	if err != nil {
 		t.Fatal(err)
@@ -78,10 +87,25 @@ func newEnv(t *testing.T) *env {
 	if _, err := store.Ingest(ctx, artifact.Meta{Name: "os", Version: "1", Kind: artifact.KindStage2, Signature: sig}, bytes.NewReader(img), nil); err != nil {
 		t.Fatal(err)
 	}
+	if seed {
+		seedPod(t, mgr)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(proto.Prefix, svc.Handler())
+	srv := httptest.NewTLSServer(mux)
+	t.Cleanup(srv.Close)
+	return &env{mgr: mgr, svc: svc, store: store, srv: srv, roots: pki.CertPool(), image: img}
+}
+
+// seedPod adds the profile, pod-a (pinned to replica r1 when there are replicas) and
+// the host.
+func seedPod(t *testing.T, mgr *podmgr.Manager) {
+	t.Helper()
+	ctx := context.Background()
 	if _, _, err := mgr.ApplyProfile(ctx, admin, podmgr.Profile{Name: "default", Stage2: "os@1"}, true); err != nil {
 		t.Fatal(err)
 	}
-	pod := podmgr.Pod{Name: "pod-a", Match: []podmgr.MatchRule{{Giaddr: "192.0.2.1"}},
+	pod := podmgr.Pod{Name: "pod-a", Replica: "r1", Match: []podmgr.MatchRule{{Giaddr: "192.0.2.1"}},
 		Subnets:       []podmgr.Subnet{{CIDR: "192.0.2.0/24", Gateway: "192.0.2.1", RangeStart: "192.0.2.100", RangeEnd: "192.0.2.200"}},
 		ServerAddress: "198.51.100.10", Profile: "default",
 		Management: podmgr.ManagementNet{CIDR: "203.0.113.0/24", Gateway: "203.0.113.1", VLAN: 100, DNS: []string{"203.0.113.53"}, Domain: "pod-a.example"},
@@ -92,11 +116,6 @@ func newEnv(t *testing.T) *env {
 	if _, err := mgr.AddHosts(ctx, admin, []podmgr.Host{{MAC: mac, Pod: "pod-a", Hostname: "node1", ManagementIP: "203.0.113.21"}}); err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle(proto.Prefix, svc.Handler())
-	srv := httptest.NewTLSServer(mux)
-	t.Cleanup(srv.Close)
-	return &env{mgr: mgr, svc: svc, store: store, srv: srv, roots: pki.CertPool(), image: img}
 }
 
 func (e *env) client(t *testing.T, token string) *agent.Client { return e.clientFor(t, mac, token) }

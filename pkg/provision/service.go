@@ -31,6 +31,8 @@ type Service struct {
 	ks    *kickstartTemplates
 	// events rate-limits agent events per host.
 	events *hostLimiter
+	// owner, when set, limits writes to the pods this replica owns (owner.go).
+	owner Owner
 }
 
 // New builds the service. store is the artifact store stage2 images and bash packages
@@ -64,7 +66,10 @@ func New(cfg Config, mgr *podmgr.Manager, store *artifact.Store, log *slog.Logge
 // HostToken issues the token rendered into a host's iPXE script (pxe.Config.HostToken)
 // and records step, the script's event, in the same commit.
 func (s *Service) HostToken(ctx context.Context, h podmgr.Host, step podmgr.HostStep) (string, error) {
-	tok, err := s.mgr.IssueHostTokenWith(ctx, h.MAC, "", s.cfg.TokenTTL, step)
+	if err := s.notOwner(h.Pod); err != nil {
+		return "", err
+	}
+	tok, err := s.mgr.IssueHostTokenWith(ctx, h.MAC, "", s.cfg.TokenTTL, step, s.guards()...)
 	if err != nil {
 		return "", fmt.Errorf("issue provisioning token for %s: %w", h.MAC, err)
 	}
@@ -75,15 +80,15 @@ func (s *Service) HostToken(ctx context.Context, h podmgr.Host, step podmgr.Host
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	base := proto.Prefix + "hosts/{mac}/"
-	mux.HandleFunc("GET "+base+proto.ChainloadPath, s.agent(s.chainload))
+	mux.HandleFunc("GET "+base+proto.ChainloadPath, s.agent(s.owned(s.chainload)))
 	mux.HandleFunc("GET "+base+proto.Stage2Path, s.agent(s.accepted(s.stage2)))
 	mux.HandleFunc("GET "+base+proto.SignaturePath, s.agent(s.accepted(s.signature)))
-	mux.HandleFunc("GET "+base+proto.KickstartPath, s.agent(s.accepted(s.kickstart)))
+	mux.HandleFunc("GET "+base+proto.KickstartPath, s.agent(s.owned(s.accepted(s.kickstart))))
 	mux.HandleFunc("GET "+base+proto.PackagePath, s.agent(s.accepted(s.bashPackage)))
-	mux.HandleFunc("POST "+base+proto.EventsPath, s.agent(s.event))
-	mux.HandleFunc("POST "+base+proto.InstalledPath, s.agent(s.accepted(s.installed)))
-	mux.HandleFunc("POST "+base+proto.FailedPath, s.agent(s.failed))
-	mux.HandleFunc("POST "+base+proto.InventoryPath, s.agent(s.inventory))
+	mux.HandleFunc("POST "+base+proto.EventsPath, s.agent(s.owned(s.event)))
+	mux.HandleFunc("POST "+base+proto.InstalledPath, s.agent(s.owned(s.accepted(s.installed))))
+	mux.HandleFunc("POST "+base+proto.FailedPath, s.agent(s.owned(s.failed)))
+	mux.HandleFunc("POST "+base+proto.InventoryPath, s.agent(s.owned(s.inventory)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
 	return mux
 }

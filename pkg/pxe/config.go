@@ -97,6 +97,11 @@ type Config struct {
 	// boot service records nothing more for that request. Nil leaves the token out (the
 	// boot service then records the event itself); an empty token leaves it out too.
 	HostToken func(ctx context.Context, h podmgr.Host, step podmgr.HostStep) (string, error) `yaml:"-"`
+	// HostGuards, when set, says whether this replica may write pod's host events and
+	// returns the checks its writes make in their transaction (provision.Service.Guards:
+	// the ownership fence, docs/ha.md). A refused event is not recorded; the file is
+	// still served.
+	HostGuards func(pod string) ([]podmgr.HostGuard, error) `yaml:"-"`
 	// AgentHandler serves the stage1 agent API under /agent/ on the HTTPS listener only
 	// (it carries provisioning tokens); nil: no agent API. See pkg/provision.
 	AgentHandler http.Handler `yaml:"-"`

@@ -49,6 +49,10 @@ func (s *Service) serveHostParams(w http.ResponseWriter, r *http.Request, macPat
 		s.httpRefuse(w, t, why, src, r.URL.Path)
 		return
 	}
+	if err := s.ownerCheck(t); err != nil {
+		s.notOwner(w, r, t, err)
+		return
+	}
 	step := podmgr.HostStep{Source: src.String(), Action: "https.params", Detail: paramsDetail, State: podmgr.StateBooting}
 	token, recorded, withheld, err := s.issueToken(r.Context(), t, step, src, "host parameters refused: no token")
 	if err != nil {

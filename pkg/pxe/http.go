@@ -2,6 +2,7 @@ package pxe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -104,6 +105,10 @@ func (s *Service) serveScript(w http.ResponseWriter, r *http.Request, t target, 
 		s.httpRefuse(w, t, why, src, r.URL.Path)
 		return
 	}
+	if err := s.ownerCheck(t); err != nil {
+		s.notOwner(w, r, t, err)
+		return
+	}
 	pod := t.pc.Pod.Name
 	if t.prof.Kernel == "" || t.prof.Initrd == "" {
 		s.log.LogAttrs(r.Context(), slog.LevelWarn, "iPXE script: the profile names no kernel or initrd; serving local boot", scriptAttrs(t)...)
@@ -164,9 +169,33 @@ func (s *Service) issueToken(ctx context.Context, t target, step podmgr.HostStep
 }
 
 func (s *Service) scriptFailed(w http.ResponseWriter, r *http.Request, t target, msg string, err error) {
+	if errors.Is(err, podmgr.ErrNotOwner) {
+		s.notOwner(w, r, t, err)
+		return
+	}
 	s.log.LogAttrs(r.Context(), slog.LevelError, msg, append(scriptAttrs(t), slog.Any("err", err))...)
 	http.Error(w, "500 internal error", http.StatusInternalServerError)
 	s.m.httpRequests.WithLabelValues(t.pc.Pod.Name, "script", "500").Inc()
+}
+
+// ownerCheck refuses the script of a host whose pod another replica owns (HostGuards):
+// with or without a token, the host's boot goes on at its pod's owner.
+func (s *Service) ownerCheck(t target) error {
+	if s.cfg.HostGuards == nil {
+		return nil
+	}
+	_, err := s.cfg.HostGuards(t.pc.Pod.Name)
+	return err
+}
+
+// notOwner answers a script or parameters request of a host whose pod another replica
+// owns (docs/ha.md "Fencing"): 503 with Retry-After and the owner's name; no token was
+// issued.
+func (s *Service) notOwner(w http.ResponseWriter, r *http.Request, t target, err error) {
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "no token issued: not the pod's owner", append(scriptAttrs(t), slog.Any("err", err))...)
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, err.Error(), http.StatusServiceUnavailable)
+	s.m.httpRequests.WithLabelValues(t.pc.Pod.Name, "script", "503").Inc()
 }
 
 func scriptAttrs(t target) []slog.Attr {

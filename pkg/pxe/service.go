@@ -367,7 +367,15 @@ func (s *Service) shutdownTFTP() {
 func (s *Service) recordEvent(src, action, detail string, t target, state podmgr.HostState) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := s.mgr.RecordHostEvent(ctx, t.host.MAC, src, action, detail, podmgr.HostUpdate{State: state}); err != nil {
+	var guards []podmgr.HostGuard
+	if s.cfg.HostGuards != nil {
+		var err error
+		if guards, err = s.cfg.HostGuards(t.pc.Pod.Name); err != nil {
+			s.log.Debug("host event not recorded", "pod", t.pc.Pod.Name, "host", t.host.MAC, "action", action, "err", err)
+			return
+		}
+	}
+	if _, err := s.mgr.RecordHostEvent(ctx, t.host.MAC, src, action, detail, podmgr.HostUpdate{State: state}, guards...); err != nil {
 		s.log.Warn("record host event", "pod", t.pc.Pod.Name, "host", t.host.MAC, "action", action, "err", err)
 	}
 }

@@ -42,6 +42,8 @@ type Ownership struct {
 	mu sync.RWMutex
 	// owned are the pods this replica answers for, with the owner key it holds.
 	owned map[string]ownedPod
+	// seen maps each pod to its owner's name as last read ("" for none).
+	seen map[string]string
 }
 
 // ownedPod is an owner key this replica holds: its mod revision and the session lease
@@ -57,7 +59,7 @@ func NewOwnership(m *Membership, hooks Hooks, reg prometheus.Registerer, log *sl
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Ownership{m: m, hooks: hooks, log: log.With("replica", m.Name()), met: met, owned: map[string]ownedPod{}}, nil
+	return &Ownership{m: m, hooks: hooks, log: log.With("replica", m.Name()), met: met, owned: map[string]ownedPod{}, seen: map[string]string{}}, nil
 }
 
 // Owns reports whether this replica answers for pod now: it holds the pod's owner key,
@@ -92,6 +94,17 @@ func (o *Ownership) Fence(tx podmgr.ReadTx, pod string) (bool, error) {
 		return false, err
 	}
 	return rec.Replica == o.m.Name() && rec.Lease == o.m.Self().Lease && o.m.Alive(), nil
+}
+
+// Name is this replica's name.
+func (o *Ownership) Name() string { return o.m.Name() }
+
+// OwnerOf is the replica that owned pod at the last read of the owner keys ("" when
+// none did): what a refusal tells the client.
+func (o *Ownership) OwnerOf(pod string) string {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	return o.seen[pod]
 }
 
 // Owned lists the pods this replica answers for.
@@ -158,6 +171,7 @@ func (o *Ownership) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	o.remember(owners)
 	members := o.m.Members()
 	o.met.members.Set(float64(len(members)))
 	var liveNames []string
@@ -198,6 +212,17 @@ func (o *Ownership) reconcile(ctx context.Context) error {
 	o.met.owned.Set(float64(len(o.owned)))
 	o.mu.RUnlock()
 	return nil
+}
+
+// remember keeps the owners' names for OwnerOf.
+func (o *Ownership) remember(owners map[string]owner) {
+	seen := make(map[string]string, len(owners))
+	for pod, cur := range owners {
+		seen[pod] = cur.rec.Replica
+	}
+	o.mu.Lock()
+	o.seen = seen
+	o.mu.Unlock()
 }
 
 // claim creates pod's owner key if nobody holds it, then adopts the pod.

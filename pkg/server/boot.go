@@ -50,6 +50,10 @@ func (s *Server) openBoot() error {
 	if err != nil {
 		return err
 	}
+	if s.owner != nil {
+		prov.SetOwner(s.owner) // only the pod's owner writes tokens and host events
+		bc.HostGuards = prov.Guards
+	}
 	bc.HostToken, bc.AgentHandler = prov.HostToken, prov.Handler()
 	bc.Replicas = s.replicaURLs()
 	s.api.Mount(prov.Routes()...)

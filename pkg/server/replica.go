@@ -59,6 +59,7 @@ func (s *Server) shareDHCP(srv *dhcprelay.Server) error {
 		return err
 	}
 	srv.SetOwner(own)
+	s.owner = own
 	if a, err := netip.ParseAddr(s.members.Config().Advertise.DHCP); err == nil {
 		srv.SetServerID(a)
 	}

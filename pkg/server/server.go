@@ -79,6 +79,8 @@ type Server struct {
 	own *ownCerts
 	// members is this replica's membership with the etcd store (replica.go); nil on bbolt.
 	members *replica.Membership
+	// owner is this replica's pod ownership (replica.go); nil on bbolt or without DHCP.
+	owner *replica.Ownership
 	// ui is the web dashboard (web.go).
 	ui http.Handler
 	// undo holds what Open has opened so far, to close (last first) when a later step
