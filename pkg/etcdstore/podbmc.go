@@ -7,16 +7,7 @@ func (x *recordTx) PodBMC(pod string) (podmgr.PodBMC, bool, error) {
 }
 
 func (x *recordTx) EachPodBMC(fn func(podmgr.PodBMC) error) error {
-	bs, err := scanRecords[podmgr.PodBMC](x.t, x.t.s.dir(collPodBMCs))
-	if err != nil {
-		return err
-	}
-	for _, b := range bs {
-		if err := fn(b); err != nil {
-			return err
-		}
-	}
-	return nil
+	return eachRecord(x.t, x.t.s.dir(collPodBMCs), fn)
 }
 
 func (x *recordTx) PutPodBMC(b podmgr.PodBMC) error {

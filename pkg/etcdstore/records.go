@@ -362,12 +362,17 @@ func (x *recordTx) BMC(mac string) (podmgr.BMC, bool, error) {
 }
 
 func (x *recordTx) EachBMC(fn func(podmgr.BMC) error) error {
-	bs, err := scanRecords[podmgr.BMC](x.t, x.t.s.dir(collBMCs))
+	return eachRecord(x.t, x.t.s.dir(collBMCs), fn)
+}
+
+// eachRecord calls fn for every record under dir, in key order.
+func eachRecord[T any](t *txn, dir string, fn func(T) error) error {
+	rs, err := scanRecords[T](t, dir)
 	if err != nil {
 		return err
 	}
-	for _, b := range bs {
-		if err := fn(b); err != nil {
+	for _, r := range rs {
+		if err := fn(r); err != nil {
 			return err
 		}
 	}
