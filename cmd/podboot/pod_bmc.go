@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/spf13/cobra"
+
 	"github.com/podboot/podboot/pkg/api"
 	"github.com/podboot/podboot/pkg/bmc"
 	"github.com/podboot/podboot/pkg/podmgr"
@@ -128,4 +130,46 @@ func podBMCOf(ctx context.Context, c *api.Client, pod string) (*podBMCShown, err
 		pw = "set"
 	}
 	return &podBMCShown{Driver: info.Driver, Port: info.Port, User: info.User, Password: pw, InsecureTLS: info.InsecureTLS, CACert: info.CACert}, nil
+}
+
+// notePodBMCKept says, for a pod file document without a bmc section whose pod has BMC
+// defaults, that apply kept them: a missing section never deletes them.
+func notePodBMCKept(ctx context.Context, c *api.Client, w io.Writer, pod string) error {
+	b, err := podBMCOf(ctx, c, pod)
+	if err != nil || b == nil {
+		return err
+	}
+	fmt.Fprintf(w, "pod %s: no bmc section: its bmc defaults are kept (driver %s, user %s; podboot pod bmc delete %s removes them)\n", pod, orDash(string(b.Driver)), orDash(b.User), pod)
+	return nil
+}
+
+func newPodBMCCmd(cf *clientFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "bmc", Short: "Manage a pod's BMC defaults (set them with pod apply's bmc: section)"}
+	cmd.AddCommand(newPodBMCDeleteCmd(cf))
+	return cmd
+}
+
+func newPodBMCDeleteCmd(cf *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete POD",
+		Short: "Remove a pod's BMC defaults, sealed password included (refused while hosts rely on them)",
+		Long: `Remove a pod's BMC defaults, the sealed password with them; the deletion is audited
+(pod.bmc.delete). It is refused (409) while a host of the pod relies on them: its own
+BMC record leaves empty a field the defaults set (driver, port, user, password, or the
+TLS mode). The refusal names a few such hosts and the fields: give them their own
+values with 'host bmc set' first. 'pod apply' of a file without a bmc: section never
+deletes the defaults; it keeps them and says so.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			if err := c.Do(cmd.Context(), "DELETE", "/api/v1/pods/"+url.PathEscape(args[0])+"/bmc", nil, nil); err != nil {
+				return fmt.Errorf("pod %s: delete bmc defaults: %w", args[0], err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "pod %s: bmc defaults deleted (password included)\n", args[0])
+			return nil
+		},
+	}
 }

@@ -19,7 +19,7 @@ import (
 
 func newPodCmd(cf *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "pod", Short: "Register and manage pods (sites)"}
-	cmd.AddCommand(newPodRegisterCmd(cf), newPodApplyCmd(cf), newPodListCmd(cf), newPodShowCmd(cf), newPodDeleteCmd(cf), newPodStatusCmd(cf), newPodCheckCmd(cf))
+	cmd.AddCommand(newPodRegisterCmd(cf), newPodApplyCmd(cf), newPodListCmd(cf), newPodShowCmd(cf), newPodDeleteCmd(cf), newPodStatusCmd(cf), newPodCheckCmd(cf), newPodBMCCmd(cf))
 	return cmd
 }
 
@@ -168,7 +168,9 @@ and reported unchanged.
 A pod's optional 'bmc:' section sets BMC defaults for every host of the pod (driver,
 port, user, passwordFile, insecureTLS, caCertFile; files relative to the pod file):
 a host's own 'host bmc set' fields override them field by field. The password is
-sealed on the server and never shown; without passwordFile the stored one is kept.`,
+sealed on the server and never shown; without passwordFile the stored one is kept. A
+document without a bmc: section keeps the pod's stored defaults (and says so): remove
+them with 'pod bmc delete'.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
@@ -195,6 +197,8 @@ sealed on the server and never shown; without passwordFile the stored one is kep
 					if err := putPodBMC(cmd.Context(), c, cmd.OutOrStdout(), d.Name, s); err != nil {
 						return err
 					}
+				} else if err := notePodBMCKept(cmd.Context(), c, cmd.OutOrStdout(), d.Name); err != nil {
+					return err
 				}
 			}
 			warnMissingBootloaders(cmd.Context(), c, cmd.ErrOrStderr(), podProfiles(cmd.Context(), c, pods))

@@ -60,6 +60,7 @@ func (s *Service) Routes() []api.Route {
 		{Method: "DELETE", Path: "/api/v1/hosts/{mac}/virtual-media", Allow: api.Changers(), Handler: s.deleteMedia},
 		{Method: "GET", Path: "/api/v1/pods/{name}/bmc", Allow: api.Readers(), Handler: s.getPodBMC},
 		{Method: "PUT", Path: "/api/v1/pods/{name}/bmc", Allow: api.Changers(), Handler: s.putPodBMC},
+		{Method: "DELETE", Path: "/api/v1/pods/{name}/bmc", Allow: api.Changers(), Handler: s.deletePodBMC},
 	}
 }
 
@@ -209,4 +210,12 @@ func (s *Service) putPodBMC(w http.ResponseWriter, r *http.Request, a podmgr.Act
 		return
 	}
 	api.WriteJSON(w, http.StatusOK, info)
+}
+
+func (s *Service) deletePodBMC(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
+	if err := s.mgr.DeletePodBMC(r.Context(), a, r.PathValue("name")); err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

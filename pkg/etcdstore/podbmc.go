@@ -13,3 +13,8 @@ func (x *recordTx) EachPodBMC(fn func(podmgr.PodBMC) error) error {
 func (x *recordTx) PutPodBMC(b podmgr.PodBMC) error {
 	return x.putRecord(x.t.s.key(collPodBMCs, b.Pod), b)
 }
+
+func (x *recordTx) DeletePodBMC(pod string) error {
+	x.t.del(x.t.s.key(collPodBMCs, pod), x.t.s.dir(collPodBMCs))
+	return nil
+}

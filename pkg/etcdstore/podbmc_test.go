@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/podboot/podboot/internal/testutil"
@@ -63,5 +64,45 @@ func TestPodBMCDefaultsSameAsBolt(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got["bbolt"], got["etcd"]) {
 		t.Fatalf("stores differ: bbolt %+v, etcd %+v", got["bbolt"], got["etcd"])
+	}
+	for name, st := range stores {
+		deletePodBMCRefusedWhileRelied(t, name, openManager(t, st))
+	}
+}
+
+// deletePodBMCRefusedWhileRelied: p1's defaults (driver redfish, user root, password)
+// cannot be deleted while a host's BMC leaves its user and password to them; once the
+// host sets its own, they can, once.
+func deletePodBMCRefusedWhileRelied(t *testing.T, name string, m *podmgr.Manager) {
+	ctx := context.Background()
+	const mac = "52:54:00:0b:00:01"
+	if _, err := m.AddHosts(ctx, testActor, []podmgr.Host{{MAC: mac, Pod: "p1"}}); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if err := m.SetBMC(ctx, testActor, podmgr.BMC{MAC: mac, Driver: podmgr.BMCRedfish, Address: "192.0.2.9"}); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	err := m.DeletePodBMC(ctx, testActor, "p1")
+	if !errors.Is(err, podmgr.ErrConflict) || !strings.Contains(err.Error(), mac+" (user, password)") {
+		t.Fatalf("%s: delete defaults a host relies on: %v, want a conflict naming %s (user, password)", name, err, mac)
+	}
+	if _, ok, err := m.PodBMCOf(ctx, "p1"); !ok || err != nil {
+		t.Fatalf("%s: defaults after the refused delete: ok=%v err=%v", name, ok, err)
+	}
+	if err := m.SetBMC(ctx, testActor, podmgr.BMC{MAC: mac, Address: "192.0.2.9", Driver: podmgr.BMCRedfish, User: "u", Password: []byte("sealed-h")}); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if err := m.DeletePodBMC(ctx, testActor, "p1"); err != nil {
+		t.Fatalf("%s: delete unused defaults: %v", name, err)
+	}
+	if _, ok, err := m.PodBMCOf(ctx, "p1"); ok || err != nil {
+		t.Fatalf("%s: defaults after the delete: ok=%v err=%v", name, ok, err)
+	}
+	if err := m.DeletePodBMC(ctx, testActor, "p1"); !errors.Is(err, podmgr.ErrNotFound) {
+		t.Fatalf("%s: second delete: %v, want not found", name, err)
+	}
+	evs, err := m.Events(ctx, podmgr.EventFilter{Kind: podmgr.KindAudit})
+	if err != nil || len(evs) == 0 || evs[len(evs)-1].Action != "pod.bmc.delete" || strings.Contains(evs[len(evs)-1].Detail, "sealed") {
+		t.Fatalf("%s: last audit event %+v (%v), want pod.bmc.delete without the secret", name, evs, err)
 	}
 }

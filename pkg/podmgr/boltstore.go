@@ -450,3 +450,7 @@ func (t boltTx) EachPodBMC(fn func(PodBMC) error) error {
 }
 
 func (t boltTx) PutPodBMC(b PodBMC) error { return put(t.tx, bucketPodBMCs, []byte(b.Pod), b) }
+
+func (t boltTx) DeletePodBMC(pod string) error {
+	return t.tx.Bucket(bucketPodBMCs).Delete([]byte(pod))
+}

@@ -68,8 +68,9 @@ type Tx interface {
 	DeleteLease(pod, ip string) error
 	PutBMC(b BMC) error
 	DeleteBMC(mac string) error
-	// PutPodBMC stores a pod's BMC defaults; DeletePod deletes them.
+	// PutPodBMC stores a pod's BMC defaults; DeletePodBMC (or DeletePod) deletes them.
 	PutPodBMC(b PodBMC) error
+	DeletePodBMC(pod string) error
 	// AppendEvent stores e with the next sequence number and returns it.
 	AppendEvent(e Event) (uint64, error)
 	// OnCommit calls fn with the commit's revision once the writes are committed (not
