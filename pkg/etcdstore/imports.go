@@ -42,12 +42,16 @@ type importRecord struct {
 	Parts        int       `json:"parts"`
 	PartsWritten int       `json:"partsWritten"`
 	HostsWritten int       `json:"hostsWritten"`
+	// AcceptsWritten counts the discovered hosts the written parts accepted.
+	AcceptsWritten int `json:"acceptsWritten,omitempty"`
 }
 
-// importPart is P import-parts/ID/K.
+// importPart is P import-parts/ID/K: the hosts part K registered, and the discovered
+// hosts it accepted (as they were before).
 type importPart struct {
-	MACs    []string  `json:"macs"`
-	Created time.Time `json:"created"`
+	MACs     []string                `json:"macs"`
+	Created  time.Time               `json:"created"`
+	Accepted []podmgr.ImportedAccept `json:"accepted,omitempty"`
 }
 
 // importOwners holds the leases of the imports this process runs.
@@ -187,7 +191,7 @@ func unavailableErr(err error) error {
 // RecordImportPart implements podmgr's import part recorder on the transaction: it
 // requires the owner key (the part cannot commit once the import was abandoned),
 // records the part's hosts and counts them in the import record.
-func (x *recordTx) RecordImportPart(id string, macs []string, created time.Time) error {
+func (x *recordTx) RecordImportPart(id string, macs []string, created time.Time, accepted []podmgr.ImportedAccept) error {
 	s := x.t.s
 	if _, ok, err := x.t.get(s.key(collImportOwners, id)); err != nil {
 		return err
@@ -203,10 +207,11 @@ func (x *recordTx) RecordImportPart(id string, macs []string, created time.Time)
 	}
 	rec.PartsWritten++
 	rec.HostsWritten += len(macs)
+	rec.AcceptsWritten += len(accepted)
 	if err := x.putRecord(s.key(collImports, id), rec); err != nil {
 		return err
 	}
-	return x.putRecord(s.key(collImportParts, id, fmt.Sprintf("%08d", rec.PartsWritten)), importPart{MACs: macs, Created: created})
+	return x.putRecord(s.key(collImportParts, id, fmt.Sprintf("%08d", rec.PartsWritten)), importPart{MACs: macs, Created: created, Accepted: accepted})
 }
 
 // sweepImports rolls back every import whose owner is gone, now and then every
@@ -286,6 +291,11 @@ func (s *Store) rollBack(ctx context.Context, id string) error {
 				}
 				n++
 			}
+			for _, a := range p.Accepted {
+				if _, err := podmgr.UndoAccept(x, a, time.Now().UTC()); err != nil {
+					return err
+				}
+			}
 			x.t.del(string(kv.Key), "")
 			return nil
 		})
@@ -303,6 +313,9 @@ func (s *Store) rollBack(ctx context.Context, id string) error {
 		x.t.del(s.key(collImports, id), "")
 		detail := fmt.Sprintf("import %s of %d hosts in %d parts, started %s, was cut off after %d parts (%d hosts) when its serve stopped: the %d hosts it wrote were removed, nothing of it was imported",
 			id, rec.Hosts, rec.Parts, rec.Started.Format(time.RFC3339), rec.PartsWritten, rec.HostsWritten, rec.HostsWritten)
+		if rec.AcceptsWritten > 0 {
+			detail += fmt.Sprintf("; the %d discovered hosts it accepted are discovered again", rec.AcceptsWritten)
+		}
 		s.cfg.Log.Warn("import rolled back", "import", id, "hosts", rec.Hosts, "written", rec.HostsWritten, "removedHere", removed)
 		_, err = x.AppendEvent(podmgr.Event{Time: time.Now().UTC(), Kind: podmgr.KindAudit, Actor: rec.Actor, Source: "import rollback", Action: "host.import.rollback", Detail: detail})
 		return err

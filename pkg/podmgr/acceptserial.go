@@ -21,21 +21,39 @@ type SerialAccept struct {
 	Profile      string `json:"profile,omitempty"`
 }
 
-// AcceptBySerial accepts discovered hosts by the DMI serial their inspection reported.
-// Every row is checked first (a serial matching no discovered host, or more than one,
-// fails the whole request and nothing is accepted); then each host is accepted as
-// AcceptHost does, in row order. If one of those fails (its hostname was taken
-// meanwhile), the hosts accepted before it stay accepted and the error names them.
+// Accept is an import row that accepts the discovered host MAC (found by Serial, which
+// the row's messages name) as AcceptHost does.
+type Accept struct {
+	MAC          string
+	Serial       string
+	Hostname     string
+	ManagementIP string
+	Profile      string
+}
+
+// AcceptBySerial accepts discovered hosts by the DMI serial their inspection reported,
+// all or none (ResolveSerials, then Import).
 func (m *Manager) AcceptBySerial(ctx context.Context, a Actor, rows []SerialAccept) ([]Host, error) {
+	acc, err := m.ResolveSerials(ctx, rows)
+	if err != nil {
+		return nil, err
+	}
+	return m.Import(ctx, a, ImportRequest{Accepts: acc})
+}
+
+// ResolveSerials finds the discovered host of each row. Every row must match exactly one
+// (in the row's pod, when it names one): a serial matching none, or several, fails the
+// whole request, naming the row.
+func (m *Manager) ResolveSerials(ctx context.Context, rows []SerialAccept) ([]Accept, error) {
 	if len(rows) == 0 {
-		return nil, fmt.Errorf("%w: no rows", ErrInvalid)
+		return nil, nil
 	}
 	macs, err := m.discoveredSerials(ctx)
 	if err != nil {
 		return nil, err
 	}
 	seen := map[string]int{}
-	targets := make([]string, len(rows))
+	out := make([]Accept, len(rows))
 	for i, r := range rows {
 		key := strings.ToLower(strings.TrimSpace(r.Serial))
 		if key == "" {
@@ -55,22 +73,10 @@ func (m *Manager) AcceptBySerial(ctx context.Context, a Actor, rows []SerialAcce
 		case 0:
 			return nil, fmt.Errorf("%w: row %d: no discovered host%s reported serial %s (has it booted into inspection yet?); nothing was accepted", ErrNotFound, i+1, inPod(r.Pod), r.Serial)
 		case 1:
-			targets[i] = found[0]
+			out[i] = Accept{MAC: found[0], Serial: r.Serial, Hostname: r.Hostname, ManagementIP: r.ManagementIP, Profile: r.Profile}
 		default:
 			return nil, fmt.Errorf("%w: row %d: serial %s is reported by %d discovered hosts (%s): accept them by MAC; nothing was accepted", ErrConflict, i+1, r.Serial, len(found), strings.Join(found, ", "))
 		}
-	}
-	var out []Host
-	for i, r := range rows {
-		h, err := m.acceptHost(ctx, a, targets[i], r.Hostname, r.ManagementIP, r.Profile, "import serial "+r.Serial)
-		if err != nil {
-			done := make([]string, 0, len(out))
-			for _, h := range out {
-				done = append(done, h.MAC+" ("+h.Hostname+")")
-			}
-			return out, fmt.Errorf("row %d, serial %s, host %s: %w; accepted before it: %d [%s]", i+1, r.Serial, targets[i], err, len(out), strings.Join(done, ", "))
-		}
-		out = append(out, h)
 	}
 	return out, nil
 }

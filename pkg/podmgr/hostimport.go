@@ -31,28 +31,31 @@ type ImportJournal interface {
 }
 
 // ImportPartTx is the transaction of an ImportJournal: it records the hosts a part
-// writes, and fails once the import was abandoned.
+// registers (macs, created at created) and the discovered hosts it accepts (what
+// UndoAccept needs), and fails once the import was abandoned.
 type ImportPartTx interface {
-	RecordImportPart(id string, macs []string, created time.Time) error
+	RecordImportPart(id string, macs []string, created time.Time, accepted []ImportedAccept) error
 }
 
-// importHosts registers hs, already validated against the registry, in parts of per
-// hosts, one transaction each. It is all-or-nothing for the caller: a part that fails
-// removes the parts written before it, and the error says so. A part whose commit
+// importHosts writes rows (hosts to register, discovered hosts to accept), already
+// validated against the registry, in parts of per rows, one transaction each. It is
+// all-or-nothing for the caller: a part that fails undoes the parts written before it
+// (removes their new hosts, puts their accepted hosts back to discovered), and the
+// error says so. A part whose commit
 // outcome is unknown (etcd lost a member or its leader mid-commit) is looked up and
 // either counted as written or written again. Between the first and the last part other
 // readers may see some of the hosts; every part's audit record names the import.
-func (m *Manager) importHosts(ctx context.Context, a Actor, hs []Host, per int) ([]Host, error) {
+func (m *Manager) importHosts(ctx context.Context, a Actor, hs []importRow, per int) error {
 	var idb [6]byte
 	if _, err := rand.Read(idb[:]); err != nil {
-		return nil, fmt.Errorf("read random: %w", err)
+		return fmt.Errorf("read random: %w", err)
 	}
 	id := hex.EncodeToString(idb[:])
 	parts := (len(hs) + per - 1) / per
 	j, journaled := m.store.(ImportJournal)
 	if journaled {
 		if err := j.BeginImport(ctx, id, a.Name, len(hs), parts); err != nil {
-			return nil, fmt.Errorf("import of %d hosts: %w", len(hs), err)
+			return fmt.Errorf("import of %d hosts: %w", len(hs), err)
 		}
 	}
 	written := 0
@@ -61,22 +64,22 @@ func (m *Manager) importHosts(ctx context.Context, a Actor, hs []Host, per int) 
 		detail := fmt.Sprintf("import %s part %d/%d: %d of %d hosts", id, p+1, parts, len(part), len(hs))
 		if err := m.importPart(ctx, a, id, part, detail); err != nil {
 			werr := fmt.Errorf("import %s of %d hosts: part %d/%d: %w", id, len(hs), p+1, parts, err)
-			return nil, m.undoImport(ctx, a, id, hs[:written], per, werr)
+			return m.undoImport(ctx, a, id, hs[:written], per, werr)
 		}
 		written += len(part)
 	}
 	if journaled {
 		if err := m.endImport(ctx, j, id); err != nil {
-			return nil, fmt.Errorf("import %s of %d hosts: all parts written, but %w: nothing was imported", id, len(hs), err)
+			return fmt.Errorf("import %s of %d hosts: all parts written, but %w: nothing was imported", id, len(hs), err)
 		}
 	}
 	m.log.Info("hosts imported", "count", len(hs), "parts", parts, "import", id, "actor", a.Name)
-	return hs, nil
+	return nil
 }
 
 // undoImport removes the hosts an import wrote before its part failed with werr, and
 // says what became of them.
-func (m *Manager) undoImport(ctx context.Context, a Actor, id string, written []Host, per int, werr error) error {
+func (m *Manager) undoImport(ctx context.Context, a Actor, id string, written []importRow, per int, werr error) error {
 	j, journaled := m.store.(ImportJournal)
 	if len(written) > 0 {
 		if rerr := m.removeImported(ctx, a, id, written, per); rerr != nil {
@@ -95,7 +98,7 @@ func (m *Manager) undoImport(ctx context.Context, a Actor, id string, written []
 	if len(written) == 0 {
 		return werr
 	}
-	return fmt.Errorf("%w; the %d hosts already written were removed again: nothing was imported", werr, len(written))
+	return fmt.Errorf("%w; the %d hosts already written were undone again: nothing was imported", werr, len(written))
 }
 
 // endImport closes an import's record, retrying while the store is unavailable; one
@@ -113,32 +116,10 @@ func (m *Manager) endImport(ctx context.Context, j ImportJournal, id string) err
 const importAttempts = 5
 
 // importPart writes one part, finding out what happened when the outcome is unknown.
-func (m *Manager) importPart(ctx context.Context, a Actor, id string, part []Host, detail string) error {
-	macs := make([]string, len(part))
-	for i, h := range part {
-		macs[i] = h.MAC
-	}
+func (m *Manager) importPart(ctx context.Context, a Actor, id string, part []importRow, detail string) error {
 	var err error
 	for attempt := 1; attempt <= importAttempts; attempt++ {
-		err = m.update(ctx, func(tx Tx) error {
-			if err := checkNewHosts(tx, part); err != nil {
-				return err
-			}
-			if r, ok := tx.(ImportPartTx); ok {
-				if err := r.RecordImportPart(id, macs, part[0].CreatedAt); err != nil {
-					return err
-				}
-			}
-			for _, h := range part {
-				if err := tx.PutHost(h); err != nil {
-					return err
-				}
-				if _, err := tx.AppendEvent(Event{Time: h.CreatedAt, Kind: KindHost, Pod: h.Pod, MAC: h.MAC, Actor: a.Name, Source: a.Source, Action: "registered", State: StateRegistered}); err != nil {
-					return err
-				}
-			}
-			return m.audit(tx, a, "host.add", part[0].Pod, "", detail)
-		})
+		err = m.update(ctx, func(tx Tx) error { return m.writeRows(tx, a, id, part, detail) })
 		if err == nil || !errors.Is(err, ErrStoreUnavailable) {
 			return err
 		}
@@ -168,17 +149,22 @@ func pause(ctx context.Context, attempt int) error {
 }
 
 // countWritten counts the hosts of part that the store holds as this import wrote them
-// (same pod, same creation time).
-func (m *Manager) countWritten(ctx context.Context, part []Host) (int, error) {
+// (same pod; same creation time, or accepted at the import's time).
+func (m *Manager) countWritten(ctx context.Context, part []importRow) (int, error) {
 	n := 0
 	err := m.store.View(ctx, func(tx ReadTx) error {
 		n = 0
-		for _, h := range part {
+		for _, r := range part {
+			h := r.Host
 			got, ok, err := tx.Host(h.MAC)
 			if err != nil {
 				return err
 			}
-			if ok && got.Pod == h.Pod && got.CreatedAt.Equal(h.CreatedAt) {
+			mine := got.CreatedAt.Equal(h.CreatedAt)
+			if r.Prior != nil {
+				mine = !got.Discovered && got.UpdatedAt.Equal(h.UpdatedAt)
+			}
+			if ok && got.Pod == h.Pod && mine {
 				n++
 			}
 		}
@@ -187,14 +173,22 @@ func (m *Manager) countWritten(ctx context.Context, part []Host) (int, error) {
 	return n, err
 }
 
-// removeImported deletes the hosts an import wrote, in parts, as the import's undo.
-func (m *Manager) removeImported(ctx context.Context, a Actor, id string, hs []Host, per int) error {
+// removeImported undoes the rows an import wrote, in parts: it deletes the hosts it
+// registered and puts the hosts it accepted back to discovered.
+func (m *Manager) removeImported(ctx context.Context, a Actor, id string, hs []importRow, per int) error {
 	for i := 0; i < len(hs); i += per {
 		part := hs[i:min(i+per, len(hs))]
 		var err error
 		for attempt := 1; attempt <= importAttempts; attempt++ {
 			err = m.update(ctx, func(tx Tx) error {
-				for _, h := range part {
+				for _, r := range part {
+					if r.Prior != nil {
+						if _, err := UndoAccept(tx, ImportedAccept{Prior: *r.Prior, SetBMC: r.BMC != nil, PriorBMC: r.PriorBMC}, m.now().UTC()); err != nil {
+							return err
+						}
+						continue
+					}
+					h := r.Host
 					if got, ok, err := tx.Host(h.MAC); err != nil {
 						return err
 					} else if !ok || !got.CreatedAt.Equal(h.CreatedAt) {
@@ -204,7 +198,7 @@ func (m *Manager) removeImported(ctx context.Context, a Actor, id string, hs []H
 						return err
 					}
 				}
-				return m.audit(tx, a, "host.delete", part[0].Pod, "", fmt.Sprintf("import %s undone: %d hosts", id, len(part)))
+				return m.audit(tx, a, "host.delete", part[0].Host.Pod, "", fmt.Sprintf("import %s undone: %d hosts", id, len(part)))
 			})
 			if err == nil || !errors.Is(err, ErrStoreUnavailable) || pause(ctx, attempt) != nil {
 				break

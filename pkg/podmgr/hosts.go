@@ -21,9 +21,48 @@ func (m *Manager) AddHosts(ctx context.Context, a Actor, hs []Host) ([]Host, err
 		return nil, fmt.Errorf("%w: no hosts given", ErrInvalid)
 	}
 	now := m.now().UTC()
+	out, err := m.prepareNewHosts(hs, newPodIdentities(m.reg), now)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := m.store.(HostChunker); ok && len(out) > c.HostsPerTxn() {
+		if err := m.importHosts(ctx, a, newHostRows(out), c.HostsPerTxn()); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	err = m.update(ctx, func(tx Tx) error {
+		if err := checkNewHosts(tx, out); err != nil {
+			return err
+		}
+		for i := range out {
+			h := out[i]
+			if err := tx.PutHost(h); err != nil {
+				return err
+			}
+			if _, err := tx.AppendEvent(Event{Time: now, Kind: KindHost, Pod: h.Pod, MAC: h.MAC, Actor: a.Name, Source: a.Source, Action: "registered", State: StateRegistered}); err != nil {
+				return err
+			}
+		}
+		detail := out[0].MAC
+		if len(out) > 1 {
+			detail = fmt.Sprintf("%d hosts", len(out))
+		}
+		return m.audit(tx, a, "host.add", out[0].Pod, "", detail)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("save %d hosts: %w", len(out), err)
+	}
+	m.log.Info("hosts added", "count", len(out), "pod", out[0].Pod, "actor", a.Name)
+	return out, nil
+}
+
+// prepareNewHosts checks hosts to register against the registry (ids: the hostnames and
+// management addresses taken so far, shared with the rest of an import) and returns
+// them as they will be stored. One bad row refuses them all, naming it.
+func (m *Manager) prepareNewHosts(hs []Host, ids *podIdentities, now time.Time) ([]Host, error) {
 	seenMAC := map[string]int{}
 	seenIP := map[string]string{}
-	ids := newPodIdentities(m.reg)
 	out := make([]Host, len(hs))
 	for i, h := range hs {
 		row := func(err error) error {
@@ -72,32 +111,6 @@ func (m *Manager) AddHosts(ctx context.Context, a Actor, hs []Host) ([]Host, err
 		h.Discovered, h.CreatedAt, h.UpdatedAt = false, now, now
 		out[i] = h
 	}
-	if c, ok := m.store.(HostChunker); ok && len(out) > c.HostsPerTxn() {
-		return m.importHosts(ctx, a, out, c.HostsPerTxn())
-	}
-	err := m.update(ctx, func(tx Tx) error {
-		if err := checkNewHosts(tx, out); err != nil {
-			return err
-		}
-		for i := range out {
-			h := out[i]
-			if err := tx.PutHost(h); err != nil {
-				return err
-			}
-			if _, err := tx.AppendEvent(Event{Time: now, Kind: KindHost, Pod: h.Pod, MAC: h.MAC, Actor: a.Name, Source: a.Source, Action: "registered", State: StateRegistered}); err != nil {
-				return err
-			}
-		}
-		detail := out[0].MAC
-		if len(out) > 1 {
-			detail = fmt.Sprintf("%d hosts", len(out))
-		}
-		return m.audit(tx, a, "host.add", out[0].Pod, "", detail)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("save %d hosts: %w", len(out), err)
-	}
-	m.log.Info("hosts added", "count", len(out), "pod", out[0].Pod, "actor", a.Name)
 	return out, nil
 }
 
