@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/podboot/podboot/pkg/bmc"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
@@ -67,11 +68,15 @@ func TestReadHostsCSVSerialAndBMC(t *testing.T) {
 	if b := plan.BMCBySerial["PB-1"]; b.Password != "s3cret" || b.Port != 6230 || b.Driver != podmgr.BMCIPMI || b.User != "admin" {
 		t.Fatalf("bmc %+v", b)
 	}
+	addrOnly, err := readHostsCSV(strings.NewReader("mac,bmc_address\n52:54:00:00:00:01,192.0.2.9\n"), "p", dir)
+	if b := addrOnly.BMCByMAC["52:54:00:00:00:01"]; err != nil || b != (bmc.Settings{Address: "192.0.2.9"}) {
+		t.Fatalf("address-only row (the pod's defaults for the rest): %+v %v", b, err)
+	}
 	for _, tt := range []struct{ name, csv, err string }{
 		{"password column", "mac,bmc_password\n52:54:00:00:00:01,x\n", "never go into a CSV"},
 		{"serial with ip", "serial,hostname,ip\nPB-1,a,192.0.2.5\n", "mgmt_ip"},
 		{"mac and serial", "mac,serial,hostname\n52:54:00:00:00:01,PB-1,a\n", "not both"},
-		{"bmc without driver", "mac,bmc_address\n52:54:00:00:00:01,192.0.2.9\n", "bmc_driver is empty"},
+		{"bmc without address", "mac,bmc_driver,bmc_user\n52:54:00:00:00:01,ipmi,admin\n", "bmc_address is empty"},
 		{"missing password file", "mac,bmc_driver,bmc_address,bmc_user,bmc_password_file\n52:54:00:00:00:01,ipmi,192.0.2.9,a,nope.pw\n", "bmc_password_file"},
 		{"no key column", "hostname\na\n", "no mac or serial column"},
 	} {

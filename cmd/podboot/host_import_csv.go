@@ -148,13 +148,13 @@ func (plan *importPlan) add(rec []string, get func([]string, string) string, def
 	return nil
 }
 
-// csvBMC reads a row's bmc_* columns; nil when bmc_driver is empty (then no other
-// bmc_ column may be set).
+// csvBMC reads a row's bmc_* columns; nil when none is set. bmc_address is required;
+// driver, user and password file may be left to the pod's BMC defaults.
 func csvBMC(rec []string, get func([]string, string) string, dir string) (*bmc.Settings, error) {
-	if get(rec, "bmc_driver") == "" {
+	if get(rec, "bmc_address") == "" {
 		for _, c := range csvColumns() {
 			if strings.HasPrefix(c, "bmc_") && get(rec, c) != "" {
-				return nil, fmt.Errorf("%s is set but bmc_driver is empty", c)
+				return nil, fmt.Errorf("%s is set but bmc_address is empty", c)
 			}
 		}
 		return nil, nil
@@ -180,15 +180,17 @@ func csvBMC(rec []string, get func([]string, string) string, dir string) (*bmc.S
 		}
 		return filepath.Join(dir, p)
 	}
-	pwFile := get(rec, "bmc_password_file")
-	if pwFile == "" || pwFile == "-" {
+	switch pwFile := get(rec, "bmc_password_file"); pwFile {
+	case "": // the pod's default password
+	case "-":
 		return nil, errors.New("bmc_password_file: name the file holding the BMC password (one CSV row cannot read standard input)")
+	default:
+		pw, err := readSecretFile(rel(pwFile), nil)
+		if err != nil {
+			return nil, fmt.Errorf("bmc_password_file: %w", err)
+		}
+		s.Password = pw
 	}
-	pw, err := readSecretFile(rel(pwFile), nil)
-	if err != nil {
-		return nil, fmt.Errorf("bmc_password_file: %w", err)
-	}
-	s.Password = pw
 	if ca := get(rec, "bmc_ca_cert"); ca != "" {
 		b, err := os.ReadFile(rel(ca))
 		if err != nil {

@@ -50,6 +50,7 @@ const (
 // password (which no route returns).
 func (s *Service) Routes() []api.Route {
 	return []api.Route{
+		{Method: "POST", Path: "/api/v1/hosts/import", Allow: api.Changers(), Handler: s.postImport},
 		{Method: "GET", Path: "/api/v1/hosts/{mac}/bmc", Allow: api.Readers(), Handler: s.getBMC},
 		{Method: "PUT", Path: "/api/v1/hosts/{mac}/bmc", Allow: api.Changers(), Handler: s.putBMC},
 		{Method: "GET", Path: "/api/v1/hosts/{mac}/power", Allow: api.Changers(), Handler: s.getPower},
