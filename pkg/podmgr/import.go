@@ -2,6 +2,7 @@ package podmgr
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -34,19 +35,19 @@ func (m *Manager) Import(ctx context.Context, a Actor, req ImportRequest) ([]Hos
 	if len(req.Hosts) > 0 {
 		fresh, err := m.prepareNewHosts(req.Hosts, ids, now)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w; nothing was imported", err)
 		}
 		rows = newHostRows(fresh)
 	}
 	for i, acc := range req.Accepts {
 		r, err := m.prepareAccept(acc, ids, now)
 		if err != nil {
-			return nil, fmt.Errorf("serial row %d of %d (serial %s): %w", i+1, len(req.Accepts), acc.Serial, err)
+			return nil, fmt.Errorf("serial row %d of %d (serial %s): %w; nothing was imported", i+1, len(req.Accepts), acc.Serial, err)
 		}
 		rows = append(rows, r)
 	}
 	if err := m.attachBMCs(ctx, rows, req.BMCs); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w; nothing was imported", err)
 	}
 	if err := m.writeImport(ctx, a, rows, len(req.BMCs) > 0); err != nil {
 		return nil, err
@@ -156,8 +157,12 @@ func (m *Manager) writeImport(ctx context.Context, a Actor, rows []importRow, wi
 	if len(rows) == 1 {
 		detail = rows[0].Host.MAC
 	}
-	if err := m.update(ctx, func(tx Tx) error { return m.writeRows(tx, a, "", rows, detail) }); err != nil {
-		return fmt.Errorf("import %d hosts: %w", len(rows), err)
+	err := m.update(ctx, func(tx Tx) error { return m.writeRows(tx, a, "", rows, detail) })
+	switch {
+	case errors.Is(err, ErrStoreUnavailable):
+		return fmt.Errorf("import %d hosts: %w", len(rows), err) // the outcome is unknown
+	case err != nil:
+		return fmt.Errorf("import %d hosts: %w; nothing was imported", len(rows), err)
 	}
 	return nil
 }
