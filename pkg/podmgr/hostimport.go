@@ -96,7 +96,7 @@ func (m *Manager) undoImport(ctx context.Context, a Actor, id string, written []
 		}
 	}
 	if len(written) == 0 {
-		return werr
+		return fmt.Errorf("%w; nothing was imported", werr)
 	}
 	return fmt.Errorf("%w; the %d hosts already written were undone again: nothing was imported", werr, len(written))
 }
