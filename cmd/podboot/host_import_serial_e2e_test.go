@@ -189,8 +189,14 @@ func TestHostImportBySerialRaceOnTwoReplicas(t *testing.T) {
 	}
 	csvA, csvB := csv("a", "52:54:00:5e:0a:00", false), csv("b", "52:54:00:5e:0b:00", true)
 	ra, rb := etcdRace(
-		func(ctx context.Context) (string, error) { _, e, err := cliA.Run(ctx, "host", "import", "-f", csvA); return e, err },
-		func(ctx context.Context) (string, error) { _, e, err := cliB.Run(ctx, "host", "import", "-f", csvB); return e, err })
+		func(ctx context.Context) (string, error) {
+			_, e, err := cliA.Run(ctx, "host", "import", "-f", csvA)
+			return e, err
+		},
+		func(ctx context.Context) (string, error) {
+			_, e, err := cliB.Run(ctx, "host", "import", "-f", csvB)
+			return e, err
+		})
 	winner, loser := "a", "b"
 	lostMsg := rb.stderr
 	switch {
