@@ -7,7 +7,8 @@ import (
 )
 
 // SerialAcceptRequest accepts discovered hosts by the DMI serial their inspection
-// reported (POST /api/v1/hosts/accept-serial; host import's rows with a serial).
+// reported, all or none (POST /api/v1/hosts/accept-serial). `host import` sends its
+// serial rows with the rest of the CSV to pkg/bmc's POST /api/v1/hosts/import instead.
 type SerialAcceptRequest struct {
 	Hosts []podmgr.SerialAccept `json:"hosts"`
 }
