@@ -3,6 +3,7 @@ package etcdstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -72,7 +73,7 @@ func TestPodBMCDefaultsSameAsBolt(t *testing.T) {
 
 // deletePodBMCRefusedWhileRelied: p1's defaults (driver redfish, user root, password)
 // cannot be deleted while a host's BMC leaves its user and password to them; once the
-// host sets its own, they can, once.
+// host sets its own, they can, once, with 150 more hosts with BMCs in the pod.
 func deletePodBMCRefusedWhileRelied(t *testing.T, name string, m *podmgr.Manager) {
 	ctx := context.Background()
 	const mac = "52:54:00:0b:00:01"
@@ -91,6 +92,19 @@ func deletePodBMCRefusedWhileRelied(t *testing.T, name string, m *podmgr.Manager
 	}
 	if err := m.SetBMC(ctx, testActor, podmgr.BMC{MAC: mac, Address: "192.0.2.9", Driver: podmgr.BMCRedfish, User: "u", Password: []byte("sealed-h")}); err != nil {
 		t.Fatalf("%s: %v", name, err)
+	}
+	// More hosts with BMCs of their own than one etcd transaction may compare.
+	var more []podmgr.Host
+	for i := range 150 {
+		more = append(more, podmgr.Host{MAC: fmt.Sprintf("52:54:00:0b:01:%02x", i), Pod: "p1"})
+	}
+	if _, err := m.AddHosts(ctx, testActor, more); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	for _, h := range more {
+		if err := m.SetBMC(ctx, testActor, podmgr.BMC{MAC: h.MAC, Address: "192.0.2.9", Driver: podmgr.BMCRedfish, Port: 1, User: "u", Password: []byte("s"), InsecureTLS: true}); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
 	}
 	if err := m.DeletePodBMC(ctx, testActor, "p1"); err != nil {
 		t.Fatalf("%s: delete unused defaults: %v", name, err)
