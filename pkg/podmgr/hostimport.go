@@ -41,9 +41,8 @@ type ImportPartTx interface {
 // validated against the registry, in parts of per rows, one transaction each. It is
 // all-or-nothing for the caller: a part that fails undoes the parts written before it
 // (removes their new hosts, puts their accepted hosts back to discovered), and the
-// error says so. A part whose commit
-// outcome is unknown (etcd lost a member or its leader mid-commit) is looked up and
-// either counted as written or written again. Between the first and the last part other
+// error says so. A part whose commit outcome is unknown (etcd lost a member or its
+// leader mid-commit) is looked up and either counted as written or written again. Between the first and the last part other
 // readers may see some of the hosts; every part's audit record names the import.
 func (m *Manager) importHosts(ctx context.Context, a Actor, hs []importRow, per int) error {
 	var idb [6]byte
