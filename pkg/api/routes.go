@@ -128,11 +128,7 @@ func (s *Server) applyPod(w http.ResponseWriter, r *http.Request, a podmgr.Actor
 	if !s.DecodeJSON(w, r, &p) {
 		return
 	}
-	if p.Name == "" {
-		p.Name = r.PathValue("name")
-	}
-	if p.Name != r.PathValue("name") {
-		WriteError(w, http.StatusBadRequest, fmt.Errorf("pod name %q in the body differs from %q in the path", p.Name, r.PathValue("name")))
+	if !namedAsPath(w, r, "pod", &p.Name) {
 		return
 	}
 	_, existed := s.mgr.Registry().Pod(p.Name)
@@ -142,6 +138,19 @@ func (s *Server) applyPod(w http.ResponseWriter, r *http.Request, a podmgr.Actor
 		return
 	}
 	WriteJSON(w, http.StatusOK, ApplyResult[podmgr.Pod]{Object: out, Created: !existed, Changed: changed})
+}
+
+// namedAsPath gives an object whose body has no name the path's {name}, and refuses
+// (400) a body that names another object than the path.
+func namedAsPath(w http.ResponseWriter, r *http.Request, kind string, name *string) bool {
+	if *name == "" {
+		*name = r.PathValue("name")
+	}
+	if *name != r.PathValue("name") {
+		WriteError(w, http.StatusBadRequest, fmt.Errorf("%s name %q in the body differs from %q in the path", kind, *name, r.PathValue("name")))
+		return false
+	}
+	return true
 }
 
 func (s *Server) deletePod(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
@@ -186,11 +195,7 @@ func (s *Server) applyProfile(w http.ResponseWriter, r *http.Request, a podmgr.A
 	if !s.DecodeJSON(w, r, &p) {
 		return
 	}
-	if p.Name == "" {
-		p.Name = r.PathValue("name")
-	}
-	if p.Name != r.PathValue("name") {
-		WriteError(w, http.StatusBadRequest, fmt.Errorf("profile name %q in the body differs from %q in the path", p.Name, r.PathValue("name")))
+	if !namedAsPath(w, r, "profile", &p.Name) {
 		return
 	}
 	_, existed := s.mgr.Registry().Profile(p.Name)
