@@ -13,6 +13,8 @@ type ApplyResult[T any] struct {
 	Object  T    `json:"object"`
 	Created bool `json:"created"`
 	Changed bool `json:"changed"`
+	// Warnings are what was saved anyway (a profile's missing artifacts, allowMissing).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // HostsRequest registers hosts in bulk (all or none).
@@ -182,6 +184,9 @@ func (s *Server) createProfile(w http.ResponseWriter, r *http.Request, a podmgr.
 	if !s.DecodeJSON(w, r, &p) {
 		return
 	}
+	if _, ok := s.profileArtifacts(w, r, p); !ok {
+		return
+	}
 	out, _, err := s.mgr.ApplyProfile(r.Context(), a, p, true)
 	if err != nil {
 		s.WriteErr(w, r, err)
@@ -198,13 +203,17 @@ func (s *Server) applyProfile(w http.ResponseWriter, r *http.Request, a podmgr.A
 	if !namedAsPath(w, r, "profile", &p.Name) {
 		return
 	}
+	warnings, ok := s.profileArtifacts(w, r, p)
+	if !ok {
+		return
+	}
 	_, existed := s.mgr.Registry().Profile(p.Name)
 	out, changed, err := s.mgr.ApplyProfile(r.Context(), a, p, false)
 	if err != nil {
 		s.WriteErr(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, ApplyResult[podmgr.Profile]{Object: out, Created: !existed, Changed: changed})
+	WriteJSON(w, http.StatusOK, ApplyResult[podmgr.Profile]{Object: out, Created: !existed, Changed: changed, Warnings: warnings})
 }
 
 func (s *Server) deleteProfile(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
