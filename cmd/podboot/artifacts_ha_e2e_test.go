@@ -20,7 +20,6 @@ import (
 
 	"github.com/podboot/podboot/internal/testutil"
 	"github.com/podboot/podboot/pkg/imagepush/pushtest"
-	"github.com/podboot/podboot/pkg/imagesign"
 )
 
 // haPodYAML is a NAT pod (its boot files are not bound to a leased address, so a test
@@ -80,7 +79,7 @@ func TestArtifactsOnEveryReplica(t *testing.T) {
 	// A signed stage2 through the CI push: its signature is a blob that travels too.
 	stage2 := randomBytes(t, 256<<10)
 	stage2File := writeFile(t, files, "os.img", string(stage2))
-	sig := signWith(t, bin, files, "ci-signer", caOf(t, dirA), pushtest.Spec{}, stage2File)
+	sig := signWith(t, bin, files, "ci-signer", testutil.ServeCA(t, dirA), pushtest.Spec{}, stage2File)
 	sigBytes, err := os.ReadFile(sig)
 	if err != nil {
 		t.Fatal(err)
@@ -202,20 +201,6 @@ func TestArtifactsOnEveryReplica(t *testing.T) {
 	if out := cliB.MustRun(t, "image", "list"); strings.Contains(out, "blob.bin") {
 		t.Fatalf("B still lists the deleted image:\n%s", out)
 	}
-}
-
-// caOf is the CA a data dir's serve made (and trusts for pushed images).
-func caOf(t *testing.T, dataDir string) *pushtest.Cert {
-	t.Helper()
-	certs, err := imagesign.LoadCertificates(filepath.Join(dataDir, "pki", "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := imagesign.LoadPrivateKey(filepath.Join(dataDir, "pki", "ca.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &pushtest.Cert{Cert: certs[0], Key: key}
 }
 
 // metricsOf is a serve's /metrics page, its replication lines only.

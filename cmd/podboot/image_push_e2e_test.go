@@ -18,7 +18,6 @@ import (
 	"github.com/podboot/podboot/internal/testutil"
 	"github.com/podboot/podboot/pkg/artifact"
 	"github.com/podboot/podboot/pkg/imagepush/pushtest"
-	"github.com/podboot/podboot/pkg/imagesign"
 )
 
 // pushEnv is a running `podboot serve` with CLIs for an admin, a ci and a viewer token,
@@ -42,15 +41,7 @@ func startPushServe(t *testing.T, dataDir, configYAML string) *pushEnv {
 	token := func(name, role string) *testutil.CLI {
 		return admin.WithToken(strings.TrimSpace(admin.MustRun(t, "token", "create", name, "--role", role)))
 	}
-	certs, err := imagesign.LoadCertificates(filepath.Join(dataDir, "pki", "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := imagesign.LoadPrivateKey(filepath.Join(dataDir, "pki", "ca.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &pushEnv{bin: bin, srv: srv, admin: admin, ci: token("ci-bot", "ci"), viewer: token("watcher", "viewer"), ca: &pushtest.Cert{Cert: certs[0], Key: key}}
+	return &pushEnv{bin: bin, srv: srv, admin: admin, ci: token("ci-bot", "ci"), viewer: token("watcher", "viewer"), ca: testutil.ServeCA(t, dataDir)}
 }
 
 // state is what a push may change, as an operator sees it: every file under

@@ -307,9 +307,9 @@ func newPodDeleteCmd(cf *clientFlags) *cobra.Command {
 // applyFile PUTs every YAML document of file to /api/v1/COLLECTION/NAME, the idempotent
 // apply of pods and profiles, and says for each whether it was created, configured or
 // left unchanged.
-// applyFile applies each document of file and returns the objects as stored, with the
-// client it used (for checks after the apply).
-func applyFile[T any](cmd *cobra.Command, cf *clientFlags, file, kind, collection string, name func(T) string) ([]T, *api.Client, error) {
+// It returns the objects as stored, with the client it used (for checks after the
+// apply); query (encoded, may be empty) goes on every PUT.
+func applyFile[T any](cmd *cobra.Command, cf *clientFlags, file, kind, collection, query string, name func(T) string) ([]T, *api.Client, error) {
 	if file == "" {
 		return nil, nil, errors.New("-f FILE is required (use - for standard input)")
 	}
@@ -317,11 +317,17 @@ func applyFile[T any](cmd *cobra.Command, cf *clientFlags, file, kind, collectio
 	if err != nil {
 		return nil, nil, err
 	}
-	return applyDocs(cmd, cf, file, docs, kind, collection, name)
+	return applyDocsQuery(cmd, cf, file, docs, kind, collection, query, name)
 }
 
 // applyDocs PUTs docs (read from file) as applyFile does.
 func applyDocs[T any](cmd *cobra.Command, cf *clientFlags, file string, docs []T, kind, collection string, name func(T) string) ([]T, *api.Client, error) {
+	return applyDocsQuery(cmd, cf, file, docs, kind, collection, "", name)
+}
+
+// applyDocsQuery is applyDocs with query (encoded, may be empty) on every PUT; the
+// server's warnings go to standard error.
+func applyDocsQuery[T any](cmd *cobra.Command, cf *clientFlags, file string, docs []T, kind, collection, query string, name func(T) string) ([]T, *api.Client, error) {
 	c, err := cf.client()
 	if err != nil {
 		return nil, nil, err
@@ -333,10 +339,17 @@ func applyDocs[T any](cmd *cobra.Command, cf *clientFlags, file string, docs []T
 			return nil, nil, fmt.Errorf("%s: a %s without a name: add 'name:'", file, kind)
 		}
 		var res api.ApplyResult[T]
-		if err := c.Do(cmd.Context(), "PUT", "/api/v1/"+collection+"/"+url.PathEscape(n), d, &res); err != nil {
+		path := "/api/v1/" + collection + "/" + url.PathEscape(n)
+		if query != "" {
+			path += "?" + query
+		}
+		if err := c.Do(cmd.Context(), "PUT", path, d, &res); err != nil {
 			return nil, nil, nameIn(err, kind, n)
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "%s %s %s\n", kind, n, applyVerb(res.Created, res.Changed))
+		for _, w := range res.Warnings {
+			fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s %s: %s\n", kind, n, w)
+		}
 		applied = append(applied, res.Object)
 	}
 	return applied, c, nil

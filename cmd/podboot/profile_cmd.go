@@ -18,12 +18,17 @@ func newProfileCmd(cf *clientFlags) *cobra.Command {
 
 func newProfileApplyCmd(cf *clientFlags) *cobra.Command {
 	var file string
+	var allowMissing bool
 	cmd := &cobra.Command{
 		Use:   "apply -f PROFILE.yaml",
 		Short: "Create or update profiles from a YAML file (idempotent)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			profiles, c, err := applyFile(cmd, cf, file, "profile", "profiles", func(p podmgr.Profile) string { return p.Name })
+			query := ""
+			if allowMissing {
+				query = "allowMissing=true"
+			}
+			profiles, c, err := applyFile(cmd, cf, file, "profile", "profiles", query, func(p podmgr.Profile) string { return p.Name })
 			if err != nil {
 				return err
 			}
@@ -32,6 +37,7 @@ func newProfileApplyCmd(cf *clientFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "profile file (YAML; - for stdin)")
+	cmd.Flags().BoolVar(&allowMissing, "allow-missing", false, "save profiles whose kernel, initrd, stage2, bashPackage or uki is not in the artifact store yet (with a warning); without it such a profile is refused")
 	return cmd
 }
 

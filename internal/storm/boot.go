@@ -18,9 +18,28 @@ import (
 // tftpBlockSize is what PXE ROMs commonly ask for (1432: fits a 1500-byte MTU with room).
 const tftpBlockSize = 1432
 
-// fetchTFTP downloads file from server as the PXE ROM does, from src.
-func fetchTFTP(server, src netip.Addr, file string) (int64, error) {
-	c, err := tftp.NewClient(netip.AddrPortFrom(server, 69).String())
+// The PXE ROM's retransmission (iPXE's retry timer, src/net/retry.c): the first wait is
+// DEFAULT_MIN_TIMEOUT, a quarter second, doubled on every expiry; the ROM gives up when
+// it would exceed DEFAULT_MAX_TIMEOUT (10 s). An unanswered RRQ is thus sent again after
+// 0.25, 0.5, 1, 2, 4 and 8 s (six in all) and given up 15.75 s after the first. pin/tftp's
+// client waits romTimeout and then sleeps romBackoff before resending, which adds up to
+// the same gaps; it cannot wait on after its last request, so it sends a seventh at
+// 15.75 s, where iPXE gives up, and gives up 0.25 s later.
+const (
+	romTimeout = 250 * time.Millisecond
+	romRetries = 6
+)
+
+// romBackoff is the sleep before resend attempt+1: romTimeout·(2^attempt − 1), so the
+// gap between requests is romTimeout·2^attempt.
+func romBackoff(attempt int) time.Duration {
+	return romTimeout * time.Duration(1<<min(attempt, 10)-1)
+}
+
+// fetchTFTP downloads file from server (port 69 on a real site) as the PXE ROM does,
+// from src, retransmitting an unanswered request as the ROM does.
+func fetchTFTP(server netip.AddrPort, src netip.Addr, file string) (int64, error) {
+	c, err := tftp.NewClient(server.String())
 	if err != nil {
 		return 0, fmt.Errorf("tftp client: %w", err)
 	}
@@ -28,8 +47,9 @@ func fetchTFTP(server, src netip.Addr, file string) (int64, error) {
 		return 0, fmt.Errorf("tftp client: %w", err)
 	}
 	c.SetBlockSize(tftpBlockSize)
-	c.SetTimeout(2 * time.Second)
-	c.SetRetries(5)
+	c.SetTimeout(romTimeout)
+	c.SetRetries(romRetries)
+	c.SetBackoff(romBackoff)
 	wt, err := c.Receive(file, "octet")
 	if err != nil {
 		return 0, fmt.Errorf("tftp RRQ %s: %w", file, err)

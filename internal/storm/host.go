@@ -98,7 +98,7 @@ func (e *hostEnv) boot(ctx context.Context, h Host) Result {
 		if l.bootFile == "" {
 			return fmt.Errorf("ACK for %s names no boot file", l.addr)
 		}
-		_, err := fetchTFTP(e.server, src, l.bootFile)
+		_, err := fetchTFTP(netip.AddrPortFrom(e.server, 69), src, l.bootFile)
 		return err
 	})
 	step(StageDHCPIPXE, dora(kindIPXE))

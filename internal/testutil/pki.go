@@ -13,6 +13,9 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/podboot/podboot/pkg/imagepush/pushtest"
+	"github.com/podboot/podboot/pkg/imagesign"
 )
 
 // writeTestPKI writes a CA and one certificate signed by it, good for 127.0.0.1 as a
@@ -59,4 +62,26 @@ func mustKey(t testing.TB) *ecdsa.PrivateKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// ServeCA is the CA a `podboot serve` made in dataDir (DATA_DIR/pki/ca.pem and ca.key),
+// the default root for pushed images: tests issue code-signing certificates under it
+// (pushtest.Signer) as a CI pipeline's signer.
+func ServeCA(t testing.TB, dataDir string) *pushtest.Cert {
+	t.Helper()
+	certs, err := imagesign.LoadCertificates(filepath.Join(dataDir, "pki", "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := imagesign.LoadPrivateKey(filepath.Join(dataDir, "pki", "ca.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &pushtest.Cert{Cert: certs[0], Key: key}
+}
+
+// ServeSigner is a code-signing certificate named cn under dataDir's serve CA.
+func ServeSigner(t testing.TB, dataDir, cn string) *pushtest.Cert {
+	t.Helper()
+	return pushtest.Signer(t, ServeCA(t, dataDir), cn, pushtest.Spec{})
 }

@@ -5,18 +5,29 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 )
 
 // Stage2Image makes a disk image as a CI pipeline builds an OS image: an MBR partition
 // table with one Linux partition at 1 MiB holding an ext4 root file system of fsMiB
-// made from files (path -> content, mkfs.ext4 -d). Large images get their size from a
+// made from files (path -> content, mkfs.ext4 -d; a path ending in "/" is an empty
+// directory of mode 0700, like root/). Large images get their size from a
 // file of random bytes in files, so that nothing on the way compresses them.
 func Stage2Image(t testing.TB, dir, name string, fsMiB int, files map[string][]byte) string {
 	t.Helper()
 	root := filepath.Join(dir, name+"-root")
 	for f, body := range files {
 		p := filepath.Join(root, f)
+		if strings.HasSuffix(f, "/") {
+			if err := os.MkdirAll(p, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(p, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,8 @@ type ApplyResult[T any] struct {
 	Object  T    `json:"object"`
 	Created bool `json:"created"`
 	Changed bool `json:"changed"`
+	// Warnings are what was saved anyway (a profile's missing artifacts, allowMissing).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // HostsRequest registers hosts in bulk (all or none).
@@ -128,11 +130,7 @@ func (s *Server) applyPod(w http.ResponseWriter, r *http.Request, a podmgr.Actor
 	if !s.DecodeJSON(w, r, &p) {
 		return
 	}
-	if p.Name == "" {
-		p.Name = r.PathValue("name")
-	}
-	if p.Name != r.PathValue("name") {
-		WriteError(w, http.StatusBadRequest, fmt.Errorf("pod name %q in the body differs from %q in the path", p.Name, r.PathValue("name")))
+	if !namedAsPath(w, r, "pod", &p.Name) {
 		return
 	}
 	_, existed := s.mgr.Registry().Pod(p.Name)
@@ -142,6 +140,19 @@ func (s *Server) applyPod(w http.ResponseWriter, r *http.Request, a podmgr.Actor
 		return
 	}
 	WriteJSON(w, http.StatusOK, ApplyResult[podmgr.Pod]{Object: out, Created: !existed, Changed: changed})
+}
+
+// namedAsPath gives an object whose body has no name the path's {name}, and refuses
+// (400) a body that names another object than the path.
+func namedAsPath(w http.ResponseWriter, r *http.Request, kind string, name *string) bool {
+	if *name == "" {
+		*name = r.PathValue("name")
+	}
+	if *name != r.PathValue("name") {
+		WriteError(w, http.StatusBadRequest, fmt.Errorf("%s name %q in the body differs from %q in the path", kind, *name, r.PathValue("name")))
+		return false
+	}
+	return true
 }
 
 func (s *Server) deletePod(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {
@@ -173,6 +184,9 @@ func (s *Server) createProfile(w http.ResponseWriter, r *http.Request, a podmgr.
 	if !s.DecodeJSON(w, r, &p) {
 		return
 	}
+	if _, ok := s.profileArtifacts(w, r, p); !ok {
+		return
+	}
 	out, _, err := s.mgr.ApplyProfile(r.Context(), a, p, true)
 	if err != nil {
 		s.WriteErr(w, r, err)
@@ -186,11 +200,11 @@ func (s *Server) applyProfile(w http.ResponseWriter, r *http.Request, a podmgr.A
 	if !s.DecodeJSON(w, r, &p) {
 		return
 	}
-	if p.Name == "" {
-		p.Name = r.PathValue("name")
+	if !namedAsPath(w, r, "profile", &p.Name) {
+		return
 	}
-	if p.Name != r.PathValue("name") {
-		WriteError(w, http.StatusBadRequest, fmt.Errorf("profile name %q in the body differs from %q in the path", p.Name, r.PathValue("name")))
+	warnings, ok := s.profileArtifacts(w, r, p)
+	if !ok {
 		return
 	}
 	_, existed := s.mgr.Registry().Profile(p.Name)
@@ -199,7 +213,7 @@ func (s *Server) applyProfile(w http.ResponseWriter, r *http.Request, a podmgr.A
 		s.WriteErr(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, ApplyResult[podmgr.Profile]{Object: out, Created: !existed, Changed: changed})
+	WriteJSON(w, http.StatusOK, ApplyResult[podmgr.Profile]{Object: out, Created: !existed, Changed: changed, Warnings: warnings})
 }
 
 func (s *Server) deleteProfile(w http.ResponseWriter, r *http.Request, a podmgr.Actor) {

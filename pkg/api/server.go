@@ -71,7 +71,9 @@ type Server struct {
 	refused *refusals
 	// leaseIP, when set (SetLeaseLookup), gives host reads their leased address.
 	leaseIP LeaseLookup
-	version string
+	// artifactExists, when set (SetArtifactLookup), checks a saved profile's artifacts.
+	artifactExists ArtifactLookup
+	version        string
 }
 
 // New returns the API with its core routes mounted.

@@ -153,16 +153,8 @@ func (s *Store) commitBlob(tmpName, digest string) error {
 
 // writeBlobBytes stores a small blob (a signature) given in memory.
 func (s *Store) writeBlobBytes(digest string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Join(s.dir, tmpDir), "blob-*")
+	name, err := s.writeTemp("blob-*", b)
 	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	_, werr := tmp.Write(b)
-	serr := tmp.Sync()
-	cerr := tmp.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		os.Remove(name)
 		return err
 	}
 	if err := s.commitBlob(name, digest); err != nil {
@@ -172,12 +164,12 @@ func (s *Store) writeBlobBytes(digest string, b []byte) error {
 	return nil
 }
 
-// writeAtomic writes rel (relative to the store) by temp file, fsync, rename, fsync dir.
-func (s *Store) writeAtomic(rel string, b []byte) error {
-	dst := filepath.Join(s.dir, filepath.FromSlash(rel))
-	tmp, err := os.CreateTemp(filepath.Join(s.dir, tmpDir), "rec-*")
+// writeTemp writes b to a new synced file in the store's temporary directory (named
+// by pattern, as os.CreateTemp) and returns its path; nothing is left on failure.
+func (s *Store) writeTemp(pattern string, b []byte) (string, error) {
+	tmp, err := os.CreateTemp(filepath.Join(s.dir, tmpDir), pattern)
 	if err != nil {
-		return err
+		return "", err
 	}
 	name := tmp.Name()
 	_, werr := tmp.Write(b)
@@ -185,6 +177,16 @@ func (s *Store) writeAtomic(rel string, b []byte) error {
 	cerr := tmp.Close()
 	if err := errors.Join(werr, serr, cerr); err != nil {
 		os.Remove(name)
+		return "", err
+	}
+	return name, nil
+}
+
+// writeAtomic writes rel (relative to the store) by temp file, fsync, rename, fsync dir.
+func (s *Store) writeAtomic(rel string, b []byte) error {
+	dst := filepath.Join(s.dir, filepath.FromSlash(rel))
+	name, err := s.writeTemp("rec-*", b)
+	if err != nil {
 		return err
 	}
 	if err := os.Rename(name, dst); err != nil {

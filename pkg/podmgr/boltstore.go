@@ -200,15 +200,22 @@ func getOne[T any](tx *bolt.Tx, bucket []byte, key string) (T, bool, error) {
 
 func getAll[T any](tx *bolt.Tx, bucket []byte) ([]T, error) {
 	var out []T
-	err := tx.Bucket(bucket).ForEach(func(k, b []byte) error {
-		var v T
-		if err := decode(b, &v); err != nil {
-			return fmt.Errorf("read %s/%s: %w", bucket, k, err)
-		}
+	err := eachOf(tx, bucket, func(v T) error {
 		out = append(out, v)
 		return nil
 	})
 	return out, err
+}
+
+// eachOf decodes every record of bucket in key order and calls fn with it.
+func eachOf[T any](tx *bolt.Tx, bucket []byte, fn func(T) error) error {
+	return tx.Bucket(bucket).ForEach(func(k, b []byte) error {
+		var v T
+		if err := decode(b, &v); err != nil {
+			return fmt.Errorf("read %s/%s: %w", bucket, k, err)
+		}
+		return fn(v)
+	})
 }
 
 func put(tx *bolt.Tx, bucket []byte, key []byte, v any) error {
@@ -415,18 +422,7 @@ func (t boltTx) DeleteLease(pod, ip string) error {
 
 func (t boltTx) BMC(mac string) (BMC, bool, error) { return getOne[BMC](t.tx, bucketBMCs, mac) }
 
-func (t boltTx) EachBMC(fn func(BMC) error) error {
-	bs, err := getAll[BMC](t.tx, bucketBMCs)
-	if err != nil {
-		return err
-	}
-	for _, b := range bs {
-		if err := fn(b); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func (t boltTx) EachBMC(fn func(BMC) error) error { return eachOf(t.tx, bucketBMCs, fn) }
 
 func (t boltTx) PutBMC(b BMC) error { return put(t.tx, bucketBMCs, []byte(b.MAC), b) }
 
@@ -436,18 +432,7 @@ func (t boltTx) PodBMC(pod string) (PodBMC, bool, error) {
 	return getOne[PodBMC](t.tx, bucketPodBMCs, pod)
 }
 
-func (t boltTx) EachPodBMC(fn func(PodBMC) error) error {
-	bs, err := getAll[PodBMC](t.tx, bucketPodBMCs)
-	if err != nil {
-		return err
-	}
-	for _, b := range bs {
-		if err := fn(b); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func (t boltTx) EachPodBMC(fn func(PodBMC) error) error { return eachOf(t.tx, bucketPodBMCs, fn) }
 
 func (t boltTx) PutPodBMC(b PodBMC) error { return put(t.tx, bucketPodBMCs, []byte(b.Pod), b) }
 

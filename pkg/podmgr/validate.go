@@ -266,7 +266,10 @@ func validateProfile(p *Profile) error {
 	if err := p.Deadlines.validate(p.Name); err != nil {
 		return err
 	}
-	return checkProfileLines(p)
+	if err := checkProfileLines(p); err != nil {
+		return err
+	}
+	return checkArtifactRefs(*p)
 }
 
 // validFileName accepts empty or a single path element without traversal.

@@ -159,3 +159,33 @@ func TestProfileOneLineFields(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestProfileArtifactRefSyntax: each artifact reference of a profile must read name or
+// name@version; the refusal names the field.
+func TestProfileArtifactRefSyntax(t *testing.T) {
+	m, _ := newTestManager(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		p     Profile
+		field string // "" saves
+	}{
+		{Profile{Name: "ok", Kernel: "vmlinuz", Initrd: "initrd.img@1", Stage2: "os@2.1", BashPackage: "scripts@1+b", SecureBoot: SecureBootFull, UKI: "stage1.efi@3"}, ""},
+		{Profile{Name: "k", Kernel: "vmlinuz:1"}, "kernel"},
+		{Profile{Name: "i", Initrd: "@1"}, "initrd"},
+		{Profile{Name: "s", Stage2: "os@"}, "stage2"},
+		{Profile{Name: "b", BashPackage: "a/b"}, "bashPackage"},
+		{Profile{Name: "u", SecureBoot: SecureBootFull, UKI: "uki@1@2"}, "uki"},
+		{Profile{Name: "d", Stage2: "os@..1"}, "stage2"},
+	} {
+		_, _, err := m.ApplyProfile(ctx, admin, tc.p, true)
+		if tc.field == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tc.p.Name, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.field+" \"") || !strings.Contains(err.Error(), "is not an artifact reference") {
+			t.Errorf("%s: %v, want an invalid %s reference", tc.p.Name, err, tc.field)
+		}
+	}
+}

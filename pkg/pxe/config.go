@@ -39,12 +39,12 @@ type Config struct {
 	// TFTPWindowSize caps the RFC 7440 windowsize acknowledged to clients that ask for
 	// one (default 8; 1 turns windowing off: every client is served lock-step).
 	TFTPWindowSize int `yaml:"tftpWindowSize"`
-	// MaxTFTPTransfers bounds concurrent TFTP transfers (default 512); beyond it clients
-	// get a "server busy" TFTP error at once.
+	// MaxTFTPTransfers bounds concurrent TFTP transfers (default 512); beyond it a request
+	// is dropped unanswered, so that the client retransmits it when a slot may be free.
 	MaxTFTPTransfers int `yaml:"maxTftpTransfers"`
 	// MaxTFTPPerSource and MaxTFTPPerPod are one source address's and one pod's shares of
 	// those transfers (defaults max(8, maxTftpTransfers/16) and maxTftpTransfers/2); beyond
-	// them "server busy" too. Every host behind one NAT address shares that address's share.
+	// them requests are dropped too. Every host behind one NAT address shares that address's share.
 	MaxTFTPPerSource int `yaml:"maxTftpPerSource"`
 	MaxTFTPPerPod    int `yaml:"maxTftpPerPod"`
 	// TFTPFirstACKTimeout: a transfer whose first DATA (or option ack) is not acknowledged

@@ -30,7 +30,9 @@
 // (tokengate.go): a NAT pod has no source address to check, so its tokens are bound to
 // the host's last relayed DHCP exchange instead — fresh, from the relay's address, once.
 // TFTP transfers share their slots per source and per pod, and one whose first DATA is
-// not acknowledged gives its slot back early (tftpslots.go): one source cannot make
-// every pod "server busy". The HTTP and HTTPS listeners cap their connections per
+// not acknowledged gives its slot back early (tftpslots.go): one source cannot take
+// every pod's slots. A request that finds no slot is dropped without an answer rather
+// than refused with an ERROR: a PXE ROM gives up on an ERROR but retransmits an
+// unanswered request, so a boot storm beyond the slots waits instead of failing. The HTTP and HTTPS listeners cap their connections per
 // source and in total (conncap.go), for the same reason.
 package pxe

@@ -49,11 +49,10 @@ func TestQEMUBootThroughRelay(t *testing.T) {
 	}
 	tor.StartRelay("198.51.100.10")
 	tor.StartRouterAdvertisements()
-	tor.Run("ip", "tuntap", "add", "dev", "vm0", "mode", "tap")
-	tor.Run("ip", "link", "set", "vm0", "master", "rack", "up")
+	tap := testutil.GuestTap(t, tor, "vm0")
 
 	vm := tor.Start(nil, "qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-nographic", "-no-reboot",
-		"-netdev", "tap,id=n0,ifname=vm0,script=no,downscript=no",
+		"-netdev", "tap,id=n0,ifname="+tap+",script=no,downscript=no",
 		"-device", "virtio-net-pci,netdev=n0,mac="+mac+",bootindex=1")
 	testutil.WaitFor(t, 4*time.Minute, "the VM to power itself off", vm.Exited)
 	out := vm.Output()

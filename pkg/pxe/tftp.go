@@ -18,7 +18,9 @@ import (
 )
 
 // The only texts a TFTP client ever sees from podboot: they name no internal path and
-// do not tell a missing host from a forbidden file.
+// do not tell a missing host from a forbidden file. A request that finds no free slot
+// gets no answer (tftp.ErrNoResponse); "server busy" ends a transfer whose late first
+// acknowledgement finds none.
 var (
 	errTFTPNotFound = errors.New("file not found")
 	errTFTPBusy     = errors.New("server busy")
@@ -85,11 +87,13 @@ func (s *Service) tftpRead(filename string, rf io.ReaderFrom) error {
 	}
 	pod := t.pc.Pod.Name
 	if busy := s.tftpSlots.acquire(src, pod); busy != "" {
+		// No answer at all: an ERROR makes a PXE ROM give up at once, an unanswered
+		// request is retransmitted (iPXE: 6 times within 16 s), when a slot may be free.
 		s.m.tftpRefused.WithLabelValues(pod, string(busy)).Inc()
 		lvl, n := s.busyLog.Level(time.Now())
-		s.log.Log(context.Background(), lvl, "tftp refused: transfer limit reached", "pod", pod, "host", t.host.MAC, "source", src.String(),
+		s.log.Log(context.Background(), lvl, "tftp request dropped: transfer limit reached", "pod", pod, "host", t.host.MAC, "source", src.String(),
 			"reason", string(busy), "refused_since_last_warning", n)
-		return errTFTPBusy
+		return tftp.ErrNoResponse
 	}
 	hold := s.tftpSlots.hold(src, pod, s.cfg.TFTPFirstACKTimeout, func() { s.m.tftpUnacked.WithLabelValues(pod).Inc() })
 	defer hold.end()

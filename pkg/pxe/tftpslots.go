@@ -26,7 +26,8 @@ func newTFTPSlots(total, perSource, perPod int) *tftpSlots {
 		bySource: map[netip.Addr]int{}, byPod: map[string]int{}}
 }
 
-// Why a transfer got no slot: the metric and log reason (the client sees "server busy").
+// Why a transfer got no slot: the metric and log reason (the client sees nothing and
+// retransmits its request).
 const (
 	busyTotal  refusal = "busy"
 	busySource refusal = "busy_source"

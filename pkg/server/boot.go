@@ -25,6 +25,7 @@ func (s *Server) openArtifacts() error {
 	}
 	s.onFailure("artifact store", store.Close)
 	s.artifacts = store
+	s.api.SetArtifactLookup(func(ref string) bool { _, ok := store.Resolve(ref); return ok })
 	s.api.Mount(imageapi.New(store, s.mgr, s.log).Routes()...)
 	return nil
 }

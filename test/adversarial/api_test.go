@@ -23,8 +23,6 @@ import (
 	"time"
 
 	"github.com/podboot/podboot/internal/testutil"
-	"github.com/podboot/podboot/pkg/imagepush/pushtest"
-	"github.com/podboot/podboot/pkg/imagesign"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
@@ -294,16 +292,7 @@ func (r *apiTrickle) Read(p []byte) (int, error) {
 // apiSign signs content with a code-signing leaf under the server's own CA.
 func apiSign(t *testing.T, dataDir string, content []byte) []byte {
 	t.Helper()
-	certs, err := imagesign.LoadCertificates(filepath.Join(dataDir, "pki", "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := imagesign.LoadPrivateKey(filepath.Join(dataDir, "pki", "ca.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := pushtest.Signer(t, &pushtest.Cert{Cert: certs[0], Key: key}, "adversarial ci", pushtest.Spec{})
-	return leaf.Sign(t, content)
+	return testutil.ServeSigner(t, dataDir, "adversarial ci").Sign(t, content)
 }
 
 // TestAPIConnectionsPerSource: one source cannot hold more than maxConnsPerSource

@@ -19,7 +19,6 @@ import (
 
 	"github.com/podboot/podboot/internal/testutil"
 	"github.com/podboot/podboot/pkg/imagepush/pushtest"
-	"github.com/podboot/podboot/pkg/imagesign"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
@@ -43,15 +42,7 @@ func opStart(t *testing.T) *opEnv {
 	e := &opEnv{bin: testutil.BuildPodboot(t), dataDir: t.TempDir(), work: t.TempDir()}
 	e.srv = testutil.StartServe(t, e.bin, e.dataDir)
 	e.admin = testutil.NewCLI(t, e.bin, e.srv)
-	certs, err := imagesign.LoadCertificates(filepath.Join(e.dataDir, "pki", "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := imagesign.LoadPrivateKey(filepath.Join(e.dataDir, "pki", "ca.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.signer = pushtest.Signer(t, &pushtest.Cert{Cert: certs[0], Key: key}, "ci", pushtest.Spec{})
+	e.signer = testutil.ServeSigner(t, e.dataDir, "ci")
 	return e
 }
 

@@ -3,9 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,57 +15,17 @@ import (
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
-// stage2Image makes a small disk image: an MBR partition table and one ext4 root file
-// system (mkfs.ext4 -d) at 1 MiB, as a CI pipeline would build an OS image.
+// stage2Image makes a small stage2 disk image (12 MiB ext4 root at 1 MiB) whose
+// /etc/motd is motd, as a CI pipeline would build an OS image.
 func stage2Image(t *testing.T, dir, name, motd string) string {
 	t.Helper()
-	root := filepath.Join(dir, name+"-root")
-	files := map[string]string{
-		"etc/passwd":   "root:x:0:0:root:/root:/bin/sh\n",
-		"etc/shadow":   "root:*:19000:0:99999:7:::\n",
-		"etc/hostname": "stage2-template\n",
-		"etc/motd":     motd + "\n",
-	}
-	for f, body := range files {
-		p := filepath.Join(root, f)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	os.MkdirAll(filepath.Join(root, "root"), 0o700)
-	fs := filepath.Join(dir, name+"-rootfs.img")
-	testutil.Run(t, dir, "mkfs.ext4", "-q", "-F", "-L", "root", "-E", "root_owner=0:0", "-d", root, fs, "12M")
-	img := filepath.Join(dir, name+".img")
-	testutil.Run(t, dir, "truncate", "-s", "14M", img)
-	writeMBR(t, img, 2048, 24576)
-	testutil.Run(t, dir, "dd", "if="+fs, "of="+img, "bs=1M", "seek=1", "conv=notrunc", "status=none")
-	return img
-}
-
-// writeMBR writes a DOS partition table with one Linux partition (type 0x83) of
-// sectors sectors at start (in 512-byte sectors): all a stage2 image needs.
-func writeMBR(t *testing.T, img string, start, sectors uint32) {
-	t.Helper()
-	mbr := make([]byte, 512)
-	e := mbr[446:462]
-	e[4] = 0x83
-	binary.LittleEndian.PutUint32(e[8:], start)
-	binary.LittleEndian.PutUint32(e[12:], sectors)
-	copy(e[1:4], []byte{0xfe, 0xff, 0xff}) // CHS: use LBA
-	copy(e[5:8], []byte{0xfe, 0xff, 0xff})
-	binary.LittleEndian.PutUint32(mbr[440:], 0x0e2e0e2e) // disk signature
-	mbr[510], mbr[511] = 0x55, 0xaa
-	f, err := os.OpenFile(img, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt(mbr, 0); err != nil {
-		t.Fatal(err)
-	}
+	return testutil.Stage2Image(t, dir, name, 12, map[string][]byte{
+		"etc/passwd":   []byte("root:x:0:0:root:/root:/bin/sh\n"),
+		"etc/shadow":   []byte("root:*:19000:0:99999:7:::\n"),
+		"etc/hostname": []byte("stage2-template\n"),
+		"etc/motd":     []byte(motd + "\n"),
+		"root/":        nil,
+	})
 }
 
 // cli runs the podboot CLI inside the central namespace (where the API listens).
@@ -134,17 +92,6 @@ func actions(evs []podmgr.Event) []string {
 	return out
 }
 
-// inOrder reports whether want is a subsequence of got.
-func inOrder(got, want []string) bool {
-	i := 0
-	for _, g := range got {
-		if i < len(want) && g == want[i] {
-			i++
-		}
-	}
-	return i == len(want)
-}
-
 // vm is a QEMU guest on a tap in the ToR's rack bridge, with Debian's iPXE ROM.
 type vm struct {
 	proc *testutil.Proc
@@ -153,25 +100,14 @@ type vm struct {
 
 func startVM(t *testing.T, tor *testutil.ToR, name, mac, disk string) *vm {
 	t.Helper()
-	return startVMWith(t, tor, name, disk, fmt.Sprintf("virtio-net-pci,netdev=n0,mac=%s,bootindex=1", mac),
-		"-drive", fmt.Sprintf("file=%s,format=raw,if=virtio", disk))
+	return &vm{proc: testutil.StartGuest(t, tor, name, mac, disk), disk: disk}
 }
 
 // startVMWith starts a guest whose NIC is the QEMU device nic (on netdev n0, the tap)
 // and whose storage is given by the extra QEMU arguments.
 func startVMWith(t *testing.T, tor *testutil.ToR, name, disk, nic string, storage ...string) *vm {
 	t.Helper()
-	tap := "tap" + name
-	tor.Run("ip", "tuntap", "add", tap, "mode", "tap")
-	tor.Run("ip", "link", "set", tap, "master", "rack", "up")
-	t.Cleanup(func() { exec.Command("ip", "netns", "exec", tor.Name, "ip", "link", "del", tap).Run() })
-	args := []string{"qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-nographic", "-no-reboot",
-		"-netdev", fmt.Sprintf("tap,id=n0,ifname=%s,script=no,downscript=no", tap),
-		"-device", nic,
-		// Entropy for the guest's CRNG (TLS), as a hypervisor would provide.
-		"-device", "virtio-rng-pci"}
-	p := tor.Start(nil, append(args, storage...)...)
-	return &vm{proc: p, disk: disk}
+	return &vm{proc: testutil.StartGuestWith(t, tor, name, nic, storage...), disk: disk}
 }
 
 // waitExit waits for the guest to power off (QEMU exits with -no-reboot).
@@ -183,19 +119,7 @@ func (v *vm) waitExit(t *testing.T, timeout time.Duration, what string) {
 // newDisk makes the VM's disk: 64 MiB whose first MiB is 0xAA, so a wipe is visible.
 func newDisk(t *testing.T, dir, name string) string {
 	t.Helper()
-	p := filepath.Join(dir, name+"-disk.img")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.Write(bytes.Repeat([]byte{0xAA}, 1<<20)); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(64 << 20); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return testutil.NewMarkedDisk(t, filepath.Join(dir, name+"-disk.img"), 64)
 }
 
 // debugfsCat reads a file from the ext4 partition at 1 MiB of a disk image.

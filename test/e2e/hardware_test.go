@@ -208,7 +208,7 @@ func checkInventory(t *testing.T, env *podEnv, mac, disk, port string) {
 	if out := env.admin.must("host", "inventory", mac); !strings.Contains(out, `port="`+port+`"`) {
 		t.Errorf("host inventory does not show the LLDP port %s:\n%s", port, out)
 	}
-	if !inOrder(actions(env.admin.events(mac)), []string{"agent.inventory", "agent.chainload", "agent.verified"}) {
+	if !testutil.InOrder(actions(env.admin.events(mac)), []string{"agent.inventory", "agent.chainload", "agent.verified"}) {
 		t.Errorf("events %v: want agent.inventory before the disk is written", actions(env.admin.events(mac)))
 	}
 	b, _ := os.ReadFile(smallDisk(disk))
@@ -233,7 +233,7 @@ func testDiscovery(t *testing.T, env *podEnv, lldpd *testutil.LLDPD) {
 		t.Fatalf("after inspection: state %s discovered %v reason %q\n%s", h.State, h.Discovered, h.StateReason, v.proc.Output())
 	}
 	acts := actions(env.admin.events(mac))
-	if !inOrder(acts, []string{"discovered", "agent.booted", "agent.inventory"}) || inOrder(acts, []string{"agent.chainload"}) || inOrder(acts, []string{"kickstart.served"}) {
+	if !testutil.InOrder(acts, []string{"discovered", "agent.booted", "agent.inventory"}) || testutil.InOrder(acts, []string{"agent.chainload"}) || testutil.InOrder(acts, []string{"kickstart.served"}) {
 		t.Fatalf("events of the discovered host: %v", acts)
 	}
 	if out := env.admin.must("host", "inventory", mac); !strings.Contains(out, "PB-DISC-0001") || !strings.Contains(out, `port="Ethernet1/30"`) {

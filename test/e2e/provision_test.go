@@ -92,7 +92,7 @@ func TestProvisionEndToEnd(t *testing.T) {
 			t.Fatal("the first MiB of the disk is not zero after the refusal")
 		}
 		acts := actions(admin.events(badMAC))
-		if !inOrder(acts, []string{"agent.booted", "agent.network", "agent.chainload", "agent.failed"}) || inOrder(acts, []string{"kickstart.served"}) {
+		if !testutil.InOrder(acts, []string{"agent.booted", "agent.network", "agent.chainload", "agent.failed"}) || testutil.InOrder(acts, []string{"kickstart.served"}) {
 			t.Fatalf("events %v", acts)
 		}
 	})
@@ -120,7 +120,7 @@ func TestProvisionEndToEnd(t *testing.T) {
 		evs := admin.events(goodMAC)
 		want := []string{"registered", "dhcp.offer", "token.issued", "http.script", "http.sent", "http.sent", "agent.booted", "agent.network",
 			"agent.chainload", "agent.verified", "kickstart.served", "agent.kickstart", "installed"}
-		if !inOrder(actions(evs), want) {
+		if !testutil.InOrder(actions(evs), want) {
 			t.Fatalf("events %v, want in order %v", actions(evs), want)
 		}
 		var states []string
@@ -129,7 +129,7 @@ func TestProvisionEndToEnd(t *testing.T) {
 				states = append(states, string(e.State))
 			}
 		}
-		if !inOrder(states, []string{"registered", "offered", "booting", "verified", "installing", "provisioned"}) {
+		if !testutil.InOrder(states, []string{"registered", "offered", "booting", "verified", "installing", "provisioned"}) {
 			t.Fatalf("state transitions %v", states)
 		}
 		var warnings []string
@@ -234,7 +234,7 @@ func TestProvisionEndToEnd(t *testing.T) {
 		if h.State != podmgr.StateProvisioned || h.Netboot {
 			t.Fatalf("after a second boot: state %s netboot %v", h.State, h.Netboot)
 		}
-		if !inOrder(actions(admin.events(goodMAC)), []string{"installed", "http.localboot"}) {
+		if !testutil.InOrder(actions(admin.events(goodMAC)), []string{"installed", "http.localboot"}) {
 			t.Errorf("no http.localboot event after installed")
 		}
 	})

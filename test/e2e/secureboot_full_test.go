@@ -99,7 +99,7 @@ func testSecureBootFull(t *testing.T, e *site) {
 	if len(sent) == 0 || !strings.Contains(strings.Join(sent, " "), "stage1-uki@1") || strings.Contains(strings.Join(sent, " "), "stage1-initrd") {
 		t.Errorf("files sent over TFTP %v: want the UKI only", sent)
 	}
-	if !inOrder(actions(evs), []string{"dhcp.offer", "tftp.sent", "https.params", "agent.booted", "agent.verified", "installed"}) {
+	if !testutil.InOrder(actions(evs), []string{"dhcp.offer", "tftp.sent", "https.params", "agent.booted", "agent.verified", "installed"}) {
 		t.Errorf("events %v", actions(evs))
 	}
 }
@@ -147,8 +147,8 @@ func testSecureBootFullRefused(t *testing.T, e *site) {
 			t.Logf("firmware: %s", line)
 			h := e.admin.host(tc.mac)
 			acts := actions(e.admin.events(tc.mac))
-			if h.State == podmgr.StateProvisioned || !h.Netboot || !inOrder(acts, []string{"dhcp.offer", "tftp.sent"}) ||
-				inOrder(acts, []string{"https.params"}) || inOrder(acts, []string{"agent.booted"}) {
+			if h.State == podmgr.StateProvisioned || !h.Netboot || !testutil.InOrder(acts, []string{"dhcp.offer", "tftp.sent"}) ||
+				testutil.InOrder(acts, []string{"https.params"}) || testutil.InOrder(acts, []string{"agent.booted"}) {
 				t.Fatalf("host after the refused UKI: state %s netboot %v events %v", h.State, h.Netboot, acts)
 			}
 		})

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -56,10 +55,7 @@ func startSecureOVMFVars(t *testing.T, tor *testutil.ToR, dir, name, mac, disk, 
 	t.Helper()
 	vars := filepath.Join(dir, name+"-vars.fd")
 	testutil.Run(t, dir, "cp", varsTemplate, vars)
-	tap := "tap" + name
-	tor.Run("ip", "tuntap", "add", tap, "mode", "tap")
-	tor.Run("ip", "link", "set", tap, "master", "rack", "up")
-	t.Cleanup(func() { exec.Command("ip", "netns", "exec", tor.Name, "ip", "link", "del", tap).Run() })
+	tap := testutil.GuestTap(t, tor, name)
 	p := tor.Start(nil, "qemu-system-x86_64", "-accel", "tcg", "-machine", "q35,smm=on", "-m", "768", "-nographic", "-no-reboot", "-vga", "none",
 		"-global", "driver=cfi.pflash01,property=secure,value=on",
 		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+ovmfSecureCode,
@@ -110,13 +106,13 @@ func testSecureBootDistro(t *testing.T, e *site) {
 		}
 		initrdNoted = initrdNoted || ev.Action == "tftp.grubcfg" && strings.Contains(ev.Detail, "initrd is NOT authenticated")
 	}
-	if !inOrder(sent, []string{podmgr.ShimName, podmgr.GrubName, "stage1-kernel", "stage1-initrd"}) {
+	if !testutil.InOrder(sent, []string{podmgr.ShimName, podmgr.GrubName, "stage1-kernel", "stage1-initrd"}) {
 		t.Errorf("files sent over TFTP %v", sent)
 	}
 	if !initrdNoted {
 		t.Errorf("no timeline event says the initrd was not authenticated: %v", actions(evs))
 	}
-	if !inOrder(actions(evs), []string{"dhcp.offer", "tftp.grubcfg", "agent.booted", "agent.verified", "installed"}) {
+	if !testutil.InOrder(actions(evs), []string{"dhcp.offer", "tftp.grubcfg", "agent.booted", "agent.verified", "installed"}) {
 		t.Errorf("events %v", actions(evs))
 	}
 	if t.Failed() {
@@ -152,7 +148,7 @@ func testSecureBootUnsignedKernel(t *testing.T, e *site) {
 	}
 	h := e.admin.host(unsignedMAC)
 	acts := actions(e.admin.events(unsignedMAC))
-	if h.State == podmgr.StateProvisioned || !h.Netboot || inOrder(acts, []string{"agent.booted"}) || !inOrder(acts, []string{"tftp.grubcfg", "tftp.sent"}) {
+	if h.State == podmgr.StateProvisioned || !h.Netboot || testutil.InOrder(acts, []string{"agent.booted"}) || !testutil.InOrder(acts, []string{"tftp.grubcfg", "tftp.sent"}) {
 		t.Fatalf("host after the refused kernel: state %s netboot %v events %v", h.State, h.Netboot, acts)
 	}
 }

@@ -50,10 +50,7 @@ func startOVMFWith(t *testing.T, tor *testutil.ToR, dir, name, mac, disk string,
 	if err := os.WriteFile(vars, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tap := "tap" + name
-	tor.Run("ip", "tuntap", "add", tap, "mode", "tap")
-	tor.Run("ip", "link", "set", tap, "master", "rack", "up")
-	t.Cleanup(func() { exec.Command("ip", "netns", "exec", tor.Name, "ip", "link", "del", tap).Run() })
+	tap := testutil.GuestTap(t, tor, name)
 	args := append([]string{"qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-m", "512", "-nographic", "-no-reboot", "-vga", "none",
 		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + ovmfCode,
 		"-drive", "if=pflash,format=raw,unit=1,file=" + vars}, fwcfg...)
@@ -124,7 +121,7 @@ func testUEFIHTTPBoot(t *testing.T, admin *cli, central *testutil.NS, tor *testu
 		t.Fatalf("host: state %s reason %q netboot %v\n%s", h.State, h.StateReason, h.Netboot, con)
 	}
 	acts := actions(admin.events(httpBootMAC))
-	if !inOrder(acts, []string{"dhcp.offer", "http.sent", "http.script", "http.sent", "http.sent", "agent.booted", "agent.verified", "installed"}) {
+	if !testutil.InOrder(acts, []string{"dhcp.offer", "http.sent", "http.script", "http.sent", "http.sent", "agent.booted", "agent.verified", "installed"}) {
 		t.Fatalf("events %v", acts)
 	}
 	var loader bool

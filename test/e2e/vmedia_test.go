@@ -58,10 +58,7 @@ func TestVirtualMediaProvisionWithoutDHCP(t *testing.T) {
 	// The guest: on the rack bridge, an empty CD drive, a blank disk; -no-shutdown keeps
 	// QEMU (and QMP) when the BMC powers it off.
 	disk := newDisk(t, work, "vm")
-	tap := "tapvm"
-	tor.Run("ip", "tuntap", "add", tap, "mode", "tap")
-	tor.Run("ip", "link", "set", tap, "master", "rack", "up")
-	t.Cleanup(func() { tor.Run("ip", "link", "del", tap) })
+	tap := testutil.GuestTap(t, tor, "vm")
 	vm := tor.Start(nil, "qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-nographic", "-no-shutdown",
 		"-netdev", fmt.Sprintf("tap,id=n0,ifname=%s,script=no,downscript=no", tap), "-device", "virtio-net-pci,netdev=n0,mac="+mac,
 		"-device", "virtio-rng-pci", "-qmp", "unix:"+sock+",server=on,wait=off",
@@ -91,7 +88,7 @@ func TestVirtualMediaProvisionWithoutDHCP(t *testing.T) {
 	evs := admin.events(mac)
 	want := []string{"bmc.media.insert", "bmc.boot-device", "bmc.power.cycle", "agent.booted", "agent.network", "agent.chainload", "agent.verified",
 		"kickstart.served", "agent.kickstart", "installed", "bmc.media.eject", "bmc.boot-override.clear"}
-	if !inOrder(actions(evs), want) {
+	if !testutil.InOrder(actions(evs), want) {
 		t.Fatalf("events %v, want in order %v", actions(evs), want)
 	}
 	for _, ev := range evs {

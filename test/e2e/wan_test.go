@@ -102,7 +102,7 @@ func wanBoot(t *testing.T, e *site, path, name, mac string, during func(mac stri
 func waitAction(t *testing.T, e *site, mac, action string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
-	for !inOrder(actions(e.admin.events(mac)), []string{action}) {
+	for !testutil.InOrder(actions(e.admin.events(mac)), []string{action}) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no %s event for %s within %s", action, mac, timeout)
 		}

@@ -134,7 +134,7 @@ func TestProvisionWhileOwnerKilled(t *testing.T) {
 	evs := hostEvents(t, other)
 	want := []string{"registered", "dhcp.offer", "token.issued", "http.script", "agent.booted", "agent.network",
 		"agent.chainload", "agent.verified", "installed"}
-	if !inOrder(actions(evs), want) {
+	if !testutil.InOrder(actions(evs), want) {
 		t.Fatalf("events %v, want in order %v", actions(evs), want)
 	}
 	var states []string
@@ -143,7 +143,7 @@ func TestProvisionWhileOwnerKilled(t *testing.T) {
 			states = append(states, string(e.State))
 		}
 	}
-	if !inOrder(states, []string{"registered", "offered", "booting", "verified", "installing", "provisioned"}) {
+	if !testutil.InOrder(states, []string{"registered", "offered", "booting", "verified", "installing", "provisioned"}) {
 		t.Fatalf("state transitions %v", states)
 	}
 	// The kill landed in the download (a byte offset past 0), and the agent went on with
@@ -205,15 +205,4 @@ func actions(evs []podmgr.Event) []string {
 		out = append(out, e.Action)
 	}
 	return out
-}
-
-// inOrder reports whether want is a subsequence of got.
-func inOrder(got, want []string) bool {
-	i := 0
-	for _, g := range got {
-		if i < len(want) && g == want[i] {
-			i++
-		}
-	}
-	return i == len(want)
 }

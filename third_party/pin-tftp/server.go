@@ -2,6 +2,7 @@ package tftp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -496,7 +497,9 @@ func (s *Server) handlePacket(localAddr net.IP, remoteAddr *net.UDPAddr, buffer 
 		go func(rh func(string, io.ReaderFrom) error, rf *sender, wg *sync.WaitGroup) {
 			if s.readHandler != nil {
 				err := s.readHandler(filename, rf)
-				if err != nil {
+				if errors.Is(err, ErrNoResponse) { // podboot patch (drop.go)
+					rf.drop()
+				} else if err != nil {
 					rf.abort(err)
 				}
 			} else {
