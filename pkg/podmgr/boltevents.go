@@ -38,6 +38,9 @@ func (t boltTx) AppendEvent(e Event) (uint64, error) {
 		return 0, err
 	}
 	e.Seq = seq
+	if err := markPodEventsIndexed(t.tx, seq); err != nil {
+		return 0, err
+	}
 	if e.Kind != KindHost {
 		return seq, put(t.tx, bucketAudit, seqKey(seq), e)
 	}
@@ -45,6 +48,9 @@ func (t boltTx) AppendEvent(e Event) (uint64, error) {
 		return 0, err
 	}
 	if err := t.tx.Bucket(bucketHostSeq).Put(seqKey(seq), []byte(e.MAC)); err != nil {
+		return 0, err
+	}
+	if err := indexPodEvent(t.tx, e); err != nil {
 		return 0, err
 	}
 	return seq, t.trimHost(e.MAC)
@@ -62,8 +68,11 @@ func (t boltTx) trimHost(mac string) error {
 	if t.perHost > 0 && n > t.perHost {
 		prefix := []byte(mac + "\x00")
 		c := t.tx.Bucket(bucketHostEvents).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && n > t.perHost; k, _ = c.Seek(prefix) {
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && n > t.perHost; k, v = c.Seek(prefix) {
 			if err := t.tx.Bucket(bucketHostSeq).Delete(k[len(prefix):]); err != nil {
+				return err
+			}
+			if err := unindexPodEvent(t.tx, k[len(prefix):], v); err != nil {
 				return err
 			}
 			if err := c.Delete(); err != nil {
@@ -75,8 +84,13 @@ func (t boltTx) trimHost(mac string) error {
 	return cb.Put([]byte(mac), seqKey(n))
 }
 
-// deleteHostEvent removes one host event, its index entry and its count.
+// deleteHostEvent removes one host event, its index entries and its count.
 func deleteHostEvent(tx *bolt.Tx, mac string, seq []byte) error {
+	if v := tx.Bucket(bucketHostEvents).Get(hostEventKey(mac, seq)); v != nil {
+		if err := unindexPodEvent(tx, seq, v); err != nil {
+			return err
+		}
+	}
 	if err := tx.Bucket(bucketHostEvents).Delete(hostEventKey(mac, seq)); err != nil {
 		return err
 	}
@@ -152,7 +166,9 @@ func (t boltTx) Events(f EventFilter) ([]Event, error) {
 		return nil, nil
 	}
 	var err error
-	if f.Kind == KindHost && f.MAC != "" {
+	if f.Kind == KindHost && f.MAC == "" && f.Pod != "" {
+		err = t.podEvents(f, keep, full)
+	} else if f.Kind == KindHost && f.MAC != "" {
 		prefix := []byte(f.MAC + "\x00")
 		c := t.tx.Bucket(bucketHostEvents).Cursor()
 		for k, v := c.Seek(hostEventKey(f.MAC, from)); k != nil && bytes.HasPrefix(k, prefix) && err == nil && !full(); k, v = c.Next() {
