@@ -127,13 +127,6 @@ func (x *recordTx) Events(f podmgr.EventFilter) ([]podmgr.Event, error) {
 		if err == nil {
 			err = c.err
 		}
-	case f.Kind == podmgr.KindHost && f.Pod != "":
-		var complete bool
-		if complete, err = x.podIndexComplete(); err == nil && complete {
-			err = x.podEvents(f, keep, full)
-		} else if err == nil {
-			err = x.mergedEvents(f, from, keep, full)
-		}
 	default:
 		err = x.mergedEvents(f, from, keep, full)
 	}
@@ -143,45 +136,52 @@ func (x *recordTx) Events(f podmgr.EventFilter) ([]podmgr.Event, error) {
 	return out, nil
 }
 
-// mergedEvents walks audit records and the host-event index together in sequence order.
+// mergedEvents walks audit records and host events together in sequence order.
 func (x *recordTx) mergedEvents(f podmgr.EventFilter, from string, keep func([]byte) error, full func() bool) error {
 	s := x.t.s
-	var audit, host *cursor
-	var ak, hk *mvccpb.KeyValue
+	var audit *cursor
+	var ak *mvccpb.KeyValue
+	var nextHost func() (string, []byte, error)
+	var hseq string
+	var hv []byte
+	var err error
 	if f.Kind != podmgr.KindHost {
 		audit = x.t.cursor(s.dir(collAudit)+from, prefixEnd(s.dir(collAudit)))
 		ak, _ = audit.next()
 	}
 	if f.Kind != podmgr.KindAudit {
-		host = x.t.cursor(s.dir(collHostSeq)+from, prefixEnd(s.dir(collHostSeq)))
-		hk, _ = host.next()
+		if nextHost, err = x.hostEvents(f, from); err != nil {
+			return err
+		}
+		if hseq, hv, err = nextHost(); err != nil {
+			return err
+		}
 	}
-	seqOf := func(kv *mvccpb.KeyValue) string { k := string(kv.Key); return k[strings.LastIndexByte(k, '/')+1:] }
-	for (ak != nil || hk != nil) && !full() {
-		if ak != nil && (hk == nil || seqOf(ak) < seqOf(hk)) {
+	for (ak != nil || hseq != "") && !full() {
+		if ak != nil && (hseq == "" || seqOf(ak) < hseq) {
 			if err := keep(ak.Value); err != nil {
 				return err
 			}
 			ak, _ = audit.next()
 			continue
 		}
-		v, ok, err := x.t.read(s.key(collHostEvents, string(hk.Value), seqOf(hk)))
-		if err != nil {
+		if err := keep(hv); err != nil {
 			return err
 		}
-		if ok {
-			if err := keep(v); err != nil {
-				return err
-			}
+		if hseq, hv, err = nextHost(); err != nil {
+			return err
 		}
-		hk, _ = host.next()
 	}
-	for _, c := range []*cursor{audit, host} {
-		if c != nil && c.err != nil {
-			return c.err
-		}
+	if audit != nil {
+		return audit.err
 	}
 	return nil
+}
+
+// seqOf is the SEQ that ends an event or index key.
+func seqOf(kv *mvccpb.KeyValue) string {
+	k := string(kv.Key)
+	return k[strings.LastIndexByte(k, '/')+1:]
 }
 
 // pruneBatch bounds one retention transaction (three deletions per event: the event,

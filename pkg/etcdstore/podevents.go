@@ -71,15 +71,16 @@ func (x *recordTx) counter(name string) (uint64, error) {
 	return n, nil
 }
 
-// podIndexComplete reports whether the index covers every event of the snapshot.
-func (x *recordTx) podIndexComplete() (bool, error) {
+// podIndexComplete reports whether the index covers every event of the snapshot, and
+// the event counter.
+func (x *recordTx) podIndexComplete() (top uint64, complete bool, err error) {
 	s := x.t.s
 	resps, err := x.t.readMany([]clientv3.Op{
 		clientv3.OpGet(s.key(collMeta, "event-seq"), x.t.readOpts()...),
 		clientv3.OpGet(s.key(collMeta, keyIndexSeq), x.t.readOpts()...),
 	})
 	if err != nil {
-		return false, err
+		return 0, false, err
 	}
 	var v [2]string
 	for i, r := range resps {
@@ -87,18 +88,59 @@ func (x *recordTx) podIndexComplete() (bool, error) {
 			v[i] = string(kvs[0].Value)
 		}
 	}
-	return v[0] == v[1], nil
+	top, _ = strconv.ParseUint(v[0], 10, 64)
+	return top, v[0] == v[1], nil
 }
 
 // eventRef is one index entry: an event's number and its host.
 type eventRef struct{ seq, mac string }
 
-// podEvents feeds keep the host events of f.Pod from f.Since with Seq > f.After, in
-// sequence order, until full: a range read of the pod's entries from Since, then the
-// events themselves in read-only requests of up to prefetchBatch keys.
-func (x *recordTx) podEvents(f podmgr.EventFilter, keep func([]byte) error, full func() bool) error {
+// hostEvents walks the host events f may match in sequence order from from, yielding
+// each one's SEQ and stored value ("" after the last): through the pod index for one
+// pod's events when the index is complete and more than podmgr.SeqWalkMax events
+// follow f.After, else through the seq index. Events are read prefetchBatch a request.
+func (x *recordTx) hostEvents(f podmgr.EventFilter, from string) (func() (string, []byte, error), error) {
+	if f.Pod != "" && f.MAC == "" {
+		top, complete, err := x.podIndexComplete()
+		if err != nil {
+			return nil, err
+		}
+		if complete && top > f.After && top-f.After > podmgr.SeqWalkMax {
+			refs, err := x.podRefs(f)
+			if err != nil {
+				return nil, err
+			}
+			return x.readRefs(refs), nil
+		}
+	}
 	s := x.t.s
-	dir := s.dir(collPodEvents, f.Pod)
+	c := x.t.cursor(s.dir(collHostSeq)+from, prefixEnd(s.dir(collHostSeq)))
+	var page func() (string, []byte, error)
+	return func() (string, []byte, error) {
+		for {
+			if page != nil {
+				if seq, v, err := page(); seq != "" || err != nil {
+					return seq, v, err
+				}
+			}
+			var refs []eventRef
+			for kv, _ := c.next(); kv != nil; kv, _ = c.next() {
+				if refs = append(refs, eventRef{seqOf(kv), string(kv.Value)}); len(refs) == prefetchBatch {
+					break
+				}
+			}
+			if len(refs) == 0 {
+				return "", nil, c.err
+			}
+			page = x.readRefs(refs)
+		}
+	}, nil
+}
+
+// podRefs returns the index entries of f.Pod's host events from f.Since with Seq >
+// f.After, in sequence order: a range read of the pod's entries from Since, sorted.
+func (x *recordTx) podRefs(f podmgr.EventFilter) ([]eventRef, error) {
+	dir := x.t.s.dir(collPodEvents, f.Pod)
 	after := seqHex(f.After)
 	var refs []eventRef
 	c := x.t.cursor(dir+timeHex(podmgr.EventTimeKey(f.Since)), prefixEnd(dir))
@@ -108,26 +150,29 @@ func (x *recordTx) podEvents(f podmgr.EventFilter, keep func([]byte) error, full
 			refs = append(refs, eventRef{k[16:], string(kv.Value)})
 		}
 	}
-	if c.err != nil {
-		return c.err
-	}
 	slices.SortFunc(refs, func(a, b eventRef) int { return strings.Compare(a.seq, b.seq) })
-	for len(refs) > 0 && !full() {
-		n := min(len(refs), prefetchBatch)
-		vals, err := x.t.readEvents(refs[:n])
-		if err != nil {
-			return err
-		}
-		for _, v := range vals {
-			if v != nil && !full() {
-				if err := keep(v); err != nil {
-					return err
+	return refs, c.err
+}
+
+// readRefs yields the events refs name, read prefetchBatch at a time.
+func (x *recordTx) readRefs(refs []eventRef) func() (string, []byte, error) {
+	var vals [][]byte
+	return func() (string, []byte, error) {
+		for len(refs) > 0 {
+			if len(vals) == 0 {
+				var err error
+				if vals, err = x.t.readEvents(refs[:min(len(refs), prefetchBatch)]); err != nil {
+					return "", nil, err
 				}
 			}
+			r, v := refs[0], vals[0]
+			refs, vals = refs[1:], vals[1:]
+			if v != nil {
+				return r.seq, v, nil
+			}
 		}
-		refs = refs[n:]
+		return "", nil, nil
 	}
-	return nil
 }
 
 // readEvents reads the host events refs name at the snapshot (nil: not there), in

@@ -93,7 +93,7 @@ func (s *Store) eventIndexComplete(ctx context.Context) (bool, error) {
 	var complete bool
 	err := s.View(ctx, func(tx podmgr.ReadTx) error {
 		var err error
-		complete, err = tx.(*recordTx).podIndexComplete()
+		_, complete, err = tx.(*recordTx).podIndexComplete()
 		return err
 	})
 	return complete, err

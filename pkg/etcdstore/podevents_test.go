@@ -25,16 +25,17 @@ type eventStore interface {
 var indexPods = []string{"pod-a", "pod-b", "pod-c", "pod-d"}
 
 // appendRandomEvents appends n events chosen by r, in transactions of up to 7: host
-// events of four pods (and none) on twelve hosts, and audit records, with times spread
-// over two days and out of sequence order, as concurrent writers and replicas' clocks
-// leave them.
+// events of four pods (and none) on twelve hosts, and audit records, with times going
+// from two days ago to now, up to three hours out of sequence order (as concurrent
+// writers and replicas' clocks leave them), some zero.
 func appendRandomEvents(t testing.TB, st podmgr.Store, r *rand.Rand, now time.Time, n int) {
 	t.Helper()
-	for n > 0 {
-		k := min(n, 1+r.IntN(7))
+	for left := n; left > 0; {
+		k := min(left, 1+r.IntN(7))
 		evs := make([]podmgr.Event, k)
 		for i := range evs {
-			e := podmgr.Event{Kind: podmgr.KindHost, Time: now.Add(-time.Duration(r.IntN(48*60)) * time.Minute),
+			at := now.Add(-48 * time.Hour).Add(time.Duration(n-left+i) * 48 * time.Hour / time.Duration(n))
+			e := podmgr.Event{Kind: podmgr.KindHost, Time: at.Add(time.Duration(r.IntN(6*60)-3*60) * time.Minute),
 				Pod: indexPods[r.IntN(len(indexPods))], MAC: fmt.Sprintf("52:54:00:00:02:%02x", r.IntN(12)), Action: fmt.Sprint("a", r.IntN(1000))}
 			switch r.IntN(10) {
 			case 0:
@@ -46,7 +47,7 @@ func appendRandomEvents(t testing.TB, st podmgr.Store, r *rand.Rand, now time.Ti
 			}
 			evs[i] = e
 		}
-		n -= k
+		left -= k
 		if err := st.Update(context.Background(), func(tx podmgr.Tx) error {
 			for _, e := range evs {
 				if _, err := tx.AppendEvent(e); err != nil {
@@ -70,28 +71,35 @@ func events(t testing.TB, st podmgr.Store, f podmgr.EventFilter) []podmgr.Event 
 }
 
 // checkPodFilter compares reads by pod with the full scan filtered in memory, for every
-// pod and a range of Since, After and Limit; it returns every answer, for comparing
-// stores.
+// pod, both kinds and a range of Since, After and Limit (After 0 and 100 read through
+// the pod index, the last podmgr.SeqWalkMax events walk the sequence); it returns
+// every answer, for comparing stores.
 func checkPodFilter(t *testing.T, st podmgr.Store, now time.Time) [][]podmgr.Event {
 	t.Helper()
-	all := events(t, st, podmgr.EventFilter{Kind: podmgr.KindHost})
 	var answers [][]podmgr.Event
-	for _, pod := range indexPods {
-		for _, since := range []time.Time{{}, now.Add(-24 * time.Hour), now.Add(-time.Hour), now.Add(time.Hour)} {
-			for _, after := range []uint64{0, uint64(len(all) / 2), 1 << 40} {
-				for _, limit := range []int{0, 3} {
-					f := podmgr.EventFilter{Kind: podmgr.KindHost, Pod: pod, Since: since, After: after, Limit: limit}
-					var want []podmgr.Event
-					for _, e := range all {
-						if e.Pod == pod && !e.Time.Before(since) && e.Seq > after && (limit == 0 || len(want) < limit) {
-							want = append(want, e)
+	for _, kind := range []podmgr.EventKind{podmgr.KindHost, ""} {
+		all := events(t, st, podmgr.EventFilter{Kind: kind})
+		top := all[len(all)-1].Seq
+		if top < podmgr.SeqWalkMax+200 {
+			t.Fatalf("%d events: too few to read through the pod index", top)
+		}
+		for _, pod := range indexPods {
+			for _, since := range []time.Time{{}, now.Add(-24 * time.Hour), now.Add(-time.Hour), now.Add(time.Hour)} {
+				for _, after := range []uint64{0, 100, top - podmgr.SeqWalkMax/2, 1 << 40} {
+					for _, limit := range []int{0, 3} {
+						f := podmgr.EventFilter{Kind: kind, Pod: pod, Since: since, After: after, Limit: limit}
+						var want []podmgr.Event
+						for _, e := range all {
+							if e.Pod == pod && !e.Time.Before(since) && e.Seq > after && (limit == 0 || len(want) < limit) {
+								want = append(want, e)
+							}
 						}
+						got := events(t, st, f)
+						if len(got) != len(want) || (len(want) > 0 && !reflect.DeepEqual(got, want)) {
+							t.Fatalf("%+v: %d events, the full scan gives %d:\n got %v\nwant %v", f, len(got), len(want), seqs(got), seqs(want))
+						}
+						answers = append(answers, got)
 					}
-					got := events(t, st, f)
-					if len(got) != len(want) || (len(want) > 0 && !reflect.DeepEqual(got, want)) {
-						t.Fatalf("%+v: %d events, the full scan gives %d:\n got %v\nwant %v", f, len(got), len(want), seqs(got), seqs(want))
-					}
-					answers = append(answers, got)
 				}
 			}
 		}
@@ -122,16 +130,16 @@ func TestPodEventIndexMatchesScan(t *testing.T) {
 	for _, s := range stores {
 		t.Run(s.name, func(t *testing.T) {
 			st := s.st
-			st.SetEventLimits(podmgr.EventLimits{PerHost: 25})
+			st.SetEventLimits(podmgr.EventLimits{PerHost: 80})
 			r := rand.New(rand.NewPCG(7, 17))
 			var got [][]podmgr.Event
 			steps := []struct {
 				name string
 				do   func()
 			}{
-				{"appends past the rings", func() { appendRandomEvents(t, st, r, now, 400) }},
-				{"retention by age", func() { prune(t, st, podmgr.EventLimits{Max: 1000, MaxAge: 30 * time.Hour}, now) }},
-				{"retention by count", func() { prune(t, st, podmgr.EventLimits{Max: 120, MaxAge: 1000 * time.Hour}, now) }},
+				{"appends past the rings", func() { appendRandomEvents(t, st, r, now, 1300) }},
+				{"retention by age", func() { prune(t, st, podmgr.EventLimits{Max: 5000, MaxAge: 30 * time.Hour}, now) }},
+				{"retention by count", func() { prune(t, st, podmgr.EventLimits{Max: 700, MaxAge: 1000 * time.Hour}, now) }},
 				{"more appends", func() { appendRandomEvents(t, st, r, now, 60) }},
 			}
 			for _, step := range steps {
@@ -183,8 +191,8 @@ func TestPodEventIndexFilledOnUpgrade(t *testing.T) {
 	c := testutil.StartEtcd(t, 1)
 	now := time.Now().UTC().Truncate(time.Second)
 	old := openStore(t, c, "/upgrade/")
-	old.SetEventLimits(podmgr.EventLimits{PerHost: 25})
-	appendRandomEvents(t, old, rand.New(rand.NewPCG(3, 5)), now, 300)
+	old.SetEventLimits(podmgr.EventLimits{PerHost: 80})
+	appendRandomEvents(t, old, rand.New(rand.NewPCG(3, 5)), now, 1250)
 	want := checkPodFilter(t, old, now)
 	ctx := context.Background()
 	for _, k := range []string{old.dir(collPodEvents), old.key(collMeta, keyIndexSeq)} {

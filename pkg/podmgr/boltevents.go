@@ -166,24 +166,23 @@ func (t boltTx) Events(f EventFilter) ([]Event, error) {
 		return nil, nil
 	}
 	var err error
-	if f.Kind == KindHost && f.MAC == "" && f.Pod != "" {
-		err = t.podEvents(f, keep, full)
-	} else if f.Kind == KindHost && f.MAC != "" {
+	if f.Kind == KindHost && f.MAC != "" {
 		prefix := []byte(f.MAC + "\x00")
 		c := t.tx.Bucket(bucketHostEvents).Cursor()
 		for k, v := c.Seek(hostEventKey(f.MAC, from)); k != nil && bytes.HasPrefix(k, prefix) && err == nil && !full(); k, v = c.Next() {
 			err = keep(v)
 		}
 	} else {
-		var audit, host *bolt.Cursor
+		var audit *bolt.Cursor
+		var nextHost func() (seq, mac []byte)
 		var ak, av, hk, hmac []byte
 		if f.Kind != KindHost {
 			audit = t.tx.Bucket(bucketAudit).Cursor()
 			ak, av = audit.Seek(from)
 		}
 		if f.Kind != KindAudit {
-			host = t.tx.Bucket(bucketHostSeq).Cursor()
-			hk, hmac = host.Seek(from)
+			nextHost = t.hostRefs(f, from)
+			hk, hmac = nextHost()
 		}
 		for (ak != nil || hk != nil) && err == nil && !full() {
 			if ak != nil && (hk == nil || bytes.Compare(ak, hk) < 0) {
@@ -194,7 +193,7 @@ func (t boltTx) Events(f EventFilter) ([]Event, error) {
 			if v := t.tx.Bucket(bucketHostEvents).Get(hostEventKey(string(hmac), hk)); v != nil {
 				err = keep(v)
 			}
-			hk, hmac = host.Next()
+			hk, hmac = nextHost()
 		}
 	}
 	if err != nil {

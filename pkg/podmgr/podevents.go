@@ -73,32 +73,55 @@ func markPodEventsIndexed(tx *bolt.Tx, seq uint64) error {
 	return tx.Bucket(bucketMeta).Put(keyPodEventsSeq, seqKey(seq))
 }
 
-// podEvents feeds keep the host events of f.Pod from f.Since with Seq > f.After, in
-// sequence order, until full.
-func (t boltTx) podEvents(f EventFilter, keep func([]byte) error, full func() bool) error {
+// SeqWalkMax is how few events after a read's After make a read by pod walk the
+// sequence rather than the pod index: a follower's poll (events --follow --pod) reads
+// the few new events, not the pod's whole index.
+const SeqWalkMax = 1024
+
+// hostRefs walks the host events f may match in sequence order from from, yielding
+// each one's seq and MAC (nil after the last): through the pod index for one pod's
+// events, else through the seq index.
+func (t boltTx) hostRefs(f EventFilter, from []byte) func() (seq, mac []byte) {
+	if top := t.tx.Bucket(bucketAudit).Sequence(); f.Pod != "" && f.MAC == "" && top > f.After && top-f.After > SeqWalkMax {
+		refs := t.podRefs(f)
+		return func() ([]byte, []byte) {
+			if len(refs) == 0 {
+				return nil, nil
+			}
+			r := refs[0]
+			refs = refs[1:]
+			return r.seq, r.mac
+		}
+	}
+	c := t.tx.Bucket(bucketHostSeq).Cursor()
+	k, v := c.Seek(from)
+	return func() ([]byte, []byte) {
+		seq, mac := k, v
+		if k != nil {
+			k, v = c.Next()
+		}
+		return seq, mac
+	}
+}
+
+// eventRef is one index entry: an event's seq and its host's MAC.
+type eventRef struct{ seq, mac []byte }
+
+// podRefs returns the index entries of f.Pod's host events from f.Since with Seq >
+// f.After, in sequence order: a seek to the pod's entries from Since, and a sort of
+// those.
+func (t boltTx) podRefs(f EventFilter) []eventRef {
 	prefix := podEventPrefix(f.Pod)
-	type ref struct{ seq, mac []byte }
-	var refs []ref
+	var refs []eventRef
 	c := t.tx.Bucket(bucketPodEvents).Cursor()
 	from := binary.BigEndian.AppendUint64(bytes.Clone(prefix), EventTimeKey(f.Since))
 	for k, mac := c.Seek(from); k != nil && bytes.HasPrefix(k, prefix); k, mac = c.Next() {
 		if seq := k[len(k)-8:]; len(k) == len(prefix)+16 && binary.BigEndian.Uint64(seq) > f.After {
-			refs = append(refs, ref{seq, mac})
+			refs = append(refs, eventRef{seq, mac})
 		}
 	}
-	slices.SortFunc(refs, func(a, b ref) int { return bytes.Compare(a.seq, b.seq) })
-	hb := t.tx.Bucket(bucketHostEvents)
-	for _, r := range refs {
-		if full() {
-			return nil
-		}
-		if v := hb.Get(hostEventKey(string(r.mac), r.seq)); v != nil {
-			if err := keep(v); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	slices.SortFunc(refs, func(a, b eventRef) int { return bytes.Compare(a.seq, b.seq) })
+	return refs
 }
 
 // checkPodEventIndex rebuilds the pod index unless it covers exactly the host events.
