@@ -85,7 +85,7 @@ func (x *recordTx) trimHost(mac string) error {
 		return err
 	}
 	for _, kv := range kvs {
-		if err := x.unindexEvent(kv.val); err != nil {
+		if err := x.unindexEvent(strings.TrimPrefix(kv.key, dir), kv.val); err != nil {
 			return err
 		}
 		x.t.delGhost(kv.key)
@@ -235,7 +235,7 @@ func (s *Store) pruneOnce(l podmgr.EventLimits, now time.Time) (int, error) {
 				}
 			}
 			if vals[i] != nil {
-				if err := tx.(*recordTx).unindexEvent(vals[i]); err != nil {
+				if err := tx.(*recordTx).unindexEvent(r.seq, vals[i]); err != nil {
 					return err
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -29,8 +30,10 @@ const (
 
 func timeHex(t uint64) string { return fmt.Sprintf("%016x", t) }
 
-func (s *Store) podEventKey(e podmgr.Event) string {
-	return s.key(collPodEvents, e.Pod, timeHex(podmgr.EventTimeKey(e.Time))+seqHex(e.Seq))
+// podEventKey is the index key of the event of pod at time at, number seq (16 hex
+// digits).
+func (s *Store) podEventKey(pod string, at time.Time, seq string) string {
+	return s.key(collPodEvents, pod, timeHex(podmgr.EventTimeKey(at))+seq)
 }
 
 // indexEvent writes host event e's index entry and, when the index was complete before
@@ -38,7 +41,7 @@ func (s *Store) podEventKey(e podmgr.Event) string {
 func (x *recordTx) indexEvent(e podmgr.Event, prev uint64) error {
 	s := x.t.s
 	if e.Kind == podmgr.KindHost {
-		x.t.put(s.podEventKey(e), []byte(e.MAC))
+		x.t.put(s.podEventKey(e.Pod, e.Time, seqHex(e.Seq)), []byte(e.MAC))
 	}
 	at, err := x.counter(keyIndexSeq)
 	if err != nil || at != prev {
@@ -48,13 +51,13 @@ func (x *recordTx) indexEvent(e podmgr.Event, prev uint64) error {
 	return nil
 }
 
-// unindexEvent deletes the index entry of the stored host event v.
-func (x *recordTx) unindexEvent(v []byte) error {
-	var e podmgr.Event
-	if err := podmgr.DecodeRecord(v, &e); err != nil {
+// unindexEvent deletes the index entry of the stored host event v, number seq.
+func (x *recordTx) unindexEvent(seq string, v []byte) error {
+	pod, at, err := podmgr.EventPlace(v)
+	if err != nil {
 		return fmt.Errorf("host event: %w", err)
 	}
-	x.t.delGhost(x.t.s.podEventKey(e))
+	x.t.delGhost(x.t.s.podEventKey(pod, at, seq))
 	return nil
 }
 

@@ -162,7 +162,7 @@ func (s *Store) indexOnce(ctx context.Context) (n int, done bool, err error) {
 		if err := t.prefetch(ra); err != nil {
 			return err
 		}
-		for _, k := range ra.keys {
+		for i, k := range ra.keys {
 			v, ok, err := t.get(k)
 			if err != nil {
 				return err
@@ -170,11 +170,11 @@ func (s *Store) indexOnce(ctx context.Context) (n int, done bool, err error) {
 			if !ok {
 				continue
 			}
-			var e podmgr.Event
-			if err := podmgr.DecodeRecord(v, &e); err != nil {
+			pod, at, err := podmgr.EventPlace(v)
+			if err != nil {
 				return fmt.Errorf("read %s: %w", k, err)
 			}
-			t.put(s.podEventKey(e), []byte(e.MAC))
+			t.put(s.podEventKey(pod, at, refs[i].seq), []byte(refs[i].mac))
 			n++
 		}
 		t.put(s.key(collMeta, keyIndexSeq), []byte(strconv.FormatUint(upTo, 10)))

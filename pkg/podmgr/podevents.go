@@ -41,12 +41,6 @@ func EventTimeKey(t time.Time) uint64 {
 	return uint64(t.UnixNano()) ^ 1<<63
 }
 
-// eventPlace is what the index keys of an event need: its pod and time.
-type eventPlace struct {
-	Time time.Time `json:"time"`
-	Pod  string    `json:"pod,omitempty"`
-}
-
 func podEventPrefix(pod string) []byte { return append([]byte(pod), 0) }
 
 func podEventKey(pod string, t time.Time, seq uint64) []byte {
@@ -61,8 +55,8 @@ func indexPodEvent(tx *bolt.Tx, e Event) error {
 
 // unindexPodEvent removes the index entry of the stored host event v (seq: its number).
 func unindexPodEvent(tx *bolt.Tx, seq []byte, v []byte) error {
-	var p eventPlace
-	if err := decode(v, &p); err != nil {
+	p, err := placeOf(v)
+	if err != nil {
 		return fmt.Errorf("host event %x: %w", seq, err)
 	}
 	return tx.Bucket(bucketPodEvents).Delete(podEventKey(p.Pod, p.Time, binary.BigEndian.Uint64(seq)))
@@ -140,8 +134,8 @@ func checkPodEventIndex(tx *bolt.Tx) error {
 		return fmt.Errorf("rebuild pod event index: %w", err)
 	}
 	err = tx.Bucket(bucketHostEvents).ForEach(func(k, v []byte) error {
-		var p eventPlace
-		if err := decode(v, &p); err != nil {
+		p, err := placeOf(v)
+		if err != nil {
 			return fmt.Errorf("host event %q: %w", k, err)
 		}
 		i := bytes.IndexByte(k, 0)
