@@ -123,24 +123,31 @@ func checkHostEventIndex(tx *bolt.Tx) error {
 	return indexHostEvents(tx)
 }
 
-// indexHostEvents fills the seq index and the per-host counts from the host events.
+// indexHostEvents fills the seq index and the per-host counts from the host events
+// (in key order: putSorted).
 func indexHostEvents(tx *bolt.Tx) error {
-	counts := map[string]uint64{}
+	var seqs, counts []keyValue
 	err := tx.Bucket(bucketHostEvents).ForEach(func(k, _ []byte) error {
 		i := bytes.IndexByte(k, 0)
 		if i < 0 || len(k)-i-1 != 8 {
 			return fmt.Errorf("%w: host event key %q", ErrStoreCorrupt, k)
 		}
-		counts[string(k[:i])]++
-		return tx.Bucket(bucketHostSeq).Put(k[i+1:], k[:i])
+		if n := len(counts); n > 0 && bytes.Equal(counts[n-1].k, k[:i]) {
+			counts[n-1].v = seqKey(binary.BigEndian.Uint64(counts[n-1].v) + 1)
+		} else {
+			counts = append(counts, keyValue{k[:i], seqKey(1)})
+		}
+		seqs = append(seqs, keyValue{k[i+1:], k[:i]})
+		return nil
 	})
+	if err == nil {
+		err = putSorted(tx.Bucket(bucketHostSeq), seqs)
+	}
+	if err == nil {
+		err = putSorted(tx.Bucket(bucketHostCount), counts)
+	}
 	if err != nil {
 		return fmt.Errorf("index host events: %w", err)
-	}
-	for mac, n := range counts {
-		if err := tx.Bucket(bucketHostCount).Put([]byte(mac), seqKey(n)); err != nil {
-			return fmt.Errorf("index host events: %w", err)
-		}
 	}
 	return nil
 }

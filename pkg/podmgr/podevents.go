@@ -133,16 +133,37 @@ func checkPodEventIndex(tx *bolt.Tx) error {
 	if err != nil {
 		return fmt.Errorf("rebuild pod event index: %w", err)
 	}
+	var entries []keyValue
 	err = tx.Bucket(bucketHostEvents).ForEach(func(k, v []byte) error {
 		p, err := placeOf(v)
 		if err != nil {
 			return fmt.Errorf("host event %q: %w", k, err)
 		}
 		i := bytes.IndexByte(k, 0)
-		return b.Put(podEventKey(p.Pod, p.Time, binary.BigEndian.Uint64(k[i+1:])), k[:i])
+		entries = append(entries, keyValue{podEventKey(p.Pod, p.Time, binary.BigEndian.Uint64(k[i+1:])), k[:i]})
+		return nil
 	})
+	if err == nil {
+		err = putSorted(b, entries)
+	}
 	if err != nil {
 		return fmt.Errorf("rebuild pod event index: %w", err)
 	}
 	return markPodEventsIndexed(tx, seq)
+}
+
+type keyValue struct{ k, v []byte }
+
+// putSorted fills the empty bucket b in key order: bbolt splits nodes only at commit, so
+// keys put out of order into one transaction each shift the node's others (200,000 took
+// minutes), and in order they append (a fraction of a second).
+func putSorted(b *bolt.Bucket, entries []keyValue) error {
+	slices.SortFunc(entries, func(a, b keyValue) int { return bytes.Compare(a.k, b.k) })
+	b.FillPercent = 1
+	for _, e := range entries {
+		if err := b.Put(e.k, e.v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
