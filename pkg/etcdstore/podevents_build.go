@@ -32,7 +32,7 @@ func (s *Store) watchEventIndex() {
 	t := time.NewTicker(indexCheckEvery)
 	defer t.Stop()
 	for {
-		if err := s.fillEventIndex(s.life); err != nil && s.life.Err() == nil {
+		if err := s.fillEventIndex(s.life); err != nil && s.life.Err() == nil && !errors.Is(err, podmgr.ErrStoreUnavailable) && !unavailable(err) {
 			s.cfg.Log.Warn("fill the pod event index (reads by pod scan every event meanwhile)", "error", err)
 		}
 		select {
