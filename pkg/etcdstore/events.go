@@ -85,9 +85,7 @@ func (x *recordTx) trimHost(mac string) error {
 		return err
 	}
 	for _, kv := range kvs {
-		if err := x.unindexEvent(strings.TrimPrefix(kv.key, dir), kv.val); err != nil {
-			return err
-		}
+		x.unindexEvent(strings.TrimPrefix(kv.key, dir), kv.val)
 		x.t.delGhost(kv.key)
 		x.t.delGhost(s.key(collHostSeq, strings.TrimPrefix(kv.key, dir)))
 	}
@@ -235,9 +233,7 @@ func (s *Store) pruneOnce(l podmgr.EventLimits, now time.Time) (int, error) {
 				}
 			}
 			if vals[i] != nil {
-				if err := tx.(*recordTx).unindexEvent(r.seq, vals[i]); err != nil {
-					return err
-				}
+				tx.(*recordTx).unindexEvent(r.seq, vals[i])
 			}
 			t.delGhost(s.key(collHostEvents, r.mac, r.seq))
 			t.delGhost(dir + r.seq)

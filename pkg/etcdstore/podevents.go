@@ -52,13 +52,9 @@ func (x *recordTx) indexEvent(e podmgr.Event, prev uint64) error {
 }
 
 // unindexEvent deletes the index entry of the stored host event v, number seq.
-func (x *recordTx) unindexEvent(seq string, v []byte) error {
-	pod, at, err := podmgr.EventPlace(v)
-	if err != nil {
-		return fmt.Errorf("host event: %w", err)
-	}
+func (x *recordTx) unindexEvent(seq string, v []byte) {
+	pod, at := podmgr.EventPlace(v)
 	x.t.delGhost(x.t.s.podEventKey(pod, at, seq))
-	return nil
 }
 
 // counter reads a decimal meta counter (0 when absent), recording it for the commit.

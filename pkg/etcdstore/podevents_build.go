@@ -170,10 +170,7 @@ func (s *Store) indexOnce(ctx context.Context) (n int, done bool, err error) {
 			if !ok {
 				continue
 			}
-			pod, at, err := podmgr.EventPlace(v)
-			if err != nil {
-				return fmt.Errorf("read %s: %w", k, err)
-			}
+			pod, at := podmgr.EventPlace(v)
 			t.put(s.podEventKey(pod, at, refs[i].seq), []byte(refs[i].mac))
 			n++
 		}

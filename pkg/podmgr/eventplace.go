@@ -17,18 +17,25 @@ type eventPlace struct {
 	Pod  string    `json:"pod,omitempty"`
 }
 
-// EventPlace returns the pod and time of a stored event record (EncodeRecord's form).
-func EventPlace(b []byte) (pod string, at time.Time, err error) {
-	p, err := placeOf(b)
-	return p.Pod, p.Time, err
+// EventPlace returns the pod and time of a stored event record (EncodeRecord's form):
+// where the record's pod index entry is.
+func EventPlace(b []byte) (pod string, at time.Time) {
+	p := placeOf(b)
+	return p.Pod, p.Time
 }
 
-func placeOf(b []byte) (eventPlace, error) {
+// placeOf reads a record's place. A damaged record's place is the zero one, where its
+// index entry is put and deleted alike: it blocks no append, trim, retention or open,
+// and no read by pod returns it (reading it fails as before).
+func placeOf(b []byte) eventPlace {
 	if p, ok := quickPlace(b); ok {
-		return p, nil
+		return p
 	}
 	var p eventPlace
-	return p, decode(b, &p)
+	if decode(b, &p) != nil {
+		return eventPlace{}
+	}
+	return p
 }
 
 func quickPlace(b []byte) (eventPlace, bool) {

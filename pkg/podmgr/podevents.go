@@ -55,10 +55,7 @@ func indexPodEvent(tx *bolt.Tx, e Event) error {
 
 // unindexPodEvent removes the index entry of the stored host event v (seq: its number).
 func unindexPodEvent(tx *bolt.Tx, seq []byte, v []byte) error {
-	p, err := placeOf(v)
-	if err != nil {
-		return fmt.Errorf("host event %x: %w", seq, err)
-	}
+	p := placeOf(v)
 	return tx.Bucket(bucketPodEvents).Delete(podEventKey(p.Pod, p.Time, binary.BigEndian.Uint64(seq)))
 }
 
@@ -135,10 +132,7 @@ func checkPodEventIndex(tx *bolt.Tx) error {
 	}
 	var entries []keyValue
 	err = tx.Bucket(bucketHostEvents).ForEach(func(k, v []byte) error {
-		p, err := placeOf(v)
-		if err != nil {
-			return fmt.Errorf("host event %q: %w", k, err)
-		}
+		p := placeOf(v)
 		i := bytes.IndexByte(k, 0)
 		entries = append(entries, keyValue{podEventKey(p.Pod, p.Time, binary.BigEndian.Uint64(k[i+1:])), k[:i]})
 		return nil

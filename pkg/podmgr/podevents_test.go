@@ -149,3 +149,44 @@ func TestPodEventIndexMigration(t *testing.T) {
 		})
 	}
 }
+
+// TestDamagedEventBlocksNothing: a host event record that cannot be decoded does not stop
+// the pod index's rebuild on open, the ring's trim or retention, and the index stays
+// exact.
+func TestDamagedEventBlocksNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "podboot.db")
+	st, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	const mac = "52:54:00:00:00:01"
+	for i := range 6 {
+		appendEvents(t, st, Event{Time: now, Kind: KindHost, Pod: "pod-a", MAC: mac, Action: fmt.Sprint(i)})
+	}
+	if err := st.db.Update(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bucketHostEvents).Cursor().First()
+		if err := tx.Bucket(bucketHostEvents).Put(k, []byte("\x01{damaged")); err != nil {
+			return err
+		}
+		return tx.DeleteBucket(bucketPodEvents)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if st, err = OpenBolt(path); err != nil {
+		t.Fatalf("open with a damaged event: %v", err)
+	}
+	defer st.Close()
+	podIndexExact(t, st, "after the rebuild")
+	st.SetEventLimits(EventLimits{PerHost: 5})
+	appendEvents(t, st, Event{Time: now, Kind: KindHost, Pod: "pod-a", MAC: mac, Action: "trims the damaged one"})
+	podIndexExact(t, st, "after the trim")
+	if got := readEvents(t, st, EventFilter{Kind: KindHost, MAC: mac}); len(got) != 5 || got[0].Action != "2" {
+		t.Fatalf("after the trim: %+v", got)
+	}
+	if n, err := st.PruneHostEvents(EventLimits{Max: 2}, now); err != nil || n != 3 {
+		t.Fatalf("prune: %d (%v), want 3", n, err)
+	}
+	podIndexExact(t, st, "after retention")
+}
