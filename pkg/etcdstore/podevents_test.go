@@ -222,3 +222,41 @@ func TestPodEventIndexFilledOnUpgrade(t *testing.T) {
 		t.Fatal("the other replica reads differently")
 	}
 }
+
+// TestPodEventIndexFilledByOneReplica: while one replica holds the fill lock, another
+// leaves the gap to it; once the lock is gone (its lease ended), the gap is filled and
+// the lock released.
+func TestPodEventIndexFilledByOneReplica(t *testing.T) {
+	c := testutil.StartEtcd(t, 1)
+	ctx := context.Background()
+	st := openStore(t, c, "/onefill/")
+	appendRandomEvents(t, st, rand.New(rand.NewPCG(8, 9)), time.Now(), 60)
+	lease, err := st.cli.Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The lock first, so that this store's own background check cannot fill either.
+	if _, err := st.cli.Put(ctx, st.key(collMeta, keyIndexLock), "", clientv3.WithLease(lease.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.cli.Delete(ctx, st.key(collMeta, keyIndexSeq)); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.fillEventIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := st.eventIndexComplete(ctx); err != nil || ok {
+		t.Fatalf("filled (%v) while another replica held the lock", err)
+	}
+	if _, err := st.cli.Revoke(ctx, lease.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.fillEventIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 30*time.Second, "the gap filled and the lock released", func() bool {
+		ok, err := st.eventIndexComplete(ctx)
+		resp, gerr := st.cli.Get(ctx, st.key(collMeta, keyIndexLock))
+		return err == nil && ok && gerr == nil && len(resp.Kvs) == 0
+	})
+}
