@@ -185,16 +185,25 @@ func checkIndexExact(t *testing.T, s *Store, step string) {
 }
 
 // TestPodEventIndexFilledOnUpgrade: a prefix written before the index existed (no
-// entries, no mark) answers reads by pod right at once (the full scan), and the next
-// replica to open it fills the index, after which reads use it and still agree.
+// entries, no mark) answers reads by pod right at once (the full scan); a replica
+// opening it fills the index, after which reads use it and still agree.
 func TestPodEventIndexFilledOnUpgrade(t *testing.T) {
 	c := testutil.StartEtcd(t, 1)
 	now := time.Now().UTC().Truncate(time.Second)
 	old := openStore(t, c, "/upgrade/")
 	old.SetEventLimits(podmgr.EventLimits{PerHost: 80})
 	appendRandomEvents(t, old, rand.New(rand.NewPCG(3, 5)), now, 1250)
-	want := checkPodFilter(t, old, now)
+	checkPodFilter(t, old, now)
 	ctx := context.Background()
+	// Hold the fill lock while the index is missing, so that this replica's background
+	// check does not fill it before the reads below.
+	lease, err := old.cli.Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.cli.Put(ctx, old.key(collMeta, keyIndexLock), "", clientv3.WithLease(lease.ID)); err != nil {
+		t.Fatal(err)
+	}
 	for _, k := range []string{old.dir(collPodEvents), old.key(collMeta, keyIndexSeq)} {
 		if _, err := old.cli.Delete(ctx, k, clientv3.WithPrefix()); err != nil {
 			t.Fatal(err)
@@ -205,9 +214,12 @@ func TestPodEventIndexFilledOnUpgrade(t *testing.T) {
 	if ok, err := old.eventIndexComplete(ctx); err != nil || ok {
 		t.Fatalf("index complete (%v) without its entries", err)
 	}
-	want = checkPodFilter(t, old, now) // the full scan
+	want := checkPodFilter(t, old, now) // the full scan
+	if _, err := old.cli.Revoke(ctx, lease.ID); err != nil {
+		t.Fatal(err)
+	}
 	upgraded := openStore(t, c, "/upgrade/")
-	testutil.WaitFor(t, 60*time.Second, "the upgraded replica to fill the index", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "a replica to fill the index", func() bool {
 		ok, err := upgraded.eventIndexComplete(ctx)
 		return err == nil && ok
 	})
