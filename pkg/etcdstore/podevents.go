@@ -19,10 +19,11 @@ import (
 // meta/event-index-seq is the event counter the index is complete up to. An append
 // moves it with the counter when it was equal to it before, so a replica that does not
 // keep the index (an older podboot during a rolling upgrade) leaves a gap behind, and
-// reads by pod fall back to the full scan until the gap is filled. The fill (indexEvents
-// in podevents_build.go) runs on one replica at Open: it indexes the host events after
-// meta/event-index-seq and moves it up to the counter, in transactions that compare the
-// events they index, so an event trimmed meanwhile is never indexed.
+// reads by pod fall back to the full scan until the gap is filled. The fill
+// (podevents_build.go) runs on one replica when a check at Open or every 10 s finds a
+// gap: it indexes the host events after meta/event-index-seq and moves it up to the
+// counter, in transactions that compare the events they index, so an event trimmed
+// meanwhile is never indexed.
 const (
 	collPodEvents = "host-events-by-pod"
 	keyIndexSeq   = "event-index-seq"
