@@ -34,6 +34,10 @@ func (s *Store) SetEventLimits(l podmgr.EventLimits) {
 func (x *recordTx) AppendEvent(e podmgr.Event) (uint64, error) {
 	s := x.t.s
 	if !x.t.seqLoaded {
+		// The index counter is read with the event counter: one round trip.
+		if err := x.t.prefetch(readAhead{keys: []string{s.key(collMeta, "event-seq"), s.key(collMeta, keyIndexSeq)}}); err != nil {
+			return 0, err
+		}
 		b, ok, err := x.t.get(s.key(collMeta, "event-seq"))
 		if err != nil {
 			return 0, err
@@ -45,9 +49,13 @@ func (x *recordTx) AppendEvent(e podmgr.Event) (uint64, error) {
 		}
 		x.t.seqLoaded = true
 	}
+	prev := x.t.seq
 	x.t.seq++
 	e.Seq = x.t.seq
 	x.t.put(s.key(collMeta, "event-seq"), []byte(strconv.FormatUint(e.Seq, 10)))
+	if err := x.indexEvent(e, prev); err != nil {
+		return 0, err
+	}
 	if e.Kind != podmgr.KindHost {
 		return e.Seq, x.putRecord(s.key(collAudit, seqHex(e.Seq)), e)
 	}
@@ -72,13 +80,14 @@ func (x *recordTx) trimHost(mac string) error {
 	if err != nil || n <= int64(per) {
 		return err
 	}
-	keys, err := x.t.oldest(dir, prefixEnd(dir), int(n-int64(per)))
+	kvs, err := x.t.oldest(dir, prefixEnd(dir), int(n-int64(per)))
 	if err != nil {
 		return err
 	}
-	for _, k := range keys {
-		x.t.delGhost(k)
-		x.t.delGhost(s.key(collHostSeq, strings.TrimPrefix(k, dir)))
+	for _, kv := range kvs {
+		x.unindexEvent(strings.TrimPrefix(kv.key, dir), kv.val)
+		x.t.delGhost(kv.key)
+		x.t.delGhost(s.key(collHostSeq, strings.TrimPrefix(kv.key, dir)))
 	}
 	return nil
 }
@@ -106,7 +115,8 @@ func (x *recordTx) Events(f podmgr.EventFilter) ([]podmgr.Event, error) {
 	}
 	from := seqHex(f.After + 1)
 	var err error
-	if f.Kind == podmgr.KindHost && f.MAC != "" {
+	switch {
+	case f.Kind == podmgr.KindHost && f.MAC != "":
 		dir := s.dir(collHostEvents, f.MAC)
 		c := x.t.cursor(dir+from, prefixEnd(dir))
 		for kv, e := c.next(); kv != nil && e == nil && err == nil && !full(); kv, e = c.next() {
@@ -115,7 +125,7 @@ func (x *recordTx) Events(f podmgr.EventFilter) ([]podmgr.Event, error) {
 		if err == nil {
 			err = c.err
 		}
-	} else {
+	default:
 		err = x.mergedEvents(f, from, keep, full)
 	}
 	if err != nil {
@@ -124,49 +134,57 @@ func (x *recordTx) Events(f podmgr.EventFilter) ([]podmgr.Event, error) {
 	return out, nil
 }
 
-// mergedEvents walks audit records and the host-event index together in sequence order.
+// mergedEvents walks audit records and host events together in sequence order.
 func (x *recordTx) mergedEvents(f podmgr.EventFilter, from string, keep func([]byte) error, full func() bool) error {
 	s := x.t.s
-	var audit, host *cursor
-	var ak, hk *mvccpb.KeyValue
+	var audit *cursor
+	var ak *mvccpb.KeyValue
+	var nextHost func() (string, []byte, error)
+	var hseq string
+	var hv []byte
+	var err error
 	if f.Kind != podmgr.KindHost {
 		audit = x.t.cursor(s.dir(collAudit)+from, prefixEnd(s.dir(collAudit)))
 		ak, _ = audit.next()
 	}
 	if f.Kind != podmgr.KindAudit {
-		host = x.t.cursor(s.dir(collHostSeq)+from, prefixEnd(s.dir(collHostSeq)))
-		hk, _ = host.next()
+		if nextHost, err = x.hostEvents(f, from); err != nil {
+			return err
+		}
+		if hseq, hv, err = nextHost(); err != nil {
+			return err
+		}
 	}
-	seqOf := func(kv *mvccpb.KeyValue) string { k := string(kv.Key); return k[strings.LastIndexByte(k, '/')+1:] }
-	for (ak != nil || hk != nil) && !full() {
-		if ak != nil && (hk == nil || seqOf(ak) < seqOf(hk)) {
+	for (ak != nil || hseq != "") && !full() {
+		if ak != nil && (hseq == "" || seqOf(ak) < hseq) {
 			if err := keep(ak.Value); err != nil {
 				return err
 			}
 			ak, _ = audit.next()
 			continue
 		}
-		v, ok, err := x.t.read(s.key(collHostEvents, string(hk.Value), seqOf(hk)))
-		if err != nil {
+		if err := keep(hv); err != nil {
 			return err
 		}
-		if ok {
-			if err := keep(v); err != nil {
-				return err
-			}
+		if hseq, hv, err = nextHost(); err != nil {
+			return err
 		}
-		hk, _ = host.next()
 	}
-	for _, c := range []*cursor{audit, host} {
-		if c != nil && c.err != nil {
-			return c.err
-		}
+	if audit != nil {
+		return audit.err
 	}
 	return nil
 }
 
-// pruneBatch bounds one retention transaction (two deletions per event).
-const pruneBatch = 60
+// seqOf is the SEQ that ends an event or index key.
+func seqOf(kv *mvccpb.KeyValue) string {
+	k := string(kv.Key)
+	return k[strings.LastIndexByte(k, '/')+1:]
+}
+
+// pruneBatch bounds one retention transaction (three deletions per event: the event,
+// its seq and pod index entries).
+const pruneBatch = 40
 
 // PruneHostEvents enforces the global retention of host events, as the bbolt store
 // does: the oldest go until at most l.Max remain and none is older than l.MaxAge. Audit
@@ -195,28 +213,33 @@ func (s *Store) pruneOnce(l podmgr.EventLimits, now time.Time) (int, error) {
 		}
 		over := int(n) - l.Max
 		cutoff := now.Add(-l.MaxAge)
+		var refs []eventRef
 		c := t.cursor(dir, prefixEnd(dir))
-		for kv, _ := c.next(); kv != nil && deleted < pruneBatch; kv, _ = c.next() {
-			seq := strings.TrimPrefix(string(kv.Key), dir)
-			ek := s.key(collHostEvents, string(kv.Value), seq)
+		for kv, _ := c.next(); kv != nil && len(refs) < pruneBatch; kv, _ = c.next() {
+			refs = append(refs, eventRef{strings.TrimPrefix(string(kv.Key), dir), string(kv.Value)})
+		}
+		if c.err != nil {
+			return c.err
+		}
+		vals, err := t.readEvents(refs)
+		if err != nil {
+			return err
+		}
+		for i, r := range refs {
 			if l.Max <= 0 || deleted >= over {
-				if l.MaxAge <= 0 {
-					return nil
-				}
-				v, ok, err := t.read(ek)
-				if err != nil {
-					return err
-				}
 				var e podmgr.Event
-				if ok && podmgr.DecodeRecord(v, &e) == nil && !e.Time.Before(cutoff) {
+				if l.MaxAge <= 0 || (vals[i] != nil && podmgr.DecodeRecord(vals[i], &e) == nil && !e.Time.Before(cutoff)) {
 					return nil
 				}
 			}
-			t.delGhost(ek)
-			t.delGhost(string(kv.Key))
+			if vals[i] != nil {
+				tx.(*recordTx).unindexEvent(r.seq, vals[i])
+			}
+			t.delGhost(s.key(collHostEvents, r.mac, r.seq))
+			t.delGhost(dir + r.seq)
 			deleted++
 		}
-		return c.err
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("prune host events: %w", err)
@@ -303,36 +326,40 @@ func (t *txn) count(from, end string) (int64, error) {
 	return n, nil
 }
 
-// oldest returns the first n record keys of [from, end) with the txn's own writes
-// applied.
-func (t *txn) oldest(from, end string, n int) ([]string, error) {
-	var own []string
+// keyVal is a key and its value.
+type keyVal struct {
+	key string
+	val []byte
+}
+
+// oldest returns the first n records of [from, end) with the txn's own writes applied.
+func (t *txn) oldest(from, end string, n int) ([]keyVal, error) {
+	var own []keyVal
 	dels := 0
 	for k, w := range t.writes {
 		if k >= from && k < end && !isMarker(k) {
 			if w.del {
 				dels++
 			} else {
-				own = append(own, k)
+				own = append(own, keyVal{k, w.val})
 			}
 		}
 	}
-	resp, err := t.fetch(from, clientv3.WithRange(end), clientv3.WithKeysOnly(), clientv3.WithLimit(int64(n+dels+1)))
+	resp, err := t.fetch(from, clientv3.WithRange(end), clientv3.WithLimit(int64(n+dels+1)))
 	if err != nil {
 		return nil, err
 	}
-	var keys []string
+	var kvs []keyVal
 	for _, kv := range resp.Kvs {
 		k := string(kv.Key)
-		if w, mine := t.writes[k]; (mine && w.del) || isMarker(k) {
-			continue
+		if _, mine := t.writes[k]; mine || isMarker(k) {
+			continue // the txn's own value, if any, is in own
 		}
-		keys = append(keys, k)
+		kvs = append(kvs, keyVal{k, kv.Value})
 	}
-	keys = append(keys, own...)
-	slices.Sort(keys)
-	keys = slices.Compact(keys)
-	return keys[:min(n, len(keys))], nil
+	kvs = append(kvs, own...)
+	slices.SortFunc(kvs, func(a, b keyVal) int { return strings.Compare(a.key, b.key) })
+	return kvs[:min(n, len(kvs))], nil
 }
 
 // delGhost deletes key, which may exist in the store or only among the txn's own

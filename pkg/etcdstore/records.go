@@ -23,6 +23,8 @@ import (
 //	P audit-events/SEQ                event (SEQ: 16 hex digits, so keys sort by number)
 //	P host-events/MAC/SEQ             event
 //	P host-events-by-seq/SEQ          MAC (index: host events in order, for paging and retention)
+//	P host-events-by-pod/POD/TIMESEQ  MAC (index: a pod's host events by time, podevents.go)
+//	P meta/event-index-seq            event counter the pod index is complete up to
 //	P bmcs/MAC                        BMC record (sealed password)
 //	P pod-bmcs/POD                    a pod's BMC defaults (sealed password; deleted with the pod)
 //	P hosts-by-profile/PROFILE/MAC    "" (index: hosts overriding to a profile, invariants.go)

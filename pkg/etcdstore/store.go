@@ -155,6 +155,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("etcd store %s at %s: %w", cfg.Prefix, strings.Join(cfg.Endpoints, ","), err)
 	}
 	go s.sweepImports()
+	go s.watchEventIndex()
 	return s, nil
 }
 
@@ -262,7 +263,7 @@ func (s *Store) Health(ctx context.Context) error {
 }
 
 // HostsPerTxn implements podmgr.HostChunker: a host with a reservation and a profile
-// override costs six writes (host, pod index, reservation, profile index, event, event
-// index), a part two more (audit record,
-// event counter), and a few are kept for the ring's trims.
-func (s *Store) HostsPerTxn() int { return (s.cfg.MaxTxnOps - 8) / 6 }
+// override costs seven writes (host, pod index, reservation, profile index, event, event
+// seq and pod indexes), a part three more (audit record, event counter, event index
+// mark), and a few are kept for the ring's trims.
+func (s *Store) HostsPerTxn() int { return (s.cfg.MaxTxnOps - 9) / 7 }

@@ -108,22 +108,14 @@ func (s *Service) Status(ctx context.Context, names ...string) ([]PodStatus, err
 		idx[n] = len(out)
 		out = append(out, st)
 	}
-	f := podmgr.EventFilter{Kind: podmgr.KindHost, Since: now.Add(-Window)}
-	if !all && len(names) == 1 {
-		f.Pod = names[0]
-	}
-	evs, err := s.mgr.Events(ctx, f)
+	byPod, err := s.dayTimelines(ctx, names, all, now.Add(-Window))
 	if err != nil {
-		return nil, fmt.Errorf("pod status: read host events: %w", err)
-	}
-	byPod := map[string][]Timeline{}
-	for _, t := range timelinesByHost(evs) {
-		if _, ok := idx[t.Pod]; ok {
-			byPod[t.Pod] = append(byPod[t.Pod], t)
-		}
+		return nil, err
 	}
 	for pod, ts := range byPod {
-		summarise(&out[idx[pod]], ts, now)
+		if i, ok := idx[pod]; ok {
+			summarise(&out[i], ts, now)
+		}
 	}
 	for _, r := range s.relays.since(now.Add(-Window)) {
 		i, ok := idx[r.Pod]
@@ -140,6 +132,32 @@ func (s *Service) Status(ctx context.Context, names ...string) ([]PodStatus, err
 		}
 	}
 	return out, nil
+}
+
+// dayTimelines returns the attempts since since by pod. Named pods read their own
+// events through the store's pod index (a pod's day, not the fleet's); all pods read
+// the day's host events once.
+func (s *Service) dayTimelines(ctx context.Context, names []string, all bool, since time.Time) (map[string][]Timeline, error) {
+	filters := []podmgr.EventFilter{{Kind: podmgr.KindHost, Since: since}}
+	if !all {
+		filters = filters[:0]
+		for i, n := range names {
+			if !slices.Contains(names[:i], n) {
+				filters = append(filters, podmgr.EventFilter{Kind: podmgr.KindHost, Pod: n, Since: since})
+			}
+		}
+	}
+	byPod := map[string][]Timeline{}
+	for _, f := range filters {
+		evs, err := s.mgr.Events(ctx, f)
+		if err != nil {
+			return nil, fmt.Errorf("pod status: read host events: %w", err)
+		}
+		for _, t := range timelinesByHost(evs) {
+			byPod[t.Pod] = append(byPod[t.Pod], t)
+		}
+	}
+	return byPod, nil
 }
 
 // timelinesByHost splits events (oldest first) into each host's attempts, in MAC order,

@@ -38,6 +38,9 @@ func (t boltTx) AppendEvent(e Event) (uint64, error) {
 		return 0, err
 	}
 	e.Seq = seq
+	if err := markPodEventsIndexed(t.tx, seq); err != nil {
+		return 0, err
+	}
 	if e.Kind != KindHost {
 		return seq, put(t.tx, bucketAudit, seqKey(seq), e)
 	}
@@ -45,6 +48,9 @@ func (t boltTx) AppendEvent(e Event) (uint64, error) {
 		return 0, err
 	}
 	if err := t.tx.Bucket(bucketHostSeq).Put(seqKey(seq), []byte(e.MAC)); err != nil {
+		return 0, err
+	}
+	if err := indexPodEvent(t.tx, e); err != nil {
 		return 0, err
 	}
 	return seq, t.trimHost(e.MAC)
@@ -62,8 +68,11 @@ func (t boltTx) trimHost(mac string) error {
 	if t.perHost > 0 && n > t.perHost {
 		prefix := []byte(mac + "\x00")
 		c := t.tx.Bucket(bucketHostEvents).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && n > t.perHost; k, _ = c.Seek(prefix) {
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && n > t.perHost; k, v = c.Seek(prefix) {
 			if err := t.tx.Bucket(bucketHostSeq).Delete(k[len(prefix):]); err != nil {
+				return err
+			}
+			if err := unindexPodEvent(t.tx, k[len(prefix):], v); err != nil {
 				return err
 			}
 			if err := c.Delete(); err != nil {
@@ -75,8 +84,13 @@ func (t boltTx) trimHost(mac string) error {
 	return cb.Put([]byte(mac), seqKey(n))
 }
 
-// deleteHostEvent removes one host event, its index entry and its count.
+// deleteHostEvent removes one host event, its index entries and its count.
 func deleteHostEvent(tx *bolt.Tx, mac string, seq []byte) error {
+	if v := tx.Bucket(bucketHostEvents).Get(hostEventKey(mac, seq)); v != nil {
+		if err := unindexPodEvent(tx, seq, v); err != nil {
+			return err
+		}
+	}
 	if err := tx.Bucket(bucketHostEvents).Delete(hostEventKey(mac, seq)); err != nil {
 		return err
 	}
@@ -109,24 +123,31 @@ func checkHostEventIndex(tx *bolt.Tx) error {
 	return indexHostEvents(tx)
 }
 
-// indexHostEvents fills the seq index and the per-host counts from the host events.
+// indexHostEvents fills the seq index and the per-host counts from the host events
+// (in key order: putSorted).
 func indexHostEvents(tx *bolt.Tx) error {
-	counts := map[string]uint64{}
+	var seqs, counts []keyValue
 	err := tx.Bucket(bucketHostEvents).ForEach(func(k, _ []byte) error {
 		i := bytes.IndexByte(k, 0)
 		if i < 0 || len(k)-i-1 != 8 {
 			return fmt.Errorf("%w: host event key %q", ErrStoreCorrupt, k)
 		}
-		counts[string(k[:i])]++
-		return tx.Bucket(bucketHostSeq).Put(k[i+1:], k[:i])
+		if n := len(counts); n > 0 && bytes.Equal(counts[n-1].k, k[:i]) {
+			counts[n-1].v = seqKey(binary.BigEndian.Uint64(counts[n-1].v) + 1)
+		} else {
+			counts = append(counts, keyValue{k[:i], seqKey(1)})
+		}
+		seqs = append(seqs, keyValue{k[i+1:], k[:i]})
+		return nil
 	})
+	if err == nil {
+		err = putSorted(tx.Bucket(bucketHostSeq), seqs)
+	}
+	if err == nil {
+		err = putSorted(tx.Bucket(bucketHostCount), counts)
+	}
 	if err != nil {
 		return fmt.Errorf("index host events: %w", err)
-	}
-	for mac, n := range counts {
-		if err := tx.Bucket(bucketHostCount).Put([]byte(mac), seqKey(n)); err != nil {
-			return fmt.Errorf("index host events: %w", err)
-		}
 	}
 	return nil
 }
@@ -159,15 +180,16 @@ func (t boltTx) Events(f EventFilter) ([]Event, error) {
 			err = keep(v)
 		}
 	} else {
-		var audit, host *bolt.Cursor
+		var audit *bolt.Cursor
+		var nextHost func() (seq, mac []byte)
 		var ak, av, hk, hmac []byte
 		if f.Kind != KindHost {
 			audit = t.tx.Bucket(bucketAudit).Cursor()
 			ak, av = audit.Seek(from)
 		}
 		if f.Kind != KindAudit {
-			host = t.tx.Bucket(bucketHostSeq).Cursor()
-			hk, hmac = host.Seek(from)
+			nextHost = t.hostRefs(f, from)
+			hk, hmac = nextHost()
 		}
 		for (ak != nil || hk != nil) && err == nil && !full() {
 			if ak != nil && (hk == nil || bytes.Compare(ak, hk) < 0) {
@@ -178,7 +200,7 @@ func (t boltTx) Events(f EventFilter) ([]Event, error) {
 			if v := t.tx.Bucket(bucketHostEvents).Get(hostEventKey(string(hmac), hk)); v != nil {
 				err = keep(v)
 			}
-			hk, hmac = host.Next()
+			hk, hmac = nextHost()
 		}
 	}
 	if err != nil {

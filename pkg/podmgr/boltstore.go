@@ -32,10 +32,11 @@ var (
 	bucketHostEvents = []byte("host-events")        // mac \x00 seq -> event
 	bucketHostSeq    = []byte("host-events-by-seq") // seq -> mac (host events in order)
 	bucketHostCount  = []byte("host-event-counts")  // mac -> number of its events (uint64)
+	bucketPodEvents  = []byte("host-events-by-pod") // pod \x00 time seq -> mac (podevents.go)
 	bucketInventory  = []byte("inventory")          // mac -> what the host's agent found
 	bucketBMCs       = []byte("bmcs")               // mac -> BMC (sealed password)
 	bucketPodBMCs    = []byte("pod-bmcs")           // pod -> PodBMC (sealed password)
-	allBuckets       = [][]byte{bucketMeta, bucketPods, bucketProfiles, bucketHosts, bucketHostsByPod, bucketMatch, bucketTokens, bucketLeases, bucketAudit, bucketHostEvents, bucketHostSeq, bucketHostCount, bucketInventory, bucketBMCs, bucketPodBMCs}
+	allBuckets       = [][]byte{bucketMeta, bucketPods, bucketProfiles, bucketHosts, bucketHostsByPod, bucketMatch, bucketTokens, bucketLeases, bucketAudit, bucketHostEvents, bucketHostSeq, bucketHostCount, bucketPodEvents, bucketInventory, bucketBMCs, bucketPodBMCs}
 	keySchema        = []byte("schema")
 )
 
@@ -106,6 +107,9 @@ func (s *BoltStore) initSchema(isNew bool) error {
 			}
 		}
 		if err := checkHostEventIndex(tx); err != nil {
+			return err
+		}
+		if err := checkPodEventIndex(tx); err != nil {
 			return err
 		}
 		if tx.Bucket(bucketMeta).Get(keySchema) == nil {

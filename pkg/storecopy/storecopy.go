@@ -149,6 +149,8 @@ func Copy(ctx context.Context, from, to podmgr.Store, chunk int) (*Content, erro
 
 // putEvent appends e; the target, empty at the start, numbers events 1, 2, … like the
 // source did, and a gap in the source's numbers is an error rather than a renumbering.
+// The event indexes (by seq, per-host counts, by pod and time) are derived: the target
+// builds its own as AppendEvent writes each event; none is copied.
 func putEvent(tx podmgr.Tx, e podmgr.Event) error {
 	seq, err := tx.AppendEvent(e)
 	if err != nil {

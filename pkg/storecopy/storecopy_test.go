@@ -119,6 +119,13 @@ func TestRoundTripBoltEtcdBolt(t *testing.T) {
 	if !reflect.DeepEqual(a, b) {
 		t.Fatalf("bbolt -> etcd -> bbolt changed the content: %v", Verify(ctx, a, last))
 	}
+	// The pod event index is derived: each target builds its own as the events arrive.
+	for _, pod := range []string{"a", "a-b", "a.c"} {
+		want := podEvents(t, first, pod)
+		if len(want) == 0 || !reflect.DeepEqual(podEvents(t, es, pod), want) || !reflect.DeepEqual(podEvents(t, last, pod), want) {
+			t.Fatalf("pod %s: the copies read its events by pod differently", pod)
+		}
+	}
 	err = last.Update(ctx, func(tx podmgr.Tx) error {
 		return tx.PutLease(podmgr.Lease{Pod: "a", IP: "192.0.2.100", MAC: "52:54:00:ff:ff:ff", Expires: time.Unix(2e9, 0).UTC()})
 	})
@@ -131,4 +138,18 @@ func TestRoundTripBoltEtcdBolt(t *testing.T) {
 	if _, err := Copy(ctx, first, es, 25); !errors.Is(err, ErrNotEmpty) {
 		t.Fatalf("copy into a store that holds data: %v, want ErrNotEmpty", err)
 	}
+}
+
+// podEvents reads a pod's host events through the pod event index.
+func podEvents(t *testing.T, st podmgr.Store, pod string) []podmgr.Event {
+	t.Helper()
+	var evs []podmgr.Event
+	err := st.View(context.Background(), func(tx podmgr.ReadTx) (err error) {
+		evs, err = tx.Events(podmgr.EventFilter{Kind: podmgr.KindHost, Pod: pod, Since: time.Now().Add(-time.Hour)})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
 }
