@@ -46,16 +46,18 @@ func (t *txn) streamRange(from, end string, fn func([]*mvccpb.KeyValue) error) (
 	}
 	ctx, cancel := context.WithCancel(t.ctx)
 	idle := time.AfterFunc(t.s.cfg.RequestTimeout, cancel)
+	defer idle.Stop()
+	defer cancel()
 	ch, err := t.s.cli.GetStream(ctx, from, clientv3.WithRange(end), clientv3.WithRev(t.rev))
+	if err != nil {
+		return t.streamFailed(err, idle)
+	}
 	defer func() {
 		idle.Stop()
 		cancel()
 		for range ch { // the client's receiver ends once the stream is cancelled
 		}
 	}()
-	if err != nil {
-		return t.streamFailed(err, idle)
-	}
 	first := true
 	for r := range ch {
 		if err := r.Err(); err != nil {
