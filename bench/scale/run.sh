@@ -12,6 +12,8 @@
 #   PODS=1000 bench/scale/run.sh            # 256,000 hosts
 #   PODS=200 HOSTS=64 STORES=etcd bench/scale/run.sh
 # Env: STORES ("bbolt etcd"), MEMBERS (etcd members, 1), CHUNK (pods per CSV, 500),
+#      SERVE_CONFIG (a serve YAML config for every serve, e.g. events: {max: 2000000}),
+#      PPROF=1 (serve --pprof-addr on the API port + 1000),
 #      KEEP=1 keeps the work dir (CPU profile: WORK/etcd-load.pprof).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -47,7 +49,7 @@ serve() {
   local data=$1 port=$2 t0; shift 2
   t0=$(now)
   PODBOOT_DHCP_ADDR=- PODBOOT_TFTP_ADDR=- PODBOOT_HTTP_ADDR=127.0.0.1:0 PODBOOT_HTTPS_ADDR=- \
-    "$work/podboot" serve --data-dir "$data" --api-addr "127.0.0.1:$port" --log-level warn ${PPROF:+--pprof-addr 127.0.0.1:$((port + 1000))} "$@" 2>>"$work/serve.log" &
+    "$work/podboot" serve --data-dir "$data" --api-addr "127.0.0.1:$port" --log-level warn ${PPROF:+--pprof-addr 127.0.0.1:$((port + 1000))} ${SERVE_CONFIG:+--config "$SERVE_CONFIG"} "$@" 2>>"$work/serve.log" &
   SERVE_PID=$!
   pids+=("$SERVE_PID")
   for _ in $(seq 1 2400); do
