@@ -12,6 +12,8 @@
 #   PODS=1000 bench/scale/run.sh            # 256,000 hosts
 #   PODS=200 HOSTS=64 STORES=etcd bench/scale/run.sh
 # Env: STORES ("bbolt etcd"), MEMBERS (etcd members, 1), CHUNK (pods per CSV, 500),
+#      SERVE_CONFIG (a serve YAML config for every serve, e.g. events: {max: 2000000}),
+#      PPROF=1 (serve --pprof-addr on the API port + 1000),
 #      KEEP=1 keeps the work dir (CPU profile: WORK/etcd-load.pprof).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -47,7 +49,7 @@ serve() {
   local data=$1 port=$2 t0; shift 2
   t0=$(now)
   PODBOOT_DHCP_ADDR=- PODBOOT_TFTP_ADDR=- PODBOOT_HTTP_ADDR=127.0.0.1:0 PODBOOT_HTTPS_ADDR=- \
-    "$work/podboot" serve --data-dir "$data" --api-addr "127.0.0.1:$port" --log-level warn "$@" 2>>"$work/serve.log" &
+    "$work/podboot" serve --data-dir "$data" --api-addr "127.0.0.1:$port" --log-level warn ${PPROF:+--pprof-addr 127.0.0.1:$((port + 1000))} ${SERVE_CONFIG:+--config "$SERVE_CONFIG"} "$@" 2>>"$work/serve.log" &
   SERVE_PID=$!
   pids+=("$SERVE_PID")
   for _ in $(seq 1 2400); do
@@ -67,9 +69,11 @@ pb() {
   "$work/podboot" --server "https://127.0.0.1:$port" --ca-cert "$data/pki/ca.pem" --token "$(cat "$TOKEN_FILE")" "$@"
 }
 
+echo "== $(date -u +%H:%M:%S) start: load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== generating $PODS pods x $HOSTS hosts"
 "$work/scale" gen -pods "$PODS" -hosts "$HOSTS" -chunk "$CHUNK" -out "$work"
 printf 'name: default\n' > "$work/profile.yaml"
+: > "$work/calls.txt"
 
 # fill STORE DATA [serve flags...]: registers the fleet through a new serve; sets
 # POD_IMPORT, HOST_IMPORT, RSS_LOADED, FIRST_STARTUP.
@@ -83,7 +87,13 @@ fill() {
   pb "$data" "$PORT" pod apply -f "$work/pods.yaml" >/dev/null 2>&1
   POD_IMPORT=$(since "$t0")
   t0=$(now)
-  for f in "$work"/hosts-*.csv; do pb "$data" "$PORT" host import -f "$f" >/dev/null; done
+  local k=0 t1
+  for f in "$work"/hosts-*.csv; do
+    t1=$(now)
+    pb "$data" "$PORT" host import -f "$f" >/dev/null
+    k=$((k + 1))
+    printf '   %s: import call %d: %d hosts in %.1f s (load %s)\n' "$store" "$k" "$(($(wc -l < "$f") - 1))" "$(since "$t1")" "$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$work/calls.txt"
+  done
   HOST_IMPORT=$(since "$t0")
   RSS_LOADED=$(rss_mib "$SERVE_PID")
   stop "$SERVE_PID"
@@ -103,6 +113,8 @@ report() {
   printf '%-6s pods %d, hosts %d\n' "$store" "$PODS" "$((PODS * HOSTS))"
   printf '%-6s pod import (apply -f)     %.1f s\n' "$store" "$POD_IMPORT"
   printf '%-6s host import (CSV, %d pods/call) %.1f s (%.0f hosts/s)\n' "$store" "$CHUNK" "$HOST_IMPORT" "$(echo "$PODS * $HOSTS / $HOST_IMPORT" | bc -l)"
+  # Per call, to see whether a call's time grows with what is already stored.
+  awk -v s="$store:" '$1 == s { t = t sprintf(" %s", $8) } END { if (t != "") printf "%-6s host import per call (s):%s\n", substr(s, 1, length(s) - 1), t }' "$work/calls.txt"
   printf '%-6s store size                %s MiB\n' "$store" "$size"
   printf '%-6s serve start-up            %.2f s\n' "$store" "$STARTUP"
   printf '%-6s RSS after start-up        %d MiB (target < 1536 MiB)\n' "$store" "$RSS_START"
@@ -126,19 +138,21 @@ if [[ " $STORES " == *" etcd "* ]]; then
   echo "== etcd ($MEMBERS members)"
   mkdir -p "$work/etcd"
   "$work/cluster" -n "$MEMBERS" -dir "$work/etcd" -port "$EPORT" -quota $((8 << 30)) > "$work/cluster.out" 2>&1 &
-  pids+=("$!")
+  CLUSTER_PID=$!
+  pids+=("$CLUSTER_PID")
   for _ in $(seq 1 600); do grep -q ready "$work/cluster.out" && break; sleep 0.1; done
   grep -q ready "$work/cluster.out" || { cat "$work/cluster.out"; exit 1; }
   endpoints=$(seq -s, -f "http://127.0.0.1:%g" "$EPORT" "$((EPORT + MEMBERS - 1))")
   flags=(--store etcd --etcd-endpoints "$endpoints" --etcd-prefix /scale/)
   a="$work/replica-a" b="$work/replica-b"
-  fill etcd "$a" "${flags[@]}"
+  # Two replicas of one etcd need two names (the default, the host name, is one).
+  fill etcd "$a" "${flags[@]}" --replica-name a
   # The registry load in a process of its own, profiled (no serve running).
   "$work/scale" lookup -etcd "$endpoints" -prefix /scale/ -n 1000000 -cpuprofile "$work/etcd-load.pprof" | sed 's/^/etcd   /' > "$work/lookup.txt"
-  restart "$a" "${flags[@]}"
+  restart "$a" "${flags[@]}" --replica-name a
   A_PID=$SERVE_PID A_STARTUP=$STARTUP
   # Replica B: its own data dir, the same etcd, while A runs.
-  serve "$b" "$PORT_B" "${flags[@]}"
+  serve "$b" "$PORT_B" "${flags[@]}" --replica-name b
   B_PID=$SERVE_PID B_REPLICA_STARTUP=$STARTUP
   sleep 1
   RSS_B=$(rss_mib "$B_PID")
@@ -153,11 +167,13 @@ if [[ " $STORES " == *" etcd "* ]]; then
   t1=$(now)
   until pb "$b" "$PORT_B" host show "$last" >/dev/null 2>&1; do sleep 0.01; done
   CATCHUP=$(since "$t1")
+  ETCD_RSS=$(rss_mib "$CLUSTER_PID")
   stop "$B_PID"; stop "$A_PID"
   STARTUP=$A_STARTUP
   size=$(du -sm "$work/etcd" | cut -f1)
   report etcd "$size" >> "$out"
   {
+    printf 'etcd   etcd members (one process) RSS at the end %d MiB\n' "$ETCD_RSS"
     printf 'etcd   second replica start-up (A running) %.2f s, its RSS %d MiB\n' "$B_REPLICA_STARTUP" "$RSS_B"
     printf 'etcd   10,000-host import on A %.1f s; B had the last host %.2f s after A returned (poll resolution ~0.05 s)\n' "$MORE_IMPORT" "$CATCHUP"
     cat "$work/lookup.txt"
@@ -169,5 +185,5 @@ if [[ " $STORES " == *" etcd "* ]]; then
       "$(echo "$HOST_IMPORT / $B_IMPORT" | bc -l)" "$(echo "$STARTUP / $B_STARTUP" | bc -l)" "$(echo "$RSS_START / $B_RSS" | bc -l)" >> "$out"
   fi
 fi
-echo "== results ($(nproc) CPUs, $(go env GOVERSION), load $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "== $(date -u +%H:%M:%S) results ($(nproc) CPUs, $(go env GOVERSION), load $(cut -d' ' -f1-3 /proc/loadavg))"
 cat "$out"

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -29,6 +30,10 @@ skipped.
 The whole CSV is one import, all or none: if any row is wrong (or a discovered host
 it names was accepted meanwhile, on this server or another replica), nothing is
 registered, accepted or set, and the error names the row.
+
+The command waits for the server's answer 5 minutes, or 10 ms a row when that is longer
+(a large import on etcd takes minutes); if the wait runs out it says that the outcome is
+not known and where to look, rather than that the server cannot be reached.
 
 A row with a mac registers that host.
 
@@ -86,14 +91,15 @@ func runImport(cmd *cobra.Command, c *api.Client, file string, plan importPlan) 
 	w := cmd.OutOrStdout()
 	var out []podmgr.Host
 	if len(plan.Serials) == 0 && len(plan.BMCByMAC) == 0 {
-		if err := c.Do(cmd.Context(), "POST", "/api/v1/hosts", api.HostsRequest{Hosts: plan.Hosts}, &out); err != nil {
-			return fmt.Errorf("%s: %w (nothing was registered)", file, err)
+		out, err := registerHosts(cmd, c, file, plan.Hosts, importWait(len(plan.Hosts)))
+		if err != nil {
+			return err
 		}
 		fmt.Fprintf(w, "%d hosts registered in %s\n", len(out), time.Since(start).Round(time.Millisecond))
 		return nil
 	}
 	req := bmc.ImportRequest{Hosts: plan.Hosts, Serials: plan.Serials, BMCByMAC: plan.BMCByMAC, BMCBySerial: plan.BMCBySerial}
-	if err := c.Do(cmd.Context(), "POST", "/api/v1/hosts/import", req, &out); err != nil {
+	if err := c.WithResponseWait(importWait(len(plan.Hosts)+len(plan.Serials))).Do(cmd.Context(), "POST", "/api/v1/hosts/import", req, &out); err != nil {
 		return fmt.Errorf("%s: %w (nothing was imported)", file, err)
 	}
 	if len(out) != len(plan.Hosts)+len(plan.Serials) {
@@ -109,4 +115,32 @@ func runImport(cmd *cobra.Command, c *api.Client, file string, plan importPlan) 
 		fmt.Fprintf(w, "%d BMCs set (passwords sealed on the server)\n", n)
 	}
 	return nil
+}
+
+// importWait is how long host import waits for the server to answer n hosts: the
+// client's usual 5 minutes, or 10 ms a host when that is longer. The server answers
+// once every host is stored (or none is), and an import's time grows with its rows:
+// 10 ms a host is 100 hosts/s, a tenth of what etcd took at load 30 on 2 cores
+// (docs/ha.md), so a large import that is progressing is not cut off.
+func importWait(n int) time.Duration {
+	return max(5*time.Minute, time.Duration(n)*10*time.Millisecond)
+}
+
+// registerHosts sends the mac rows in one call and waits up to wait for the answer,
+// saying so first when the wait is long. A wait that runs out is not "cannot reach":
+// the server has the request and its outcome is not known here.
+func registerHosts(cmd *cobra.Command, c *api.Client, file string, hosts []podmgr.Host, wait time.Duration) ([]podmgr.Host, error) {
+	if wait > 5*time.Minute {
+		fmt.Fprintf(cmd.ErrOrStderr(), "registering %d hosts: the server answers once all are stored or none is (waiting up to %s)\n", len(hosts), wait.Round(time.Second))
+	}
+	var out []podmgr.Host
+	err := c.WithResponseWait(wait).Do(cmd.Context(), "POST", "/api/v1/hosts", api.HostsRequest{Hosts: hosts}, &out)
+	var ue *url.Error
+	switch {
+	case err == nil:
+		return out, nil
+	case errors.As(err, &ue) && ue.Timeout():
+		return nil, fmt.Errorf("%s: the server received the %d hosts but did not answer within %s: it may still be working on them, or have finished; whether they were registered is not known here. Look for the import's audit events (podboot events --kind audit: host.add, or host.import.rollback when it was undone) before sending the file again", file, len(hosts), wait.Round(time.Second))
+	}
+	return nil, fmt.Errorf("%s: %w (nothing was registered)", file, err)
 }

@@ -16,7 +16,9 @@ import (
 // is held at a time (checked as strictly as any body), so a large import costs the hosts
 // it carries, not copies of the whole body. The body is bounded by limit.
 func decodeHosts(w http.ResponseWriter, r *http.Request, limit int64) ([]podmgr.Host, bool) {
-	hosts, err := streamHosts(http.MaxBytesReader(w, r.Body, limit))
+	// The body is decoded as it arrives, so a server busy with a large import reads it
+	// slowly: the deadline moves on while bytes keep coming (StreamBody), as for uploads.
+	hosts, err := streamHosts(StreamBody(w, r, http.MaxBytesReader(w, r.Body, limit)))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		switch {

@@ -1,6 +1,7 @@
 package etcdstore
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -190,10 +191,19 @@ const pruneBatch = 40
 // does: the oldest go until at most l.Max remain and none is older than l.MaxAge. Audit
 // records are kept. It works in transactions of at most pruneBatch events and returns
 // how many it deleted.
+//
+// Its cost follows what it deletes, not what is stored: the events are counted once per
+// run (etcd counts a range key by key), and each transaction reads on from the last
+// event this process pruned (s.pruned) instead of walking again over the ones it
+// deleted, which etcd's index keeps until compaction.
 func (s *Store) PruneHostEvents(l podmgr.EventLimits, now time.Time) (int, error) {
+	over, err := s.hostEventsOver(l)
+	if err != nil {
+		return 0, fmt.Errorf("prune host events: %w", err)
+	}
 	total := 0
 	for {
-		n, err := s.pruneOnce(l, now)
+		n, err := s.pruneOnce(l, now, over-total)
 		total += n
 		if err != nil || n < pruneBatch {
 			return total, err
@@ -201,20 +211,33 @@ func (s *Store) PruneHostEvents(l podmgr.EventLimits, now time.Time) (int, error
 	}
 }
 
-func (s *Store) pruneOnce(l podmgr.EventLimits, now time.Time) (int, error) {
+// hostEventsOver counts the host events beyond l.Max.
+func (s *Store) hostEventsOver(l podmgr.EventLimits) (int, error) {
+	if l.Max <= 0 {
+		return 0, nil
+	}
+	dir := s.dir(collHostSeq)
+	ctx, cancel := context.WithTimeout(s.life, s.cfg.RequestTimeout)
+	defer cancel()
+	resp, err := s.cli.Get(ctx, dir+seqHex(s.pruned.Load()), clientv3.WithRange(prefixEnd(dir)), clientv3.WithCountOnly())
+	if err != nil {
+		return 0, fmt.Errorf("count host events: %w", unavailableErr(err))
+	}
+	return int(resp.Count) - l.Max, nil
+}
+
+// pruneOnce deletes up to pruneBatch of the oldest host events: while over > 0 the
+// oldest, then those older than l.MaxAge.
+func (s *Store) pruneOnce(l podmgr.EventLimits, now time.Time, over int) (int, error) {
 	var deleted int
+	var next uint64 // the event after the last one deleted
 	err := s.Update(s.life, func(tx podmgr.Tx) error {
 		t := tx.(*recordTx).t
-		deleted = 0
+		deleted, next = 0, 0
 		dir := s.dir(collHostSeq)
-		n, err := t.count(dir, prefixEnd(dir))
-		if err != nil {
-			return err
-		}
-		over := int(n) - l.Max
 		cutoff := now.Add(-l.MaxAge)
 		var refs []eventRef
-		c := t.cursor(dir, prefixEnd(dir))
+		c := t.cursor(dir+seqHex(s.pruned.Load()), prefixEnd(dir))
 		for kv, _ := c.next(); kv != nil && len(refs) < pruneBatch; kv, _ = c.next() {
 			refs = append(refs, eventRef{strings.TrimPrefix(string(kv.Key), dir), string(kv.Value)})
 		}
@@ -238,11 +261,17 @@ func (s *Store) pruneOnce(l podmgr.EventLimits, now time.Time) (int, error) {
 			t.delGhost(s.key(collHostEvents, r.mac, r.seq))
 			t.delGhost(dir + r.seq)
 			deleted++
+			if n, err := strconv.ParseUint(r.seq, 16, 64); err == nil {
+				next = n + 1
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("prune host events: %w", err)
+	}
+	if next > s.pruned.Load() {
+		s.pruned.Store(next)
 	}
 	return deleted, nil
 }
@@ -264,20 +293,12 @@ const cursorPage = 256
 
 func (c *cursor) next() (*mvccpb.KeyValue, error) {
 	if len(c.buf) == 0 && !c.done && c.err == nil {
-		resp, err := c.t.fetch(c.from, clientv3.WithRange(c.end), clientv3.WithLimit(cursorPage))
+		kvs, next, err := c.t.firstKeys(c.from, c.end, cursorPage)
 		if err != nil {
 			c.err = err
 			return nil, err
 		}
-		for _, kv := range resp.Kvs {
-			if !isMarker(string(kv.Key)) {
-				c.buf = append(c.buf, kv)
-			}
-		}
-		c.done = !resp.More || len(resp.Kvs) == 0
-		if n := len(resp.Kvs); n > 0 {
-			c.from = string(resp.Kvs[n-1].Key) + "\x00"
-		}
+		c.buf, c.from, c.done = kvs, next, next == ""
 		if len(c.buf) == 0 && !c.done {
 			return c.next()
 		}

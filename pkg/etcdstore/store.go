@@ -106,6 +106,10 @@ type Store struct {
 	perHost atomic.Uint64
 	// owners are the leases of the host imports this process runs (imports.go).
 	owners importOwners
+	// streams says whether etcd has RangeStream (stream.go); pruned is the lowest
+	// event number the retention may still find (events.go).
+	streams streamSupport
+	pruned  atomic.Uint64
 }
 
 var _ podmgr.Store = (*Store)(nil)

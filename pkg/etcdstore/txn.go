@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
@@ -154,7 +155,8 @@ func (t *txn) get(key string) ([]byte, bool, error) {
 	return val, len(resp.Kvs) == 1, nil
 }
 
-// scanPage is how many keys one range request returns (about 0.7 MiB of hosts).
+// scanPage is how many keys one range request returns (about 0.7 MiB of hosts) when
+// the server has no RangeStream (stream.go).
 const scanPage = 5000
 
 // scan calls fn for every record key in [from, end) in key order, merged with the txn's
@@ -180,47 +182,25 @@ func (t *txn) scan(from, end string, fn func(key string, val []byte) error) erro
 		}
 		return nil
 	}
-	resp, err := t.fetch(from, clientv3.WithRange(end), clientv3.WithLimit(scanPage))
-	for {
-		if err != nil {
-			return err
-		}
-		// The next page is on its way while this one is handed out (a load of a
-		// million hosts is hundreds of pages).
-		var pending chan page
-		if resp.More && len(resp.Kvs) > 0 {
-			pending = make(chan page, 1)
-			next := string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
-			go func() {
-				r, err := t.fetch(next, clientv3.WithRange(end), clientv3.WithLimit(scanPage))
-				pending <- page{r, err}
-			}()
-		}
-		for _, kv := range resp.Kvs {
+	err := t.eachChunk(from, end, func(kvs []*mvccpb.KeyValue) error {
+		for _, kv := range kvs {
 			k := string(kv.Key)
 			if err := emitOwnUpTo(k, true); err != nil {
 				return err
 			}
-			if _, mine := t.writes[k]; mine || isMarker(k) {
+			if _, mine := t.writes[k]; mine {
 				continue
 			}
 			if err := fn(k, kv.Value); err != nil {
 				return err
 			}
 		}
-		if pending == nil {
-			break
-		}
-		p := <-pending
-		resp, err = p.resp, p.err
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	return emitOwnUpTo(end, false)
-}
-
-// page is one range response of a scan.
-type page struct {
-	resp *clientv3.GetResponse
-	err  error
 }
 
 func isMarker(key string) bool { return strings.HasSuffix(key, "/") }
