@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,8 +120,14 @@ func TestSerialImportInPartsIsAllOrNothing(t *testing.T) {
 		}
 	}
 	_, err := m.Import(ctx, testActor, req)
-	if !errors.Is(err, podmgr.ErrConflict) || !strings.Contains(err.Error(), "part 3/3") || !strings.Contains(err.Error(), "nothing was imported") {
-		t.Fatalf("import with a host accepted meanwhile: %v, want a conflict in part 3/3 saying nothing was imported", err)
+	// The taken host is in the last part, whatever number the store's bound makes it.
+	var part, parts int
+	if m := regexp.MustCompile(`part (\d+)/(\d+)`).FindStringSubmatch(fmt.Sprint(err)); m != nil {
+		part, _ = strconv.Atoi(m[1])
+		parts, _ = strconv.Atoi(m[2])
+	}
+	if !errors.Is(err, podmgr.ErrConflict) || part != parts || parts < 3 || !strings.Contains(err.Error(), "nothing was imported") {
+		t.Fatalf("import with a host accepted meanwhile: %v, want a conflict in the last part (of 3 or more) saying nothing was imported", err)
 	}
 	checkNothingImported(t, st, req, taken)
 

@@ -147,7 +147,7 @@ func (m *Manager) writeImport(ctx context.Context, a Actor, rows []importRow, wi
 	if c, ok := m.store.(HostChunker); ok {
 		per := c.HostsPerTxn()
 		if withBMCs {
-			per = max(1, per*6/7) // a BMC record is a seventh write per row
+			per = max(1, per*7/8) // a BMC record is an eighth write per row
 		}
 		if len(rows) > per {
 			return m.importHosts(ctx, a, rows, per)
