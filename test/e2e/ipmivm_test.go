@@ -60,10 +60,10 @@ func ipmiGuest(t *testing.T, e *podEnv, name, mac, disk string) *testutil.IPMISi
 // installedOSMarker is what installDiskOS's boot sector prints on the console.
 const installedOSMarker = "[installed OS running]"
 
-// installDiskOS puts a stand-in for an installed OS's boot loader into the MBR's boot
-// code of a (powered-off) guest's disk: it prints installedOSMarker on COM1 and halts
-// (hlt in a loop keeps the TCG guest idle), so a disk boot is visible and the guest
-// stays powered on.
+// installDiskOS puts a stand-in for an installed OS's boot loader into the MBR of a
+// (powered-off) guest's disk (boot code and the 0x55AA signature; the partition table
+// stays): it prints installedOSMarker on COM1 and halts (hlt in a loop keeps the TCG
+// guest idle), so a disk boot is visible and the guest stays powered on.
 func installDiskOS(t *testing.T, disk string) {
 	t.Helper()
 	code := []byte{0xBA, 0xF8, 0x03} // mov dx, 0x3f8
@@ -77,6 +77,9 @@ func installDiskOS(t *testing.T, disk string) {
 	}
 	defer f.Close()
 	if _, err := f.WriteAt(code, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{0x55, 0xAA}, 510); err != nil {
 		t.Fatal(err)
 	}
 }
