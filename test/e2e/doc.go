@@ -8,5 +8,5 @@
 // (TestWANBoot in CI; TestWANBench for bench/wan). ipmivm_test.go reprovisions a host
 // whose BMC is OpenIPMI's ipmi_sim by an IPMI power cycle (TestBMCBench, bench/bmc,
 // times the IPMI, Redfish and virtual-media paths). The tests need root (namespaces,
-// taps) and run in CI; the package takes about 7 min (go test -timeout 30m).
+// taps) and run in CI; the package takes about 10 min (go test -timeout 30m).
 package e2e
