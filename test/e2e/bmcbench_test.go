@@ -82,6 +82,7 @@ func TestBMCBench(t *testing.T) {
 		e.admin.must("host", "power", "on", ipmiMAC)
 		testutil.WaitFor(t, time.Minute, "the IPMI guest to boot its disk", func() bool { return strings.Count(sim.Console(), installedOSMarker) > seen })
 		measure(fmt.Sprintf("IPMI power cycle → PXE (round %d)", round), ipmiMAC, "--power-cycle")
+		e.admin.must("host", "power", "off", ipmiMAC)
 		testutil.WaitFor(t, time.Minute, "the IPMI guest to go off", func() bool { return sim.QEMUPID() == 0 })
 
 		// Redfish PXE and virtual media: the fixture drives a paused (-S) guest over QMP.
