@@ -37,7 +37,6 @@ func ipmiGuest(t *testing.T, e *podEnv, name, mac, disk string) *testutil.IPMISi
 	sim := testutil.StartIPMISimVM(t, e.tor.NS, ipmiBMCAddr, testutil.IPMIVMConfig{
 		Password: ipmiBMCPass,
 		LAN:      testutil.IPMILAN{Address: ipmiBMCAddr, Netmask: "255.255.255.0", Gateway: "192.0.2.1", MAC: ipmiBMCMAC},
-		// Not -no-reboot: with it this guest ran 2-3x slower in bench/bmc (docs/benchmarks.md).
 		Args: []string{"-accel", "tcg", "-m", "512",
 			"-netdev", fmt.Sprintf("tap,id=n0,ifname=%s,script=no,downscript=no", tap),
 			// Entropy for the guest's CRNG (TLS), as a hypervisor would provide.
