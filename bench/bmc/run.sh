@@ -4,9 +4,10 @@
 # PXE), Redfish (the Redfish fixture: boot Pxe once + ForceOff/On over QMP) and Redfish
 # virtual media (the host's stage1 ISO, no DHCP), on the same QEMU guest definition,
 # one guest at a time, in one run; prints each time and the ratios. Needs root
-# (namespaces, taps) and scripts/deps.sh's packages; about 4 min for one round under TCG.
+# (namespaces, taps) and scripts/deps.sh's packages; setup about 1 min under TCG.
 #
-# Usage: [ROUNDS=N] bench/bmc/run.sh   (each round runs the three paths, about 2-3 min)
+# Usage: [ROUNDS=N] bench/bmc/run.sh   (each round runs the three paths, even rounds in
+#   reverse order since the load drifts; about 1-3 min a round)
 # Writes the Markdown table to bench/bmc/results-<date>.md and prints it with the load.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,7 +23,8 @@ import (
 // ISO, boot Cd once, ForceOff, On; no DHCP). The guests share one definition (TCG,
 // 512 MiB, virtio NIC with the same ROM, virtio disk, 64 MiB); each path adds only
 // what its BMC needs. Times are from just before the CLI call to the server's event
-// timestamps. PODBOOT_BMC_BENCH_ROUNDS repeats the three (default 1). It writes a Markdown table to PODBOOT_BMC_BENCH_OUT when set. Built only
+// timestamps. PODBOOT_BMC_BENCH_ROUNDS repeats the three (default 1), in reverse order
+// in even rounds. It writes a Markdown table to PODBOOT_BMC_BENCH_OUT when set. Built only
 // with the bmcbench tag: bench/bmc/run.sh runs it.
 func TestBMCBench(t *testing.T) {
 	testutil.RequireRoot(t, "dhcrelay", "qemu-system-x86_64", "mkfs.ext4", "debugfs", "dpkg-deb", "apt-get", "ipmi_sim")
@@ -41,8 +43,7 @@ func TestBMCBench(t *testing.T) {
 		path                     string
 		offer, booted, installed time.Duration
 	}
-	var results []result
-	measure := func(path, mac string, args ...string) {
+	measure := func(path, mac string, args ...string) result {
 		t.Helper()
 		t0 := time.Now()
 		e.admin.must(append([]string{"host", "reprovision", mac}, args...)...)
@@ -63,7 +64,7 @@ func TestBMCBench(t *testing.T) {
 			}
 		}
 		t.Logf("%s: reprovision → installed %s", path, r.installed.Round(100*time.Millisecond))
-		results = append(results, r)
+		return r
 	}
 
 	// The hosts: one per path. IPMI's guest stays; the Redfish guests are new each round.
@@ -74,39 +75,56 @@ func TestBMCBench(t *testing.T) {
 	ipmiDisk := newDisk(t, e.work, "bipmi")
 	sim := ipmiGuest(t, e, "bipmi", ipmiMAC, ipmiDisk)
 	rounds, _ := strconv.Atoi(os.Getenv("PODBOOT_BMC_BENCH_ROUNDS"))
+	var results [][3]result // per round: IPMI, Redfish PXE, virtual media
 	for round := 1; round <= max(rounds, 1); round++ {
-		// IPMI: the guest runs its "installed OS" from disk (see installDiskOS).
-		installDiskOS(t, ipmiDisk)
-		seen := strings.Count(sim.Console(), installedOSMarker)
-		e.admin.must("host", "boot-device", ipmiMAC, "disk")
-		e.admin.must("host", "power", "on", ipmiMAC)
-		testutil.WaitFor(t, time.Minute, "the IPMI guest to boot its disk", func() bool { return strings.Count(sim.Console(), installedOSMarker) > seen })
-		measure(fmt.Sprintf("IPMI power cycle → PXE (round %d)", round), ipmiMAC, "--power-cycle")
-		e.admin.must("host", "power", "off", ipmiMAC)
-		testutil.WaitFor(t, time.Minute, "the IPMI guest to go off", func() bool { return sim.QEMUPID() == 0 })
-
-		// Redfish PXE and virtual media: the fixture drives a paused (-S) guest over QMP.
-		vm := redfishGuest(t, e, fmt.Sprintf("brf%d", round), rfMAC)
-		measure(fmt.Sprintf("Redfish power cycle → PXE (round %d)", round), rfMAC, "--power-cycle")
-		vm.Stop()
-		vm = redfishGuest(t, e, fmt.Sprintf("bvm%d", round), vmMAC)
-		measure(fmt.Sprintf("Redfish virtual media, no DHCP (round %d)", round), vmMAC, "--via", "virtual-media")
-		vm.Stop()
+		var r [3]result
+		paths := []func(){
+			func() {
+				// IPMI: the guest runs its "installed OS" from disk (see installDiskOS).
+				installDiskOS(t, ipmiDisk)
+				seen := strings.Count(sim.Console(), installedOSMarker)
+				e.admin.must("host", "boot-device", ipmiMAC, "disk")
+				e.admin.must("host", "power", "on", ipmiMAC)
+				testutil.WaitFor(t, time.Minute, "the IPMI guest to boot its disk", func() bool { return strings.Count(sim.Console(), installedOSMarker) > seen })
+				r[0] = measure(fmt.Sprintf("IPMI power cycle → PXE (round %d)", round), ipmiMAC, "--power-cycle")
+				e.admin.must("host", "power", "off", ipmiMAC)
+				testutil.WaitFor(t, time.Minute, "the IPMI guest to go off", func() bool { return sim.QEMUPID() == 0 })
+			},
+			func() {
+				// Redfish PXE: the fixture drives a paused (-S) guest over QMP.
+				vm := redfishGuest(t, e, fmt.Sprintf("brf%d", round), rfMAC)
+				r[1] = measure(fmt.Sprintf("Redfish power cycle → PXE (round %d)", round), rfMAC, "--power-cycle")
+				vm.Stop()
+			},
+			func() {
+				vm := redfishGuest(t, e, fmt.Sprintf("bvm%d", round), vmMAC)
+				r[2] = measure(fmt.Sprintf("Redfish virtual media, no DHCP (round %d)", round), vmMAC, "--via", "virtual-media")
+				vm.Stop()
+			},
+		}
+		if round%2 == 0 { // even rounds run the paths in reverse order: the load drifts
+			slices.Reverse(paths)
+		}
+		for _, run := range paths {
+			run()
+		}
+		results = append(results, r)
 	}
 
 	up, _ := os.ReadFile("/proc/loadavg")
 	var b strings.Builder
 	fmt.Fprintf(&b, "| path | → DHCP offer (s) | → agent booted (s) | → installed (s) | ÷ virtual media (same round) |\n|---|---|---|---|---|\n")
-	for i, r := range results {
-		offer := "—"
-		if r.offer > 0 {
-			offer = fmt.Sprintf("%.1f", r.offer.Seconds())
+	for _, round := range results {
+		for _, r := range round {
+			offer := "—"
+			if r.offer > 0 {
+				offer = fmt.Sprintf("%.1f", r.offer.Seconds())
+			}
+			fmt.Fprintf(&b, "| %s | %s | %.1f | %.1f | %.2f |\n", r.path, offer, r.booted.Seconds(), r.installed.Seconds(), r.installed.Seconds()/round[2].installed.Seconds())
 		}
-		base := results[i/3*3+2].installed // the round's virtual-media time
-		fmt.Fprintf(&b, "| %s | %s | %.1f | %.1f | %.2f |\n", r.path, offer, r.booted.Seconds(), r.installed.Seconds(), r.installed.Seconds()/base.Seconds())
 	}
-	for i := 0; i+2 < len(results); i += 3 {
-		fmt.Fprintf(&b, "\nRound %d: IPMI ÷ Redfish PXE %.2f.", i/3+1, results[i].installed.Seconds()/results[i+1].installed.Seconds())
+	for i, r := range results {
+		fmt.Fprintf(&b, "\nRound %d: IPMI ÷ Redfish PXE %.2f.", i+1, r[0].installed.Seconds()/r[1].installed.Seconds())
 	}
 	fmt.Fprintf(&b, "\nLoad average after the run: %s", up)
 	t.Logf("\n%s", b.String())
