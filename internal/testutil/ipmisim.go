@@ -19,6 +19,7 @@ type IPMISim struct {
 	Addr string
 	Port int
 	dir  string
+	bin  string
 	cmd  *exec.Cmd
 }
 
@@ -54,6 +55,20 @@ exit 0
 // (scripts/deps.sh installs it), and fails in CI.
 func StartIPMISim(t testing.TB, addr, password string) *IPMISim {
 	t.Helper()
+	s := newIPMISim(t, addr, FreeUDPPort(t))
+	s.writeConf(t, password, ipmiSimChassis, "", "")
+	s.cmd = exec.Command(s.bin, s.args()...)
+	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start ipmi_sim: %v", err)
+	}
+	t.Cleanup(func() { s.cmd.Process.Kill(); s.cmd.Wait() })
+	return s
+}
+
+// newIPMISim finds ipmi_sim and makes the simulator's directory.
+func newIPMISim(t testing.TB, addr string, port int) *IPMISim {
+	t.Helper()
 	bin, err := exec.LookPath("ipmi_sim")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -61,10 +76,14 @@ func StartIPMISim(t testing.TB, addr, password string) *IPMISim {
 		}
 		t.Skip("SKIPPED: ipmi_sim not installed (apt-get install openipmi)")
 	}
-	dir := t.TempDir()
-	port := FreeUDPPort(t)
-	s := &IPMISim{Addr: addr, Port: port, dir: dir}
-	ctl := filepath.Join(dir, "chassis-control.sh")
+	return &IPMISim{Addr: addr, Port: port, dir: t.TempDir(), bin: bin}
+}
+
+// writeConf writes lan.conf, the .emu file and the chassis_control program; lanExtra
+// goes into the LAN channel's section, mcExtra after the BMC's users.
+func (s *IPMISim) writeConf(t testing.TB, password, chassis, lanExtra, mcExtra string) {
+	t.Helper()
+	ctl := filepath.Join(s.dir, "chassis-control.sh")
 	conf := fmt.Sprintf(`name "podbootsim"
 set_working_mc 0x20
   startlan 1
@@ -75,23 +94,23 @@ set_working_mc 0x20
     allowed_auths_operator none md2 md5 straight
     allowed_auths_admin none md2 md5 straight
     guid a123456789abcdefa123456789abcdef
-  endlan
+%s  endlan
   chassis_control "%s"
   user 2   true    "admin"  "%s" admin    10       none md2 md5 straight
-`, addr, port, ctl, password)
-	for name, body := range map[string]string{"lan.conf": conf, "sim.emu": ipmiSimEmu, "chassis-control.sh": ipmiSimChassis} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o700); err != nil {
+%s`, s.Addr, s.Port, lanExtra, ctl, password, mcExtra)
+	for name, body := range map[string]string{"lan.conf": conf, "sim.emu": ipmiSimEmu, "chassis-control.sh": chassis} {
+		if err := os.WriteFile(filepath.Join(s.dir, name), []byte(body), 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
-	os.MkdirAll(filepath.Join(dir, "state"), 0o700)
-	s.cmd = exec.Command(bin, "-n", "-c", filepath.Join(dir, "lan.conf"), "-f", filepath.Join(dir, "sim.emu"), "-s", filepath.Join(dir, "state"))
-	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start ipmi_sim: %v", err)
+	if err := os.MkdirAll(filepath.Join(s.dir, "state"), 0o700); err != nil {
+		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.cmd.Process.Kill(); s.cmd.Wait() })
-	return s
+}
+
+// args is ipmi_sim's command line (no console: -n).
+func (s *IPMISim) args() []string {
+	return []string{"-n", "-c", filepath.Join(s.dir, "lan.conf"), "-f", filepath.Join(s.dir, "sim.emu"), "-s", filepath.Join(s.dir, "state")}
 }
 
 // Log returns the chassis commands ipmi_sim handed to the control program, in order
