@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 	"github.com/podboot/podboot/pkg/api"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
@@ -17,7 +17,7 @@ import (
 // inventoryRows summarises a host's inventory for host show (none when it has none).
 func inventoryRows(ctx context.Context, c *api.Client, mac string) [][]string {
 	var rec podmgr.Inventory
-	var inv proto.Inventory
+	var inv agentproto.Inventory
 	if c.Do(ctx, "GET", "/api/v1/hosts/"+url.PathEscape(mac)+"/inventory", nil, &rec) != nil || json.Unmarshal(rec.Data, &inv) != nil {
 		return nil
 	}
@@ -53,7 +53,7 @@ disk (the agent.inventory event summarises it). -o json prints the stored record
 		if err := c.Do(cmd.Context(), "GET", "/api/v1/hosts/"+url.PathEscape(args[0])+"/inventory", nil, &rec); err != nil {
 			return err
 		}
-		var inv proto.Inventory
+		var inv agentproto.Inventory
 		if err := json.Unmarshal(rec.Data, &inv); err != nil {
 			return fmt.Errorf("inventory of %s: %w", args[0], err)
 		}

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/podboot/podboot/internal/testutil"
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
@@ -138,7 +138,7 @@ func TestReprovisionViaVirtualMediaThroughCLI(t *testing.T) {
 	}
 
 	// The agent's last call, with the token the ISO carried, over serve's pinned CA.
-	postInstalled(t, admin.CACert, bootURL+proto.Prefix+"hosts/"+podmgr.MACPath(vmMAC)+"/"+proto.InstalledPath, string(m[1]))
+	postInstalled(t, admin.CACert, bootURL+agentproto.Prefix+"hosts/"+podmgr.MACPath(vmMAC)+"/"+agentproto.InstalledPath, string(m[1]))
 	want := []string{"EjectMedia CD1", "Boot  Disabled "}
 	testutil.WaitFor(t, time.Minute, "the media ejected and the boot override cleared", func() bool {
 		got := rf.Actions()
@@ -171,7 +171,7 @@ func postInstalled(t *testing.T, caFile, url, token string) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
 	cl := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	body, _ := json.Marshal(proto.Installed{Disk: "/dev/vda", SHA256: strings.Repeat("0", 64), Finish: "reboot"})
+	body, _ := json.Marshal(agentproto.Installed{Disk: "/dev/vda", SHA256: strings.Repeat("0", 64), Finish: "reboot"})
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
 	"github.com/podboot/podboot/internal/testutil"
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
@@ -151,7 +151,7 @@ func (s *loopSite) pxeDORA(t *testing.T, mac string) *dhcpv4.DHCPv4 {
 // report posts to one of the host's agent endpoints with its token.
 func (s *loopSite) report(t *testing.T, mac, token, path string, body string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), "POST", "https://"+s.https+proto.HostPath(mac)+path, bytes.NewBufferString(body))
+	req, err := http.NewRequestWithContext(context.Background(), "POST", "https://"+s.https+agentproto.HostPath(mac)+path, bytes.NewBufferString(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,13 +172,13 @@ func (s *loopSite) report(t *testing.T, mac, token, path string, body string) {
 func (s *loopSite) provision(t *testing.T, mac string) {
 	t.Helper()
 	tok := s.boot(t, mac)
-	s.report(t, mac, tok, proto.EventsPath, `{"action":"agent.booted","detail":"stage1 up"}`)
-	s.report(t, mac, tok, proto.InstalledPath, `{"disk":"/dev/vda","sha256":"00","finish":"reboot"}`)
+	s.report(t, mac, tok, agentproto.EventsPath, `{"action":"agent.booted","detail":"stage1 up"}`)
+	s.report(t, mac, tok, agentproto.InstalledPath, `{"disk":"/dev/vda","sha256":"00","finish":"reboot"}`)
 }
 
 // fail takes a registered host from DHCP to failed, with the agent's reason.
 func (s *loopSite) fail(t *testing.T, mac, step, reason string) {
 	t.Helper()
 	tok := s.boot(t, mac)
-	s.report(t, mac, tok, proto.FailedPath, fmt.Sprintf(`{"step":%q,"reason":%q}`, step, reason))
+	s.report(t, mac, tok, agentproto.FailedPath, fmt.Sprintf(`{"step":%q,"reason":%q}`, step, reason))
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 	"github.com/podboot/podboot/pkg/web"
 )
 
@@ -139,11 +139,11 @@ func TestWebDashboardInChromium(t *testing.T) {
 	}
 	tok := site.boot(t, mac)
 	waitState("booting", "http.script")
-	site.report(t, mac, tok, proto.EventsPath, `{"action":"agent.booted","detail":"stage1 up"}`)
+	site.report(t, mac, tok, agentproto.EventsPath, `{"action":"agent.booted","detail":"stage1 up"}`)
 	waitState("booting", "agent.booted")
-	site.report(t, mac, tok, proto.EventsPath, `{"action":"agent.verified","detail":"stage2 signature verified"}`)
+	site.report(t, mac, tok, agentproto.EventsPath, `{"action":"agent.verified","detail":"stage2 signature verified"}`)
 	waitState("verified", "agent.verified")
-	site.report(t, mac, tok, proto.InstalledPath, `{"disk":"/dev/vda","sha256":"00","finish":"reboot"}`)
+	site.report(t, mac, tok, agentproto.InstalledPath, `{"disk":"/dev/vda","sha256":"00","finish":"reboot"}`)
 	waitState("provisioned", "installed")
 	if nb := text("#netboot"); nb != "off" {
 		t.Fatalf("host page says netboot %q after installed, want off", nb)

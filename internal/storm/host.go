@@ -13,7 +13,7 @@ import (
 
 	"github.com/podboot/podboot/pkg/agent"
 	"github.com/podboot/podboot/pkg/agent/kickstart"
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 )
 
 // Stages of one boot, in order; each is timed from the end of the one before.
@@ -130,7 +130,7 @@ func (e *hostEnv) boot(ctx context.Context, h Host) Result {
 		res.Total = time.Since(res.Start)
 	} else if step, ok := failStep[res.FailedStage]; ok {
 		// As the agent does: tell the server where the install stopped.
-		if err := c.Post(ctx, proto.FailedPath, proto.Failure{Step: step, Reason: res.Err}); err != nil {
+		if err := c.Post(ctx, agentproto.FailedPath, agentproto.Failure{Step: step, Reason: res.Err}); err != nil {
 			e.log.Warn("could not report the failure", "pod", h.Pod.Name, "host", h.MAC, "err", err)
 		}
 	}
@@ -139,27 +139,27 @@ func (e *hostEnv) boot(ctx context.Context, h Host) Result {
 
 // failStep is the step the agent names in its failed call, by the stage that failed;
 // it makes no call for the others (nothing to report with, or the call-back failed).
-var failStep = map[string]string{StageChainload: proto.ActionChainload, StageStage2: proto.ActionVerified, StageKickstart: proto.ActionKickstart}
+var failStep = map[string]string{StageChainload: agentproto.ActionChainload, StageStage2: agentproto.ActionVerified, StageKickstart: agentproto.ActionKickstart}
 
 // agent plays the stage1 agent with its own client and stage2 code.
 func (e *hostEnv) agent(ctx context.Context, c *agent.Client, step func(string, func() error) bool, res *Result, addr netip.Addr) {
-	var d proto.Chainload
+	var d agentproto.Chainload
 	var s2 agent.Stage2Result
 	var ks *kickstart.Kickstart
 	// Events go through the agent's Report: retried, never fatal, as on a real host.
 	step(StageBooted, func() error {
-		c.Report(ctx, proto.ActionBooted, "bench/storm simulated agent")
-		c.Report(ctx, proto.ActionNetwork, "addr="+addr.String())
+		c.Report(ctx, agentproto.ActionBooted, "bench/storm simulated agent")
+		c.Report(ctx, agentproto.ActionNetwork, "addr="+addr.String())
 		return nil
 	})
 	step(StageChainload, func() error {
-		if err := c.GetJSON(ctx, proto.ChainloadPath, &d); err != nil {
+		if err := c.GetJSON(ctx, agentproto.ChainloadPath, &d); err != nil {
 			return fmt.Errorf("fetch chain-load descriptor: %w", err)
 		}
-		if err := c.Post(ctx, proto.InventoryPath, inventory(res.MAC)); err != nil {
+		if err := c.Post(ctx, agentproto.InventoryPath, inventory(res.MAC)); err != nil {
 			e.log.Warn("could not report the inventory", "pod", res.Pod, "host", res.MAC, "err", err) // as the agent: not fatal
 		}
-		c.Report(ctx, proto.ActionChainload, fmt.Sprintf("stage2 %s (%d bytes) to /dev/vda", d.Ref, d.Size))
+		c.Report(ctx, agentproto.ActionChainload, fmt.Sprintf("stage2 %s (%d bytes) to /dev/vda", d.Ref, d.Size))
 		return nil
 	})
 	step(StageStage2, func() error {
@@ -169,18 +169,18 @@ func (e *hostEnv) agent(ctx context.Context, c *agent.Client, step func(string, 
 		if err != nil {
 			return err
 		}
-		c.Report(ctx, proto.ActionVerified, fmt.Sprintf("signature good: signer %q, sha256 %s", s2.Signer, s2.SHA256))
+		c.Report(ctx, agentproto.ActionVerified, fmt.Sprintf("signature good: signer %q, sha256 %s", s2.Signer, s2.SHA256))
 		return nil
 	})
 	step(StageKickstart, func() error {
-		raw, err := c.GetBytes(ctx, proto.KickstartPath, kickstart.MaxSize)
+		raw, err := c.GetBytes(ctx, agentproto.KickstartPath, kickstart.MaxSize)
 		if err != nil {
 			return fmt.Errorf("fetch kickstart: %w", err)
 		}
 		if ks, err = kickstart.Parse(bytes.NewReader(raw)); err != nil {
 			return err
 		}
-		resp, err := c.Get(ctx, proto.PackagePath, nil)
+		resp, err := c.Get(ctx, agentproto.PackagePath, nil)
 		if err != nil {
 			return fmt.Errorf("fetch bash package: %w", err)
 		}
@@ -189,11 +189,11 @@ func (e *hostEnv) agent(ctx context.Context, c *agent.Client, step func(string, 
 		if err != nil {
 			return fmt.Errorf("read bash package: %w", err)
 		}
-		c.Report(ctx, proto.ActionKickstart, fmt.Sprintf("parsed: networks=%d ssh-keys=%d (not applied: simulated host)", len(ks.Networks), len(ks.SSHKeys)))
+		c.Report(ctx, agentproto.ActionKickstart, fmt.Sprintf("parsed: networks=%d ssh-keys=%d (not applied: simulated host)", len(ks.Networks), len(ks.SSHKeys)))
 		return nil
 	})
 	step(StageInstalled, func() error {
-		return c.Installed(ctx, proto.Installed{Disk: "vda", SHA256: s2.SHA256, Finish: ks.Finish})
+		return c.Installed(ctx, agentproto.Installed{Disk: "vda", SHA256: s2.SHA256, Finish: ks.Finish})
 	})
 }
 
@@ -204,12 +204,12 @@ func (discardDisk) WriteAt(p []byte, _ int64) (int, error) { return len(p), nil 
 func (discardDisk) Sync() error                            { return nil }
 
 // inventory is a plain virtual machine's: one NIC, one 64 GB disk.
-func inventory(mac string) proto.Inventory {
-	return proto.Inventory{
-		System:      proto.System{Vendor: "podboot", Product: "bench/storm"},
-		CPU:         proto.CPU{Model: "simulated", Count: 2},
+func inventory(mac string) agentproto.Inventory {
+	return agentproto.Inventory{
+		System:      agentproto.System{Vendor: "podboot", Product: "bench/storm"},
+		CPU:         agentproto.CPU{Model: "simulated", Count: 2},
 		MemoryBytes: 4 << 30,
-		Disks:       []proto.Disk{{Name: "vda", SizeBytes: 64e9, Bus: "virtio"}},
-		NICs:        []proto.NIC{{Name: "eth0", MAC: mac, Driver: "virtio_net", Link: true}},
+		Disks:       []agentproto.Disk{{Name: "vda", SizeBytes: 64e9, Bus: "virtio"}},
+		NICs:        []agentproto.NIC{{Name: "eth0", MAC: mac, Driver: "virtio_net", Link: true}},
 	}
 }

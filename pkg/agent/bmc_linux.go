@@ -8,14 +8,14 @@ import (
 
 	"github.com/podboot/podboot/pkg/agent/ipmi"
 	"github.com/podboot/podboot/pkg/agent/kmod"
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 )
 
 // readBMC reports the BMC's LAN address when the machine has an IPMI system interface:
 // ipmi_si is loaded by modalias (ACPI IPI0001, SMBIOS type 38) like any driver; the
 // character device needs ipmi_devintf, which has no modalias, so it is loaded here.
 // nil when there is no BMC, it does not answer, or no LAN channel has an address.
-func readBMC(ctx context.Context, l *kmod.Loader, log *slog.Logger) *proto.BMC {
+func readBMC(ctx context.Context, l *kmod.Loader, log *slog.Logger) *agentproto.BMC {
 	if _, err := os.Stat("/sys/module/ipmi_si"); err != nil {
 		return nil // no IPMI system interface found (or none packed)
 	}
@@ -45,7 +45,7 @@ func readBMC(ctx context.Context, l *kmod.Loader, log *slog.Logger) *proto.BMC {
 		log.Info("IPMI: no BMC LAN address", "err", err)
 		return nil
 	}
-	b := &proto.BMC{Address: lan.Address.String(), MAC: lan.MAC, Source: lan.Source, Channel: lan.Channel}
+	b := &agentproto.BMC{Address: lan.Address.String(), MAC: lan.MAC, Source: lan.Source, Channel: lan.Channel}
 	if lan.Netmask.IsValid() {
 		b.Netmask = lan.Netmask.String()
 	}

@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 )
 
 // Client talks to podboot's agent API over HTTPS, trusting only the pinned root CA.
@@ -43,7 +43,7 @@ func NewClient(p Params, roots *x509.CertPool, log *slog.Logger) *Client {
 		ResponseHeaderTimeout: 60 * time.Second,
 		IdleConnTimeout:       90 * time.Second,
 	}
-	c := &Client{bases: append([]*url.URL{p.Server}, p.Fallback...), host: proto.HostPath(p.MAC), token: p.Token, http: &http.Client{Transport: tr}, log: log, retryWait: time.Second}
+	c := &Client{bases: append([]*url.URL{p.Server}, p.Fallback...), host: agentproto.HostPath(p.MAC), token: p.Token, http: &http.Client{Transport: tr}, log: log, retryWait: time.Second}
 	return c
 }
 
@@ -172,7 +172,7 @@ func (c *Client) Report(ctx context.Context, action, detail string) {
 	c.log.Info("step", "action", action, "detail", detail)
 	var err error
 	for attempt := range reportAttempts {
-		if err = c.Post(ctx, proto.EventsPath, proto.Event{Action: action, Detail: detail}); err == nil {
+		if err = c.Post(ctx, agentproto.EventsPath, agentproto.Event{Action: action, Detail: detail}); err == nil {
 			return
 		}
 		var se *StatusError

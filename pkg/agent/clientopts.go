@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 )
 
 // SetDialer makes the client open its connections with d, e.g. from a given local
@@ -24,10 +24,10 @@ func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
 
 // Installed makes the installed call-back, retrying a few times unless the server
 // refuses it (4xx): the host is installed whatever the server's bookkeeping says.
-func (c *Client) Installed(ctx context.Context, body proto.Installed) error {
+func (c *Client) Installed(ctx context.Context, body agentproto.Installed) error {
 	var err error
 	for attempt := range 5 {
-		if err = c.Post(ctx, proto.InstalledPath, body); err == nil {
+		if err = c.Post(ctx, agentproto.InstalledPath, body); err == nil {
 			return nil
 		}
 		var se *StatusError

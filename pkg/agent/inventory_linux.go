@@ -8,17 +8,17 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 )
 
 // collectInventory reads what the machine is from sysfs and procfs under root ("/"
 // on the machine; a directory tree in tests): DMI, CPUs, memory, whole disks and
 // Ethernet NICs. It reads only; nothing is written to any disk.
-func collectInventory(root string) proto.Inventory {
+func collectInventory(root string) agentproto.Inventory {
 	p := func(parts ...string) string { return filepath.Join(append([]string{root}, parts...)...) }
-	var inv proto.Inventory
+	var inv agentproto.Inventory
 	dmi := p("sys", "class", "dmi", "id")
-	inv.System = proto.System{Vendor: readTrim(filepath.Join(dmi, "sys_vendor")), Product: readTrim(filepath.Join(dmi, "product_name")),
+	inv.System = agentproto.System{Vendor: readTrim(filepath.Join(dmi, "sys_vendor")), Product: readTrim(filepath.Join(dmi, "product_name")),
 		Serial: readTrim(filepath.Join(dmi, "product_serial")), UUID: readTrim(filepath.Join(dmi, "product_uuid"))}
 	inv.CPU = cpuInfo(p("proc", "cpuinfo"))
 	inv.MemoryBytes = memTotal(p("proc", "meminfo"))
@@ -27,8 +27,8 @@ func collectInventory(root string) proto.Inventory {
 	return inv
 }
 
-func cpuInfo(path string) proto.CPU {
-	var c proto.CPU
+func cpuInfo(path string) agentproto.CPU {
+	var c agentproto.CPU
 	f, err := os.Open(path)
 	if err != nil {
 		return c
@@ -69,9 +69,9 @@ func memTotal(path string) uint64 {
 }
 
 // disks lists whole disks (no loop, RAM, optical or zram devices) from /sys/block.
-func disks(block string) []proto.Disk {
+func disks(block string) []agentproto.Disk {
 	ents, _ := os.ReadDir(block)
-	var out []proto.Disk
+	var out []agentproto.Disk
 	for _, e := range ents {
 		n := e.Name()
 		if strings.HasPrefix(n, "loop") || strings.HasPrefix(n, "ram") || strings.HasPrefix(n, "sr") || strings.HasPrefix(n, "zram") {
@@ -82,7 +82,7 @@ func disks(block string) []proto.Disk {
 		if sectors == 0 {
 			continue
 		}
-		d := proto.Disk{Name: n, SizeBytes: sectors * 512,
+		d := agentproto.Disk{Name: n, SizeBytes: sectors * 512,
 			Model:      firstOf(filepath.Join(dir, "device", "model")),
 			Serial:     serialOf(dir),
 			WWN:        firstOf(filepath.Join(dir, "wwid"), filepath.Join(dir, "device", "wwid")),
@@ -139,15 +139,15 @@ func diskBus(dir, name string) string {
 }
 
 // nics lists the Ethernet interfaces that have a device (not lo, bridges, tunnels).
-func nics(class string) []proto.NIC {
+func nics(class string) []agentproto.NIC {
 	ents, _ := os.ReadDir(class)
-	var out []proto.NIC
+	var out []agentproto.NIC
 	for _, e := range ents {
 		dir := filepath.Join(class, e.Name())
 		if _, err := os.Stat(filepath.Join(dir, "device")); err != nil || readTrim(filepath.Join(dir, "type")) != "1" {
 			continue
 		}
-		n := proto.NIC{Name: e.Name(), MAC: readTrim(filepath.Join(dir, "address")), Link: readTrim(filepath.Join(dir, "carrier")) == "1"}
+		n := agentproto.NIC{Name: e.Name(), MAC: readTrim(filepath.Join(dir, "address")), Link: readTrim(filepath.Join(dir, "carrier")) == "1"}
 		if l, err := os.Readlink(filepath.Join(dir, "device", "driver")); err == nil {
 			n.Driver = filepath.Base(l)
 		}
@@ -160,6 +160,6 @@ func nics(class string) []proto.NIC {
 		}
 		out = append(out, n)
 	}
-	slices.SortFunc(out, func(a, b proto.NIC) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b agentproto.NIC) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/podboot/podboot/pkg/agent/lldp"
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 )
 
 // DefaultLLDPInspectWait is how long a discovered host's agent listens for LLDP before
@@ -26,14 +26,14 @@ type lldpListener struct {
 	start time.Time
 	stop  context.CancelFunc
 	mu    sync.Mutex
-	seen  map[string]proto.LLDP // by interface name, the last LLDPDU heard
+	seen  map[string]agentproto.LLDP // by interface name, the last LLDPDU heard
 }
 
 // listenLLDP opens a packet socket for LLDP on each NIC; failures are logged (the
 // inventory then lacks the neighbour, nothing else changes).
 func listenLLDP(ctx context.Context, log *slog.Logger, nics []net.Interface) *lldpListener {
 	ctx, stop := context.WithCancel(ctx)
-	l := &lldpListener{start: time.Now(), stop: stop, seen: map[string]proto.LLDP{}}
+	l := &lldpListener{start: time.Now(), stop: stop, seen: map[string]agentproto.LLDP{}}
 	for _, n := range nics {
 		fd, err := lldpSocket(n.Index)
 		if err != nil {
@@ -96,14 +96,14 @@ func (l *lldpListener) read(ctx context.Context, fd int, nic string, log *slog.L
 		if _, had := l.seen[nic]; !had {
 			log.Info("LLDP neighbour", "nic", nic, "chassis", nb.ChassisID, "port", nb.PortID, "system", nb.SystemName)
 		}
-		l.seen[nic] = proto.LLDP{ChassisID: nb.ChassisID, PortID: nb.PortID, PortDescription: nb.PortDescription, SystemName: nb.SystemName}
+		l.seen[nic] = agentproto.LLDP{ChassisID: nb.ChassisID, PortID: nb.PortID, PortDescription: nb.PortDescription, SystemName: nb.SystemName}
 		l.mu.Unlock()
 	}
 }
 
 // fill waits until every NIC with link in inv has a neighbour or the window (from
 // when listening began) has passed, then writes the neighbours into inv.
-func (l *lldpListener) fill(ctx context.Context, inv *proto.Inventory, window time.Duration) {
+func (l *lldpListener) fill(ctx context.Context, inv *agentproto.Inventory, window time.Duration) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for !l.heardAll(inv.NICs) && time.Since(l.start) < window {
@@ -122,7 +122,7 @@ func (l *lldpListener) fill(ctx context.Context, inv *proto.Inventory, window ti
 	}
 }
 
-func (l *lldpListener) heardAll(nics []proto.NIC) bool {
+func (l *lldpListener) heardAll(nics []agentproto.NIC) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, n := range nics {

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/podboot/podboot/internal/testutil"
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 )
 
 // TestLLDPListener: the agent's packet socket hears real lldpd (the ToR's LLDP, as in
@@ -40,11 +40,11 @@ func TestLLDPListener(t *testing.T) {
 		l = listenLLDP(context.Background(), slog.Default(), []net.Interface{*nic})
 	})
 	defer l.stop()
-	inv := proto.Inventory{NICs: []proto.NIC{{Name: "eth0", Link: true}, {Name: "eth1"}}}
+	inv := agentproto.Inventory{NICs: []agentproto.NIC{{Name: "eth0", Link: true}, {Name: "eth1"}}}
 	start := time.Now()
 	l.fill(context.Background(), &inv, 30*time.Second)
 	got := inv.NICs[0].LLDP
-	if got == nil || got.ChassisID == "" || *got != (proto.LLDP{ChassisID: got.ChassisID, PortID: "Ethernet1/7", PortDescription: "rack1 node7", SystemName: "tor-a"}) {
+	if got == nil || got.ChassisID == "" || *got != (agentproto.LLDP{ChassisID: got.ChassisID, PortID: "Ethernet1/7", PortDescription: "rack1 node7", SystemName: "tor-a"}) {
 		t.Log(lldpd.CLI("show", "statistics"), lldpd.CLI("show", "interfaces"))
 		t.Fatalf("eth0 neighbour %+v, want port Ethernet1/7 (rack1 node7) of tor-a", got)
 	}

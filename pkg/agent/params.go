@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 )
 
 // Params are what the iPXE script told the agent on the kernel command line.
@@ -55,20 +55,20 @@ func ParseCmdline(cmdline string) (Params, error) {
 			vals[k] = v
 		}
 	}
-	srv := vals[proto.ParamServer]
+	srv := vals[agentproto.ParamServer]
 	if srv == "" {
-		return p, fmt.Errorf("kernel command line has no %s=https://ADDR:PORT", proto.ParamServer)
+		return p, fmt.Errorf("kernel command line has no %s=https://ADDR:PORT", agentproto.ParamServer)
 	}
-	u, err := serverURL(proto.ParamServer, srv)
+	u, err := serverURL(agentproto.ParamServer, srv)
 	if err != nil {
 		return p, err
 	}
 	p.Server = u
-	for _, s := range strings.Split(vals[proto.ParamServers], ",") {
+	for _, s := range strings.Split(vals[agentproto.ParamServers], ",") {
 		if s == "" {
 			continue
 		}
-		f, err := serverURL(proto.ParamServers, s)
+		f, err := serverURL(agentproto.ParamServers, s)
 		if err != nil {
 			return p, err
 		}
@@ -76,31 +76,31 @@ func ParseCmdline(cmdline string) (Params, error) {
 			p.Fallback = append(p.Fallback, f)
 		}
 	}
-	p.Token = vals[proto.ParamToken]
+	p.Token = vals[agentproto.ParamToken]
 	p.Fetch = p.Token == TokenFetch
 	if p.Fetch {
 		p.Token = ""
 	}
-	if v := vals[proto.ParamMAC]; v != "" || !p.Fetch {
+	if v := vals[agentproto.ParamMAC]; v != "" || !p.Fetch {
 		hw, err := net.ParseMAC(v)
 		if err != nil || len(hw) != 6 {
-			return p, fmt.Errorf("%s=%q: want a MAC address", proto.ParamMAC, v)
+			return p, fmt.Errorf("%s=%q: want a MAC address", agentproto.ParamMAC, v)
 		}
 		p.MAC = hw.String()
 	}
 	if p.Token == "" && !p.Fetch {
 		return p, errors.New("kernel command line has no podboot.token: the iPXE script was rendered without a provisioning token")
 	}
-	p.Pod = vals[proto.ParamPod]
-	p.Disk = strings.TrimPrefix(vals[proto.ParamDisk], "/dev/")
+	p.Pod = vals[agentproto.ParamPod]
+	p.Disk = strings.TrimPrefix(vals[agentproto.ParamDisk], "/dev/")
 	if strings.ContainsAny(p.Disk, "/.") {
-		return p, fmt.Errorf("%s=%q: name a disk, e.g. vda", proto.ParamDisk, p.Disk)
+		return p, fmt.Errorf("%s=%q: name a disk, e.g. vda", agentproto.ParamDisk, p.Disk)
 	}
 	p.LLDPWait = -1
-	if v, ok := vals[proto.ParamLLDP]; ok {
+	if v, ok := vals[agentproto.ParamLLDP]; ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > 300 {
-			return p, fmt.Errorf("%s=%q: want seconds, 0 to 300", proto.ParamLLDP, v)
+			return p, fmt.Errorf("%s=%q: want seconds, 0 to 300", agentproto.ParamLLDP, v)
 		}
 		p.LLDPWait = time.Duration(n) * time.Second
 	}
@@ -112,30 +112,30 @@ func ParseCmdline(cmdline string) (Params, error) {
 
 // parseStatic reads podboot.ip, podboot.gw and podboot.dns; no podboot.ip means DHCP.
 func parseStatic(vals map[string]string) (*StaticNet, error) {
-	ip := vals[proto.ParamIP]
+	ip := vals[agentproto.ParamIP]
 	if ip == "" {
-		if vals[proto.ParamGateway] != "" || vals[proto.ParamDNS] != "" {
-			return nil, fmt.Errorf("%s and %s need %s=ADDR/PREFIX", proto.ParamGateway, proto.ParamDNS, proto.ParamIP)
+		if vals[agentproto.ParamGateway] != "" || vals[agentproto.ParamDNS] != "" {
+			return nil, fmt.Errorf("%s and %s need %s=ADDR/PREFIX", agentproto.ParamGateway, agentproto.ParamDNS, agentproto.ParamIP)
 		}
 		return nil, nil
 	}
 	var s StaticNet
 	var err error
 	if s.Addr, err = netip.ParsePrefix(ip); err != nil || !s.Addr.Addr().Is4() {
-		return nil, fmt.Errorf("%s=%q: want an IPv4 ADDR/PREFIX", proto.ParamIP, ip)
+		return nil, fmt.Errorf("%s=%q: want an IPv4 ADDR/PREFIX", agentproto.ParamIP, ip)
 	}
-	if gw := vals[proto.ParamGateway]; gw != "" {
+	if gw := vals[agentproto.ParamGateway]; gw != "" {
 		if s.Gateway, err = netip.ParseAddr(gw); err != nil || !s.Gateway.Is4() || !s.Addr.Masked().Contains(s.Gateway) {
-			return nil, fmt.Errorf("%s=%q: want an IPv4 address inside %s", proto.ParamGateway, gw, s.Addr.Masked())
+			return nil, fmt.Errorf("%s=%q: want an IPv4 address inside %s", agentproto.ParamGateway, gw, s.Addr.Masked())
 		}
 	}
-	for _, d := range strings.Split(vals[proto.ParamDNS], ",") {
+	for _, d := range strings.Split(vals[agentproto.ParamDNS], ",") {
 		if d == "" {
 			continue
 		}
 		a, err := netip.ParseAddr(d)
 		if err != nil {
-			return nil, fmt.Errorf("%s=%q: want addresses, comma separated", proto.ParamDNS, vals[proto.ParamDNS])
+			return nil, fmt.Errorf("%s=%q: want addresses, comma separated", agentproto.ParamDNS, vals[agentproto.ParamDNS])
 		}
 		s.DNS = append(s.DNS, a)
 	}
@@ -162,14 +162,14 @@ func (p Params) WithHostParams(body string) (Params, error) {
 			vals[k] = v
 		}
 	}
-	hw, err := net.ParseMAC(vals[proto.ParamMAC])
+	hw, err := net.ParseMAC(vals[agentproto.ParamMAC])
 	if err != nil || len(hw) != 6 {
-		return p, fmt.Errorf("host parameters: %s=%q: want a MAC address", proto.ParamMAC, vals[proto.ParamMAC])
+		return p, fmt.Errorf("host parameters: %s=%q: want a MAC address", agentproto.ParamMAC, vals[agentproto.ParamMAC])
 	}
-	tok := vals[proto.ParamToken]
+	tok := vals[agentproto.ParamToken]
 	if tok == "" || tok == TokenFetch {
 		return p, errors.New("host parameters: no podboot.token")
 	}
-	p.Pod, p.MAC, p.Token, p.Fetch = vals[proto.ParamPod], hw.String(), tok, false
+	p.Pod, p.MAC, p.Token, p.Fetch = vals[agentproto.ParamPod], hw.String(), tok, false
 	return p, nil
 }

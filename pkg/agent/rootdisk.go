@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 )
 
 // errNoRootDisk is a failed disk choice: the reason lists every disk seen.
@@ -15,17 +15,17 @@ var errNoRootDisk = errors.New("no disk matches the root device hints")
 // chooseRootDisk picks the install disk by hints: every hint given must match, a
 // removable disk never does, and of the disks that match the smallest wins (ties by
 // name). No match is an error naming the hints and every disk, never a guess.
-func chooseRootDisk(disks []proto.Disk, h proto.RootDeviceHints) (proto.Disk, error) {
-	var match []proto.Disk
+func chooseRootDisk(disks []agentproto.Disk, h agentproto.RootDeviceHints) (agentproto.Disk, error) {
+	var match []agentproto.Disk
 	for _, d := range disks {
 		if hintsMatch(d, h) {
 			match = append(match, d)
 		}
 	}
 	if len(match) == 0 {
-		return proto.Disk{}, fmt.Errorf("%w %s; disks: %s", errNoRootDisk, describeHints(h), describeDisks(disks))
+		return agentproto.Disk{}, fmt.Errorf("%w %s; disks: %s", errNoRootDisk, describeHints(h), describeDisks(disks))
 	}
-	slices.SortFunc(match, func(a, b proto.Disk) int {
+	slices.SortFunc(match, func(a, b agentproto.Disk) int {
 		if a.SizeBytes != b.SizeBytes {
 			if a.SizeBytes < b.SizeBytes {
 				return -1
@@ -37,7 +37,7 @@ func chooseRootDisk(disks []proto.Disk, h proto.RootDeviceHints) (proto.Disk, er
 	return match[0], nil
 }
 
-func hintsMatch(d proto.Disk, h proto.RootDeviceHints) bool {
+func hintsMatch(d agentproto.Disk, h agentproto.RootDeviceHints) bool {
 	const mb = 1000 * 1000
 	switch {
 	case d.Removable || d.Bus == "usb":
@@ -56,7 +56,7 @@ func hintsMatch(d proto.Disk, h proto.RootDeviceHints) bool {
 	return true
 }
 
-func describeHints(h proto.RootDeviceHints) string {
+func describeHints(h agentproto.RootDeviceHints) string {
 	var f []string
 	for k, v := range map[string]string{"serial": h.Serial, "wwn": h.WWN, "model": h.Model} {
 		if v != "" {
@@ -73,7 +73,7 @@ func describeHints(h proto.RootDeviceHints) string {
 	return "{" + strings.Join(append(f, "not removable"), " ") + "}"
 }
 
-func describeDisks(disks []proto.Disk) string {
+func describeDisks(disks []agentproto.Disk) string {
 	if len(disks) == 0 {
 		return "none"
 	}

@@ -5,12 +5,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 )
 
 func TestChooseRootDisk(t *testing.T) {
 	const gb = 1000 * 1000 * 1000
-	disks := []proto.Disk{
+	disks := []agentproto.Disk{
 		{Name: "sda", Model: "Samsung SSD 870", Serial: "S1", WWN: "0x5002538e40a1b2c3", SizeBytes: 500 * gb, Bus: "ata"},
 		{Name: "sdb", Model: "USB Stick", Serial: "U1", SizeBytes: 16 * gb, Bus: "usb", Removable: true},
 		{Name: "nvme0n1", Model: "INTEL SSDPE2KX010T8", Serial: "N1", SizeBytes: 1000 * gb, Bus: "nvme"},
@@ -18,17 +18,17 @@ func TestChooseRootDisk(t *testing.T) {
 	}
 	tests := []struct {
 		name  string
-		hints proto.RootDeviceHints
+		hints agentproto.RootDeviceHints
 		want  string
 	}{
-		{"no hints: smallest fixed disk, never the USB stick", proto.RootDeviceHints{}, "sda"},
-		{"serial", proto.RootDeviceHints{Serial: "N1"}, "nvme0n1"},
-		{"wwn any case", proto.RootDeviceHints{WWN: "0X5002538E40A1B2C3"}, "sda"},
-		{"model substring", proto.RootDeviceHints{Model: "ssdpe2"}, "nvme0n1"},
-		{"smallest >= 600 GB", proto.RootDeviceHints{MinSizeMB: 600_000}, "nvme0n1"},
-		{"size range", proto.RootDeviceHints{MinSizeMB: 2_000_000, MaxSizeMB: 5_000_000}, "sdc"},
-		{"removable never", proto.RootDeviceHints{Serial: "U1"}, ""},
-		{"no match", proto.RootDeviceHints{Model: "nosuch"}, ""},
+		{"no hints: smallest fixed disk, never the USB stick", agentproto.RootDeviceHints{}, "sda"},
+		{"serial", agentproto.RootDeviceHints{Serial: "N1"}, "nvme0n1"},
+		{"wwn any case", agentproto.RootDeviceHints{WWN: "0X5002538E40A1B2C3"}, "sda"},
+		{"model substring", agentproto.RootDeviceHints{Model: "ssdpe2"}, "nvme0n1"},
+		{"smallest >= 600 GB", agentproto.RootDeviceHints{MinSizeMB: 600_000}, "nvme0n1"},
+		{"size range", agentproto.RootDeviceHints{MinSizeMB: 2_000_000, MaxSizeMB: 5_000_000}, "sdc"},
+		{"removable never", agentproto.RootDeviceHints{Serial: "U1"}, ""},
+		{"no match", agentproto.RootDeviceHints{Model: "nosuch"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

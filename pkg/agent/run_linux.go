@@ -15,7 +15,7 @@ import (
 
 	"github.com/podboot/podboot/pkg/agent/kickstart"
 	"github.com/podboot/podboot/pkg/agent/kmod"
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 )
 
 // Files and directories inside the initrd (see pkg/stage1).
@@ -113,8 +113,8 @@ func run(ctx context.Context, log *slog.Logger) (string, error) {
 		log.Info("host parameters fetched over HTTPS", "server", p.Server.Host)
 	}
 	c := NewClient(p, roots, log)
-	c.Report(ctx, proto.ActionBooted, fmt.Sprintf("stage1 agent up; modules=%d (%s)", len(loaded), strings.Join(loaded, ",")))
-	c.Report(ctx, proto.ActionNetwork, fmt.Sprintf("nic=%s mac=%s addr=%s gateway=%s dhcp-server=%s static=%t", link.Name, link.MAC, link.Addr, link.Gateway, link.Server, p.Static != nil))
+	c.Report(ctx, agentproto.ActionBooted, fmt.Sprintf("stage1 agent up; modules=%d (%s)", len(loaded), strings.Join(loaded, ",")))
+	c.Report(ctx, agentproto.ActionNetwork, fmt.Sprintf("nic=%s mac=%s addr=%s gateway=%s dhcp-server=%s static=%t", link.Name, link.MAC, link.Addr, link.Gateway, link.Server, p.Static != nil))
 
 	a := &install{c: c, p: p, roots: roots, log: log, mac: link.MAC, loader: loader, lldp: lldpl}
 	how, err := a.run(ctx)
@@ -183,7 +183,7 @@ type install struct {
 
 // inventory takes the inventory with the LLDP neighbours heard within the window
 // (podboot.lldp= overrides it), and stops listening.
-func (a *install) inventory(ctx context.Context, window time.Duration) proto.Inventory {
+func (a *install) inventory(ctx context.Context, window time.Duration) agentproto.Inventory {
 	inv := collectInventory("/")
 	inv.BMC = readBMC(ctx, a.loader, a.log)
 	if a.p.LLDPWait >= 0 {
@@ -197,16 +197,16 @@ func (a *install) inventory(ctx context.Context, window time.Duration) proto.Inv
 // fail reports the host failed, with the step and the reason.
 func (a *install) fail(ctx context.Context, step string, err error) error {
 	a.log.Error("install failed", "step", step, "err", err)
-	if perr := a.c.Post(ctx, proto.FailedPath, proto.Failure{Step: step, Reason: err.Error()}); perr != nil {
+	if perr := a.c.Post(ctx, agentproto.FailedPath, agentproto.Failure{Step: step, Reason: err.Error()}); perr != nil {
 		a.log.Error("could not report the failure", "err", perr)
 	}
 	return failure{err}
 }
 
 func (a *install) run(ctx context.Context) (string, error) {
-	var d proto.Chainload
-	if err := a.c.GetJSON(ctx, proto.ChainloadPath, &d); err != nil {
-		return "", a.fail(ctx, proto.ActionChainload, fmt.Errorf("fetch chain-load descriptor: %w", err))
+	var d agentproto.Chainload
+	if err := a.c.GetJSON(ctx, agentproto.ChainloadPath, &d); err != nil {
+		return "", a.fail(ctx, agentproto.ActionChainload, fmt.Errorf("fetch chain-load descriptor: %w", err))
 	}
 	if d.Inspect {
 		return a.inspect(ctx)
@@ -222,33 +222,33 @@ func (a *install) run(ctx context.Context) (string, error) {
 	if err != nil {
 		diag := pciDiagnosis("/sys", a.loader, pciClassStorage)
 		printDiagnosis("no install disk", diag)
-		return "", a.fail(ctx, proto.ActionChainload, fmt.Errorf("%w; storage controllers: %s", err, strings.Join(diag, "; ")))
+		return "", a.fail(ctx, agentproto.ActionChainload, fmt.Errorf("%w; storage controllers: %s", err, strings.Join(diag, "; ")))
 	}
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	settleDisks(sctx, time.Second)
 	cancel()
 	inv := a.inventory(ctx, 0)
-	if err := a.c.Post(ctx, proto.InventoryPath, inv); err != nil {
+	if err := a.c.Post(ctx, agentproto.InventoryPath, inv); err != nil {
 		a.log.Warn("could not report the inventory", "err", err)
 	}
 	if want == "" {
-		hints := proto.RootDeviceHints{}
+		hints := agentproto.RootDeviceHints{}
 		if d.RootDevice != nil {
 			hints = *d.RootDevice
 		}
 		root, err := chooseRootDisk(inv.Disks, hints)
 		if err != nil {
-			return "", a.fail(ctx, proto.ActionChainload, err)
+			return "", a.fail(ctx, agentproto.ActionChainload, err)
 		}
 		disk = root.Name
 	}
 	a.disk = disk
 	dev := "/dev/" + disk
-	a.c.Report(ctx, proto.ActionChainload, fmt.Sprintf("stage2 %s (%d bytes, sha256 %s) to %s", d.Ref, d.Size, d.SHA256, dev))
+	a.c.Report(ctx, agentproto.ActionChainload, fmt.Sprintf("stage2 %s (%d bytes, sha256 %s) to %s", d.Ref, d.Size, d.SHA256, dev))
 
 	f, err := os.OpenFile(dev, os.O_RDWR, 0)
 	if err != nil {
-		return "", a.fail(ctx, proto.ActionChainload, fmt.Errorf("open target disk: %w", err))
+		return "", a.fail(ctx, agentproto.ActionChainload, fmt.Errorf("open target disk: %w", err))
 	}
 	start := time.Now()
 	res, err := Stage2(ctx, a.c, d, f, a.roots, time.Now(), a.log)
@@ -260,31 +260,31 @@ func (a *install) run(ctx context.Context) (string, error) {
 		} else {
 			err = fmt.Errorf("%w; first %d bytes of %s wiped", err, WipeSize, dev)
 		}
-		return "", a.fail(ctx, proto.ActionVerified, err)
+		return "", a.fail(ctx, agentproto.ActionVerified, err)
 	}
 	took := time.Since(start)
-	a.c.Report(ctx, proto.ActionVerified, fmt.Sprintf("signature good: signer %q, sha256 %s, %d bytes in %s (%.1f MB/s), resumes %d",
+	a.c.Report(ctx, agentproto.ActionVerified, fmt.Sprintf("signature good: signer %q, sha256 %s, %d bytes in %s (%.1f MB/s), resumes %d",
 		res.Signer, res.SHA256, res.Size, took.Round(time.Millisecond), float64(res.Size)/1e6/took.Seconds(), res.Resumes))
 
 	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	parts, err := rereadPartitions(pctx, disk)
 	cancel()
 	if err != nil {
-		return "", a.fail(ctx, proto.ActionKickstart, err)
+		return "", a.fail(ctx, agentproto.ActionKickstart, err)
 	}
-	raw, err := a.c.GetBytes(ctx, proto.KickstartPath, kickstart.MaxSize)
+	raw, err := a.c.GetBytes(ctx, agentproto.KickstartPath, kickstart.MaxSize)
 	if err != nil {
-		return "", a.fail(ctx, proto.ActionKickstart, fmt.Errorf("fetch kickstart: %w", err))
+		return "", a.fail(ctx, agentproto.ActionKickstart, fmt.Errorf("fetch kickstart: %w", err))
 	}
 	ks, err := kickstart.Parse(bytes.NewReader(raw))
 	if err != nil {
-		return "", a.fail(ctx, proto.ActionKickstart, err)
+		return "", a.fail(ctx, agentproto.ActionKickstart, err)
 	}
 	if ks.LiveImg != nil && ks.LiveImg.Checksum != "" && ks.LiveImg.Checksum != res.SHA256 {
 		if werr := wipe(dev); werr != nil {
 			a.log.Error("wipe failed", "err", werr)
 		}
-		return "", a.fail(ctx, proto.ActionKickstart, fmt.Errorf("kickstart liveimg checksum %s does not match the installed stage2 %s; disk wiped", ks.LiveImg.Checksum, res.SHA256))
+		return "", a.fail(ctx, agentproto.ActionKickstart, fmt.Errorf("kickstart liveimg checksum %s does not match the installed stage2 %s; disk wiped", ks.LiveImg.Checksum, res.SHA256))
 	}
 	if ks.Disk != "" && ks.Disk != disk {
 		ks.Warnings = append(ks.Warnings, kickstart.Warning{Text: fmt.Sprintf("ignoredisk --only-use=%s, but stage2 went to %s (chain-load target)", ks.Disk, disk)})
@@ -298,12 +298,12 @@ func (a *install) run(ctx context.Context) (string, error) {
 	}
 	rootDev, err := mountRoot(parts, targetRoot)
 	if err != nil {
-		return "", a.fail(ctx, proto.ActionKickstart, err)
+		return "", a.fail(ctx, agentproto.ActionKickstart, err)
 	}
 	pkg, err := a.bashPackage(ctx)
 	if err != nil {
 		_ = unmount(targetRoot)
-		return "", a.fail(ctx, proto.ActionKickstart, err)
+		return "", a.fail(ctx, agentproto.ActionKickstart, err)
 	}
 	in := kickstart.Input{Raw: raw, MAC: a.mac}
 	if pkg != nil {
@@ -314,10 +314,10 @@ func (a *install) run(ctx context.Context) (string, error) {
 		err = uerr
 	}
 	if err != nil {
-		return "", a.fail(ctx, proto.ActionKickstart, err)
+		return "", a.fail(ctx, agentproto.ActionKickstart, err)
 	}
 	for _, w := range append(ks.Warnings, warns...) {
-		a.c.Report(ctx, proto.ActionWarning, "kickstart: "+w.String())
+		a.c.Report(ctx, agentproto.ActionWarning, "kickstart: "+w.String())
 	}
 	host := ""
 	for _, n := range ks.Networks {
@@ -325,10 +325,10 @@ func (a *install) run(ctx context.Context) (string, error) {
 			host = n.Hostname
 		}
 	}
-	a.c.Report(ctx, proto.ActionKickstart, fmt.Sprintf("applied to %s: hostname=%s networks=%d ssh-keys=%d post=%d bash-package=%v warnings=%d",
+	a.c.Report(ctx, agentproto.ActionKickstart, fmt.Sprintf("applied to %s: hostname=%s networks=%d ssh-keys=%d post=%d bash-package=%v warnings=%d",
 		rootDev, host, len(ks.Networks), len(ks.SSHKeys), len(ks.Posts), pkg != nil, len(ks.Warnings)+len(warns)))
 
-	if err := a.c.Installed(ctx, proto.Installed{Disk: disk, SHA256: res.SHA256, Finish: ks.Finish}); err != nil {
+	if err := a.c.Installed(ctx, agentproto.Installed{Disk: disk, SHA256: res.SHA256, Finish: ks.Finish}); err != nil {
 		return "", err
 	}
 	a.log.Info("installed", "disk", dev, "finish", ks.Finish)
@@ -347,7 +347,7 @@ func (a *install) inspect(ctx context.Context) (string, error) {
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	settleDisks(sctx, time.Second)
 	cancel()
-	if err := a.c.Post(ctx, proto.InventoryPath, a.inventory(ctx, DefaultLLDPInspectWait)); err != nil {
+	if err := a.c.Post(ctx, agentproto.InventoryPath, a.inventory(ctx, DefaultLLDPInspectWait)); err != nil {
 		return "", fmt.Errorf("report the inventory: %w", err)
 	}
 	a.log.Info("inspected: inventory reported, no disk touched; the host waits to be accepted")
@@ -356,7 +356,7 @@ func (a *install) inspect(ctx context.Context) (string, error) {
 
 // bashPackage fetches the pod's bash package; nil when the pod has none (204).
 func (a *install) bashPackage(ctx context.Context) ([]byte, error) {
-	resp, err := a.c.Get(ctx, proto.PackagePath, nil)
+	resp, err := a.c.Get(ctx, agentproto.PackagePath, nil)
 	if err != nil {
 		return nil, fmt.Errorf("fetch bash package: %w", err)
 	}

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 	"github.com/podboot/podboot/pkg/imagesign"
 )
 
@@ -51,7 +51,7 @@ const maxSignature = 1 << 20
 // detached signature against roots (the pinned CA) — never against anything the server
 // sends. An interrupted transfer resumes with Range from the last byte written. The
 // caller wipes the disk when Stage2 returns any error.
-func Stage2(ctx context.Context, c *Client, d proto.Chainload, disk Disk, roots *x509.CertPool, now time.Time, log *slog.Logger) (Stage2Result, error) {
+func Stage2(ctx context.Context, c *Client, d agentproto.Chainload, disk Disk, roots *x509.CertPool, now time.Time, log *slog.Logger) (Stage2Result, error) {
 	var res Stage2Result
 	if d.Size <= 0 || d.URL == "" || d.SignatureURL == "" {
 		return res, fmt.Errorf("chain-load descriptor is incomplete (url %q, size %d, signature %q)", d.URL, d.Size, d.SignatureURL)

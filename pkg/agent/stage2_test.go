@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 	"github.com/podboot/podboot/pkg/imagesign"
 )
 
@@ -72,9 +72,9 @@ func server(t *testing.T, image, sig []byte, cut int) (*httptest.Server, *atomic
 			return
 		}
 		switch {
-		case strings.HasSuffix(r.URL.Path, "/"+proto.SignaturePath):
+		case strings.HasSuffix(r.URL.Path, "/"+agentproto.SignaturePath):
 			w.Write(sig)
-		case strings.HasSuffix(r.URL.Path, "/"+proto.Stage2Path):
+		case strings.HasSuffix(r.URL.Path, "/"+agentproto.Stage2Path):
 			n := gets.Add(1)
 			if n == 1 && cut > 0 && r.Header.Get("Range") == "" {
 				w.Header().Set("Content-Length", "999999999")
@@ -118,7 +118,7 @@ func TestStage2(t *testing.T) {
 			pool := x509.NewCertPool()
 			pool.AddCert(srv.Certificate())
 			c := NewClient(Params{Server: u, MAC: "52:54:00:12:34:56", Token: "tok"}, pool, slog.New(slog.DiscardHandler))
-			d := proto.Chainload{URL: proto.Stage2Path, SignatureURL: proto.SignaturePath, Size: int64(len(s.image))}
+			d := agentproto.Chainload{URL: agentproto.Stage2Path, SignatureURL: agentproto.SignaturePath, Size: int64(len(s.image))}
 			disk := &memDisk{}
 			res, err := Stage2(context.Background(), c, d, disk, tt.roots, time.Now(), slog.New(slog.DiscardHandler))
 			if tt.reason == "" {
@@ -144,7 +144,7 @@ func TestStage2RefusesForeignURL(t *testing.T) {
 	if _, err := c.URL("https://203.0.113.9/steal"); err == nil {
 		t.Fatal("a URL on another server was accepted")
 	}
-	got, err := c.URL(proto.Stage2Path)
+	got, err := c.URL(agentproto.Stage2Path)
 	if err != nil || got != "https://198.51.100.10:8443/agent/v1/hosts/52-54-00-12-34-56/stage2" {
 		t.Fatalf("URL = %q, %v", got, err)
 	}

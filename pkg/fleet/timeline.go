@@ -3,7 +3,7 @@ package fleet
 import (
 	"time"
 
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
@@ -151,7 +151,7 @@ func (b *builder) add(e podmgr.Event) (started, reached, ended bool) {
 	case ok:
 		cur.reach(s, e)
 		return false, true, s == StageInstalled
-	case e.Action == proto.ActionFailed || e.Action == ActionDeadline:
+	case e.Action == agentproto.ActionFailed || e.Action == ActionDeadline:
 		cur.fail(e)
 		return false, false, true
 	}
@@ -199,9 +199,9 @@ func stageOf(e podmgr.Event, last Stage, bootFiles *int) (Stage, bool) {
 		}
 	case "http.script", "tftp.grubcfg":
 		s = StageScript
-	case proto.ActionBooted:
+	case agentproto.ActionBooted:
 		s = StageAgent
-	case proto.ActionVerified:
+	case agentproto.ActionVerified:
 		s = StageStage2
 	case "kickstart.served":
 		s = StageKickstart

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 )
 
 // AcceptRule registers a discovered host of its pod when the inventory the host
@@ -62,7 +62,7 @@ func (r AcceptRule) validate() error {
 }
 
 // match returns the hostname and ip the rule gives the host, and what matched.
-func (r AcceptRule) match(inv proto.Inventory) (hostname, ip, why string, ok bool) {
+func (r AcceptRule) match(inv agentproto.Inventory) (hostname, ip, why string, ok bool) {
 	if r.Serial != "" {
 		if inv.System.Serial != r.Serial {
 			return "", "", "", false
@@ -111,7 +111,7 @@ func orNone(s string) string {
 // when the host is not discovered or no rule matches. A rule that matches but cannot be
 // applied (the hostname or address is taken) leaves the host discovered and records
 // why on its timeline.
-func (m *Manager) ApplyAcceptRules(ctx context.Context, mac string, inv proto.Inventory) (Host, bool, error) {
+func (m *Manager) ApplyAcceptRules(ctx context.Context, mac string, inv agentproto.Inventory) (Host, bool, error) {
 	h, found := m.reg.Host(mac)
 	if !found || !h.Discovered {
 		return h, false, nil

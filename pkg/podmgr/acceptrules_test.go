@@ -6,13 +6,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 )
 
-func lldpInventory(serial string, ports ...string) proto.Inventory {
-	inv := proto.Inventory{System: proto.System{Serial: serial}}
+func lldpInventory(serial string, ports ...string) agentproto.Inventory {
+	inv := agentproto.Inventory{System: agentproto.System{Serial: serial}}
 	for i, p := range ports {
-		inv.NICs = append(inv.NICs, proto.NIC{Name: "eth" + string(rune('0'+i)), Link: true, LLDP: &proto.LLDP{ChassisID: "02:00:00:00:00:01", PortID: p, SystemName: "tor-a"}})
+		inv.NICs = append(inv.NICs, agentproto.NIC{Name: "eth" + string(rune('0'+i)), Link: true, LLDP: &agentproto.LLDP{ChassisID: "02:00:00:00:00:01", PortID: p, SystemName: "tor-a"}})
 	}
 	return inv
 }
@@ -22,7 +22,7 @@ func TestAcceptRuleMatch(t *testing.T) {
 	tests := []struct {
 		name         string
 		rule         AcceptRule
-		inv          proto.Inventory
+		inv          agentproto.Inventory
 		hostname, ip string
 		ok           bool
 		whyContains  string
@@ -33,7 +33,7 @@ func TestAcceptRuleMatch(t *testing.T) {
 		{"nothing for {n}", lldpRule, lldpInventory("", "Ethernet1/"), "", "", false, ""},
 		{"prefix differs", lldpRule, lldpInventory("", "Ethernet2/7"), "", "", false, ""},
 		{"sub-port suffix", lldpRule, lldpInventory("", "Ethernet1/7/1"), "", "", false, ""},
-		{"no LLDP", lldpRule, proto.Inventory{NICs: []proto.NIC{{Name: "eth0"}}}, "", "", false, ""},
+		{"no LLDP", lldpRule, agentproto.Inventory{NICs: []agentproto.NIC{{Name: "eth0"}}}, "", "", false, ""},
 		{"other switch", AcceptRule{LLDPPort: "Ethernet1/{n}", LLDPSystem: "tor-b", Hostname: "n{n}"}, lldpInventory("", "Ethernet1/7"), "", "", false, ""},
 		{"this switch", AcceptRule{LLDPPort: "Ethernet1/{n}", LLDPSystem: "tor-a", Hostname: "n{n}"}, lldpInventory("", "Ethernet1/7"), "n7", "", true, "tor-a"},
 		{"exact port", AcceptRule{LLDPPort: "swp3", Hostname: "edge"}, lldpInventory("", "swp3"), "edge", "", true, "swp3"},
@@ -83,7 +83,7 @@ func TestApplyAcceptRules(t *testing.T) {
 	if _, err := m.CreatePod(ctx, admin, p); err != nil {
 		t.Fatal(err)
 	}
-	apply := func(mac string, inv proto.Inventory) (Host, bool, error) {
+	apply := func(mac string, inv agentproto.Inventory) (Host, bool, error) {
 		return m.ApplyAcceptRules(ctx, mac, inv)
 	}
 	const a, b, c = "52:54:00:77:00:01", "52:54:00:77:00:02", "52:54:00:77:00:03"

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 )
 
 // SerialAccept is one `host import` row keyed by serial number: the discovered host
@@ -111,7 +111,7 @@ func (m *Manager) discoveredSerials(ctx context.Context) (map[string][]Host, err
 			if !ok {
 				continue // not inspected yet: it cannot match
 			}
-			var inv proto.Inventory
+			var inv agentproto.Inventory
 			if json.Unmarshal(rec.Data, &inv) == nil && inv.System.Serial != "" {
 				k := strings.ToLower(strings.TrimSpace(inv.System.Serial))
 				out[k] = append(out[k], h)

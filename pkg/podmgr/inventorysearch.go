@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 )
 
 // InventoryCond is one `host list --where FIELD=VALUE` condition on the inventory the
@@ -52,7 +52,7 @@ func ParseInventoryCond(s string) (InventoryCond, error) {
 	return c, nil
 }
 
-func (c InventoryCond) match(inv proto.Inventory) bool {
+func (c InventoryCond) match(inv agentproto.Inventory) bool {
 	eq := func(s string) bool { return strings.EqualFold(strings.TrimSpace(s), c.Value) }
 	switch c.Field {
 	case "vendor":
@@ -149,7 +149,7 @@ func upperASCII(b byte) byte {
 
 // matchInventory decodes an inventory and checks every condition.
 func matchInventory(data []byte, conds []InventoryCond) bool {
-	var inv proto.Inventory
+	var inv agentproto.Inventory
 	if json.Unmarshal(data, &inv) != nil {
 		return false
 	}

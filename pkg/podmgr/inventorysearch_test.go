@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 )
 
-func putInventory(t testing.TB, m *Manager, mac string, inv proto.Inventory) {
+func putInventory(t testing.TB, m *Manager, mac string, inv agentproto.Inventory) {
 	t.Helper()
 	b, _ := json.Marshal(inv)
 	if err := m.Store().Batch(context.Background(), func(tx Tx) error {
@@ -27,17 +27,17 @@ func putInventory(t testing.TB, m *Manager, mac string, inv proto.Inventory) {
 	}
 }
 
-func sampleInventory(i int) proto.Inventory {
-	return proto.Inventory{
-		System: proto.System{Vendor: "Dell Inc.", Product: fmt.Sprintf("PowerEdge R%d", 640+i%2*10), Serial: fmt.Sprintf("SVC%05d", i), UUID: fmt.Sprintf("4c4c4544-0000-1000-8000-%012d", i)},
-		CPU:    proto.CPU{Model: "Intel(R) Xeon(R) Gold 6230", Count: 80}, MemoryBytes: 384 << 30,
-		Disks: []proto.Disk{
+func sampleInventory(i int) agentproto.Inventory {
+	return agentproto.Inventory{
+		System: agentproto.System{Vendor: "Dell Inc.", Product: fmt.Sprintf("PowerEdge R%d", 640+i%2*10), Serial: fmt.Sprintf("SVC%05d", i), UUID: fmt.Sprintf("4c4c4544-0000-1000-8000-%012d", i)},
+		CPU:    agentproto.CPU{Model: "Intel(R) Xeon(R) Gold 6230", Count: 80}, MemoryBytes: 384 << 30,
+		Disks: []agentproto.Disk{
 			{Name: "sda", Model: "PERC H740P Mini", Serial: fmt.Sprintf("00a1b2c3d4e5f6%06d", i), WWN: fmt.Sprintf("0x6d0946606e2f%010x", i), SizeBytes: 480 << 30, Bus: "scsi"},
 			{Name: "nvme0n1", Model: "Dell Ent NVMe P5600 MU U.2 1.6TB", Serial: fmt.Sprintf("PHAB%08d", i), SizeBytes: 1600 << 30, Bus: "nvme"},
 		},
-		NICs: []proto.NIC{
+		NICs: []agentproto.NIC{
 			{Name: "eno1", MAC: fmt.Sprintf("b4:96:91:%02x:%02x:%02x", i>>16&0xff, i>>8&0xff, i&0xff), Driver: "i40e", PCI: "8086:1572", Link: true, SpeedMbps: 10000,
-				LLDP: &proto.LLDP{ChassisID: "50:00:00:00:00:01", PortID: fmt.Sprintf("Ethernet1/%d", i%48+1), SystemName: "tor-a"}},
+				LLDP: &agentproto.LLDP{ChassisID: "50:00:00:00:00:01", PortID: fmt.Sprintf("Ethernet1/%d", i%48+1), SystemName: "tor-a"}},
 			{Name: "eno2", MAC: fmt.Sprintf("b4:96:92:%02x:%02x:%02x", i>>16&0xff, i>>8&0xff, i&0xff), Driver: "i40e", PCI: "8086:1572"},
 		},
 	}

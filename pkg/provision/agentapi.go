@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 	"github.com/podboot/podboot/pkg/api"
 	"github.com/podboot/podboot/pkg/artifact"
 	"github.com/podboot/podboot/pkg/podmgr"
@@ -126,7 +126,7 @@ func (s *Service) accepted(h func(http.ResponseWriter, *http.Request, call)) fun
 func (s *Service) chainload(w http.ResponseWriter, r *http.Request, c call) {
 	if c.host.Discovered {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(proto.Chainload{Inspect: true})
+		_ = json.NewEncoder(w).Encode(agentproto.Chainload{Inspect: true})
 		return
 	}
 	a, err := s.stage2Artifact(c)
@@ -135,10 +135,10 @@ func (s *Service) chainload(w http.ResponseWriter, r *http.Request, c call) {
 		http.Error(w, err.Error(), http.StatusConflict)
 		return
 	}
-	d := proto.Chainload{Ref: a.Ref(), URL: proto.Stage2Path, SignatureURL: proto.SignaturePath, Size: a.Size, SHA256: a.Digest,
+	d := agentproto.Chainload{Ref: a.Ref(), URL: agentproto.Stage2Path, SignatureURL: agentproto.SignaturePath, Size: a.Size, SHA256: a.Digest,
 		TargetDisk: c.pc.Pod.Kickstart.TargetDisk}
 	if h := c.prof.RootDevice; h != nil {
-		d.RootDevice = &proto.RootDeviceHints{Serial: h.Serial, WWN: h.WWN, Model: h.Model, MinSizeMB: h.MinSizeMB, MaxSizeMB: h.MaxSizeMB}
+		d.RootDevice = &agentproto.RootDeviceHints{Serial: h.Serial, WWN: h.WWN, Model: h.Model, MinSizeMB: h.MinSizeMB, MaxSizeMB: h.MaxSizeMB}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(d)
@@ -235,9 +235,9 @@ func clip(s string) string {
 // stateOf is the host state an agent event moves the host to ("" keeps it).
 func stateOf(action string) podmgr.HostState {
 	switch action {
-	case proto.ActionBooted:
+	case agentproto.ActionBooted:
 		return podmgr.StateBooting
-	case proto.ActionVerified:
+	case agentproto.ActionVerified:
 		return podmgr.StateVerified
 	}
 	return ""
@@ -252,12 +252,12 @@ func (s *Service) event(w http.ResponseWriter, r *http.Request, c call) {
 		http.Error(w, fmt.Sprintf("too many events: at most %d a minute per host", s.cfg.AgentEventsPerMinute), http.StatusTooManyRequests)
 		return
 	}
-	var ev proto.Event
+	var ev agentproto.Event
 	if !decode(w, r, &ev) {
 		return
 	}
 	known := false
-	for _, a := range proto.Actions() {
+	for _, a := range agentproto.Actions() {
 		known = known || a == ev.Action
 	}
 	if !known {
@@ -272,7 +272,7 @@ func (s *Service) event(w http.ResponseWriter, r *http.Request, c call) {
 // installed is the call-back that ends an install: state provisioned, netboot off on
 // every path, token consumed — all in one transaction.
 func (s *Service) installed(w http.ResponseWriter, r *http.Request, c call) {
-	var in proto.Installed
+	var in agentproto.Installed
 	if !decode(w, r, &in) {
 		return
 	}
@@ -287,14 +287,14 @@ func (s *Service) installed(w http.ResponseWriter, r *http.Request, c call) {
 // failed marks the host failed with the agent's reason. Netboot stays on so the host
 // can be retried after a fix; the token is consumed (the next boot gets a new one).
 func (s *Service) failed(w http.ResponseWriter, r *http.Request, c call) {
-	var f proto.Failure
+	var f agentproto.Failure
 	if !decode(w, r, &f) {
 		return
 	}
 	reason := clip(f.Step + ": " + f.Reason)
 	empty, zero := "", time.Time{}
 	u := podmgr.HostUpdate{State: podmgr.StateFailed, Reason: reason, TokenHash: &empty, TokenExpires: &zero}
-	if s.record(w, r, c, proto.ActionFailed, reason, u) {
+	if s.record(w, r, c, agentproto.ActionFailed, reason, u) {
 		w.WriteHeader(http.StatusNoContent)
 	}
 }

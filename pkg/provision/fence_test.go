@@ -14,7 +14,7 @@ import (
 
 	"github.com/podboot/podboot/internal/testutil"
 	"github.com/podboot/podboot/pkg/agent"
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 	"github.com/podboot/podboot/pkg/etcdstore"
 	"github.com/podboot/podboot/pkg/podmgr"
 	"github.com/podboot/podboot/pkg/replica"
@@ -133,11 +133,11 @@ func TestOnlyThePodOwnerWrites(t *testing.T) {
 
 	// The agent API of the non-owner: 503, Retry-After, the owner's name; nothing written.
 	for _, tc := range []struct{ method, path, body string }{
-		{"GET", proto.ChainloadPath, ""},
-		{"POST", proto.EventsPath, `{"action":"booted"}`},
-		{"POST", proto.InstalledPath, `{"disk":"/dev/vda"}`},
-		{"POST", proto.FailedPath, `{"step":"disk","reason":"test"}`},
-		{"POST", proto.InventoryPath, `{}`},
+		{"GET", agentproto.ChainloadPath, ""},
+		{"POST", agentproto.EventsPath, `{"action":"booted"}`},
+		{"POST", agentproto.InstalledPath, `{"disk":"/dev/vda"}`},
+		{"POST", agentproto.FailedPath, `{"step":"disk","reason":"test"}`},
+		{"POST", agentproto.InventoryPath, `{}`},
 	} {
 		code, retry, body := agentRequest(t, r2.env, tok, tc.method, tc.path, tc.body)
 		if code != http.StatusServiceUnavailable || retry != RetryAfterNotOwner || !strings.Contains(body, "replica r2 does not own pod pod-a; owner is r1") {
@@ -149,7 +149,7 @@ func TestOnlyThePodOwnerWrites(t *testing.T) {
 	}
 
 	// An agent that starts at the non-owner moves on to the owner, which writes.
-	if err := agentOf(tok, r2.env, r1.env).Post(ctx, proto.EventsPath, proto.Event{Action: proto.ActionBooted}); err != nil {
+	if err := agentOf(tok, r2.env, r1.env).Post(ctx, agentproto.EventsPath, agentproto.Event{Action: agentproto.ActionBooted}); err != nil {
 		t.Fatalf("event through failover: %v", err)
 	}
 	if got, n := hostRecord(t, r1.env); n != before+1 || got.State != podmgr.StateBooting {
@@ -167,7 +167,7 @@ func TestOnlyThePodOwnerWrites(t *testing.T) {
 	}}
 	racing := newEnvWith(t, r1.mgr, false)
 	racing.svc.SetOwner(moved)
-	err = agentOf(tok, racing).Post(ctx, proto.EventsPath, proto.Event{Action: proto.ActionVerified})
+	err = agentOf(tok, racing).Post(ctx, agentproto.EventsPath, agentproto.Event{Action: agentproto.ActionVerified})
 	if status(err) != http.StatusServiceUnavailable || !strings.Contains(err.Error(), "does not own pod pod-a") || moved.fences < 2 {
 		t.Fatalf("write whose owner moved: %v (fence read %d times)", err, moved.fences)
 	}
@@ -195,7 +195,7 @@ func (o *movingOwner) Fence(tx podmgr.ReadTx, pod string) (bool, error) {
 // agentRequest sends the host's agent request to e: status, Retry-After, body.
 func agentRequest(t *testing.T, e *env, token, method, path, body string) (int, string, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, e.srv.URL+proto.Prefix+"hosts/"+mac+"/"+path, strings.NewReader(body))
+	req, _ := http.NewRequest(method, e.srv.URL+agentproto.Prefix+"hosts/"+mac+"/"+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := e.srv.Client().Do(req)
 	if err != nil {

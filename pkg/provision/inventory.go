@@ -8,11 +8,11 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
-// inventory stores what the agent found on the host (proto.Inventory) and records an
+// inventory stores what the agent found on the host (agentproto.Inventory) and records an
 // agent.inventory event with a one-line summary. The body is checked to be an
 // inventory (strict JSON, bounded) and stored as sent.
 func (s *Service) inventory(w http.ResponseWriter, r *http.Request, c call) {
@@ -25,7 +25,7 @@ func (s *Service) inventory(w http.ResponseWriter, r *http.Request, c call) {
 		http.Error(w, fmt.Sprintf("inventory over %d bytes", podmgr.MaxInventorySize), http.StatusRequestEntityTooLarge)
 		return
 	}
-	var inv proto.Inventory
+	var inv agentproto.Inventory
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&inv); err != nil {
@@ -33,7 +33,7 @@ func (s *Service) inventory(w http.ResponseWriter, r *http.Request, c call) {
 		return
 	}
 	// A discovered host's inspection ends here: its token is consumed.
-	if _, err := s.mgr.RecordInventory(r.Context(), c.host.MAC, c.token, c.source, proto.ActionInventory, clip(inventorySummary(inv)), body, c.host.Discovered, s.guards()...); err != nil {
+	if _, err := s.mgr.RecordInventory(r.Context(), c.host.MAC, c.token, c.source, agentproto.ActionInventory, clip(inventorySummary(inv)), body, c.host.Discovered, s.guards()...); err != nil {
 		switch {
 		case errors.Is(err, podmgr.ErrHostToken):
 			http.Error(w, "provisioning token refused", http.StatusForbidden)
@@ -59,7 +59,7 @@ func (s *Service) inventory(w http.ResponseWriter, r *http.Request, c call) {
 }
 
 // inventorySummary is the event detail: what an operator scanning events wants.
-func inventorySummary(inv proto.Inventory) string {
+func inventorySummary(inv agentproto.Inventory) string {
 	s := fmt.Sprintf("%s %s serial=%q cpus=%d memory=%dMiB", inv.System.Vendor, inv.System.Product, inv.System.Serial, inv.CPU.Count, inv.MemoryBytes>>20)
 	for _, d := range inv.Disks {
 		s += fmt.Sprintf(" disk=%s:%dMB:%s:%q", d.Name, d.SizeBytes/1000/1000, d.Bus, d.Serial)

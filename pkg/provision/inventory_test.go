@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
@@ -19,9 +19,9 @@ func TestInventory(t *testing.T) {
 	ctx := context.Background()
 	h, _ := e.mgr.Registry().Host(mac)
 	tok, _ := e.svc.HostToken(ctx, h, podmgr.HostStep{})
-	inv := proto.Inventory{System: proto.System{Vendor: "Dell Inc.", Product: "PowerEdge R650", Serial: "ABC1234"}, CPU: proto.CPU{Count: 64},
-		MemoryBytes: 256 << 30, Disks: []proto.Disk{{Name: "nvme0n1", Serial: "S5X", SizeBytes: 960e9, Bus: "nvme"}},
-		NICs: []proto.NIC{{Name: "eth0", MAC: mac, Driver: "ice", PCI: "8086:1593", Link: true, SpeedMbps: 25000}}}
+	inv := agentproto.Inventory{System: agentproto.System{Vendor: "Dell Inc.", Product: "PowerEdge R650", Serial: "ABC1234"}, CPU: agentproto.CPU{Count: 64},
+		MemoryBytes: 256 << 30, Disks: []agentproto.Disk{{Name: "nvme0n1", Serial: "S5X", SizeBytes: 960e9, Bus: "nvme"}},
+		NICs: []agentproto.NIC{{Name: "eth0", MAC: mac, Driver: "ice", PCI: "8086:1593", Link: true, SpeedMbps: 25000}}}
 	tests := []struct {
 		name  string
 		token string
@@ -35,7 +35,7 @@ func TestInventory(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := e.client(t, tt.token).Post(ctx, proto.InventoryPath, tt.body); status(err) != tt.want {
+			if err := e.client(t, tt.token).Post(ctx, agentproto.InventoryPath, tt.body); status(err) != tt.want {
 				t.Fatalf("err = %v, want %d", err, tt.want)
 			}
 			if _, ok, _ := e.mgr.HostInventory(ctx, mac); ok {
@@ -43,20 +43,20 @@ func TestInventory(t *testing.T) {
 			}
 		})
 	}
-	if err := e.client(t, tok).Post(ctx, proto.InventoryPath, inv); err != nil {
+	if err := e.client(t, tok).Post(ctx, agentproto.InventoryPath, inv); err != nil {
 		t.Fatal(err)
 	}
 	rec, ok, err := e.mgr.HostInventory(ctx, mac)
 	if err != nil || !ok {
 		t.Fatalf("inventory not stored: %v", err)
 	}
-	var got proto.Inventory
+	var got agentproto.Inventory
 	if err := json.Unmarshal(rec.Data, &got); err != nil || got.System.Serial != "ABC1234" || got.NICs[0].Driver != "ice" {
 		t.Fatalf("stored %s (%v)", rec.Data, err)
 	}
 	evs, _ := e.mgr.HostEvents(ctx, mac)
 	last := evs[len(evs)-1]
-	if last.Action != proto.ActionInventory || !strings.Contains(last.Detail, `serial="ABC1234"`) || !strings.Contains(last.Detail, "disk=nvme0n1:960000MB:nvme") {
+	if last.Action != agentproto.ActionInventory || !strings.Contains(last.Detail, `serial="ABC1234"`) || !strings.Contains(last.Detail, "disk=nvme0n1:960000MB:nvme") {
 		t.Fatalf("last event %+v", last)
 	}
 	if err := e.mgr.DeleteHost(ctx, admin, mac); err != nil {
@@ -90,19 +90,19 @@ func TestDiscoveredHostIsOnlyInspected(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := e.clientFor(t, unknown, tok)
-	var d proto.Chainload
-	if err := c.GetJSON(ctx, proto.ChainloadPath, &d); err != nil || !d.Inspect || d.URL != "" || d.Ref != "" {
+	var d agentproto.Chainload
+	if err := c.GetJSON(ctx, agentproto.ChainloadPath, &d); err != nil || !d.Inspect || d.URL != "" || d.Ref != "" {
 		t.Fatalf("chainload for a discovered host: %+v %v", d, err)
 	}
-	for _, path := range []string{proto.Stage2Path, proto.SignaturePath, proto.KickstartPath, proto.PackagePath} {
+	for _, path := range []string{agentproto.Stage2Path, agentproto.SignaturePath, agentproto.KickstartPath, agentproto.PackagePath} {
 		if _, err := c.GetBytes(ctx, path, 1<<20); status(err) != http.StatusForbidden {
 			t.Errorf("GET %s for a discovered host: %v, want 403", path, err)
 		}
 	}
-	if err := c.Post(ctx, proto.InstalledPath, proto.Installed{Disk: "sda", SHA256: "x", Finish: "reboot"}); status(err) != http.StatusForbidden {
+	if err := c.Post(ctx, agentproto.InstalledPath, agentproto.Installed{Disk: "sda", SHA256: "x", Finish: "reboot"}); status(err) != http.StatusForbidden {
 		t.Fatalf("installed for a discovered host: %v, want 403", err)
 	}
-	if err := c.Post(ctx, proto.InventoryPath, proto.Inventory{System: proto.System{Serial: "SN-DISC"}}); err != nil {
+	if err := c.Post(ctx, agentproto.InventoryPath, agentproto.Inventory{System: agentproto.System{Serial: "SN-DISC"}}); err != nil {
 		t.Fatal(err)
 	}
 	h, _ = e.mgr.Registry().Host(unknown)
@@ -127,11 +127,11 @@ func TestDiscoveredHostIsOnlyInspected(t *testing.T) {
 	}
 	tok, _ = e.svc.HostToken(ctx, h, podmgr.HostStep{})
 	c = e.clientFor(t, unknown, tok)
-	d = proto.Chainload{}
-	if err := c.GetJSON(ctx, proto.ChainloadPath, &d); err != nil || d.Inspect || d.Ref != "os@1" {
+	d = agentproto.Chainload{}
+	if err := c.GetJSON(ctx, agentproto.ChainloadPath, &d); err != nil || d.Inspect || d.Ref != "os@1" {
 		t.Fatalf("chainload after accept: %+v %v", d, err)
 	}
-	if _, err := c.GetBytes(ctx, proto.KickstartPath, 1<<20); err != nil {
+	if _, err := c.GetBytes(ctx, agentproto.KickstartPath, 1<<20); err != nil {
 		t.Fatalf("kickstart after accept: %v", err)
 	}
 }

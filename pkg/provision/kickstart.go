@@ -11,7 +11,7 @@ import (
 	"github.com/podboot/podboot/artifacts"
 	"github.com/podboot/podboot/internal/tmplcache"
 	"github.com/podboot/podboot/pkg/agent/kickstart"
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 	"github.com/podboot/podboot/pkg/artifact"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
@@ -126,7 +126,7 @@ func Data(pc *podmgr.PodContext, h podmgr.Host, stage2 artifact.Artifact, server
 	d := KickstartData{
 		Pod: pc.Pod.Name, MAC: h.MAC, Hostname: h.Hostname, ServerURL: serverURL,
 		Stage2: Stage2Data{Ref: stage2.Ref(), SHA256: stage2.Digest,
-			URL: strings.TrimSuffix(serverURL, "/") + proto.HostPath(h.MAC) + proto.Stage2Path},
+			URL: strings.TrimSuffix(serverURL, "/") + agentproto.HostPath(h.MAC) + agentproto.Stage2Path},
 		SSHKeys: pc.Pod.Kickstart.SSHKeys, RootPasswordHash: pc.Pod.Kickstart.RootPasswordHash, TargetDisk: pc.Pod.Kickstart.TargetDisk,
 		Mgmt: MgmtData{Gateway: m.Gateway, VLAN: m.VLAN, DNS: m.DNS, Domain: m.Domain, CIDR: m.CIDR},
 	}

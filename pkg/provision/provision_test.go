@@ -17,7 +17,7 @@ import (
 
 	"github.com/podboot/podboot/pkg/agent"
 	"github.com/podboot/podboot/pkg/agent/kickstart"
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 	"github.com/podboot/podboot/pkg/artifact"
 	"github.com/podboot/podboot/pkg/imagesign"
 	"github.com/podboot/podboot/pkg/podmgr"
@@ -91,7 +91,7 @@ func newEnvWith(t *testing.T, mgr *podmgr.Manager, seed bool) *env {
 		seedPod(t, mgr)
 	}
 	mux := http.NewServeMux()
-	mux.Handle(proto.Prefix, svc.Handler())
+	mux.Handle(agentproto.Prefix, svc.Handler())
 	srv := httptest.NewTLSServer(mux)
 	t.Cleanup(srv.Close)
 	return &env{mgr: mgr, svc: svc, store: store, srv: srv, roots: pki.CertPool(), image: img}
@@ -153,18 +153,18 @@ func TestInstallFlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.client(t, "pbh_wrong").GetJSON(ctx, proto.ChainloadPath, &proto.Chainload{}); status(err) != http.StatusForbidden {
+	if err := e.client(t, "pbh_wrong").GetJSON(ctx, agentproto.ChainloadPath, &agentproto.Chainload{}); status(err) != http.StatusForbidden {
 		t.Fatalf("wrong token: %v", err)
 	}
 	c := e.client(t, tok)
-	var d proto.Chainload
-	if err := c.GetJSON(ctx, proto.ChainloadPath, &d); err != nil {
+	var d agentproto.Chainload
+	if err := c.GetJSON(ctx, agentproto.ChainloadPath, &d); err != nil {
 		t.Fatal(err)
 	}
 	if d.Ref != "os@1" || d.Size != int64(len(e.image)) {
 		t.Fatalf("descriptor %+v", d)
 	}
-	c.Report(ctx, proto.ActionBooted, "")
+	c.Report(ctx, agentproto.ActionBooted, "")
 	var disk memDisk
 	res, err := agent.Stage2(ctx, c, d, &disk, e.roots, time.Now(), slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -174,13 +174,13 @@ func TestInstallFlow(t *testing.T) {
 		t.Fatalf("sha %s vs %s", res.SHA256, d.SHA256)
 	}
 	// A ranged request (what a resume sends) gets the tail.
-	resp, err := c.Get(ctx, proto.Stage2Path, http.Header{"Range": {"bytes=1000-"}})
+	resp, err := c.Get(ctx, agentproto.Stage2Path, http.Header{"Range": {"bytes=1000-"}})
 	if err != nil || resp.StatusCode != http.StatusPartialContent {
 		t.Fatalf("range: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	c.Report(ctx, proto.ActionVerified, "ok")
-	raw, err := c.GetBytes(ctx, proto.KickstartPath, kickstart.MaxSize)
+	c.Report(ctx, agentproto.ActionVerified, "ok")
+	raw, err := c.GetBytes(ctx, agentproto.KickstartPath, kickstart.MaxSize)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestInstallFlow(t *testing.T) {
 	if h, _ := e.mgr.Registry().Host(mac); h.State != podmgr.StateInstalling {
 		t.Fatalf("state after kickstart %s", h.State)
 	}
-	if err := c.Post(ctx, proto.InstalledPath, proto.Installed{Disk: "vda", SHA256: res.SHA256, Finish: "reboot"}); err != nil {
+	if err := c.Post(ctx, agentproto.InstalledPath, agentproto.Installed{Disk: "vda", SHA256: res.SHA256, Finish: "reboot"}); err != nil {
 		t.Fatal(err)
 	}
 	h, _ = e.mgr.Registry().Host(mac)
@@ -206,12 +206,12 @@ func TestInstallFlow(t *testing.T) {
 		t.Fatalf("after installed: %+v", h)
 	}
 	// The old token opens nothing any more: replayed call-back, kickstart, chain-load, stage2.
-	for _, p := range []string{proto.KickstartPath, proto.ChainloadPath, proto.Stage2Path} {
+	for _, p := range []string{agentproto.KickstartPath, agentproto.ChainloadPath, agentproto.Stage2Path} {
 		if _, err := c.GetBytes(ctx, p, 1<<22); status(err) != http.StatusForbidden {
 			t.Errorf("%s with the old token: %v", p, err)
 		}
 	}
-	if err := c.Post(ctx, proto.InstalledPath, proto.Installed{}); status(err) != http.StatusForbidden {
+	if err := c.Post(ctx, agentproto.InstalledPath, agentproto.Installed{}); status(err) != http.StatusForbidden {
 		t.Errorf("replayed call-back: %v", err)
 	}
 	if _, err := e.svc.HostToken(ctx, h, podmgr.HostStep{}); err == nil {
@@ -234,14 +234,14 @@ func TestFailedKeepsNetboot(t *testing.T) {
 	h, _ := e.mgr.Registry().Host(mac)
 	tok, _ := e.svc.HostToken(ctx, h, podmgr.HostStep{})
 	c := e.client(t, tok)
-	if err := c.Post(ctx, proto.FailedPath, proto.Failure{Step: proto.ActionVerified, Reason: "stage2 refused: digest mismatch"}); err != nil {
+	if err := c.Post(ctx, agentproto.FailedPath, agentproto.Failure{Step: agentproto.ActionVerified, Reason: "stage2 refused: digest mismatch"}); err != nil {
 		t.Fatal(err)
 	}
 	h, _ = e.mgr.Registry().Host(mac)
 	if h.State != podmgr.StateFailed || !h.Netboot || !strings.Contains(h.StateReason, "digest mismatch") {
 		t.Fatalf("after failed: %+v", h)
 	}
-	if _, err := c.GetBytes(ctx, proto.KickstartPath, 1<<20); status(err) != http.StatusForbidden {
+	if _, err := c.GetBytes(ctx, agentproto.KickstartPath, 1<<20); status(err) != http.StatusForbidden {
 		t.Fatalf("kickstart after failure: %v", err)
 	}
 	if _, err := e.svc.HostToken(ctx, h, podmgr.HostStep{}); err != nil {
@@ -260,13 +260,13 @@ func TestEventValidation(t *testing.T) {
 		body any
 		want int
 	}{
-		{"unknown action", proto.Event{Action: "agent.rm-rf"}, http.StatusBadRequest},
-		{"installed via events", proto.Event{Action: "installed"}, http.StatusBadRequest},
-		{"unknown field", map[string]string{"action": proto.ActionBooted, "state": "provisioned"}, http.StatusBadRequest},
+		{"unknown action", agentproto.Event{Action: "agent.rm-rf"}, http.StatusBadRequest},
+		{"installed via events", agentproto.Event{Action: "installed"}, http.StatusBadRequest},
+		{"unknown field", map[string]string{"action": agentproto.ActionBooted, "state": "provisioned"}, http.StatusBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := c.Post(ctx, proto.EventsPath, tt.body); status(err) != tt.want {
+			if err := c.Post(ctx, agentproto.EventsPath, tt.body); status(err) != tt.want {
 				t.Fatalf("err = %v, want %d", err, tt.want)
 			}
 		})
@@ -351,7 +351,7 @@ func TestStage2ResumesThroughTheAgentAPI(t *testing.T) {
 	var cuts, ranged int
 	h := e.svc.Handler()
 	e.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/"+proto.Stage2Path) {
+		if strings.HasSuffix(r.URL.Path, "/"+agentproto.Stage2Path) {
 			if r.Header.Get("Range") != "" {
 				ranged++
 			} else if cuts < 1 {
@@ -364,8 +364,8 @@ func TestStage2ResumesThroughTheAgentAPI(t *testing.T) {
 	host, _ := e.mgr.Registry().Host(mac)
 	tok, _ := e.svc.HostToken(ctx, host, podmgr.HostStep{})
 	c := e.client(t, tok)
-	var d proto.Chainload
-	if err := c.GetJSON(ctx, proto.ChainloadPath, &d); err != nil {
+	var d agentproto.Chainload
+	if err := c.GetJSON(ctx, agentproto.ChainloadPath, &d); err != nil {
 		t.Fatal(err)
 	}
 	var disk memDisk

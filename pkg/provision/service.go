@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 	"github.com/podboot/podboot/pkg/artifact"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
@@ -76,19 +76,19 @@ func (s *Service) HostToken(ctx context.Context, h podmgr.Host, step podmgr.Host
 	return tok, nil
 }
 
-// Handler is the agent API, to be mounted at proto.Prefix on an HTTPS listener only.
+// Handler is the agent API, to be mounted at agentproto.Prefix on an HTTPS listener only.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
-	base := proto.Prefix + "hosts/{mac}/"
-	mux.HandleFunc("GET "+base+proto.ChainloadPath, s.agent(s.owned(s.chainload)))
-	mux.HandleFunc("GET "+base+proto.Stage2Path, s.agent(s.accepted(s.stage2)))
-	mux.HandleFunc("GET "+base+proto.SignaturePath, s.agent(s.accepted(s.signature)))
-	mux.HandleFunc("GET "+base+proto.KickstartPath, s.agent(s.owned(s.accepted(s.kickstart))))
-	mux.HandleFunc("GET "+base+proto.PackagePath, s.agent(s.accepted(s.bashPackage)))
-	mux.HandleFunc("POST "+base+proto.EventsPath, s.agent(s.owned(s.event)))
-	mux.HandleFunc("POST "+base+proto.InstalledPath, s.agent(s.owned(s.accepted(s.installed))))
-	mux.HandleFunc("POST "+base+proto.FailedPath, s.agent(s.owned(s.failed)))
-	mux.HandleFunc("POST "+base+proto.InventoryPath, s.agent(s.owned(s.inventory)))
+	base := agentproto.Prefix + "hosts/{mac}/"
+	mux.HandleFunc("GET "+base+agentproto.ChainloadPath, s.agent(s.owned(s.chainload)))
+	mux.HandleFunc("GET "+base+agentproto.Stage2Path, s.agent(s.accepted(s.stage2)))
+	mux.HandleFunc("GET "+base+agentproto.SignaturePath, s.agent(s.accepted(s.signature)))
+	mux.HandleFunc("GET "+base+agentproto.KickstartPath, s.agent(s.owned(s.accepted(s.kickstart))))
+	mux.HandleFunc("GET "+base+agentproto.PackagePath, s.agent(s.accepted(s.bashPackage)))
+	mux.HandleFunc("POST "+base+agentproto.EventsPath, s.agent(s.owned(s.event)))
+	mux.HandleFunc("POST "+base+agentproto.InstalledPath, s.agent(s.owned(s.accepted(s.installed))))
+	mux.HandleFunc("POST "+base+agentproto.FailedPath, s.agent(s.owned(s.failed)))
+	mux.HandleFunc("POST "+base+agentproto.InventoryPath, s.agent(s.owned(s.inventory)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
 	return mux
 }

@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
@@ -63,7 +63,7 @@ func (s *Service) serveHostParams(w http.ResponseWriter, r *http.Request, macPat
 		s.httpRefuse(w, t, refusal("token_"+withheld), src, r.URL.Path)
 		return
 	}
-	body := fmt.Sprintf("%s=%s %s=%s %s=%s\n", proto.ParamPod, t.pc.Pod.Name, proto.ParamMAC, t.host.MAC, proto.ParamToken, token)
+	body := fmt.Sprintf("%s=%s %s=%s %s=%s\n", agentproto.ParamPod, t.pc.Pod.Name, agentproto.ParamMAC, t.host.MAC, agentproto.ParamToken, token)
 	h2 := w.Header()
 	h2.Set("Content-Type", "text/plain; charset=utf-8")
 	h2.Set("Cache-Control", "no-store")

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
@@ -41,7 +41,7 @@ func TestBootHTTPSServesAgentAPI(t *testing.T) {
 		TLSClientConfig: &tls.Config{RootCAs: s.PKI().CertPool(), MinVersion: tls.VersionTLS12}}}
 	httpsBase := "https://" + s.Boot().HTTPSAddr().String()
 	httpBase := "http://" + s.Boot().HTTPAddr().String()
-	chainload := proto.HostPath(mac) + proto.ChainloadPath
+	chainload := agentproto.HostPath(mac) + agentproto.ChainloadPath
 	tests := []struct {
 		name, url, token string
 		want             int

@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
@@ -40,21 +40,21 @@ func Cmdline(b Boot) (string, error) {
 	prefix, _ := netip.ParsePrefix(sub.CIDR)
 	args := []string{
 		b.KernelArgs,
-		proto.ParamServer + "=" + b.ServerURL,
+		agentproto.ParamServer + "=" + b.ServerURL,
 	}
 	if len(b.ServerURLs) > 0 {
-		args = append(args, proto.ParamServers+"="+strings.Join(b.ServerURLs, ","))
+		args = append(args, agentproto.ParamServers+"="+strings.Join(b.ServerURLs, ","))
 	}
 	args = append(args,
-		proto.ParamPod+"="+b.Pod.Name,
-		proto.ParamMAC+"="+b.Host.MAC,
-		proto.ParamToken+"="+b.Token,
-		proto.ParamIP+"="+netip.PrefixFrom(ip, prefix.Bits()).String())
+		agentproto.ParamPod+"="+b.Pod.Name,
+		agentproto.ParamMAC+"="+b.Host.MAC,
+		agentproto.ParamToken+"="+b.Token,
+		agentproto.ParamIP+"="+netip.PrefixFrom(ip, prefix.Bits()).String())
 	if sub.Gateway != "" {
-		args = append(args, proto.ParamGateway+"="+sub.Gateway)
+		args = append(args, agentproto.ParamGateway+"="+sub.Gateway)
 	}
 	if len(sub.DNS) > 0 {
-		args = append(args, proto.ParamDNS+"="+strings.Join(sub.DNS, ","))
+		args = append(args, agentproto.ParamDNS+"="+strings.Join(sub.DNS, ","))
 	}
 	out := strings.TrimSpace(strings.Join(args, " "))
 	if strings.ContainsAny(out, "\n\r") {

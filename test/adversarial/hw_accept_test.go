@@ -9,14 +9,14 @@ import (
 	"time"
 
 	"github.com/podboot/podboot/internal/testutil"
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
 // hwDiscover makes an unknown machine in pod-nat report inv as its inspection would: a
 // real DHCP exchange through the relay (it becomes discovered), the iPXE script for its
 // token, then the agent's inventory call with curl.
-func hwDiscover(t *testing.T, b *bootServe, name, mac string, inv proto.Inventory) {
+func hwDiscover(t *testing.T, b *bootServe, name, mac string, inv agentproto.Inventory) {
 	t.Helper()
 	host := b.torA.Host(name, mac)
 	host.Run("udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", "5", "-T", "2", "-s", b.udhcpcScript)
@@ -32,10 +32,10 @@ func hwDiscover(t *testing.T, b *bootServe, name, mac string, inv proto.Inventor
 	}
 }
 
-func hwInventory(serial, port string) proto.Inventory {
-	return proto.Inventory{System: proto.System{Vendor: "PodbootLab", Product: "HW-R", Serial: serial}, CPU: proto.CPU{Count: 2},
-		Disks: []proto.Disk{{Name: "sda", Model: "PB SSD", Serial: serial + "-D0", SizeBytes: 64 << 20, Bus: "ata"}},
-		NICs:  []proto.NIC{{Name: "eth0", Link: true, LLDP: &proto.LLDP{ChassisID: "02:00:00:00:00:aa", PortID: port, SystemName: "tor-a"}}}}
+func hwInventory(serial, port string) agentproto.Inventory {
+	return agentproto.Inventory{System: agentproto.System{Vendor: "PodbootLab", Product: "HW-R", Serial: serial}, CPU: agentproto.CPU{Count: 2},
+		Disks: []agentproto.Disk{{Name: "sda", Model: "PB SSD", Serial: serial + "-D0", SizeBytes: 64 << 20, Bus: "ata"}},
+		NICs:  []agentproto.NIC{{Name: "eth0", Link: true, LLDP: &agentproto.LLDP{ChassisID: "02:00:00:00:00:aa", PortID: port, SystemName: "tor-a"}}}}
 }
 
 // TestHWAcceptRulesAndSerialImport (issue 14) drives discovery as the agent does

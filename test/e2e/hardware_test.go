@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/podboot/podboot/internal/testutil"
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
@@ -180,7 +180,7 @@ func checkInventory(t *testing.T, env *podEnv, mac, disk, port string) {
 	if err := json.Unmarshal([]byte(env.admin.must("host", "inventory", mac, "-o", "json")), &rec); err != nil {
 		t.Fatal(err)
 	}
-	var inv proto.Inventory
+	var inv agentproto.Inventory
 	if err := json.Unmarshal(rec.Data, &inv); err != nil {
 		t.Fatal(err)
 	}

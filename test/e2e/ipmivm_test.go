@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/podboot/podboot/internal/testutil"
-	"github.com/podboot/podboot/pkg/agent/proto"
+	"github.com/podboot/podboot/pkg/agentproto"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
@@ -198,11 +198,11 @@ func checkBMCInventory(t *testing.T, e *podEnv, mac string) {
 	if err := json.Unmarshal([]byte(e.admin.must("host", "inventory", mac, "-o", "json")), &rec); err != nil {
 		t.Fatal(err)
 	}
-	var inv proto.Inventory
+	var inv agentproto.Inventory
 	if err := json.Unmarshal(rec.Data, &inv); err != nil {
 		t.Fatal(err)
 	}
-	want := proto.BMC{Address: ipmiBMCAddr, Netmask: "255.255.255.0", Gateway: "192.0.2.1", MAC: ipmiBMCMAC, Source: "static", Channel: 1}
+	want := agentproto.BMC{Address: ipmiBMCAddr, Netmask: "255.255.255.0", Gateway: "192.0.2.1", MAC: ipmiBMCMAC, Source: "static", Channel: 1}
 	if inv.BMC == nil || *inv.BMC != want {
 		t.Fatalf("inventory BMC %+v, want %+v", inv.BMC, want)
 	}

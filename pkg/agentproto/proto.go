@@ -1,11 +1,11 @@
-// Package proto is the contract between the stage1 agent and podboot's agent API
+// Package agentproto is the contract between the stage1 agent and podboot's agent API
 // (pkg/provision): paths, JSON bodies and event names. It has no dependencies so the
 // agent binary stays small and both sides compile against the same definitions.
 //
 // Every call is HTTPS to the server named on the kernel command line and carries the
 // host's one-time provisioning token as "Authorization: Bearer TOKEN"; the MAC in the
 // path names the host the token is bound to.
-package proto
+package agentproto
 
 import "strings"
 
