@@ -285,3 +285,44 @@ func eachLine(r io.Reader, fn func(string) error) error {
 	}
 	return sc.Err()
 }
+
+// checkCycles refuses a table in which a module must load before itself: through its
+// dependencies or its pre: soft dependencies (which may be aliases).
+func (t *Table) checkCycles() error {
+	const (
+		visiting = 1
+		done     = 2
+	)
+	state := map[string]int{}
+	var visit func(m string) error
+	visit = func(m string) error {
+		switch state[m] {
+		case done:
+			return nil
+		case visiting:
+			return fmt.Errorf("module dependency cycle through %s", m)
+		}
+		state[m] = visiting
+		next := slices.Clone(t.Deps[m])
+		for _, s := range t.SoftPre[m] {
+			if t.Has(s) {
+				next = append(next, Canonical(s))
+			} else {
+				next = append(next, t.Match(s)...)
+			}
+		}
+		for _, n := range next {
+			if err := visit(n); err != nil {
+				return err
+			}
+		}
+		state[m] = done
+		return nil
+	}
+	for _, m := range slices.Concat(sortedKeys(t.Deps), sortedKeys(t.SoftPre)) {
+		if err := visit(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
