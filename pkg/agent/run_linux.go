@@ -173,7 +173,7 @@ func loadDrivers(ctx context.Context, log *slog.Logger) (*kmod.Loader, []string)
 	log.Info("drivers loaded by modalias", "modules", strings.Join(loaded, ","), "devices", len(l.Devices()), "took", took.Round(time.Millisecond),
 		"loaded", l.LastLoad().Sub(start).Round(time.Millisecond), "table", tm.Table.Round(time.Millisecond), "scan", tm.Scan.Round(time.Millisecond),
 		"match", tm.Match.Round(time.Millisecond), "finit", tm.Finit().Round(time.Millisecond), "rounds", tm.Rounds, "events", tm.Events,
-		"slowest", tm.Slowest(3))
+		"slowest", tm.Slowest(3), "kernel_requests", strings.Join(modprobeRequests(), ","))
 	log.Debug("driver loading trace", "loads", tm.Trace())
 	return l, loaded
 }

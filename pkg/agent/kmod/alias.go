@@ -42,6 +42,17 @@ func (t *Table) Add(info Info) {
 	}
 }
 
+// AddSoftPre adds pre: soft dependencies (modules or aliases) to a module of the
+// table, as a modprobe.d "softdep NAME pre: ..." line does.
+func (t *Table) AddSoftPre(name string, pre ...string) {
+	n := Canonical(name)
+	for _, p := range pre {
+		if !slices.Contains(t.SoftPre[n], p) {
+			t.SoftPre[n] = append(t.SoftPre[n], p)
+		}
+	}
+}
+
 // Has reports whether the table knows the module.
 func (t *Table) Has(name string) bool {
 	_, ok := t.Deps[Canonical(name)]
