@@ -30,9 +30,10 @@ func (l *Loader) newDevice(sysRoot, bus, name, modalias string) (mods []string, 
 	return mods, true
 }
 
-// scan looks at every /sys/bus/*/devices/*/modalias under sysRoot and returns the
-// modules the devices not seen before need; n is how many such devices it found.
-func (l *Loader) scan(sysRoot string) (mods []string, n int) {
+// scan looks at every /sys/bus/*/devices/*/modalias under sysRoot and calls each with
+// the modules every device not seen before needs, as it finds it (so that loading
+// starts before the scan ends); n is how many such devices it found.
+func (l *Loader) scan(sysRoot string, each func(mods []string)) (n int) {
 	t0 := time.Now()
 	paths, _ := filepath.Glob(filepath.Join(sysRoot, "bus", "*", "devices", "*", "modalias"))
 	var found []string
@@ -63,16 +64,17 @@ func (l *Loader) scan(sysRoot string) (mods []string, n int) {
 		m, isNew := l.newDevice(sysRoot, filepath.Base(filepath.Dir(filepath.Dir(dev))), filepath.Base(dev), alias)
 		if isNew {
 			n++
-			mods = append(mods, m...)
+			each(m)
 		}
 	}
-	return mods, n
+	return n
 }
 
 // Round looks at every device not seen before and loads what each matches,
 // concurrently, and waits for those loads. It returns how many new devices it found.
 func (l *Loader) Round(sysRoot string) int {
-	mods, n := l.scan(sysRoot)
+	var mods []string
+	n := l.scan(sysRoot, func(m []string) { mods = append(mods, m...) })
 	l.parallel(mods, func(_ int, m string) { _ = l.load(m, nil, false) }) // failures: Failed
 	return n
 }
@@ -129,14 +131,16 @@ func (l *Loader) Coldplug(ctx context.Context, sysRoot string, quiet time.Durati
 		l.pollColdplug(ctx, sysRoot, quiet)
 		return
 	}
-	mods, _ := l.scan(sysRoot)
-	l.startLoads(mods)
+	l.scan(sysRoot, l.startLoads)
 	last := time.Now()
 	timer := time.NewTimer(quiet)
 	defer timer.Stop()
 	for {
 		l.mu.Lock()
 		changed, busy := l.changed, l.inflight > 0
+		if l.changeAt.After(last) { // a load ended while the timer fired
+			last = l.changeAt
+		}
 		l.mu.Unlock()
 		wait := quiet - time.Since(last)
 		if wait <= 0 && !busy {

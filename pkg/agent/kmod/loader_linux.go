@@ -38,6 +38,7 @@ type Loader struct {
 	timings  Timings
 	inflight int           // background loads under way (Coldplug, Watch)
 	changed  chan struct{} // closed and replaced when a load ends
+	changeAt time.Time     // when changed was last closed
 }
 
 // FinitFunc loads one module file; async asks the kernel to probe its devices in the
@@ -237,6 +238,7 @@ func (l *Loader) loadSoft(name string, stack []string, async bool) {
 
 // notifyLocked wakes whoever waits for a change (Coldplug). Callers hold mu.
 func (l *Loader) notifyLocked() {
+	l.changeAt = time.Now()
 	close(l.changed)
 	l.changed = make(chan struct{})
 }
