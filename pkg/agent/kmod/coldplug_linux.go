@@ -75,12 +75,11 @@ func (l *Loader) scan(sysRoot string, each func(mods []string)) (n int) {
 func (l *Loader) Round(sysRoot string) int {
 	var mods []string
 	n := l.scan(sysRoot, func(m []string) { mods = append(mods, m...) })
-	l.parallel(mods, func(_ int, m string) { _ = l.load(m, nil, false) }) // failures: Failed
+	l.parallel(mods, func(_ int, m string) { _ = l.load(m, nil) }) // failures: Failed
 	return n
 }
 
-// startLoads loads modules in the background with async probing, counted in inflight
-// until they end.
+// startLoads loads modules in the background, counted in inflight until they end.
 func (l *Loader) startLoads(mods []string) {
 	if len(mods) == 0 {
 		return
@@ -89,7 +88,7 @@ func (l *Loader) startLoads(mods []string) {
 	l.inflight++
 	l.mu.Unlock()
 	go func() {
-		l.parallel(mods, func(_ int, m string) { _ = l.load(m, nil, true) })
+		l.parallel(mods, func(_ int, m string) { _ = l.load(m, nil) })
 		l.mu.Lock()
 		l.inflight--
 		l.notifyLocked()
@@ -124,8 +123,7 @@ func (l *Loader) handle(sysRoot string, e Uevent) bool {
 // Coldplug loads the drivers of the devices present and of the devices those drivers
 // create (virtio_pci the virtio devices, an HBA its SCSI disks), until no load is
 // under way and the hardware has not changed for quiet, or ctx ends. With ev it scans
-// sysfs once and then follows the kernel's uevents, loading concurrently with async
-// probing; without (no uevent socket), it rescans sysfs every 50 ms.
+// sysfs once and then follows the kernel's uevents, loading concurrently; without (no uevent socket), it rescans sysfs every 50 ms.
 func (l *Loader) Coldplug(ctx context.Context, sysRoot string, quiet time.Duration, ev *Uevents) {
 	if ev == nil {
 		l.pollColdplug(ctx, sysRoot, quiet)

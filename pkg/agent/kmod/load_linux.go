@@ -58,7 +58,7 @@ func LoadAll(dir string) ([]string, error) {
 	}
 	var loaded []string
 	for _, n := range order {
-		if err := finitModule(paths[n], false); err != nil {
+		if err := finitModule(paths[n]); err != nil {
 			return loaded, fmt.Errorf("load module %s: %w", n, err)
 		}
 		loaded = append(loaded, n)
@@ -66,19 +66,14 @@ func LoadAll(dir string) ([]string, error) {
 	return loaded, nil
 }
 
-// finitModule loads one module file; async sets the kernel's generic async_probe
-// parameter (finit_module then returns without waiting for the driver's probes).
-func finitModule(path string, async bool) error {
+// finitModule loads one module file.
+func finitModule(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	params := ""
-	if async {
-		params = "async_probe"
-	}
-	err = unix.FinitModule(int(f.Fd()), params, 0)
+	err = unix.FinitModule(int(f.Fd()), "", 0)
 	if err == nil || errors.Is(err, unix.EEXIST) {
 		return nil
 	}

@@ -21,8 +21,10 @@ const (
 // Loader loads the modules of a flat directory (NAME.ko) by hardware: what the
 // modalias of each device matches, with its dependencies, as udev and modprobe would.
 // Independent modules load concurrently, as udev's workers load them: a driver whose
-// probe sleeps (a controller reset, a link debounce) does not hold up the others. It
-// is safe for concurrent use.
+// probe sleeps (a controller reset, an ATA link debounce, a SCSI scan) does not hold
+// up the others. Probing stays synchronous (no async_probe): finit_module returns once
+// the driver has probed its devices and scanned its buses, so a quiet moment after the
+// last load means the disks are there. It is safe for concurrent use.
 type Loader struct {
 	dir   string
 	tab   *Table
@@ -41,10 +43,8 @@ type Loader struct {
 	changeAt time.Time     // when changed was last closed
 }
 
-// FinitFunc loads one module file; async asks the kernel to probe its devices in the
-// background (the async_probe module parameter), so that the call returns once the
-// driver is registered.
-type FinitFunc func(path string, async bool) error
+// FinitFunc loads one module file.
+type FinitFunc func(path string) error
 
 // modState is one module's load, started once; done is closed when err is final.
 type modState struct {
@@ -111,8 +111,8 @@ func (l *Loader) LastLoad() time.Time {
 }
 
 // Settled returns when the hardware last changed: the last module loaded or, later,
-// the last driver the kernel bound to a device (a driver loaded with async probing
-// binds after finit_module returns; an HBA's disks bind after its scan).
+// the last driver the kernel bound to a device (drivers that probe asynchronously,
+// such as sd_mod, bind after finit_module returns).
 func (l *Loader) Settled() time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -145,7 +145,7 @@ func (l *Loader) Load(name string) error {
 		}
 	}
 	errs := make([]error, len(mods))
-	l.parallel(mods, func(i int, m string) { errs[i] = l.load(m, nil, false) })
+	l.parallel(mods, func(i int, m string) { errs[i] = l.load(m, nil) })
 	return errors.Join(errs...)
 }
 
@@ -169,7 +169,7 @@ func (l *Loader) parallel(names []string, fn func(i int, name string)) {
 // load loads m once: after its dependencies and pre: soft dependencies, which load
 // concurrently; a caller that finds m being loaded waits for that load. stack guards
 // against cycles within one chain (NewLoader refused cycles across chains).
-func (l *Loader) load(m string, stack []string, async bool) error {
+func (l *Loader) load(m string, stack []string) error {
 	if slices.Contains(stack, m) {
 		return fmt.Errorf("module dependency cycle through %s", m)
 	}
@@ -184,7 +184,7 @@ func (l *Loader) load(m string, stack []string, async bool) error {
 		<-st.done
 		return st.err
 	}
-	st.err = l.loadOnce(m, append(stack, m), async)
+	st.err = l.loadOnce(m, append(stack, m))
 	l.mu.Lock()
 	if st.err == nil {
 		l.loaded = append(l.loaded, m)
@@ -195,20 +195,20 @@ func (l *Loader) load(m string, stack []string, async bool) error {
 	close(st.done)
 	// Post soft dependencies load after m and are optional: m is done without them.
 	for _, s := range l.tab.SoftPost[m] {
-		l.loadSoft(s, nil, async)
+		l.loadSoft(s, nil)
 	}
 	return st.err
 }
 
-func (l *Loader) loadOnce(m string, stack []string, async bool) error {
+func (l *Loader) loadOnce(m string, stack []string) error {
 	deps := l.tab.Deps[m]
 	errs := make([]error, len(deps))
 	l.parallel(slices.Concat(deps, l.tab.SoftPre[m]), func(i int, d string) {
 		if i < len(deps) {
-			errs[i] = l.load(d, stack, async)
+			errs[i] = l.load(d, stack)
 			return
 		}
-		l.loadSoft(d, stack, async)
+		l.loadSoft(d, stack)
 	})
 	for i, err := range errs {
 		if err != nil {
@@ -216,7 +216,7 @@ func (l *Loader) loadOnce(m string, stack []string, async bool) error {
 		}
 	}
 	t0 := time.Since(l.start)
-	err := l.finit(filepath.Join(l.dir, m+".ko"), async)
+	err := l.finit(filepath.Join(l.dir, m+".ko"))
 	l.mu.Lock()
 	l.timings.Loads = append(l.timings.Loads, ModuleLoad{Name: m, Start: t0, End: time.Since(l.start)})
 	l.mu.Unlock()
@@ -228,12 +228,12 @@ func (l *Loader) loadOnce(m string, stack []string, async bool) error {
 
 // loadSoft loads a soft dependency, a module or an alias (ext4 names
 // crypto-crc32c): optional, so failures are only recorded.
-func (l *Loader) loadSoft(name string, stack []string, async bool) {
+func (l *Loader) loadSoft(name string, stack []string) {
 	mods := []string{name}
 	if !l.tab.Has(name) {
 		mods = l.tab.Match(name)
 	}
-	l.parallel(mods, func(_ int, m string) { _ = l.load(m, stack, async) })
+	l.parallel(mods, func(_ int, m string) { _ = l.load(m, stack) })
 }
 
 // notifyLocked wakes whoever waits for a change (Coldplug). Callers hold mu.

@@ -56,18 +56,13 @@ func testTable() *Table {
 type recorder struct {
 	mu     sync.Mutex
 	order  []string
-	async  map[string]bool
 	onLoad func(m string) error
 }
 
-func (r *recorder) finit(p string, async bool) error {
+func (r *recorder) finit(p string) error {
 	m := Canonical(p)
 	r.mu.Lock()
 	r.order = append(r.order, m)
-	if r.async == nil {
-		r.async = map[string]bool{}
-	}
-	r.async[m] = async
 	r.mu.Unlock()
 	if r.onLoad != nil {
 		return r.onLoad(m)
@@ -142,9 +137,6 @@ func TestColdplugRounds(t *testing.T) {
 		t.Fatalf("loaded %v, want %v", got, want)
 	}
 	checkOrder(t, tab, rec.loads())
-	if rec.async["virtio_pci"] {
-		t.Error("Round loaded with async probing; only Coldplug with uevents does")
-	}
 	if rounds != 3 {
 		t.Errorf("%d rounds, want 3 (PCI, virtio, SCSI)", rounds)
 	}
@@ -175,8 +167,8 @@ func TestColdplugRounds(t *testing.T) {
 }
 
 // TestColdplugUevents: with the kernel's uevents, coldplug scans sysfs once, loads
-// the drivers of the devices the events announce (with async probing), waits for loads
-// under way, and counts a driver's bind as the hardware settling.
+// the drivers of the devices the events announce, waits for loads under way, and
+// counts a driver's bind as the hardware settling.
 func TestColdplugUevents(t *testing.T) {
 	sys := fakeSys{t, t.TempDir()}
 	sys.add("pci", "0000:00:02.0", "pci:v00001AF4d00001004sv00001AF4sd00000008bc01sc00i00")
@@ -204,7 +196,7 @@ func TestColdplugUevents(t *testing.T) {
 	go func() {
 		time.Sleep(300 * time.Millisecond) // longer than the quiet period below
 		close(slow)
-		// The disk binds once sd_mod has loaded (async probing: after finit_module).
+		// The disk binds once sd_mod has loaded (sd probes asynchronously).
 		for deadline := time.Now().Add(10 * time.Second); !slices.Contains(l.Loaded(), "sd_mod") && time.Now().Before(deadline); {
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -222,11 +214,6 @@ func TestColdplugUevents(t *testing.T) {
 		t.Fatalf("loaded %v, want %v", got, want)
 	}
 	checkOrder(t, tab, rec.loads())
-	for m, async := range rec.async {
-		if !async {
-			t.Errorf("%s loaded without async probing", m)
-		}
-	}
 	tm := l.Timings()
 	if tm.Rounds != 1 || tm.Events != 4 {
 		t.Errorf("%d sysfs scans and %d events handled, want 1 and 4", tm.Rounds, tm.Events)
