@@ -232,7 +232,7 @@ func TestMatchIndex(t *testing.T) {
 		{"scsi:t-0x0E", []string{"sd_mod"}},
 		{"scsi:t-0x05", nil},
 		{"acpi*:IPI0001:", []string{"escaped"}},
-		{"virtio:d00000008v00001AF4", []string{"virtio_scsi", "anything"}},
+		{"virtio:d00000008v00001AF4", []string{"anything", "virtio_scsi"}},
 		{"", nil},
 		{"p", nil},
 	}
