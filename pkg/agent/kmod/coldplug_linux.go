@@ -30,43 +30,44 @@ func (l *Loader) newDevice(sysRoot, bus, name, modalias string) (mods []string, 
 	return mods, true
 }
 
-// scan looks at every /sys/bus/*/devices/*/modalias under sysRoot and calls each with
-// the modules every device not seen before needs, as it finds it (so that loading
-// starts before the scan ends); n is how many such devices it found.
+// scan looks at every /sys/bus/*/devices/*/modalias under sysRoot, PCI first (the
+// NICs and storage controllers, whose drivers take longest), and calls each with the
+// modules every device not seen before needs, as it finds it (so that loading starts
+// before the scan ends); n is how many such devices it found.
 func (l *Loader) scan(sysRoot string, each func(mods []string)) (n int) {
-	t0 := time.Now()
-	paths, _ := filepath.Glob(filepath.Join(sysRoot, "bus", "*", "devices", "*", "modalias"))
-	var found []string
-	for _, p := range paths {
-		dev := filepath.Dir(p)
-		key := filepath.Join(sysRoot, "bus", filepath.Base(filepath.Dir(filepath.Dir(dev))), "devices", filepath.Base(dev))
+	pci := filepath.Join(sysRoot, "bus", "pci", "devices", "*", "modalias")
+	for pass, pattern := range []string{pci, filepath.Join(sysRoot, "bus", "*", "devices", "*", "modalias")} {
+		t0 := time.Now()
+		paths, _ := filepath.Glob(pattern)
 		l.mu.Lock()
-		_, seen := l.devices[key]
+		l.timings.Scan += time.Since(t0)
 		l.mu.Unlock()
-		if !seen {
-			found = append(found, p)
+		for _, p := range paths {
+			dev := filepath.Dir(p)
+			bus := filepath.Base(filepath.Dir(filepath.Dir(dev)))
+			l.mu.Lock()
+			_, seen := l.devices[filepath.Join(sysRoot, "bus", bus, "devices", filepath.Base(dev))]
+			l.mu.Unlock()
+			if seen || pass == 1 && bus == "pci" {
+				continue
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				continue
+			}
+			alias := strings.TrimSpace(string(b))
+			if alias == "" {
+				continue
+			}
+			if m, isNew := l.newDevice(sysRoot, bus, filepath.Base(dev), alias); isNew {
+				n++
+				each(m)
+			}
 		}
 	}
 	l.mu.Lock()
 	l.timings.Rounds++
-	l.timings.Scan += time.Since(t0)
 	l.mu.Unlock()
-	for _, p := range found {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		alias := strings.TrimSpace(string(b))
-		if alias == "" {
-			continue
-		}
-		dev := filepath.Dir(p)
-		m, isNew := l.newDevice(sysRoot, filepath.Base(filepath.Dir(filepath.Dir(dev))), filepath.Base(dev), alias)
-		if isNew {
-			n++
-			each(m)
-		}
-	}
 	return n
 }
 

@@ -294,6 +294,34 @@ func TestConcurrentLoads(t *testing.T) {
 	}
 }
 
+// TestCompanions: once scsi_mod has loaded for a SCSI host, sd_mod (with its
+// dependencies) loads in the background, before any disk appears.
+func TestCompanions(t *testing.T) {
+	tab := NewTable()
+	for _, info := range []Info{
+		{Name: "scsi_mod"}, {Name: "t10_pi"},
+		{Name: "megaraid_sas", Depends: []string{"scsi_mod"}, Aliases: []string{"pci:v00001000d00000060sv*sd*bc*sc*i*"}},
+		{Name: "sd_mod", Depends: []string{"scsi_mod", "t10_pi"}, Aliases: []string{"scsi:t-0x00*"}},
+	} {
+		tab.Add(info)
+	}
+	rec := &recorder{}
+	sys := fakeSys{t, t.TempDir()}
+	sys.add("pci", "0000:00:04.0", "pci:v00001000d00000060sv00001000sd00001013bc01sc04i00")
+	l, err := NewLoader("/x", tab, rec.finit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Round(sys.root)
+	for deadline := time.Now().Add(10 * time.Second); len(rec.loads()) < 4 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := sorted(rec.loads()); !slices.Equal(got, []string{"megaraid_sas", "scsi_mod", "sd_mod", "t10_pi"}) {
+		t.Fatalf("loaded %v, want the host's driver and sd_mod", got)
+	}
+	checkOrder(t, tab, rec.loads())
+}
+
 // TestCycleRefused: a table whose modules wait on each other is refused instead of
 // deadlocking the concurrent loads.
 func TestCycleRefused(t *testing.T) {
