@@ -76,7 +76,7 @@ func (l *Loader) scan(sysRoot string, each func(mods []string)) (n int) {
 func (l *Loader) Round(sysRoot string) int {
 	var mods []string
 	n := l.scan(sysRoot, func(m []string) { mods = append(mods, m...) })
-	l.parallel(mods, func(_ int, m string) { _ = l.load(m, nil) }) // failures: Failed
+	l.parallel(mods, func(_ int, m string) { _ = l.load(m, nil, false) }) // failures: Failed
 	return n
 }
 
@@ -89,7 +89,7 @@ func (l *Loader) startLoads(mods []string) {
 	l.inflight++
 	l.mu.Unlock()
 	go func() {
-		l.parallel(mods, func(_ int, m string) { _ = l.load(m, nil) })
+		l.parallel(mods, func(_ int, m string) { _ = l.load(m, nil, false) })
 		l.mu.Lock()
 		l.inflight--
 		l.notifyLocked()

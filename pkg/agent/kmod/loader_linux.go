@@ -22,9 +22,12 @@ const (
 // modalias of each device matches, with its dependencies, as udev and modprobe would.
 // Independent modules load concurrently, as udev's workers load them: a driver whose
 // probe sleeps (a controller reset, an ATA link debounce, a SCSI scan) does not hold
-// up the others. Probing stays synchronous (no async_probe): finit_module returns once
-// the driver has probed its devices and scanned its buses, so a quiet moment after the
-// last load means the disks are there. It is safe for concurrent use.
+// up the others. A driver loaded for a device (or by name) probes synchronously:
+// finit_module returns once it has probed its devices and scanned its buses, so a
+// quiet moment after the last load means the disks are there. A module loaded as a
+// dependency (a library: scsi_mod, libata, the CRCs) is loaded with async_probe, so
+// that it does not wait for other drivers' background work. It is safe for
+// concurrent use.
 type Loader struct {
 	dir   string
 	tab   *Table
@@ -43,8 +46,11 @@ type Loader struct {
 	changeAt time.Time     // when changed was last closed
 }
 
-// FinitFunc loads one module file.
-type FinitFunc func(path string) error
+// FinitFunc loads one module file. noWait sets the module's async_probe parameter:
+// the kernel then does not make the call wait for every asynchronous job in the system
+// (do_init_module's async_synchronize_full: another driver's disk scan or NVMe reset),
+// and any probe of the module's own runs in the background.
+type FinitFunc func(path string, noWait bool) error
 
 // companions are modules to start loading, in the background, as soon as a module
 // has loaded, because the devices it creates will need them: every disk behind a
@@ -153,7 +159,7 @@ func (l *Loader) Load(name string) error {
 		}
 	}
 	errs := make([]error, len(mods))
-	l.parallel(mods, func(i int, m string) { errs[i] = l.load(m, nil) })
+	l.parallel(mods, func(i int, m string) { errs[i] = l.load(m, nil, false) })
 	return errors.Join(errs...)
 }
 
@@ -177,7 +183,7 @@ func (l *Loader) parallel(names []string, fn func(i int, name string)) {
 // load loads m once: after its dependencies and pre: soft dependencies, which load
 // concurrently; a caller that finds m being loaded waits for that load. stack guards
 // against cycles within one chain (NewLoader refused cycles across chains).
-func (l *Loader) load(m string, stack []string) error {
+func (l *Loader) load(m string, stack []string, dep bool) error {
 	if slices.Contains(stack, m) {
 		return fmt.Errorf("module dependency cycle through %s", m)
 	}
@@ -192,7 +198,7 @@ func (l *Loader) load(m string, stack []string) error {
 		<-st.done
 		return st.err
 	}
-	st.err = l.loadOnce(m, append(stack, m))
+	st.err = l.loadOnce(m, append(stack, m), dep)
 	l.mu.Lock()
 	if st.err == nil {
 		l.loaded = append(l.loaded, m)
@@ -217,12 +223,12 @@ func (l *Loader) load(m string, stack []string) error {
 	return st.err
 }
 
-func (l *Loader) loadOnce(m string, stack []string) error {
+func (l *Loader) loadOnce(m string, stack []string, dep bool) error {
 	deps := l.tab.Deps[m]
 	errs := make([]error, len(deps))
 	l.parallel(slices.Concat(deps, l.tab.SoftPre[m]), func(i int, d string) {
 		if i < len(deps) {
-			errs[i] = l.load(d, stack)
+			errs[i] = l.load(d, stack, true)
 			return
 		}
 		l.loadSoft(d, stack)
@@ -233,7 +239,7 @@ func (l *Loader) loadOnce(m string, stack []string) error {
 		}
 	}
 	t0 := time.Since(l.start)
-	err := l.finit(filepath.Join(l.dir, m+".ko"))
+	err := l.finit(filepath.Join(l.dir, m+".ko"), dep)
 	l.mu.Lock()
 	l.timings.Loads = append(l.timings.Loads, ModuleLoad{Name: m, Start: t0, End: time.Since(l.start)})
 	l.mu.Unlock()
@@ -250,7 +256,7 @@ func (l *Loader) loadSoft(name string, stack []string) {
 	if !l.tab.Has(name) {
 		mods = l.tab.Match(name)
 	}
-	l.parallel(mods, func(_ int, m string) { _ = l.load(m, stack) })
+	l.parallel(mods, func(_ int, m string) { _ = l.load(m, stack, true) })
 }
 
 // notifyLocked wakes whoever waits for a change (Coldplug). Callers hold mu.

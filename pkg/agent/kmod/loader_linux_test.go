@@ -56,13 +56,18 @@ func testTable() *Table {
 type recorder struct {
 	mu     sync.Mutex
 	order  []string
+	noWait map[string]bool
 	onLoad func(m string) error
 }
 
-func (r *recorder) finit(p string) error {
+func (r *recorder) finit(p string, noWait bool) error {
 	m := Canonical(p)
 	r.mu.Lock()
 	r.order = append(r.order, m)
+	if r.noWait == nil {
+		r.noWait = map[string]bool{}
+	}
+	r.noWait[m] = noWait
 	r.mu.Unlock()
 	if r.onLoad != nil {
 		return r.onLoad(m)
@@ -137,6 +142,13 @@ func TestColdplugRounds(t *testing.T) {
 		t.Fatalf("loaded %v, want %v", got, want)
 	}
 	checkOrder(t, tab, rec.loads())
+	// Drivers for devices probe synchronously; libraries and soft dependencies do not
+	// wait for others' background work.
+	for m, want := range map[string]bool{"virtio_pci": false, "virtio_scsi": false, "sd_mod": false, "r8169": false, "virtio": true, "virtio_ring": true, "realtek": true} {
+		if rec.noWait[m] != want {
+			t.Errorf("%s loaded with async_probe=%v, want %v", m, rec.noWait[m], want)
+		}
+	}
 	if rounds != 3 {
 		t.Errorf("%d rounds, want 3 (PCI, virtio, SCSI)", rounds)
 	}
