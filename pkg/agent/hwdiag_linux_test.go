@@ -33,12 +33,15 @@ func TestPCIDiagnosis(t *testing.T) {
 	tab.Add(kmod.Info{Name: "e1000e", Aliases: []string{"pci:v00008086d000010D3sv*sd*bc*sc*i*"}})
 	tab.Add(kmod.Info{Name: "megaraid_sas", Aliases: []string{"pci:v00001000d00000060sv*sd*bc*sc*i*"}})
 	tab.Add(kmod.Info{Name: "nvme", Aliases: []string{"pci:v*d*sv*sd*bc01sc08i02*"}})
-	l := kmod.NewLoader("/x", tab, func(p string) error {
+	l, err := kmod.NewLoader("/x", tab, func(p string, _ bool) error {
 		if strings.HasSuffix(p, "megaraid_sas.ko") {
 			return errors.New("invalid module format")
 		}
 		return nil
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	l.Round(sys)
 	got := strings.Join(pciDiagnosis(sys, l, pciClassNetwork, pciClassStorage), "\n")
 	want := strings.Join([]string{

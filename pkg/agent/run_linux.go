@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,14 +29,16 @@ const (
 // Main is the agent's entry point as PID 1. It never returns: it ends by rebooting or
 // powering off, also after a failure (a failed host stays off until an operator acts).
 func Main() {
-	log := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelInfo})).With("component", "podboot-agent")
+	var merr error
+	if os.Getpid() == 1 {
+		merr = mountKernelFS() // first: the log level is on /proc/cmdline
+	}
+	log := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: logLevel()})).With("component", "podboot-agent")
+	if merr != nil {
+		log.Error("mount kernel file systems", "err", merr)
+	}
 	ctx := context.Background()
 	how := "poweroff"
-	if os.Getpid() == 1 {
-		if err := mountKernelFS(); err != nil {
-			log.Error("mount kernel file systems", "err", err)
-		}
-	}
 	if h, err := run(ctx, log); err != nil {
 		log.Error("provisioning stopped", "err", err)
 	} else {
@@ -46,6 +49,16 @@ func Main() {
 	}
 	log.Info("finishing", "action", how)
 	finish(how)
+}
+
+// logLevel is debug when the kernel command line says podboot.debug (the driver
+// loading trace, for instance), else info.
+func logLevel() slog.Level {
+	b, _ := os.ReadFile("/proc/cmdline")
+	if slices.Contains(strings.Fields(string(b)), "podboot.debug") {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
 }
 
 // failure is an error already reported to the server as the host's failure.
@@ -73,12 +86,9 @@ func run(ctx context.Context, log *slog.Logger) (string, error) {
 	if !roots.AppendCertsFromPEM(caPEM) {
 		return "", fmt.Errorf("pinned root CA %s holds no certificate", RootCAFile)
 	}
-	loader, loaded := loadDrivers(ctx, log)
-	if loader != nil {
-		wctx, stop := context.WithCancel(ctx)
-		defer stop()
-		go loader.Watch(wctx, "/sys", 250*time.Millisecond)
-	}
+	wctx, stop := context.WithCancel(ctx) // hotplug loading ends with the run
+	defer stop()
+	loader, loaded := loadDrivers(wctx, log)
 
 	ectx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	waitEntropy(ectx, log)
@@ -129,8 +139,9 @@ func run(ctx context.Context, log *slog.Logger) (string, error) {
 }
 
 // loadDrivers loads the drivers the hardware needs, by modalias (see kmod.Loader),
-// until no new device has appeared for a moment. An initrd without an alias table
-// (built before podboot had one) gets every shipped module instead.
+// until no new device has appeared for a moment, and keeps loading for devices that
+// appear later until ctx ends. An initrd without an alias table (built before podboot
+// had one) gets every shipped module instead.
 func loadDrivers(ctx context.Context, log *slog.Logger) (*kmod.Loader, []string) {
 	start := time.Now()
 	l, err := kmod.OpenLoader(ModulesDir)
@@ -143,16 +154,27 @@ func loadDrivers(ctx context.Context, log *slog.Logger) (*kmod.Loader, []string)
 		log.Info("modules loaded", "modules", strings.Join(loaded, ","), "took", time.Since(start).Round(time.Millisecond))
 		return nil, loaded
 	}
+	ev, err := kmod.ListenUevents()
+	if err != nil {
+		log.Warn("no kernel uevents; polling sysfs for new devices", "err", err)
+	}
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	l.Coldplug(cctx, "/sys", 500*time.Millisecond)
+	l.Coldplug(cctx, "/sys", 500*time.Millisecond, ev)
 	cancel()
+	go l.Watch(ctx, "/sys", 250*time.Millisecond, ev)
 	loaded := l.Loaded()
-	// Until the last driver loaded: the quiet period after it is waiting, not loading.
+	// Until the hardware settled (last module loaded, last driver bound): the quiet
+	// period after it is waiting, not loading.
 	took := time.Duration(0)
-	if last := l.LastLoad(); !last.IsZero() {
+	if last := l.Settled(); !last.IsZero() {
 		took = last.Sub(start)
 	}
-	log.Info("drivers loaded by modalias", "modules", strings.Join(loaded, ","), "devices", len(l.Devices()), "took", took.Round(time.Millisecond))
+	tm := l.Timings()
+	log.Info("drivers loaded by modalias", "modules", strings.Join(loaded, ","), "devices", len(l.Devices()), "took", took.Round(time.Millisecond),
+		"loaded", l.LastLoad().Sub(start).Round(time.Millisecond), "table", tm.Table.Round(time.Millisecond), "scan", tm.Scan.Round(time.Millisecond),
+		"match", tm.Match.Round(time.Millisecond), "finit", tm.Finit().Round(time.Millisecond), "rounds", tm.Rounds, "events", tm.Events,
+		"slowest", tm.Slowest(3), "kernel_requests", strings.Join(modprobeRequests(), ","))
+	log.Debug("driver loading trace", "loads", tm.Trace())
 	return l, loaded
 }
 

@@ -153,6 +153,13 @@ func Build(ctx context.Context, opts Options) (Result, error) {
 		set[n] = tree.infos[n]
 		tab.Add(tree.infos[n])
 	}
+	for m, pre := range initRequests {
+		for _, a := range pre {
+			if tab.Has(m) && len(tab.Match(a)) > 0 {
+				tab.AddSoftPre(m, a)
+			}
+		}
+	}
 	if res.Modules, err = kmod.Order(set); err != nil {
 		return res, fmt.Errorf("stage1 build: %w", err)
 	}

@@ -135,4 +135,16 @@ func TestBuildGenericKernel(t *testing.T) {
 	if !slices.Equal(tab.SoftPre["r8169"], []string{"realtek"}) {
 		t.Errorf("r8169 soft dependencies %v, want realtek", tab.SoftPre["r8169"])
 	}
+	// The crypto algorithms crc_t10dif and crc64_rocksoft request from their init are
+	// packed and load first (no usermode-helper exec at boot).
+	for m, want := range map[string][]string{"crc_t10dif": {"crct10dif_generic", "crct10dif_pclmul"}, "crc64_rocksoft": {"crc64_rocksoft_generic"}} {
+		var got []string
+		for _, s := range tab.SoftPre[m] {
+			got = append(got, tab.Match(s)...)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s pre: soft dependencies resolve to %v, want %v", m, got, want)
+		}
+	}
 }

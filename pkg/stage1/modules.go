@@ -36,6 +36,22 @@ var optionalModules = []string{
 	// The root file system the agent mounts to apply the kickstart: a module in the
 	// generic kernel, with the crc32c it asks for by alias (softdep pre: crypto-crc32c).
 	"ext4", "crc32c_generic", "crc32c_intel",
+	// The crypto algorithms crc_t10dif and crc64_rocksoft (under sd_mod and nvme) ask
+	// for when they load; see initRequests.
+	"crct10dif_generic", "crct10dif_pclmul", "crc64_rocksoft_generic",
+}
+
+// initRequests are the modules a packed module asks the kernel for from its init
+// (request_module, answered by the agent as /sbin/modprobe), named by alias. The
+// builder adds them as pre: soft dependencies, as a modprobe.d softdep line would: loaded
+// first, the algorithm is registered and the kernel never runs the helper. Each run is
+// an exec of the agent; crc_t10dif and crc64_rocksoft each asked twice (crypto-NAME,
+// crypto-NAME-all) plus cryptomgr, which cost 0.3 s to 3 s each under QEMU TCG and held
+// up sd_mod and nvme behind them (docs/benchmarks.md). crc_t10dif's own softdep
+// "crct10dif" covers it once its providers are packed; crc64_rocksoft's names the
+// library crc64, not the algorithm.
+var initRequests = map[string][]string{
+	"crc64_rocksoft": {"crypto-crc64-rocksoft"},
 }
 
 // DefaultModules is the module set a stage1 build starts from.

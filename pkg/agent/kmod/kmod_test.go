@@ -194,3 +194,52 @@ func TestTableRoundTrip(t *testing.T) {
 		t.Error("a malformed modules.alias line was accepted")
 	}
 }
+
+// TestMatchIndex: the prefix index gives what trying every pattern gives, in table
+// order: exact device aliases, class aliases (no literal beyond "pci:v"), patterns
+// without any literal prefix, brackets, escapes and '-' folding.
+func TestMatchIndex(t *testing.T) {
+	tab := NewTable()
+	for _, info := range []Info{
+		{Name: "e1000e", Aliases: []string{"pci:v00008086d000010D3sv*sd*bc*sc*i*"}},
+		{Name: "ahci", Aliases: []string{"pci:v*d*sv*sd*bc01sc06i01*", "pci:v00008086d00002922sv*sd*bc*sc*i*"}},
+		{Name: "nvme", Aliases: []string{"pci:v*d*sv*sd*bc01sc08i02*"}},
+		{Name: "sd_mod", Aliases: []string{"scsi:t-0x00*", "scsi:t-0x0[7E]*"}},
+		{Name: "anything", Aliases: []string{"*v00001AF4*"}},
+		{Name: "escaped", Aliases: []string{`acpi\*:IPI0001:*`}},
+		{Name: "virtio_scsi", Aliases: []string{"virtio:d00000008v*"}},
+	} {
+		tab.Add(info)
+	}
+	linear := func(modalias string) []string {
+		m := Normalize(modalias)
+		var out []string
+		for _, a := range tab.aliases {
+			if !slices.Contains(out, a.module) && Fnmatch(a.pattern, m) {
+				out = append(out, a.module)
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		modalias string
+		want     []string
+	}{
+		{"pci:v00008086d000010D3sv00008086sd00000000bc02sc00i00", []string{"e1000e"}},
+		{"pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01", []string{"ahci", "anything"}},
+		{"pci:v00001B36d00000010sv00001AF4sd00001100bc01sc08i02", []string{"nvme", "anything"}},
+		{"scsi:t-0x00", []string{"sd_mod"}},
+		{"scsi:t-0x0E", []string{"sd_mod"}},
+		{"scsi:t-0x05", nil},
+		{"acpi*:IPI0001:", []string{"escaped"}},
+		{"virtio:d00000008v00001AF4", []string{"anything", "virtio_scsi"}},
+		{"", nil},
+		{"p", nil},
+	}
+	for _, tt := range tests {
+		got := tab.Match(tt.modalias)
+		if !slices.Equal(got, tt.want) || !slices.Equal(got, linear(tt.modalias)) {
+			t.Errorf("Match(%q) = %v, want %v (every pattern tried: %v)", tt.modalias, got, tt.want, linear(tt.modalias))
+		}
+	}
+}

@@ -58,7 +58,7 @@ func LoadAll(dir string) ([]string, error) {
 	}
 	var loaded []string
 	for _, n := range order {
-		if err := load(paths[n]); err != nil {
+		if err := finitModule(paths[n], false); err != nil {
 			return loaded, fmt.Errorf("load module %s: %w", n, err)
 		}
 		loaded = append(loaded, n)
@@ -66,13 +66,18 @@ func LoadAll(dir string) ([]string, error) {
 	return loaded, nil
 }
 
-func load(path string) error {
+// finitModule loads one module file (see FinitFunc for noWait).
+func finitModule(path string, noWait bool) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	err = unix.FinitModule(int(f.Fd()), "", 0)
+	params := ""
+	if noWait {
+		params = "async_probe"
+	}
+	err = unix.FinitModule(int(f.Fd()), params, 0)
 	if err == nil || errors.Is(err, unix.EEXIST) {
 		return nil
 	}

@@ -1,14 +1,12 @@
 package kmod
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 )
@@ -22,17 +20,50 @@ const (
 
 // Loader loads the modules of a flat directory (NAME.ko) by hardware: what the
 // modalias of each device matches, with its dependencies, as udev and modprobe would.
-// It is safe for concurrent use.
+// Independent modules load concurrently, as udev's workers load them: a driver whose
+// probe sleeps (a controller reset, an ATA link debounce, a SCSI scan) does not hold
+// up the others. A driver loaded for a device (or by name) probes synchronously:
+// finit_module returns once it has probed its devices and scanned its buses, so a
+// quiet moment after the last load means the disks are there. A module loaded as a
+// dependency (a library: scsi_mod, libata, the CRCs) is loaded with async_probe, so
+// that it does not wait for other drivers' background work. It is safe for
+// concurrent use.
 type Loader struct {
 	dir   string
 	tab   *Table
-	finit func(path string) error
+	finit FinitFunc
+	start time.Time // Timings count from here
 
-	mu      sync.Mutex
-	loaded  []string         // in load order
-	failed  map[string]error // module -> why it did not load
-	devices map[string]Device
-	last    time.Time // when the last module loaded
+	mu       sync.Mutex
+	mods     map[string]*modState
+	loaded   []string // in load order
+	devices  map[string]Device
+	last     time.Time // when the last module loaded
+	lastBind time.Time // when the kernel last bound a driver to a device (uevent)
+	timings  Timings
+	inflight int           // background loads under way (Coldplug, Watch)
+	changed  chan struct{} // closed and replaced when a load ends
+	changeAt time.Time     // when changed was last closed
+}
+
+// FinitFunc loads one module file. noWait sets the module's async_probe parameter:
+// the kernel then does not make the call wait for every asynchronous job in the system
+// (do_init_module's async_synchronize_full: another driver's disk scan or NVMe reset),
+// and any probe of the module's own runs in the background.
+type FinitFunc func(path string, noWait bool) error
+
+// companions are modules to start loading, in the background, as soon as a module
+// has loaded, because the devices it creates will need them: every disk behind a
+// SCSI host (AHCI, SAS, RAID, virtio-scsi) binds to sd_mod, and loading it and its
+// CRC dependencies while the host resets its links and scans (sleeping, under QEMU
+// TCG for seconds) takes it off the path to "disks bound". A host with no disk
+// behind it loads sd_mod for nothing (about 100 kB).
+var companions = map[string][]string{"scsi_mod": {"sd_mod"}}
+
+// modState is one module's load, started once; done is closed when err is final.
+type modState struct {
+	done chan struct{}
+	err  error
 }
 
 // Device is one device coldplug looked at.
@@ -44,6 +75,7 @@ type Device struct {
 
 // OpenLoader reads the index files in dir (modules.softdep may be missing).
 func OpenLoader(dir string) (*Loader, error) {
+	start := time.Now()
 	var r [3]io.Reader
 	for i, name := range []string{AliasFile, DepFile, SoftdepFile} {
 		f, err := os.Open(filepath.Join(dir, name))
@@ -60,17 +92,29 @@ func OpenLoader(dir string) (*Loader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read module index in %s: %w", dir, err)
 	}
-	return NewLoader(dir, tab, nil), nil
+	l, err := NewLoader(dir, tab, nil)
+	if err != nil {
+		return nil, fmt.Errorf("module index in %s: %w", dir, err)
+	}
+	l.start = start
+	l.timings.Table = time.Since(start)
+	return l, nil
 }
 
 // NewLoader returns a loader of the modules in dir described by tab. finit loads one
 // module file (nil: finit_module; tests pass their own, as loading a module into the
-// test machine's kernel is not something a test may do).
-func NewLoader(dir string, tab *Table, finit func(path string) error) *Loader {
-	if finit == nil {
-		finit = load
+// test machine's kernel is not something a test may do). A table whose dependencies
+// or pre: soft dependencies form a cycle is refused: concurrent loads would wait on
+// each other.
+func NewLoader(dir string, tab *Table, finit FinitFunc) (*Loader, error) {
+	if err := tab.checkCycles(); err != nil {
+		return nil, err
 	}
-	return &Loader{dir: dir, tab: tab, finit: finit, failed: map[string]error{}, devices: map[string]Device{}}
+	if finit == nil {
+		finit = finitModule
+	}
+	return &Loader{dir: dir, tab: tab, finit: finit, start: time.Now(), mods: map[string]*modState{},
+		devices: map[string]Device{}, changed: make(chan struct{})}, nil
 }
 
 // LastLoad returns when the last module finished loading (zero: none yet).
@@ -80,58 +124,127 @@ func (l *Loader) LastLoad() time.Time {
 	return l.last
 }
 
+// Settled returns when the hardware last changed: the last module loaded or, later,
+// the last driver the kernel bound to a device (drivers that probe asynchronously,
+// such as sd_mod, bind after finit_module returns).
+func (l *Loader) Settled() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lastBind.After(l.last) {
+		return l.lastBind
+	}
+	return l.last
+}
+
 // Table returns the loader's alias and dependency table.
 func (l *Loader) Table() *Table { return l.tab }
 
-// Load loads a module (a name, or an alias as the kernel's request_module passes
-// it) with its dependencies and soft dependencies. Already loaded is no error.
-func (l *Loader) Load(name string) error {
+// Timings returns where loading spent its time so far.
+func (l *Loader) Timings() Timings {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	t := l.timings
+	t.Loads = slices.Clone(t.Loads)
+	return t
+}
+
+// Load loads a module (a name, or an alias as the kernel's request_module passes
+// it) with its dependencies and soft dependencies, and waits for its devices to be
+// probed. Already loaded is no error.
+func (l *Loader) Load(name string) error {
 	mods := []string{Canonical(name)}
 	if !l.tab.Has(name) {
 		if mods = l.tab.Match(name); len(mods) == 0 {
 			return fmt.Errorf("module %s: not in this initrd", name)
 		}
 	}
-	var errs []error
-	for _, m := range mods {
-		errs = append(errs, l.load(m, nil))
-	}
+	errs := make([]error, len(mods))
+	l.parallel(mods, func(i int, m string) { errs[i] = l.load(m, nil, false) })
 	return errors.Join(errs...)
 }
 
-// load loads m after its dependencies; stack guards against cycles. Callers hold mu.
-func (l *Loader) load(m string, stack []string) error {
-	if slices.Contains(l.loaded, m) {
-		return nil
+// parallel runs fn for each name in its own goroutine and waits for all of them.
+func (l *Loader) parallel(names []string, fn func(i int, name string)) {
+	if len(names) == 1 {
+		fn(0, names[0])
+		return
 	}
-	if err, ok := l.failed[m]; ok {
-		return err
+	var wg sync.WaitGroup
+	for i, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(i, n)
+		}()
 	}
+	wg.Wait()
+}
+
+// load loads m once: after its dependencies and pre: soft dependencies, which load
+// concurrently; a caller that finds m being loaded waits for that load. stack guards
+// against cycles within one chain (NewLoader refused cycles across chains).
+func (l *Loader) load(m string, stack []string, dep bool) error {
 	if slices.Contains(stack, m) {
 		return fmt.Errorf("module dependency cycle through %s", m)
 	}
-	stack = append(stack, m)
-	for _, s := range l.tab.SoftPre[m] {
-		l.loadSoft(s, stack)
+	l.mu.Lock()
+	st, started := l.mods[m]
+	if !started {
+		st = &modState{done: make(chan struct{})}
+		l.mods[m] = st
 	}
-	for _, d := range l.tab.Deps[m] {
-		if err := l.load(d, stack); err != nil {
-			err = fmt.Errorf("dependency %s: %w", d, err)
-			l.failed[m] = err
-			return err
+	l.mu.Unlock()
+	if started {
+		<-st.done
+		return st.err
+	}
+	st.err = l.loadOnce(m, append(stack, m), dep)
+	l.mu.Lock()
+	if st.err == nil {
+		l.loaded = append(l.loaded, m)
+		l.last = time.Now()
+	}
+	l.notifyLocked()
+	l.mu.Unlock()
+	close(st.done)
+	if st.err == nil {
+		var next []string
+		for _, c := range companions[m] {
+			if l.tab.Has(c) {
+				next = append(next, c)
+			}
+		}
+		l.startLoads(next)
+	}
+	// Post soft dependencies load after m and are optional: m is done without them.
+	for _, s := range l.tab.SoftPost[m] {
+		l.loadSoft(s, nil)
+	}
+	return st.err
+}
+
+func (l *Loader) loadOnce(m string, stack []string, dep bool) error {
+	deps := l.tab.Deps[m]
+	errs := make([]error, len(deps))
+	l.parallel(slices.Concat(deps, l.tab.SoftPre[m]), func(i int, d string) {
+		if i < len(deps) {
+			errs[i] = l.load(d, stack, true)
+			return
+		}
+		l.loadSoft(d, stack)
+	})
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("dependency %s: %w", deps[i], err)
 		}
 	}
-	if err := l.finit(filepath.Join(l.dir, m+".ko")); err != nil {
-		err = fmt.Errorf("finit_module %s: %w", m, err)
-		l.failed[m] = err
-		return err
-	}
-	l.loaded = append(l.loaded, m)
-	l.last = time.Now()
-	for _, s := range l.tab.SoftPost[m] {
-		l.loadSoft(s, stack)
+	t0 := time.Since(l.start)
+	err := l.finit(filepath.Join(l.dir, m+".ko"), dep)
+	l.mu.Lock()
+	l.timings.Loads = append(l.timings.Loads, ModuleLoad{Name: m, Start: t0, End: time.Since(l.start)})
+	l.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("finit_module %s: %w", m, err)
 	}
 	return nil
 }
@@ -143,9 +256,14 @@ func (l *Loader) loadSoft(name string, stack []string) {
 	if !l.tab.Has(name) {
 		mods = l.tab.Match(name)
 	}
-	for _, m := range mods {
-		_ = l.load(m, stack)
-	}
+	l.parallel(mods, func(_ int, m string) { _ = l.load(m, stack, true) })
+}
+
+// notifyLocked wakes whoever waits for a change (Coldplug). Callers hold mu.
+func (l *Loader) notifyLocked() {
+	l.changeAt = time.Now()
+	close(l.changed)
+	l.changed = make(chan struct{})
 }
 
 // Loaded returns the modules loaded so far, in order.
@@ -155,11 +273,21 @@ func (l *Loader) Loaded() []string {
 	return slices.Clone(l.loaded)
 }
 
-// Failed returns why a module could not be loaded (nil: it loaded or was not tried).
+// Failed returns why a module could not be loaded (nil: it loaded, is loading or was
+// not tried).
 func (l *Loader) Failed(m string) error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.failed[m]
+	st, ok := l.mods[m]
+	l.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	select {
+	case <-st.done:
+		return st.err
+	default:
+		return nil
+	}
 }
 
 // Devices returns every device seen, by sysfs path.
@@ -171,74 +299,4 @@ func (l *Loader) Devices() map[string]Device {
 		out[k] = v
 	}
 	return out
-}
-
-// Round looks at every /sys/bus/*/devices/*/modalias under sysRoot not seen before
-// and loads what each matches. It returns how many new devices it found.
-func (l *Loader) Round(sysRoot string) int {
-	paths, _ := filepath.Glob(filepath.Join(sysRoot, "bus", "*", "devices", "*", "modalias"))
-	n := 0
-	for _, p := range paths {
-		dev := filepath.Dir(p)
-		l.mu.Lock()
-		_, seen := l.devices[dev]
-		l.mu.Unlock()
-		if seen {
-			continue
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		alias := strings.TrimSpace(string(b))
-		if alias == "" {
-			continue
-		}
-		n++
-		mods := l.tab.Match(alias)
-		l.mu.Lock()
-		l.devices[dev] = Device{Path: dev, Modalias: alias, Modules: mods}
-		for _, m := range mods {
-			_ = l.load(m, nil) // recorded in failed for the diagnosis
-		}
-		l.mu.Unlock()
-	}
-	return n
-}
-
-// Coldplug repeats Round until no new device has appeared for quiet (drivers create
-// devices: virtio_pci the virtio devices, an HBA its SCSI disks, asynchronously), or
-// until ctx ends.
-func (l *Loader) Coldplug(ctx context.Context, sysRoot string, quiet time.Duration) {
-	last := time.Now()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if l.Round(sysRoot) > 0 {
-			last = time.Now()
-		}
-		if time.Since(last) >= quiet {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
-}
-
-// Watch keeps loading drivers for new devices until ctx ends (hotplug by polling:
-// devices that appear late, e.g. SCSI disks behind a slow HBA).
-func (l *Loader) Watch(ctx context.Context, sysRoot string, every time.Duration) {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			l.Round(sysRoot)
-		}
-	}
 }
