@@ -32,11 +32,11 @@ fuzz:
 demo:
 	scripts/demo.sh
 
-# e2e-hw provisions the whole device matrix of real-server NICs and storage controllers
-# (test/e2e/hardware_test.go; the default suite runs two sets). Needs root.
+# e2e-hw runs only the device matrix of real-server NICs and storage controllers
+# (test/e2e/hardware_test.go; make test runs it too). Needs root.
 e2e-hw:
 	scripts/deps.sh
-	PODBOOT_E2E_HW_MATRIX=1 $(GO) test ./test/e2e -run TestProvisionHardware -count=1 -v -timeout 20m
+	$(GO) test ./test/e2e -run TestProvisionHardware -count=1 -v -timeout 20m
 
 # bench-stage1 measures stage1 size and driver loading time per device set (bench/stage1).
 bench-stage1:

@@ -31,9 +31,6 @@ type hwSet struct {
 	// first; the profile's root device hint (>= 50 MB) must choose the larger one and
 	// leave the smaller untouched, and the inventory must show what QEMU was given.
 	inventory bool
-	// matrix: only with PODBOOT_E2E_HW_MATRIX=1 (each guest costs about a minute of
-	// TCG on CI's two cores).
-	matrix bool
 }
 
 func scsiDisk(controller string) func(string) []string {
@@ -50,12 +47,12 @@ var hwSets = []hwSet{
 			"-drive", "file=" + disk + ",format=raw,if=none,id=d0", "-device", "ide-hd,drive=d0,bus=sata1.1,serial=PBDISK-BIG"}
 	}},
 	{name: "hwn", nic: "virtio-net-pci", modules: []string{"virtio_net"}, storage: scsiDisk("lsi53c895a"), noDisk: "1000:0012"},
-	{name: "hwb", nic: "e1000", modules: []string{"e1000", "nvme"}, matrix: true, storage: func(disk string) []string {
+	{name: "hwb", nic: "e1000", modules: []string{"e1000", "nvme"}, storage: func(disk string) []string {
 		return []string{"-drive", "file=" + disk + ",format=raw,if=none,id=d0", "-device", "nvme,serial=pbnvme0,drive=d0"}
 	}},
-	{name: "hwc", nic: "vmxnet3", modules: []string{"vmxnet3", "megaraid_sas", "sd_mod"}, matrix: true, storage: scsiDisk("megasas")},
-	{name: "hwd", nic: "virtio-net-pci", modules: []string{"virtio_net", "virtio_scsi", "sd_mod"}, matrix: true, storage: scsiDisk("virtio-scsi-pci")},
-	{name: "hwe", nic: "igb", modules: []string{"igb"}, matrix: true, storage: func(disk string) []string {
+	{name: "hwc", nic: "vmxnet3", modules: []string{"vmxnet3", "megaraid_sas", "sd_mod"}, storage: scsiDisk("megasas")},
+	{name: "hwd", nic: "virtio-net-pci", modules: []string{"virtio_net", "virtio_scsi", "sd_mod"}, storage: scsiDisk("virtio-scsi-pci")},
+	{name: "hwe", nic: "igb", modules: []string{"igb"}, storage: func(disk string) []string {
 		return []string{"-drive", "file=" + disk + ",format=raw,if=virtio"}
 	}},
 }
@@ -73,9 +70,8 @@ func qemuHasDevice(name string) bool {
 // servers (issue 14) through the relay, with a stage1 from Debian's generic kernel:
 // the agent loads their drivers by modalias. A guest whose storage controller has no
 // packed driver fails with a diagnosis naming the controller, on the console and as the
-// host's failure. By default two sets run (e1000e + AHCI, and the negative one); set
-// PODBOOT_E2E_HW_MATRIX=1 for the whole matrix (make e2e-hw). At most two guests run at
-// once (t.Parallel under GOMAXPROCS=2 on CI).
+// host's failure. Every set runs (igb only where this QEMU has the device). At most two
+// guests run at once (t.Parallel under GOMAXPROCS=2 on CI).
 func TestProvisionHardware(t *testing.T) {
 	testutil.RequireRoot(t, "dhcrelay", "qemu-system-x86_64", "mkfs.ext4", "debugfs", "dpkg-deb", "apt-get")
 	env := newPodEnv(t, nil)
@@ -88,12 +84,8 @@ func TestProvisionHardware(t *testing.T) {
 	env.admin.must("profile", "apply", "-f", f)
 	// discover: the unknown MAC of the discovery subtest is recorded, not ignored.
 	env.applyPod(podYAML + "unknownHosts: discover\n")
-	matrix := os.Getenv("PODBOOT_E2E_HW_MATRIX") != ""
 	var sets []hwSet
 	for i, s := range hwSets {
-		if s.matrix && !matrix {
-			continue
-		}
 		if !qemuHasDevice(s.nic) {
 			t.Logf("this QEMU has no %s device: set %s skipped", s.nic, s.name)
 			continue
