@@ -147,21 +147,13 @@ func TestSerialImportInPartsIsAllOrNothing(t *testing.T) {
 }
 
 // TestAbandonedSerialImportIsRolledBack: the store of the replica importing goes away
-// after two of three parts: another replica rolls the import back, so the accepted
+// after two parts: another replica rolls the import back, so the accepted
 // hosts are discovered again with their BMCs as before and the new hosts are gone, and
 // its audit event says so.
 func TestAbandonedSerialImportIsRolledBack(t *testing.T) {
 	c := testutil.StartEtcd(t, 1)
 	ctx := context.Background()
-	open := func(cfg Config) *Store {
-		cfg.Endpoints, cfg.Prefix, cfg.RequestTimeout = c.Endpoints(), "/abandon-serial/", 15*time.Second
-		s, err := Open(ctx, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
+	open := storeOpener(t, c, "/abandon-serial/")
 	dying := open(Config{ImportTTL: 2 * time.Second})
 	st := &partFailer{Store: dying}
 	m := openManager(t, st)

@@ -140,15 +140,7 @@ func TestHostImportAcrossMemberKill(t *testing.T) {
 func TestAbandonedImportIsRolledBack(t *testing.T) {
 	c := testutil.StartEtcd(t, 1)
 	ctx := context.Background()
-	open := func(cfg Config) *Store {
-		cfg.Endpoints, cfg.Prefix, cfg.RequestTimeout = c.Endpoints(), "/abandon/", 15*time.Second
-		s, err := Open(ctx, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
+	open := storeOpener(t, c, "/abandon/")
 	dying := open(Config{ImportTTL: 2 * time.Second})
 	st := &partFailer{Store: dying}
 	m := openManager(t, st)
@@ -188,5 +180,19 @@ func TestAbandonedImportIsRolledBack(t *testing.T) {
 	last := evs[len(evs)-1]
 	if last.Action != "host.import.rollback" || !strings.Contains(last.Detail, want) {
 		t.Fatalf("last audit event %s %q, want host.import.rollback saying %q", last.Action, last.Detail, want)
+	}
+}
+
+// storeOpener opens stores of one etcd prefix with the config's other fields, closed at
+// the end of the test: the replicas of a rollback test.
+func storeOpener(t *testing.T, c *testutil.EtcdCluster, prefix string) func(Config) *Store {
+	return func(cfg Config) *Store {
+		cfg.Endpoints, cfg.Prefix, cfg.RequestTimeout = c.Endpoints(), prefix, 15*time.Second
+		s, err := Open(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
 	}
 }

@@ -30,11 +30,7 @@ func TestBMCBench(t *testing.T) {
 	testutil.RequireRoot(t, "dhcrelay", "qemu-system-x86_64", "mkfs.ext4", "debugfs", "dpkg-deb", "apt-get", "ipmi_sim")
 	e := newPodEnv(t, nil)
 	e.push("os:1", stage2Image(t, e.work, "good", "good image"), "stage2")
-	prof := filepath.Join(e.work, "e2e.yaml")
-	if err := os.WriteFile(prof, []byte(profileYAML("e2e", "os@1", "")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	e.admin.must("profile", "apply", "-f", prof)
+	e.applyProfile("e2e", profileYAML("e2e", "os@1", ""))
 	e.applyPod(podYAML)
 	e.tor.StartRelay("198.51.100.10")
 	e.tor.StartRouterAdvertisements()

@@ -206,6 +206,15 @@ func (e *podEnv) push(ref, file, kind string) {
 	e.ci.must("image", "push", ref, file, "--sig", file+".p7s", "--kind", kind)
 }
 
+// applyProfile applies a profile definition (written to the work dir as NAME.yaml).
+func (e *podEnv) applyProfile(name, yaml string) {
+	f := filepath.Join(e.work, name+".yaml")
+	if err := os.WriteFile(f, []byte(yaml), 0o644); err != nil {
+		e.admin.t.Fatal(err)
+	}
+	e.admin.must("profile", "apply", "-f", f)
+}
+
 // applyPod applies a pod definition.
 func (e *podEnv) applyPod(yaml string) {
 	f := filepath.Join(e.work, "pod.yaml")

@@ -77,11 +77,8 @@ func TestProvisionHardware(t *testing.T) {
 	env := newPodEnv(t, nil)
 	img := stage2Image(t, env.work, "hw", "hardware image")
 	env.push("os:1", img, "stage2")
-	f := env.work + "/hw.yaml"
 	// podboot.lldp: the install waits (up to 20 s) for the ToR's LLDP before its inventory.
-	prof := strings.Replace(profileYAML("e2e", "os@1", "rootDevice:\n  minSizeMB: 50\n"), "panic=-1", "panic=-1 podboot.lldp=20", 1)
-	os.WriteFile(f, []byte(prof), 0o644)
-	env.admin.must("profile", "apply", "-f", f)
+	env.applyProfile("hw", strings.Replace(profileYAML("e2e", "os@1", "rootDevice:\n  minSizeMB: 50\n"), "panic=-1", "panic=-1 podboot.lldp=20", 1))
 	// discover: the unknown MAC of the discovery subtest is recorded, not ignored.
 	env.applyPod(podYAML + "unknownHosts: discover\n")
 	var sets []hwSet

@@ -56,9 +56,7 @@ func edk2CACerts(t *testing.T, pemFile, out string) {
 // the DHCP answer carries https://SERVER:8443/…/ipxe.efi, the firmware fetches it over
 // TLS verified against the CA, and the host is provisioned.
 func testUEFIHTTPSBoot(t *testing.T, e *site) {
-	prof := filepath.Join(e.work, "e2e-https.yaml")
-	os.WriteFile(prof, []byte(profileYAML("e2e-https", "os@1", "httpsBoot: true\n")), 0o644)
-	e.admin.must("profile", "apply", "-f", prof)
+	e.applyProfile("e2e-https", profileYAML("e2e-https", "os@1", "httpsBoot: true\n"))
 	e.admin.must("host", "add", httpsBootMAC, "--pod", "pod-a", "--hostname", "node9", "--mgmt-ip", "203.0.113.29", "--profile", "e2e-https")
 	cacerts := filepath.Join(e.work, "edk2-cacerts.bin")
 	edk2CACerts(t, filepath.Join(e.pki, "ca.pem"), cacerts)

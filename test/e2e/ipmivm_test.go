@@ -104,11 +104,7 @@ func TestIPMIPowerCycleReprovision(t *testing.T) {
 	begin := time.Now()
 	e := newPodEnv(t, nil)
 	e.push("os:1", stage2Image(t, e.work, "good", "good image"), "stage2")
-	prof := filepath.Join(e.work, "e2e.yaml")
-	if err := os.WriteFile(prof, []byte(profileYAML("e2e", "os@1", "")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	e.admin.must("profile", "apply", "-f", prof)
+	e.applyProfile("e2e", profileYAML("e2e", "os@1", ""))
 	e.applyPod(podYAML)
 	e.admin.must("host", "add", mac, "--pod", "pod-a", "--hostname", "node-ipmi", "--mgmt-ip", "203.0.113.31")
 	disk := newDisk(t, e.work, "ipmi")

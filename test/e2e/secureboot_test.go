@@ -75,9 +75,7 @@ func startSecureOVMFVars(t *testing.T, tor *testutil.ToR, dir, name, mac, disk, 
 // records that the initrd was not authenticated.
 func testSecureBootDistro(t *testing.T, e *site) {
 	pushSignedChain(t, e)
-	prof := filepath.Join(e.work, "e2e-sb.yaml")
-	os.WriteFile(prof, []byte(profileYAML("e2e-sb", "os@1", "secureBoot: distro\n")), 0o644)
-	e.admin.must("profile", "apply", "-f", prof)
+	e.applyProfile("e2e-sb", profileYAML("e2e-sb", "os@1", "secureBoot: distro\n"))
 	e.admin.must("host", "add", secureBootMAC, "--pod", "pod-a", "--hostname", "node4", "--mgmt-ip", "203.0.113.24", "--profile", "e2e-sb")
 
 	disk := newDisk(t, e.work, "sb")
@@ -132,10 +130,7 @@ func testSecureBootUnsignedKernel(t *testing.T, e *site) {
 	testutil.Run(t, e.work, "cp", filepath.Join(e.work, "stage1", "vmlinuz"), unsigned)
 	testutil.Run(t, e.work, "sbattach", "--remove", unsigned)
 	e.push("unsigned-kernel:1", unsigned, "kernel")
-	prof := filepath.Join(e.work, "e2e-sb-unsigned.yaml")
-	body := strings.Replace(profileYAML("e2e-sb-unsigned", "os@1", "secureBoot: distro\n"), "stage1-kernel@1", "unsigned-kernel@1", 1)
-	os.WriteFile(prof, []byte(body), 0o644)
-	e.admin.must("profile", "apply", "-f", prof)
+	e.applyProfile("e2e-sb-unsigned", strings.Replace(profileYAML("e2e-sb-unsigned", "os@1", "secureBoot: distro\n"), "stage1-kernel@1", "unsigned-kernel@1", 1))
 	e.admin.must("host", "add", unsignedMAC, "--pod", "pod-a", "--hostname", "node5", "--mgmt-ip", "203.0.113.25", "--profile", "e2e-sb-unsigned")
 	v := startSecureOVMF(t, e.tor, e.work, "sbu", unsignedMAC, newDisk(t, e.work, "sbu"))
 	testutil.WaitFor(t, 4*time.Minute, "grub to refuse the unsigned kernel", func() bool {
