@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podboot/podboot/internal/testutil"
 	"github.com/podboot/podboot/pkg/podmgr"
 )
 
@@ -25,7 +26,7 @@ func TestBulkHostsBodyKeepsMoving(t *testing.T) {
 	}
 	body, _ := json.Marshal(req)
 	// 64 KiB every 400 ms: the whole body takes about 2.5 times the body timeout.
-	r, _ := http.NewRequest("POST", f.srv.URL+"/api/v1/hosts", &trickle{b: body, chunk: StreamChunk, every: 400 * time.Millisecond})
+	r, _ := http.NewRequest("POST", f.srv.URL+"/api/v1/hosts", &testutil.Trickle{B: body, Chunk: StreamChunk, Every: 400 * time.Millisecond})
 	r.ContentLength = int64(len(body))
 	r.Header.Set("Authorization", "Bearer "+f.tokens[podmgr.RoleAdmin])
 	start := time.Now()
@@ -44,25 +45,4 @@ func TestBulkHostsBodyKeepsMoving(t *testing.T) {
 	if n := f.mgr.Registry().HostCount("pod-a"); n != 3001 {
 		t.Fatalf("pod-a has %d hosts, want 3001", n)
 	}
-}
-
-// trickle reads b in chunks, one chunk every interval (a slow client).
-type trickle struct {
-	b     []byte
-	chunk int
-	every time.Duration
-	sent  bool
-}
-
-func (r *trickle) Read(p []byte) (int, error) {
-	if len(r.b) == 0 {
-		return 0, io.EOF
-	}
-	if r.sent {
-		time.Sleep(r.every) // the slow client itself, not synchronisation
-	}
-	r.sent = true
-	n := copy(p[:min(len(p), r.chunk)], r.b)
-	r.b = r.b[n:]
-	return n, nil
 }

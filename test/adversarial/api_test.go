@@ -225,7 +225,7 @@ func TestAPISlowBodies(t *testing.T) {
 	ci := e.apiToken(t, "adv-ci", "ci")
 	img := bytes.Repeat([]byte("podboot adversarial slow push\n"), (512<<10)/30)
 	sig := apiSign(t, e.srv.DataDir, img)
-	req, _ := http.NewRequest("PUT", e.srv.Server+"/api/v1/images/adv-slow/1?kind=stage2", &apiTrickle{b: img, chunk: 16 << 10, every: 200 * time.Millisecond})
+	req, _ := http.NewRequest("PUT", e.srv.Server+"/api/v1/images/adv-slow/1?kind=stage2", &testutil.Trickle{B: img, Chunk: 16 << 10, Every: 200 * time.Millisecond})
 	req.ContentLength = int64(len(img))
 	req.Header.Set("Authorization", "Bearer "+ci)
 	req.Header.Set("Podboot-Signature", base64.StdEncoding.EncodeToString(sig))
@@ -266,27 +266,6 @@ func TestAPISlowBodies(t *testing.T) {
 	if took := time.Since(start); resp.StatusCode != http.StatusRequestTimeout || took > apiBodyBound {
 		t.Fatalf("stalled push: %d %s after %s, want 408 within %s", resp.StatusCode, b, took.Round(time.Millisecond), apiBodyBound)
 	}
-}
-
-// apiTrickle reads b in chunks, one chunk every interval.
-type apiTrickle struct {
-	b     []byte
-	chunk int
-	every time.Duration
-	sent  bool
-}
-
-func (r *apiTrickle) Read(p []byte) (int, error) {
-	if len(r.b) == 0 {
-		return 0, io.EOF
-	}
-	if r.sent {
-		time.Sleep(r.every) // the slow client itself, not synchronisation
-	}
-	r.sent = true
-	n := copy(p[:min(len(p), r.chunk)], r.b)
-	r.b = r.b[n:]
-	return n, nil
 }
 
 // apiSign signs content with a code-signing leaf under the server's own CA.
