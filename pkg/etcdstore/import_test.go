@@ -151,7 +151,7 @@ func TestAbandonedImportIsRolledBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	survivor := open(Config{ImportSweep: 100 * time.Millisecond})
-	per := dying.HostsPerTxn()
+	per := dying.HostsPerTxn(false)
 	st.at = st.n.Load() + 4 // before the fourth part
 	st.before = func() { dying.Close() }
 	start := time.Now()

@@ -268,6 +268,12 @@ func (s *Store) Health(ctx context.Context) error {
 
 // HostsPerTxn implements podmgr.HostChunker: a host with a reservation and a profile
 // override costs seven writes (host, pod index, reservation, profile index, event, event
-// seq and pod indexes), a part three more (audit record, event counter, event index
-// mark), and a few are kept for the ring's trims.
-func (s *Store) HostsPerTxn() int { return (s.cfg.MaxTxnOps - 9) / 7 }
+// seq and pod indexes), eight with a BMC record, a part three more (audit record, event
+// counter, event index mark), and a few are kept for the ring's trims.
+func (s *Store) HostsPerTxn(withBMCs bool) int {
+	writes := 7
+	if withBMCs {
+		writes++
+	}
+	return (s.cfg.MaxTxnOps - 9) / writes
+}

@@ -11,9 +11,10 @@ import (
 
 // HostChunker is a store whose transactions carry a bounded number of host writes (etcd:
 // 128 operations per transaction). AddHosts splits a bigger registration into parts of
-// HostsPerTxn hosts and keeps it all-or-nothing for the caller (importHosts).
+// HostsPerTxn hosts and keeps it all-or-nothing for the caller (importHosts); withBMCs:
+// each row also stores a BMC record.
 type HostChunker interface {
-	HostsPerTxn() int
+	HostsPerTxn(withBMCs bool) int
 }
 
 // ImportJournal is a chunking store that records an import while it runs (etcd), so an

@@ -25,8 +25,8 @@ func (m *Manager) AddHosts(ctx context.Context, a Actor, hs []Host) ([]Host, err
 	if err != nil {
 		return nil, err
 	}
-	if c, ok := m.store.(HostChunker); ok && len(out) > c.HostsPerTxn() {
-		if err := m.importHosts(ctx, a, newHostRows(out), c.HostsPerTxn()); err != nil {
+	if c, ok := m.store.(HostChunker); ok && len(out) > c.HostsPerTxn(false) {
+		if err := m.importHosts(ctx, a, newHostRows(out), c.HostsPerTxn(false)); err != nil {
 			return nil, err
 		}
 		return out, nil

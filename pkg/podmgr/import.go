@@ -145,11 +145,7 @@ func (r importRow) label() string {
 // transactions and they do not fit, in journaled parts (importHosts).
 func (m *Manager) writeImport(ctx context.Context, a Actor, rows []importRow, withBMCs bool) error {
 	if c, ok := m.store.(HostChunker); ok {
-		per := c.HostsPerTxn()
-		if withBMCs {
-			per = max(1, per*7/8) // a BMC record is an eighth write per row
-		}
-		if len(rows) > per {
+		if per := c.HostsPerTxn(withBMCs); len(rows) > per {
 			return m.importHosts(ctx, a, rows, per)
 		}
 	}
