@@ -102,6 +102,14 @@ func (m *Membership) register(ctx context.Context, self Member) error {
 			return ctx.Err()
 		case <-time.After(m.cfg.Poll):
 		}
+		// The wait can outlast our own lease (a killed predecessor's record lives its
+		// whole TTL): renew it, keepAlive only starts once we have joined.
+		kctx, cancel := context.WithTimeout(ctx, m.cfg.TTL)
+		_, err = m.cli.KeepAliveOnce(kctx, clientv3.LeaseID(self.Lease))
+		cancel()
+		if err != nil {
+			return fmt.Errorf("replica %s: renew session lease while waiting for the name: %w", self.Name, err)
+		}
 	}
 }
 

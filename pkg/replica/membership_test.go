@@ -95,3 +95,25 @@ func TestRendezvousMovesOnlyWhatItMust(t *testing.T) {
 		t.Error("no replicas must give no owner")
 	}
 }
+
+// TestJoinAfterKilledPredecessor: a replica restarted after a SIGKILL finds its name
+// held by the dead session's record until that lease runs out, longer than its own
+// lease's TTL; it keeps its lease alive while it waits and joins.
+func TestJoinAfterKilledPredecessor(t *testing.T) {
+	cli := testutil.StartEtcd(t, 1).Client()
+	ctx := context.Background()
+	old, err := cli.Grant(ctx, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, "/t/members/c", "{}", clientv3.WithLease(old.ID)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Join(ctx, cli, "/t/", Config{Name: "c", TTL: 2 * time.Second, Poll: 100 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatalf("join while the dead session's record lives: %v", err)
+	}
+	if err := m.Leave(); err != nil {
+		t.Fatal(err)
+	}
+}
